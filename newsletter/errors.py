@@ -1,0 +1,63 @@
+"""The one exception tree of the package.
+
+    NewsletterError            anything the tool reports to a person
+    ├── ProblemsFound          a file failed validation; carries every Problem found
+    ├── ConfigError            a setting or environment variable is missing or wrong
+    ├── IssueNotFound          no issue file for the date or path asked for
+    └── OutputError            a file we were asked to write could not be written
+
+The CLI turns each of these into one line (or one line per Problem) and exit code 1.
+Configuration errors stay apart from anything retryable so retry logic added later can
+never swallow a bad setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding in one file, printed as ``FILE:LINE:COL: field.path: message``."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        label = "" if self.severity is Severity.ERROR else "warning: "
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}: {label}{field}{self.message}"
+
+
+class NewsletterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ProblemsFound(NewsletterError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(NewsletterError):
+    pass
+
+
+class IssueNotFound(NewsletterError):
+    pass
+
+
+class OutputError(NewsletterError):
+    pass

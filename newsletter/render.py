@@ -1,0 +1,116 @@
+"""Issue + Publication -> Email: subject, preheader, responsive HTML and a plain-text edition.
+
+Jinja2 (autoescaping on) fills ``issue.mjml.j2``; mjml-python compiles it to table-based
+HTML that works from 320 px to 600 px; premailer moves the CSS onto the elements, keeping
+the media queries (dark mode, small screens) in a style block. ``issue.txt.j2`` gives the
+text edition from the same data. Per-recipient parts are left as tokens that delivery
+fills, so one render serves every subscriber.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import mjml
+from babel.dates import format_date
+from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined,
+                    TemplateError, select_autoescape)
+from markupsafe import Markup
+from premailer import Premailer
+
+from newsletter import richtext
+from newsletter.errors import ConfigError
+from newsletter.issue import Issue
+from newsletter.settings import Publication
+
+UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
+PREHEADER_LIMIT = 140
+
+
+@dataclass(frozen=True)
+class Email:
+    """One rendered issue, the same for every recipient until delivery fills its tokens."""
+
+    date: dt.date
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web_url: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+class Renderer:
+    """Holds the template environment so many issues render without reloading templates."""
+
+    def __init__(self, publication: Publication, template_dirs: Sequence[Path] = ()) -> None:
+        self.publication = publication
+        self.template_dirs = [Path(d) for d in template_dirs]
+
+    @cached_property
+    def env(self) -> Environment:
+        loaders = [FileSystemLoader(self.template_dirs), PackageLoader("newsletter", "templates")]
+        env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(disabled_extensions=("txt.j2",), default=True),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.filters["markdown"] = lambda source: Markup(richtext.to_html(source))
+        env.filters["markdown_text"] = richtext.to_text
+        return env
+
+    def render(self, issue: Issue) -> Email:
+        context = self.context(issue)
+        try:
+            mjml_source = self.env.get_template("issue.mjml.j2").render(context)
+            text = self.env.get_template("issue.txt.j2").render(context)
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}") from exc
+        return Email(issue.date, context["subject"], context["preheader"],
+                     inline_css(mjml.mjml2html(mjml_source)), text, context["web_url"])
+
+    def context(self, issue: Issue) -> dict[str, object]:
+        pub = self.publication
+        return {
+            "pub": pub,
+            "theme": pub.theme,
+            "issue": issue,
+            "lang": pub.locale,
+            "subject": issue.subject_line,
+            "preheader": issue.preheader or default_preheader(issue),
+            "date_line": format_date(issue.date, "full", locale=pub.locale.replace("-", "_")),
+            "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
+            "web_url": pub.web_url(issue.date),
+            "unsubscribe_url": UNSUBSCRIBE_TOKEN,
+        }
+
+
+def default_preheader(issue: Issue) -> str:
+    """Without a preheader the inbox shows the teasers' headlines, not the footer's text."""
+    headlines = [item.headline for section in issue.sections for item in section.items]
+    text = "Plus: " + "; ".join(headlines)
+    return text if len(text) <= PREHEADER_LIMIT else text[: PREHEADER_LIMIT - 1].rstrip() + "…"
+
+
+def inline_css(html: str) -> str:
+    premailer = Premailer(
+        html,
+        remove_classes=False,  # the dark-mode and small-screen rules select on them
+        strip_important=False,
+        allow_network=False,
+        disable_validation=True,
+        # cssutils warns about every mso-* and -ms-* property MJML emits: noise, not news.
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    out = premailer.transform(pretty_print=False)
+    # lxml drops the doctype MJML wrote; without it some clients render in quirks mode.
+    return out if out.lstrip().lower().startswith("<!doctype") else "<!doctype html>\n" + out

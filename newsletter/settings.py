@@ -1,0 +1,107 @@
+"""``newsletter.yaml`` -> Publication: who publishes, from where, in which look.
+
+Secrets never live in this file; they are read from the environment where they are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from pydantic import AfterValidator, EmailStr, Field
+from pydantic_core import PydanticCustomError
+
+from newsletter import yamlfile
+from newsletter.errors import ConfigError, ProblemsFound
+from newsletter.schema import Colour, Strict, Text, Url, validate
+
+SETTINGS_FILE = "newsletter.yaml"
+MAX_SETTINGS_BYTES = 64 * 1024
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone", "unknown timezone {value!r}; use an IANA name like 'Europe/London'",
+            {"value": value}) from None
+    return value
+
+
+def _locale(value: str) -> str:
+    try:
+        Locale.parse(value, sep="-" if "-" in value else "_")
+    except (UnknownLocaleError, ValueError):
+        raise PydanticCustomError("locale", "unknown locale {value!r}; use a tag like 'en-US'",
+                                  {"value": value}) from None
+    return value.replace("_", "-")
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise PydanticCustomError("clock", "must be a 24-hour time like '06:00', not {value!r}",
+                                  {"value": value})
+    return value
+
+
+class Sender(Strict):
+    name: Text
+    address: EmailStr
+
+
+class Theme(Strict):
+    """Colours of the light edition, and of the dark one for clients that ask for it."""
+
+    accent: Colour = "#c8102e"
+    text: Colour = "#1b1b1b"
+    muted: Colour = "#5c5c5c"
+    background: Colour = "#f3f1ec"
+    card: Colour = "#ffffff"
+    dark_text: Colour = "#ececec"
+    dark_muted: Colour = "#a8a8a8"
+    dark_background: Colour = "#121212"
+    dark_card: Colour = "#1e1e1e"
+    dark_accent: Colour = "#ff6b6b"
+
+
+class Publication(Strict):
+    name: Text
+    tagline: Text
+    site_url: Url
+    sender: Sender = Field(alias="from")
+    reply_to: EmailStr | None = None
+    postal_address: Text
+    locale: Annotated[Text, AfterValidator(_locale)] = "en-US"
+    timezone: Annotated[Text, AfterValidator(_timezone)] = "UTC"
+    send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"
+    default_section_title: Text = "The Wrap"
+    theme: Theme = Theme()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def send_clock(self) -> dt.time:
+        return dt.time.fromisoformat(self.send_time)
+
+    def web_url(self, day: dt.date) -> str:
+        """Where the web edition of the issue for ``day`` lives (the archive's layout)."""
+        return f"{self.site_url.rstrip('/')}/{day.isoformat()}/"
+
+
+def load(path: Path) -> Publication:
+    """Read and validate a settings file; every problem is raised together."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: settings file not found (run in the folder that holds "
+                          f"{SETTINGS_FILE}, or pass --config)")
+    doc = yamlfile.load(path, display=str(path), max_bytes=MAX_SETTINGS_BYTES)
+    publication, problems = validate(Publication, doc)
+    if doc.problems or problems or publication is None:
+        raise ProblemsFound(doc.problems + problems)
+    return publication
