@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -71,7 +72,19 @@ def resolve(issues_dir: Path, date_or_path: str) -> Path:
     return candidate
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A valid issue and the document it came from (for positions in later findings)."""
+
+    issue: Issue
+    doc: yamlfile.Document
+
+
 def load(path: Path, *, display: str | None = None) -> Issue:
+    return parse(path, display=display).issue
+
+
+def parse(path: Path, *, display: str | None = None) -> Parsed:
     """Read, validate and cross-check one issue file; raise every problem together."""
     doc = yamlfile.load(path, display=display or str(path), max_bytes=MAX_ISSUE_BYTES)
     issue, problems = validate(Issue, doc)
@@ -80,7 +93,7 @@ def load(path: Path, *, display: str | None = None) -> Issue:
     problems = doc.problems + problems + _name_problems(path, raw, doc) + _link_problems(raw, doc)
     if problems or issue is None:
         raise ProblemsFound(problems)
-    return issue
+    return Parsed(issue, doc)
 
 
 def _name_problems(path: Path, raw: dict[str, Any], doc: yamlfile.Document) -> list[Problem]:

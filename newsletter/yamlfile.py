@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from newsletter.errors import Problem
+from newsletter.errors import Problem, Severity
 
 try:  # libyaml is several times faster; the pure-Python parser gives the same events
     from yaml import CSafeLoader as _Loader
@@ -59,9 +59,10 @@ class Document:
                 return spot
         return (1, 1)
 
-    def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
+    def problem(self, path: Path_, message: str, *, key: bool = False,
+                severity: Severity = Severity.ERROR) -> Problem:
         line, column = self.position(path, key=key)
-        return Problem(self.file, line, column, dotted(path), message)
+        return Problem(self.file, line, column, dotted(path), message, severity)
 
 
 def dotted(path: Path_) -> str:

@@ -1,0 +1,75 @@
+"""Where a publication's files live, and the one path from an issue file to its findings.
+
+A project is the folder holding ``newsletter.yaml``: issue files in ``issues/``, and
+optionally a ``templates/`` folder whose files override the packaged templates.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from newsletter import issue, lint, settings
+from newsletter.errors import Problem, ProblemsFound, Severity
+from newsletter.render import Email, Renderer
+from newsletter.settings import Publication
+
+
+@dataclass(frozen=True)
+class Rendered:
+    parsed: issue.Parsed
+    email: Email
+    findings: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+
+class Project:
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.root = config.parent
+        self.publication: Publication = settings.load(config)
+
+    @classmethod
+    def locate(cls, config: str | None) -> Project:
+        return cls(Path(config or os.environ.get("NEWSLETTER_CONFIG") or settings.SETTINGS_FILE))
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        overrides = self.root / "templates"
+        return Renderer(self.publication, [overrides] if overrides.is_dir() else [])
+
+    def issue_files(self) -> list[Path]:
+        return sorted([*self.issues_dir.glob("*.yaml"), *self.issues_dir.glob("*.yml")])
+
+    def resolve(self, date_or_path: str) -> Path:
+        return issue.resolve(self.issues_dir, date_or_path)
+
+    def render(self, path: Path) -> Rendered:
+        """Parse, render and lint one file; ProblemsFound when the file itself is invalid."""
+        parsed = issue.parse(path, display=_display(path))
+        email = self.renderer.render(parsed.issue)
+        return Rendered(parsed, email, lint.lint(parsed, email))
+
+    def check(self, path: Path) -> list[Problem]:
+        """Every error and warning for one file, never raising for the file's own faults."""
+        try:
+            return self.render(path).findings
+        except ProblemsFound as exc:
+            return list(exc.problems)
+
+
+def _display(path: Path) -> str:
+    """Paths relative to the working folder when they can be, as editors typed them."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
