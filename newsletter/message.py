@@ -50,7 +50,8 @@ def build(
     msg["Message-ID"] = message_id(email, publication, to)
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.set_content(text if text is not None else email.text, subtype="plain", cte="quoted-printable")
+    msg.set_content(text if text is not None else email.text, subtype="plain",
+                    cte="quoted-printable")
     msg.add_alternative(html if html is not None else email.html, subtype="html",
                         cte="quoted-printable")
     msg.set_boundary(f"=={digest(email)[:32]}==")

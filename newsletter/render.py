@@ -18,8 +18,15 @@ from pathlib import Path
 
 import mjml
 from babel.dates import format_date
-from jinja2 import (ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined,
-                    TemplateError, select_autoescape)
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
 from markupsafe import Markup
 from premailer import Premailer
 
@@ -111,6 +118,6 @@ def inline_css(html: str) -> str:
         # cssutils warns about every mso-* and -ms-* property MJML emits: noise, not news.
         cssutils_logging_level=logging.CRITICAL,
     )
-    out = premailer.transform(pretty_print=False)
+    out = premailer.transform(pretty_print=False).strip() + "\n"
     # lxml drops the doctype MJML wrote; without it some clients render in quirks mode.
-    return out if out.lstrip().lower().startswith("<!doctype") else "<!doctype html>\n" + out
+    return out if out.lower().startswith("<!doctype") else "<!doctype html>\n" + out

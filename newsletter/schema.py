@@ -29,6 +29,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def invalid(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose message is used as written (no template expansion)."""
+    return PydanticCustomError(kind, "{message}", {"message": message})
+
+
 def url_problem(value: str) -> str | None:
     """Why ``value`` is not a link we send to readers, or None when it is fine."""
     parts = urlsplit(value)
@@ -42,19 +47,18 @@ def url_problem(value: str) -> str | None:
 def _http_url(value: str) -> str:
     problem = url_problem(value)
     if problem:
-        raise PydanticCustomError("http_url", "{problem}", {"problem": problem})
+        raise invalid("http_url", problem)
     return value
 
 
 def _hex_colour(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        raise PydanticCustomError("colour", "must be a colour like '#1a2b3c', not {value!r}",
-                                  {"value": value})
+        raise invalid("colour", f"must be a colour like '#1a2b3c', not {value!r}")
     return value.lower()
 
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_http_url)]
+Url = Annotated[Text, AfterValidator(_http_url)]
 Colour = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_hex_colour)]
 
 
@@ -65,7 +69,10 @@ def validate(model: type[M], doc: Document) -> tuple[M | None, list[Problem]]:
     try:
         return model.model_validate(doc.data), []
     except ValidationError as exc:
-        return None, [_problem(model, doc, error) for error in exc.errors()]
+        # A value the YAML layer already refused (a bad tag, say) is not reported twice.
+        reported = {p.path for p in doc.problems if p.path}
+        found = [_problem(model, doc, error) for error in exc.errors()]
+        return None, [p for p in found if p.path not in reported]
 
 
 def _problem(model: type[BaseModel], doc: Document, error: ErrorDetails) -> Problem:

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, EmailStr, Field
-from pydantic_core import PydanticCustomError
 
 from newsletter import yamlfile
 from newsletter.errors import ConfigError, ProblemsFound
-from newsletter.schema import Colour, Strict, Text, Url, validate
+from newsletter.schema import Colour, Strict, Text, Url, invalid, validate
 
 SETTINGS_FILE = "newsletter.yaml"
 MAX_SETTINGS_BYTES = 64 * 1024
@@ -27,9 +26,8 @@ def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone", "unknown timezone {value!r}; use an IANA name like 'Europe/London'",
-            {"value": value}) from None
+        raise invalid("timezone", f"unknown timezone {value!r}; use an IANA name like "
+                                  "'Europe/London'") from None
     return value
 
 
@@ -37,15 +35,13 @@ def _locale(value: str) -> str:
     try:
         Locale.parse(value, sep="-" if "-" in value else "_")
     except (UnknownLocaleError, ValueError):
-        raise PydanticCustomError("locale", "unknown locale {value!r}; use a tag like 'en-US'",
-                                  {"value": value}) from None
+        raise invalid("locale", f"unknown locale {value!r}; use a tag like 'en-US'") from None
     return value.replace("_", "-")
 
 
 def _clock(value: str) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise PydanticCustomError("clock", "must be a 24-hour time like '06:00', not {value!r}",
-                                  {"value": value})
+        raise invalid("clock", f"must be a 24-hour time like '06:00', not {value!r}")
     return value
 
 

@@ -30,7 +30,9 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 Path_ = tuple[str | int, ...]
 
 _NULL = "tag:yaml.org,2002:null"
-_PLAIN_TAGS = {
+_ALLOWED_TAGS = {
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
@@ -96,7 +98,8 @@ def _decode(raw: bytes, doc: Document) -> str | None:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = raw[exc.start : exc.start + 1].hex()
         doc.problems.append(
-            Problem(doc.file, line, column, "", f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8")
+            Problem(doc.file, line, column, "",
+                    f"not valid UTF-8 (byte 0x{bad}); save the file as UTF-8")
         )
         return None
 
@@ -141,6 +144,10 @@ class _Walker:
 
     def value(self, node: yaml.Node, path: Path_) -> Any:
         self.doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if node.tag not in _ALLOWED_TAGS:
+            refused = self.doc.problem(path, f"YAML tag {node.tag!r} is not allowed")
+            self.doc.problems.append(refused)
+            return None
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -164,9 +171,6 @@ class _Walker:
         return out
 
     def scalar(self, node: yaml.ScalarNode, path: Path_) -> str | None:
-        if node.tag not in _PLAIN_TAGS:
-            self.doc.problems.append(self.doc.problem(path, f"YAML tag {node.tag!r} is not allowed"))
-            return None
         if node.tag == _NULL and node.style is None:
             return None
         return str(node.value)
