@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -61,3 +62,27 @@ sections:
         url: https://example.com/one
         summary: Summary one.
 """
+
+
+def need(available: bool, what: str) -> None:
+    """Skip on a developer's machine without ``what``; fail in CI, where it must be there."""
+    if not available:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is required in CI but missing")
+        pytest.skip(f"{what} not available")
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    need(Path(CHROMIUM).exists(), "Chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -114,11 +114,11 @@ def test_size_limits(project: Project, write_issue: Callable[..., Path]) -> None
 
     small, size = findings(0)
     assert small == [] and size < lint.CLIP_WARNING_BYTES
-    near, size = findings(40)
+    near, size = findings(46)
     assert lint.CLIP_WARNING_BYTES < size < lint.CLIP_BYTES
     assert near == [f"warning: email HTML is {size:,} bytes, close to Gmail's clipping limit "
                     "of 102,000 bytes"]
-    over, size = findings(44)
+    over, size = findings(52)
     assert size >= lint.CLIP_BYTES
     assert over == [f"error: email HTML is {size:,} bytes; Gmail clips messages at 102,000 "
                     "bytes, hiding the rest and the unsubscribe link: shorten the issue"]
