@@ -4,7 +4,14 @@
     ├── ProblemsFound          a file failed validation; carries every Problem found
     ├── ConfigError            a setting or environment variable is missing or wrong
     ├── IssueNotFound          no issue file for the date or path asked for
-    └── OutputError            a file we were asked to write could not be written
+    ├── OutputError            a file we were asked to write could not be written
+    ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
+    └── DeliveryError          a send that could not go on
+        ├── TransportRejected  the provider refused the request itself (400, 401, 403, 413):
+        │                      retrying cannot help, so the send stops at once
+        ├── TransportUnavailable  429, 5xx, timeouts, dropped connections: retried with
+        │                      backoff, and the send pauses when they keep coming
+        └── SendPaused         too many errors in one run; running again resumes
 
 The CLI turns each of these into one line (or one line per Problem) and exit code 1.
 Configuration errors stay apart from anything retryable so retry logic added later can
@@ -60,4 +67,32 @@ class IssueNotFound(NewsletterError):
 
 
 class OutputError(NewsletterError):
+    pass
+
+
+class SubscriberError(NewsletterError):
+    pass
+
+
+class DeliveryError(NewsletterError):
+    pass
+
+
+class TransportRejected(DeliveryError):
+    pass
+
+
+class TransportUnavailable(DeliveryError):
+    """Worth trying again. ``not_sent`` says the provider surely did not take the request
+    (it answered with an error, or could not be reached); when False (a timeout, a dropped
+    connection) it may have been accepted, and the ledger must treat it as uncertain."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 not_sent: bool = True) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.not_sent = not_sent
+
+
+class SendPaused(DeliveryError):
     pass

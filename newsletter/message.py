@@ -18,6 +18,9 @@ from newsletter.render import Email
 from newsletter.settings import Publication
 
 PLACEHOLDER_TO = "undisclosed-recipients:;"
+# Long URLs in List-Unsubscribe have no space to fold at; with the usual 78-column limit
+# the email package would turn them into encoded-words that no client can follow.
+POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def send_datetime(email: Email, publication: Publication) -> dt.datetime:
@@ -39,7 +42,7 @@ def build(
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
     """A message for ``to``; ``html``/``text`` replace the email's (personalised) bodies."""
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=POLICY)
     sender = publication.sender
     msg["From"] = Address(sender.name, addr_spec=sender.address)
     msg["To"] = to

@@ -37,6 +37,8 @@ from newsletter.issue import Issue
 from newsletter.settings import Publication
 
 UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
+GREETING_TOKEN = "%%greeting%%"  # the text edition's, as written
+GREETING_HTML_TOKEN = "%%greeting_html%%"  # the HTML edition's, escaped
 PREHEADER_LIMIT = 140
 
 
@@ -99,6 +101,8 @@ class Renderer:
             "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
+            "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
+            "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
         }
 
 

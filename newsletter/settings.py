@@ -65,6 +65,20 @@ class Theme(Strict):
     dark_accent: Colour = "#ff6b6b"
 
 
+class DeliverySettings(Strict):
+    """How the issue reaches inboxes; credentials are not here but in the environment."""
+
+    unsubscribe_url: Url | None = None  # default: site_url + "/unsubscribe"
+    unsubscribe_mailto: EmailStr | None = None  # default: reply_to, else the from address
+    greeting: Text | None = None  # e.g. "Good morning, {name}."
+    greeting_without_name: Text | None = None  # for subscribers with no name on file
+    asm_group_id: Annotated[int, Field(ge=1)] | None = None  # SendGrid unsubscribe group
+    categories: Annotated[tuple[Text, ...], Field(max_length=10)] = ("newsletter",)
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 1000
+    smtp_batch_size: Annotated[int, Field(ge=1, le=1000)] = 1
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
 class Publication(Strict):
     name: Text
     tagline: Text
@@ -77,6 +91,7 @@ class Publication(Strict):
     send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"
     default_section_title: Text = "The Wrap"
     theme: Theme = Theme()
+    delivery: DeliverySettings = DeliverySettings()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -85,6 +100,14 @@ class Publication(Strict):
     @property
     def send_clock(self) -> dt.time:
         return dt.time.fromisoformat(self.send_time)
+
+    @property
+    def unsubscribe_base(self) -> str:
+        return self.delivery.unsubscribe_url or f"{self.site_url.rstrip('/')}/unsubscribe"
+
+    @property
+    def unsubscribe_mailto(self) -> str:
+        return str(self.delivery.unsubscribe_mailto or self.reply_to or self.sender.address)
 
     def web_url(self, day: dt.date) -> str:
         """Where the web edition of the issue for ``day`` lives (the archive's layout)."""

@@ -1,0 +1,333 @@
+"""The send, as one story: plan the audience, then for each batch claim it, send it
+(retrying what may work later), and settle it in the ledger.
+
+Batches run on a small thread pool (``concurrency``), throttled to ``rate`` requests a
+second. A refusal from the provider stops the send at once; batches that keep failing
+pause it after ``max_failed_batches``; either way the next run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from newsletter import audience
+from newsletter.errors import (
+    ConfigError,
+    DeliveryError,
+    SendPaused,
+    TransportRejected,
+    TransportUnavailable,
+)
+from newsletter.ledger import Ledger, analyze
+from newsletter.personalize import Personalizer, Recipient, secret_from_env
+from newsletter.render import Email
+from newsletter.settings import Publication
+from newsletter.transports import (
+    OutboxTransport,
+    SendGridTransport,
+    SmtpSettings,
+    SmtpTransport,
+    Transport,
+)
+
+TRANSPORTS = ("auto", "sendgrid", "smtp", "outbox")
+
+
+@dataclass(frozen=True)
+class Options:
+    concurrency: int = 4
+    rate: float | None = None  # requests a second, None for as fast as allowed
+    resend_uncertain: bool = False
+    max_attempts: int = 5
+    retry_base: float = 1.0  # seconds; backoff grows from here, with jitter
+    retry_cap: float = 120.0
+    max_failed_batches: int = 3
+
+
+@dataclass
+class Report:
+    issue: str
+    transport: str
+    planned: int = 0
+    sent: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    already_done: bool = False
+    recovered_uncertain: int = 0
+    timeouts_retried: int = 0
+    errors: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Progress:
+    """What a send tells its caller as it goes; the CLI draws a bar or prints lines."""
+
+    def start(self, total: int, already: int) -> None: ...
+
+    def advance(self, recipients: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def choose_transport(name: str, publication: Publication, root: Path,
+                     outbox: Path | None = None) -> Transport:
+    """``auto``: SendGrid with SENDGRID_API_KEY, SMTP with SMTP_HOST, else the outbox."""
+    if name == "auto":
+        name = ("sendgrid" if os.environ.get("SENDGRID_API_KEY")
+                else "smtp" if os.environ.get("SMTP_HOST") else "outbox")
+    real = name != "outbox"
+    secret = secret_from_env(required=real and not (
+        name == "sendgrid" and publication.delivery.asm_group_id))
+    personalizer = Personalizer(publication, secret)
+    if name == "sendgrid":
+        return SendGridTransport(publication, personalizer,
+                                 os.environ.get("SENDGRID_API_KEY", ""),
+                                 os.environ.get("SENDGRID_HOST") or None)
+    if name == "smtp":
+        return SmtpTransport(publication, personalizer,
+                             SmtpSettings.from_env(publication.delivery.timeout))
+    if name == "outbox":
+        return OutboxTransport(publication, personalizer, outbox or root / "outbox")
+    raise ConfigError(f"unknown transport {name!r}; one of: {', '.join(TRANSPORTS)}")
+
+
+def run_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the run named ``owner`` still lives (known only for runs on this host)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell from here: assume it does
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RateLimiter:
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_start = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        time.sleep(start - now)
+
+
+class Sender:
+    def __init__(self, engine: Engine, email: Email, transport: Transport, options: Options,
+                 progress: Progress | None = None) -> None:
+        self.ledger = Ledger(engine, email.date.isoformat())
+        self.engine = engine
+        self.email = email
+        self.transport = transport
+        self.options = options
+        self.progress = progress or Progress()
+        self.limiter = RateLimiter(options.rate)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.failed_batches = 0
+        self.fatal: str | None = None
+        self.report = Report(self.ledger.issue, transport.name)
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
+        analyze(self.engine)
+        owner = run_owner()
+        self.ledger.acquire(owner, owner_alive)
+        try:
+            self._prepare()
+            self._send_all()
+        finally:
+            self.ledger.release_lease(owner)
+            self.transport.close()
+            self.report.seconds = time.monotonic() - started
+            self.report.counts = self.ledger.status().counts
+        self._raise_if_stopped()
+        return self.report
+
+    def _prepare(self) -> None:
+        self.report.recovered_uncertain = self.ledger.recover()
+        if self.options.resend_uncertain:
+            self.ledger.release_uncertain()
+        self.ledger.release_failed()
+
+    def _send_all(self) -> None:
+        pending = self.ledger.pending_batches()
+        if not pending:
+            self.report.already_done = self.ledger.finish_if_done()
+            return
+        status = self.ledger.status()
+        self.progress.start(status.planned, status.planned - status.left)
+        with ThreadPoolExecutor(max(1, self.options.concurrency)) as pool:
+            self._drain(pool, iter(pending))
+        self.ledger.finish_if_done()
+        self.progress.finish()
+
+    def _drain(self, pool: ThreadPoolExecutor, numbers: object) -> None:
+        running: set[Future[None]] = set()
+        upcoming = iter(numbers)  # type: ignore[call-overload]
+        while True:
+            while not self.stop.is_set() and len(running) < max(1, self.options.concurrency):
+                number = next(upcoming, None)
+                if number is None:
+                    break
+                running.add(pool.submit(self._batch, number))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a bug or a database error stops the send here
+
+    def _batch(self, number: int) -> None:
+        recipients = self.ledger.claim(number)
+        if not recipients:
+            return
+        try:
+            outcome, note = self._send_with_retries(number, recipients)
+        except TransportRejected as exc:
+            self.ledger.release(number, str(exc))
+            self._halt(str(exc))
+            return
+        except TransportUnavailable as exc:
+            self._gave_up(number, exc)
+            return
+        sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note)
+        with self.lock:
+            self.report.sent += sent
+            self.report.requests += 1
+        self.progress.advance(len(recipients))
+
+    def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
+        timed_out = False
+        retrying = Retrying(retry=retry_if_exception_type(TransportUnavailable),
+                            stop=stop_after_attempt(self.options.max_attempts),
+                            wait=self._wait, reraise=True)
+        for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.ledger.in_flight_again(number)
+                self.limiter.wait()
+                try:
+                    outcome = self.transport.send(self.email, recipients)
+                except TransportUnavailable as exc:
+                    timed_out = timed_out or not exc.not_sent
+                    if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
+                        self.ledger.release(number, str(exc))
+                    raise
+        note = None
+        if timed_out:
+            note = ("an earlier attempt got no answer; if the provider had taken it, these "
+                    "recipients got the issue twice")
+            with self.lock:
+                self.report.timeouts_retried += 1
+        return outcome, note
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_random_exponential(multiplier=self.options.retry_base,
+                                          max=self.options.retry_cap)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None) or 0.0
+        return min(max(backoff, hint), self.options.retry_cap)
+
+    def _gave_up(self, number: int, exc: TransportUnavailable) -> None:
+        if exc.not_sent:
+            self.ledger.release(number, str(exc), failed=True)
+        else:
+            self.ledger.uncertain(number, str(exc))
+        with self.lock:
+            self.report.errors.append(f"batch {number}: {exc}")
+            self.failed_batches += 1
+            if self.failed_batches >= self.options.max_failed_batches:
+                self.stop.set()
+
+    def _halt(self, reason: str) -> None:
+        with self.lock:
+            self.fatal = self.fatal or reason
+            self.report.errors.append(reason)
+        self.stop.set()
+
+    def _raise_if_stopped(self) -> None:
+        if self.fatal:
+            raise TransportRejected(f"{self.fatal}; the send stopped (nothing more was sent; "
+                                    "fix the cause and run again to resume)")
+        if self.stop.is_set():
+            last = self.report.errors[-1] if self.report.errors else "errors"
+            raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
+                             "run the same command again to resume")
+
+
+def proof(email: Email, transport: Transport, addresses: Sequence[str]) -> int:
+    """Send the issue to ``addresses`` only, marked as a proof; nothing is recorded."""
+    seen: dict[str, Recipient] = {}
+    for address in addresses:
+        normalized, key = audience.normalize(address)
+        seen.setdefault(key, Recipient(0, normalized))
+    marked = dataclasses.replace(email, subject=f"[Proof] {email.subject}")
+    try:
+        transport.send(marked, list(seen.values()))
+    finally:
+        transport.close()
+    return len(seen)
+
+
+@dataclass(frozen=True)
+class Plan:
+    issue: str
+    transport: str
+    recipients: int
+    batches: int
+    started: bool
+    left: int
+
+
+def dry_run(engine: Engine, email: Email, transport: Transport) -> Plan:
+    """What a send would do now, touching nothing."""
+    ledger = Ledger(engine, email.date.isoformat())
+    if ledger.exists():
+        status = ledger.status()
+        left = status.left + status.counts["uncertain"]
+        return Plan(ledger.issue, transport.name, status.planned,
+                    status.batches.get("pending", 0), True, left)
+    active = audience.counts(engine)["active"]
+    batches = -(-active // transport.batch_size)
+    return Plan(ledger.issue, transport.name, active, batches, False, active)
+
+
+def status(engine: Engine, issue: str) -> tuple[Ledger, object]:
+    ledger = Ledger(engine, issue)
+    if not ledger.exists():
+        raise DeliveryError(f"issue {issue} has not been sent (no send in the ledger)")
+    return ledger, ledger.status()
+
+
+ProgressFactory = Callable[[], Progress]
