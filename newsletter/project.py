@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from newsletter import issue, lint, settings
+from sqlalchemy import Engine
+
+from newsletter import db, issue, lint, settings
 from newsletter.errors import Problem, ProblemsFound, Severity
 from newsletter.render import Email, Renderer
 from newsletter.settings import Publication
@@ -46,6 +48,11 @@ class Project:
     def renderer(self) -> Renderer:
         overrides = self.root / "templates"
         return Renderer(self.publication, [overrides] if overrides.is_dir() else [])
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The subscriber and ledger database, migrated to the current schema."""
+        return db.connect(db.database_url(self.root))
 
     def issue_files(self) -> list[Path]:
         return sorted([*self.issues_dir.glob("*.yaml"), *self.issues_dir.glob("*.yml")])
