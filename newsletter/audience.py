@@ -183,6 +183,8 @@ def import_csv(engine: Engine, path: Path, *, reactivate: bool = False) -> Impor
     candidates = list(_read_rows(path, report))
     for chunk in _chunks(candidates, _CHUNK):
         _import_chunk(engine, chunk, report, reactivate)
+    prefix = len(f"{path}:")
+    report.problems.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
     return report
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from newsletter import db
 from newsletter.project import Project
+from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAY = "2024-07-23"
@@ -86,3 +89,42 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _fresh_postgres() -> Engine:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    probe = create_engine(POSTGRES_URL)
+    try:
+        with probe.begin() as conn:
+            for table in ("deliveries", "batches", "sends", "subscribers", "schema_version"):
+                conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    except OperationalError as exc:
+        need(False, f"PostgreSQL at {POSTGRES_URL} ({exc.orig})")
+    finally:
+        probe.dispose()
+    return db.connect(POSTGRES_URL)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database: a SQLite file, and the PostgreSQL server."""
+    made = db.connect(f"sqlite:///{tmp_path / 'test.sqlite3'}") if request.param == "sqlite" \
+        else _fresh_postgres()
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def sendgrid_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    """A strict local SendGrid, and the environment that points the transport at it."""
+    with FakeSendGrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+        monkeypatch.setenv("SENDGRID_HOST", fake.url)
+        monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret")
+        yield fake

@@ -1,0 +1,162 @@
+"""A local stand-in for SendGrid's v3 API, strict about what it accepts.
+
+Each POST /v3/mail/send is checked against SendGrid's official OpenAPI schema (when the
+reference copy is present) and against the rules the schema cannot express: at most
+1,000 recipients a request, each address once, text/plain before text/html, the bearer
+key. Tests script its answers: 202, any error status with headers, a slow answer, a
+dropped connection, or a hang until released.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_FILE = Path(os.environ.get(
+    "SENDGRID_OAI_SCHEMA", REPO.parent / "shared" / "reference" / "sendgrid-oai" / "tsg_mail_v3.json"))
+BODY_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
+API_KEY = "SG.test-key-never-shown"
+
+
+def schema_validator() -> Any | None:
+    if not SCHEMA_FILE.is_file():
+        return None
+    from jsonschema import Draft7Validator
+
+    document = json.loads(SCHEMA_FILE.read_text())
+    return Draft7Validator({**document, "$ref": BODY_POINTER})
+
+
+@dataclass
+class Answer:
+    status: int = 202
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    delay: float = 0.0
+    drop: bool = False
+    hang: bool = False
+
+
+def error(status: int, message: str, field_name: str | None = None, **headers: str) -> Answer:
+    return Answer(status, headers, {"errors": [{"message": message, "field": field_name,
+                                               "help": None}]})
+
+
+class FakeSendGrid:
+    def __init__(self, *, validate_schema: bool = True) -> None:
+        self.validator = schema_validator() if validate_schema else None
+        self.script: deque[Answer] = deque()
+        self.accepted: list[dict[str, Any]] = []
+        self.rejected: list[tuple[int, str]] = []
+        self.attempts = 0
+        self.lock = threading.Lock()
+        self.arrived = threading.Event()  # set when a hanging request has arrived
+        self.release = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeSendGrid:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def then(self, *answers: Answer) -> FakeSendGrid:
+        self.script.extend(answers)
+        return self
+
+    def recipients(self) -> list[str]:
+        """Every address of every accepted request, in order (duplicates kept)."""
+        return [to["email"] for body in self.accepted for p in body["personalizations"]
+                for to in p["to"]]
+
+    def problems(self, body: dict[str, Any], headers: Any) -> list[str]:
+        found = []
+        if headers.get("Authorization") != f"Bearer {API_KEY}":
+            found.append("bad or missing API key")
+        if self.validator is not None:
+            found += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                      for e in self.validator.iter_errors(body)]
+            if found:
+                return found  # the rules below assume the shape is right
+        people = [to["email"].lower() for p in body.get("personalizations", [])
+                  for kind in ("to", "cc", "bcc") for to in p.get(kind, [])]
+        if len(people) > 1000:
+            found.append(f"{len(people)} recipients in one request; the limit is 1000")
+        if len(set(people)) != len(people):
+            found.append("an address appears more than once in one request")
+        types = [c.get("type") for c in body.get("content", [])]
+        if "text/plain" in types and "text/html" in types and types.index("text/plain") > 0:
+            found.append("text/plain must come before text/html")
+        return found
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with fake.lock:
+                    fake.attempts += 1
+                    answer = fake.script.popleft() if fake.script else Answer()
+                if answer.hang:
+                    fake.arrived.set()
+                    fake.release.wait(60)
+                    return self._close()
+                if answer.drop:
+                    return self._close()
+                time.sleep(answer.delay)
+                if self.path != "/v3/mail/send":
+                    return self._reply(error(404, f"no route {self.path}"))
+                body = json.loads(raw)
+                problems = fake.problems(body, self.headers)
+                if problems:
+                    with fake.lock:
+                        fake.rejected.append((400, "; ".join(problems)))
+                    return self._reply(error(400, "; ".join(problems)))
+                if answer.status == 202:
+                    with fake.lock:
+                        fake.accepted.append(body)
+                    return self._reply(Answer(202, {"X-Message-Id": uuid.uuid4().hex[:22]}))
+                with fake.lock:
+                    fake.rejected.append((answer.status, json.dumps(answer.body)))
+                return self._reply(answer)
+
+            def _close(self) -> None:
+                self.close_connection = True
+                self.connection.close()
+
+            def _reply(self, answer: Answer) -> None:
+                payload = json.dumps(answer.body).encode() if answer.body else b""
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                if payload:
+                    self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler

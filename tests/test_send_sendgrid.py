@@ -1,0 +1,232 @@
+"""Sending through the real `sendgrid` package to a strict local SendGrid."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from sqlalchemy import Engine, select
+
+from newsletter import audience, db
+from newsletter.errors import ConfigError, SendPaused, TransportRejected
+from newsletter.ledger import Ledger
+from newsletter.personalize import verify
+from newsletter.project import Project
+from newsletter.render import UNSUBSCRIBE_TOKEN
+from newsletter.send import choose_transport, dry_run, proof
+from tests.delivery_helpers import (FAST, add_subscribers, duplicates, example_email, run_send,
+                                    with_delivery)
+from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
+
+
+def test_every_active_subscriber_once_in_requests_of_at_most_1000(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    everyone = add_subscribers(engine, 2500)
+    report = run_send(engine, project)
+    assert sendgrid_env.rejected == []
+    assert [len(b["personalizations"]) for b in sendgrid_env.accepted] == [1000, 1000, 500]
+    assert sorted(sendgrid_env.recipients()) == sorted(everyone)
+    assert (report.sent, report.requests, report.counts["sent"]) == (2500, 3, 2500)
+    with engine.connect() as conn:
+        ids = conn.execute(select(db.batches.c.provider_id)).scalars().all()
+    assert len(ids) == 3 and all(ids)  # each request's X-Message-Id is kept
+
+
+def test_request_carries_what_inboxes_require(engine: Engine, project: Project,
+                                              sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)
+    run_send(engine, project)
+    [body] = sendgrid_env.accepted
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert body["headers"] == {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert body["categories"] == ["newsletter", "issue-2024-07-23"]
+    assert body["from"] == {"email": "brief@bigmedia.example", "name": "BIG Media Morning Brief"}
+    assert body["reply_to"] == {"email": "editors@bigmedia.example"}
+    first = body["personalizations"][0]
+    assert first["custom_args"]["issue"] == "2024-07-23"
+    url = first["substitutions"][UNSUBSCRIBE_TOKEN]
+    assert url.startswith("https://news.bigmedia.example/unsubscribe?t=")
+    assert verify(b"test-secret", url.split("t=")[1]) == first["to"][0]["email"]
+    assert first["headers"]["List-Unsubscribe"] == \
+        f"<{url}>, <mailto:editors@bigmedia.example?subject=unsubscribe>"
+    assert UNSUBSCRIBE_TOKEN in body["content"][1]["value"]  # filled by SendGrid, per recipient
+
+
+def test_second_run_sends_nothing(engine: Engine, project: Project,
+                                  sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 10)
+    run_send(engine, project)
+    again = run_send(engine, project)
+    assert again.already_done and again.sent == 0
+    assert sendgrid_env.attempts == 1
+
+
+def test_who_left_before_their_batch_is_skipped(engine: Engine, project: Project,
+                                                sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 5)
+    Ledger(engine, "2024-07-23").plan("sendgrid", 1000)  # audience fixed...
+    audience.set_status(engine, "reader2@example.org", "unsubscribed")  # ...then one leaves
+    report = run_send(engine, project)
+    assert "reader2@example.org" not in sendgrid_env.recipients()
+    assert report.counts["skipped"] == 1 and report.counts["sent"] == 4
+
+
+def test_rate_limit_and_server_errors_are_retried(engine: Engine, project: Project,
+                                                  sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 3)
+    sendgrid_env.then(error(429, "too many requests", None, **{"Retry-After": "0"}),
+                      error(500, "internal error"), error(503, "unavailable"), Answer(drop=True))
+    report = run_send(engine, project)
+    assert sendgrid_env.attempts == 5
+    assert sorted(sendgrid_env.recipients()) == [f"reader{n}@example.org" for n in range(3)]
+    assert report.counts["sent"] == 3
+    assert report.timeouts_retried == 1  # the dropped connection: its fate was unknown
+
+
+@pytest.mark.parametrize(("status", "message"), [
+    (400, "The from address does not match a verified Sender Identity."),
+    (401, "The provided authorization grant is invalid, expired, or revoked"),
+    (403, "access forbidden"),
+    (413, "request entity too large"),
+])
+def test_refusals_stop_at_once_with_the_providers_words(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid, status: int,
+        message: str) -> None:
+    add_subscribers(engine, 3)
+    sendgrid_env.then(error(status, message, "from.email"))
+    with pytest.raises(TransportRejected) as caught:
+        run_send(engine, project)
+    text = str(caught.value)
+    assert text.startswith(f"SendGrid answered {status}: {message} (from.email); the send stopped")
+    assert API_KEY not in text
+    assert sendgrid_env.attempts == 1  # never retried
+    status_now = Ledger(engine, "2024-07-23").status()
+    assert status_now.counts["pending"] == 3 and status_now.counts["uncertain"] == 0
+    run_send(engine, project)  # the cause fixed, the next run delivers
+    assert sorted(sendgrid_env.recipients()) == [f"reader{n}@example.org" for n in range(3)]
+
+
+def test_repeated_failures_pause_and_the_next_run_resumes(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    everyone = add_subscribers(engine, 12)
+    pub = with_delivery(project.publication, batch_size=3)
+    sendgrid_env.then(Answer(), *[error(500, "down") for _ in range(20)])
+    options = dataclasses.replace(FAST, max_attempts=2, max_failed_batches=2)
+    with pytest.raises(SendPaused, match=r"paused after 2 failed batches \(last: batch \d: "
+                                         r"SendGrid answered 500: down\)"):
+        run_send(engine, project, publication=pub, options=options)
+    assert len(sendgrid_env.recipients()) == 3
+    sendgrid_env.script.clear()
+    report = run_send(engine, project, publication=pub, options=options)
+    assert sorted(sendgrid_env.recipients()) == sorted(everyone)
+    assert duplicates(sendgrid_env.recipients()) == {}
+    assert report.counts == {"pending": 0, "sent": 12, "skipped": 0, "failed": 0, "uncertain": 0}
+
+
+def test_a_timeout_is_retried_and_flagged(engine: Engine, project: Project,
+                                          sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)
+    pub = with_delivery(project.publication, timeout=0.2)
+    sendgrid_env.then(Answer(delay=1.0))
+    report = run_send(engine, project, publication=pub)
+    assert report.timeouts_retried == 1 and report.counts["sent"] == 2
+    [(_, note)] = Ledger(engine, "2024-07-23").errors()
+    assert note.startswith("an earlier attempt got no answer")
+
+
+def test_a_timeout_on_the_last_attempt_leaves_the_batch_uncertain(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)
+    pub = with_delivery(project.publication, timeout=0.2)
+    sendgrid_env.then(Answer(delay=1.0), Answer(delay=1.0))
+    options = dataclasses.replace(FAST, max_attempts=2, max_failed_batches=1)
+    with pytest.raises(SendPaused):
+        run_send(engine, project, publication=pub, options=options)
+    assert Ledger(engine, "2024-07-23").status().counts["uncertain"] == 2
+    run_send(engine, project, publication=pub, options=options)  # not resent by default
+    assert sendgrid_env.recipients() == []
+    run_send(engine, project, publication=pub,
+             options=dataclasses.replace(options, resend_uncertain=True))
+    assert sorted(sendgrid_env.recipients()) == ["reader0@example.org", "reader1@example.org"]
+
+
+def test_concurrent_requests_deliver_each_once(engine: Engine, project: Project,
+                                               sendgrid_env: FakeSendGrid) -> None:
+    everyone = add_subscribers(engine, 2000)
+    pub = with_delivery(project.publication, batch_size=100)
+    report = run_send(engine, project, publication=pub,
+                      options=dataclasses.replace(FAST, concurrency=6))
+    assert report.requests == 20 and len(sendgrid_env.accepted) == 20
+    assert sorted(sendgrid_env.recipients()) == sorted(everyone)
+
+
+def test_asm_group_replaces_our_unsubscribe_link(engine: Engine, project: Project,
+                                                 sendgrid_env: FakeSendGrid,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET")  # not needed when SendGrid handles unsubscribes
+    add_subscribers(engine, 2)
+    run_send(engine, project, publication=with_delivery(project.publication, asm_group_id=42))
+    [body] = sendgrid_env.accepted
+    assert body["asm"] == {"group_id": 42}
+    assert "<%asm_group_unsubscribe_raw_url%>" in body["content"][1]["value"]
+    assert UNSUBSCRIBE_TOKEN not in json.dumps(body)
+    assert all("headers" not in p for p in body["personalizations"])
+
+
+def test_greeting_is_a_per_recipient_substitution(engine: Engine, project: Project,
+                                                  sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)  # reader0 has no name, reader1 is "Reader 1"
+    pub = with_delivery(project.publication, greeting="Good morning, {name}.")
+    email = project.renderer.__class__(pub).render(project.render(project.resolve("2024-07-23"))
+                                                   .parsed.issue)
+    run_send(engine, project, publication=pub, email=email)
+    people = sendgrid_env.accepted[0]["personalizations"]
+    assert [p["substitutions"]["%%greeting%%"] for p in people] == \
+        ["Good morning.", "Good morning, Reader 1."]
+    assert "%%greeting_html%%" in sendgrid_env.accepted[0]["content"][1]["value"]
+
+
+def test_proof_goes_only_to_the_given_addresses(engine: Engine, project: Project,
+                                                sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 5)
+    transport = choose_transport("sendgrid", project.publication, project.root)
+    assert proof(example_email(project), transport, ["Me@example.org", "me@example.org",
+                                                     "you@example.org"]) == 2
+    [body] = sendgrid_env.accepted
+    assert sendgrid_env.recipients() == ["Me@example.org", "you@example.org"]
+    assert body["subject"].startswith("[Proof] ")
+    assert not Ledger(engine, "2024-07-23").exists()
+
+
+def test_dry_run_touches_nothing(engine: Engine, project: Project,
+                                 sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2500)
+    transport = choose_transport("sendgrid", project.publication, project.root)
+    plan = dry_run(engine, example_email(project), transport)
+    assert (plan.recipients, plan.batches, plan.started) == (2500, 3, False)
+    assert sendgrid_env.attempts == 0 and not Ledger(engine, "2024-07-23").exists()
+
+
+def test_real_transports_need_the_secret(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
+        choose_transport("auto", project.publication, project.root)
+
+
+def test_the_strict_server_rejects_what_sendgrid_would(engine: Engine, project: Project,
+                                                       sendgrid_env: FakeSendGrid) -> None:
+    # The fake is only worth trusting if it does refuse bad requests.
+    transport = choose_transport("sendgrid", project.publication, project.root)
+    body = dict(transport.base_payload(example_email(project)))
+    body["personalizations"] = [{"to": [{"email": "a@example.org"}, {"email": "A@example.org"}]}]
+    body["content"] = list(reversed(body["content"]))
+    with pytest.raises(TransportRejected) as caught:
+        transport._post(body)
+    assert "an address appears more than once" in str(caught.value)
+    assert "text/plain must come before text/html" in str(caught.value)
+    if sendgrid_env.validator is not None:
+        body = {"personalizations": [{"to": "nobody"}], "from": {}}
+        with pytest.raises(TransportRejected, match="is not of type 'array'"):
+            transport._post(body)
