@@ -110,6 +110,7 @@ class SmtpSettings:
     username: str | None
     password: str | None
     timeout: float
+    ca_file: str | None = None  # a private CA to trust, e.g. for a relay on the LAN
 
     @classmethod
     def from_env(cls, timeout: float) -> SmtpSettings:
@@ -123,7 +124,8 @@ class SmtpSettings:
             raise ConfigError("SMTP_PORT must be a number") from None
         return cls(os.environ.get("SMTP_HOST", ""), port, security,
                    os.environ.get("SMTP_USERNAME") or None,
-                   os.environ.get("SMTP_PASSWORD") or None, timeout)
+                   os.environ.get("SMTP_PASSWORD") or None, timeout,
+                   os.environ.get("SMTP_CA_FILE") or None)
 
 
 class SmtpTransport(Transport):
@@ -155,39 +157,51 @@ class SmtpTransport(Transport):
         return outcome
 
     def _deliver(self, recipient: Recipient, raw: bytes) -> str | None:
-        sender = self.publication.sender.address
-        for attempt in range(self.RECONNECTS + 1):
+        conn = self._live_connection()
+        try:
+            conn.sendmail(self.publication.sender.address, [recipient.email], raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients[recipient.email]
+            return f"{code} {text.decode(errors='replace')}"
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_error(exc) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            # Lost mid-message: the server may have taken it before the line dropped.
+            self._drop()
+            raise TransportUnavailable(f"SMTP connection lost while sending: {exc}",
+                                       not_sent=False) from None
+        return None
+
+    def _live_connection(self) -> smtplib.SMTP:
+        """This thread's connection, checked with NOOP before reuse.
+
+        Servers close idle connections and cap messages per connection; finding that out
+        with NOOP, before a message starts, makes reconnecting safe: nothing was sent.
+        """
+        for _ in range(self.RECONNECTS):
+            conn = self._connection()
+            if getattr(self.local, "fresh", False):
+                self.local.fresh = False
+                return conn
             try:
-                self._connection().sendmail(sender, [recipient.email], raw)
-                return None
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[recipient.email]
-                return f"{code} {text.decode(errors='replace')}"
-            except smtplib.SMTPServerDisconnected:
-                # The server hung up between messages (idle timeout, per-connection limit):
-                # nothing of this message was accepted, so a fresh connection may resend it.
-                self._drop()
-                if attempt == self.RECONNECTS:
-                    raise TransportUnavailable("SMTP server keeps closing the connection",
-                                               not_sent=True) from None
-            except smtplib.SMTPResponseException as exc:
-                raise _smtp_error(exc) from None
-            except (OSError, smtplib.SMTPException) as exc:
-                self._drop()
-                raise TransportUnavailable(f"SMTP: {exc}", not_sent=False) from None
-        return None  # pragma: no cover - the loop always returns or raises
+                if conn.noop()[0] == 250:
+                    return conn
+            except (OSError, smtplib.SMTPException):
+                pass
+            self._drop()
+        return self._connection()
 
     def _connection(self) -> smtplib.SMTP:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             conn = self._open()
-            self.local.conn = conn
+            self.local.conn, self.local.fresh = conn, True
             self.connections.append(conn)
         return conn
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=s.ca_file)
         try:
             if s.security == "tls":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,

@@ -15,8 +15,14 @@ from newsletter.personalize import verify
 from newsletter.project import Project
 from newsletter.render import UNSUBSCRIBE_TOKEN
 from newsletter.send import choose_transport, dry_run, proof
-from tests.delivery_helpers import (FAST, add_subscribers, duplicates, example_email, run_send,
-                                    with_delivery)
+from tests.delivery_helpers import (
+    FAST,
+    add_subscribers,
+    duplicates,
+    example_email,
+    run_send,
+    with_delivery,
+)
 from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
 
 

@@ -1,0 +1,155 @@
+"""Sending over SMTP to a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy import Engine
+
+from newsletter.errors import TransportRejected
+from newsletter.ledger import Ledger
+from newsletter.project import Project
+from tests.delivery_helpers import add_subscribers, run_send
+
+trustme = pytest.importorskip("trustme")
+
+
+class Inbox:
+    """Collects what arrives; can refuse an address or hang up after some messages."""
+
+    def __init__(self, refuse: str | None = None, hang_up_every: int = 0) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[list[str]] = []
+        self.sessions: set[int] = set()
+        self.refuse = refuse
+        self.hang_up_every = hang_up_every
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address == self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.sessions.add(id(session))
+            self.envelopes.append(list(envelope.rcpt_tos))
+            self.messages.append(email.message_from_bytes(envelope.content,
+                                                          policy=policy.default))
+            count = len(self.messages)
+        if self.hang_up_every and count % self.hang_up_every == 0:
+            # Like a relay with a per-connection message limit: answer, then hang up.
+            asyncio.get_running_loop().call_soon(server.transport.close)
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    # aiosmtpd's Controller checks readiness by connecting to its port, so it needs a
+    # real number up front rather than 0.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and \
+        (auth_data.login, auth_data.password) == (b"newsletter", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+                tmp_path: Path) -> Iterator[Inbox]:
+    options = getattr(request, "param", {})
+    inbox = Inbox(options.get("refuse"), options.get("hang_up_every", 0))
+    kwargs: dict[str, object] = {}
+    if options.get("tls"):
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(server_context)
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        kwargs = {"tls_context": server_context, "require_starttls": True,
+                  "authenticator": _authenticator, "auth_required": True}
+        monkeypatch.setenv("SMTP_SECURITY", "starttls")
+        monkeypatch.setenv("SMTP_CA_FILE", str(ca_file))
+        monkeypatch.setenv("SMTP_USERNAME", "newsletter")
+        monkeypatch.setenv("SMTP_PASSWORD", options.get("password", "s3cret"))
+    else:
+        monkeypatch.setenv("SMTP_SECURITY", "none")
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), **kwargs)
+    controller.start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret")
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    yield inbox
+    controller.stop()
+
+
+def test_one_personal_message_each_over_one_connection(engine: Engine, project: Project,
+                                                       smtp_server: Inbox) -> None:
+    everyone = add_subscribers(engine, 4)
+    report = run_send(engine, project, transport="auto")
+    assert report.transport == "smtp" and report.counts["sent"] == 4
+    assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)
+    assert len(smtp_server.sessions) == 1  # the connection was reused
+    links = set()
+    for msg in smtp_server.messages:
+        assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+        text, html = (p.get_content() for p in msg.iter_parts())
+        assert "%%" not in text + html
+        unsubscribe = msg["List-Unsubscribe"].split(">")[0].lstrip("<")
+        assert unsubscribe in html and unsubscribe in text
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        links.add(unsubscribe)
+    assert len(links) == 4  # each reader their own link
+    assert {m["To"] for m in smtp_server.messages} >= {"Reader 1 <reader1@example.org>"}
+
+
+@pytest.mark.parametrize("smtp_server", [{"tls": True}], indirect=True)
+def test_starttls_and_login(engine: Engine, project: Project, smtp_server: Inbox) -> None:
+    add_subscribers(engine, 2)
+    assert run_send(engine, project, transport="smtp").counts["sent"] == 2
+    assert len(smtp_server.messages) == 2
+
+
+@pytest.mark.parametrize("smtp_server", [{"tls": True, "password": "wrong"}], indirect=True)
+def test_bad_login_stops_the_send(engine: Engine, project: Project, smtp_server: Inbox) -> None:
+    add_subscribers(engine, 2)
+    with pytest.raises(TransportRejected, match="SMTP login refused: 535"):
+        run_send(engine, project, transport="smtp")
+    assert smtp_server.messages == []
+    assert Ledger(engine, "2024-07-23").status().counts["pending"] == 2
+
+
+@pytest.mark.parametrize("smtp_server", [{"refuse": "reader1@example.org"}], indirect=True)
+def test_a_refused_recipient_is_recorded_failed(engine: Engine, project: Project,
+                                                smtp_server: Inbox) -> None:
+    add_subscribers(engine, 3)
+    report = run_send(engine, project, transport="smtp")
+    assert report.counts == {"pending": 0, "sent": 2, "skipped": 0, "failed": 1, "uncertain": 0}
+    [(_, why)] = Ledger(engine, "2024-07-23").errors()
+    assert "550 5.1.1 mailbox unavailable" in why
+
+
+@pytest.mark.parametrize("smtp_server", [{"hang_up_every": 2}], indirect=True)
+def test_reconnects_when_the_server_hangs_up(engine: Engine, project: Project,
+                                             smtp_server: Inbox) -> None:
+    everyone = add_subscribers(engine, 5)
+    report = run_send(engine, project, transport="smtp")
+    assert report.counts["sent"] == 5
+    assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)  # none twice
+    assert len(smtp_server.sessions) >= 3
