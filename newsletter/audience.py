@@ -78,9 +78,9 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
     zone = check_timezone(timezone)
     existing = find(engine, email)
     if existing and existing.status == "active":
-        raise SubscriberError(f"{email} is already subscribed")
+        raise SubscriberError(f"{existing.email} is already subscribed")
     if existing and not reactivate:
-        raise SubscriberError(f"{email} is {existing.status}; pass --reactivate if they "
+        raise SubscriberError(f"{existing.email} is {existing.status}; pass --reactivate if they "
                               "asked to subscribe again")
     stamp = now()
     with engine.begin() as conn:

@@ -1,0 +1,114 @@
+"""The delivery commands as a person runs them: output lines and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import main
+from newsletter.personalize import sign
+from tests.fakes.sendgrid_server import FakeSendGrid
+
+
+@pytest.fixture(autouse=True)
+def local_database(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name in ("SENDGRID_API_KEY", "SMTP_HOST", "NEWSLETTER_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_quickstart_flow_on_embedded_defaults(project_dir: Path) -> None:
+    (project_dir / "people.csv").write_text("email,name\nann@example.org,Ann\nbob@example.org,\n")
+    assert run("subscribers", "import", "people.csv")[1] == \
+        "Read 2 rows: 2 added, 0 reactivated, 0 already subscribed, 0 skipped.\n"
+    code, out = run("send", "2024-07-23")
+    assert code == 0
+    assert "sent 2024-07-23 via outbox to 2 recipients" in out
+    assert "messages are in " in out
+    assert sorted(p.name for p in (project_dir / "outbox" / "2024-07-23").iterdir()) == \
+        ["ann@example.org.eml", "bob@example.org.eml"]
+    assert (project_dir / "newsletter.sqlite3").is_file()
+    code, out = run("send", "2024-07-23")
+    assert code == 0 and "2024-07-23 was already sent (2 delivered); nothing to do" in out
+
+
+def test_import_with_bad_rows_exits_1_but_keeps_good_ones(project_dir: Path) -> None:
+    (project_dir / "people.csv").write_text("email\nok@example.org\nnope\n")
+    code, out = run("subscribers", "import", "people.csv")
+    assert code == 1
+    assert out.splitlines() == [
+        "people.csv:3: 'nope' is not a valid address: An email address must have an @-sign.",
+        "Read 2 rows: 1 added, 0 reactivated, 0 already subscribed, 1 skipped.",
+        "Error: 1 row not imported (the others were)",
+    ]
+    assert run("subscribers", "count")[1].startswith("active                 1\n")
+
+
+def test_add_remove_list_export(project_dir: Path) -> None:
+    assert run("subscribers", "add", "ann@example.org", "--name", "Ann") == \
+        (0, "subscribed ann@example.org\n")
+    assert run("subscribers", "add", "ANN@example.org") == \
+        (1, "Error: ann@example.org is already subscribed\n")
+    assert run("subscribers", "add", "bad") == \
+        (1, "Error: 'bad' is not a valid address: An email address must have an @-sign.\n")
+    assert run("subscribers", "remove", "ann@example.org") == \
+        (0, "ann@example.org is now unsubscribed\n")
+    code, out = run("subscribers", "list")
+    assert code == 0 and out.split() == ["ann@example.org", "unsubscribed", "Ann"]
+    code, out = run("subscribers", "export")
+    assert code == 0 and out.startswith("email,name,timezone,status,created_at\nann@example.org,Ann,,unsubscribed,")
+
+
+def test_dry_run_and_status(project_dir: Path) -> None:
+    run("subscribers", "add", "ann@example.org")
+    code, out = run("send", "2024-07-23", "--dry-run")
+    assert code == 0 and "dry run (new send) of 2024-07-23 via outbox: 1 of 1 recipients " \
+        "left, in 1 batch; nothing was sent" in out
+    assert run("status", "2024-07-23") == (1, "Error: 2024-07-23 has not been sent\n")
+    run("send", "2024-07-23")
+    code, out = run("status", "2024-07-23")
+    assert out.splitlines()[:3] == ["2024-07-23 via outbox: 1 recipients, finished",
+                                    "  pending             0", "  sent                1"]
+
+
+def test_unsubscribe_by_token(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET", "s")
+    run("subscribers", "add", "ann@example.org")
+    assert run("unsubscribe", sign(b"s", "ann@example.org")) == \
+        (0, "ann@example.org is now unsubscribed\n")
+    assert run("unsubscribe", sign(b"other", "ann@example.org"))[0] == 1
+
+
+def test_provider_refusal_is_one_line_without_the_key(project_dir: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    run("subscribers", "add", "ann@example.org")
+    with FakeSendGrid() as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.secret-value")
+        monkeypatch.setenv("SENDGRID_HOST", fake.url)
+        monkeypatch.setenv("NEWSLETTER_SECRET", "s")
+        code, out = run("send", "2024-07-23")
+    assert code == 1
+    assert out.splitlines()[-1].startswith("Error: SendGrid answered 400: bad or missing API key")
+    assert "SG.secret-value" not in out
+
+
+def test_secret_required_for_real_transports(project_dir: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.x")
+    code, out = run("send", "2024-07-23", "--dry-run")
+    assert code == 1 and "Error: NEWSLETTER_SECRET is not set" in out
+
+
+@pytest.mark.parametrize("command", [("subscribers",), ("send",), ("status",), ("unsubscribe",),
+                                     ("subscribers", "add"), ("subscribers", "import")])
+def test_delivery_commands_have_help_with_examples(command: tuple[str, ...]) -> None:
+    code, out = run(*command, "--help")
+    assert code == 0 and "Examples:" in out
+
