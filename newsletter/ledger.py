@@ -137,26 +137,29 @@ class Ledger:
         """Skip who left, mark the batch in flight, and return who it goes to."""
         in_batch = and_(deliveries.c.issue == self.issue, deliveries.c.batch == number,
                         deliveries.c.state == "pending")
-        left = select(subscribers.c.id).where(subscribers.c.status != "active")
         with self.engine.begin() as conn:
             taken = conn.execute(update(batches).where(
                 batches.c.issue == self.issue, batches.c.number == number,
                 batches.c.state == "pending").values(state="in_flight")).rowcount
             if not taken:
                 return []  # another worker or run has it
-            conn.execute(update(deliveries).where(in_batch, deliveries.c.subscriber_id.in_(left))
-                         .values(state="skipped"))
+            # One indexed join reads the batch with each subscriber's status as it is now.
             rows = conn.execute(
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
-                       subscribers.c.timezone)
+                       subscribers.c.timezone, subscribers.c.status)
                 .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
                 .where(in_batch).order_by(subscribers.c.id)).all()
-            state = "in_flight" if rows else "sent"
+            recipients = [Recipient(sid, email, name, zone)
+                          for sid, email, name, zone, status in rows if status == "active"]
+            if len(recipients) < len(rows):
+                gone = [row[0] for row in rows if row[4] != "active"]
+                conn.execute(update(deliveries).where(
+                    in_batch, deliveries.c.subscriber_id.in_(gone)).values(state="skipped"))
             conn.execute(update(batches).where(batches.c.issue == self.issue,
                                                batches.c.number == number)
-                         .values(state=state, attempts=batches.c.attempts + 1,
-                                 started_at=_now()))
-        return [Recipient(r.id, r.email, r.name, r.timezone) for r in rows]
+                         .values(state="in_flight" if recipients else "sent",
+                                 attempts=batches.c.attempts + 1, started_at=_now()))
+        return recipients
 
     def in_flight_again(self, number: int) -> None:
         """Before a retry: the batch is out again, so a crash now leaves it uncertain."""

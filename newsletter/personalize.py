@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 from newsletter.errors import ConfigError, SubscriberError
 from newsletter.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN
@@ -26,8 +26,9 @@ DEV_SECRET = b"newsletter-development-only"
 _SIG_BYTES = 16
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
+    """One reader of one batch (a tuple: a million of them are made in a large send)."""
+
     id: int
     email: str
     name: str | None = None
@@ -48,8 +49,12 @@ def secret_from_env(*, required: bool) -> bytes:
     return DEV_SECRET
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    # The one-call form of base64.urlsafe_b64encode, unpadded: it runs twice per recipient.
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -57,8 +62,9 @@ def _unb64(text: str) -> bytes:
 
 
 def sign(secret: bytes, key: str) -> str:
-    digest = hmac.new(secret, key.encode(), hashlib.sha256).digest()[:_SIG_BYTES]
-    return f"{_b64(key.encode())}.{_b64(digest)}"
+    raw = key.encode()
+    digest = hmac.digest(secret, raw, hashlib.sha256)[:_SIG_BYTES]  # one C call: ~1 us
+    return f"{_b64(raw)}.{_b64(digest)}"
 
 
 def verify(secret: bytes, token: str) -> str:
@@ -80,13 +86,13 @@ class Personalizer:
         self.base = publication.unsubscribe_base
         self.greeting = publication.delivery.greeting
         self.plain_greeting = publication.delivery.greeting_without_name
+        self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
         return f"{self.base}?t={sign(self.secret, recipient.key)}"
 
-    def list_unsubscribe(self, recipient: Recipient) -> str:
-        return (f"<{self.unsubscribe_url(recipient)}>, "
-                f"<mailto:{self.publication.unsubscribe_mailto}?subject=unsubscribe>")
+    def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
+        return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"
 
     def values(self, recipient: Recipient) -> dict[str, str]:
         values = {UNSUBSCRIBE_TOKEN: self.unsubscribe_url(recipient)}

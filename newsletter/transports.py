@@ -262,7 +262,8 @@ class SendGridTransport(Transport):
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         body = dict(self.base_payload(email))
-        body["personalizations"] = [self.personalization(email, r) for r in recipients]
+        issue = email.date.isoformat()
+        body["personalizations"] = [self.personalization(issue, r) for r in recipients]
         return Outcome(provider_id=self._post(body))
 
     def base_payload(self, email: Email) -> dict[str, Any]:
@@ -291,19 +292,20 @@ class SendGridTransport(Transport):
             body["headers"] = {"List-Unsubscribe-Post": ONE_CLICK}
         return body
 
-    def personalization(self, email: Email, recipient: Recipient) -> dict[str, Any]:
-        to: dict[str, str] = {"email": recipient.email}
-        if recipient.name:
-            to["name"] = recipient.name
+    def personalization(self, issue: str, recipient: Recipient) -> dict[str, Any]:
+        """One envelope. Runs once per recipient: a million times for a large list."""
+        to = {"email": recipient.email, "name": recipient.name} if recipient.name \
+            else {"email": recipient.email}
         entry: dict[str, Any] = {
             "to": [to],
-            "custom_args": {"issue": email.date.isoformat(), "subscriber": str(recipient.id)},
+            "custom_args": {"issue": issue, "subscriber": str(recipient.id)},
         }
         values = self.personalizer.values(recipient)
-        if self.asm:
-            values.pop(UNSUBSCRIBE_TOKEN)
-        else:
-            entry["headers"] = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient)}
+        url = values.pop(UNSUBSCRIBE_TOKEN)
+        if not self.asm:
+            values[UNSUBSCRIBE_TOKEN] = url
+            entry["headers"] = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient,
+                                                                                      url)}
         if values:
             entry["substitutions"] = values
         return entry

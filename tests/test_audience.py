@@ -16,7 +16,7 @@ def test_add_normalizes_and_is_case_insensitive(engine: Engine) -> None:
     sub = audience.add(engine, "  Ann@EXAMPLE.org ", name="Ann", timezone="Europe/Paris")
     assert (sub.email, sub.name, sub.timezone, sub.status) == \
         ("Ann@example.org", "Ann", "Europe/Paris", "active")
-    with pytest.raises(SubscriberError, match="ann@example.org is already subscribed"):
+    with pytest.raises(SubscriberError, match="Ann@example.org is already subscribed"):
         audience.add(engine, "ann@example.org")
 
 

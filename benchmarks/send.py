@@ -1,0 +1,126 @@
+"""Send one issue to N generated subscribers through the SendGrid transport.
+
+A lean local server (another process: it reads each request and answers 202, nothing
+more) stands in for SendGrid, so the figures are ours: subscribers read, payloads built,
+requests posted through the `sendgrid` package, ledger written. Prints figures; asserts
+nothing. Run from the repository root:
+
+    .venv/bin/python benchmarks/send.py                       # 100,000 and 1,000,000 on SQLite
+    .venv/bin/python benchmarks/send.py --db postgres --counts 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES = os.environ.get("NEWSLETTER_TEST_POSTGRES",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class Lean(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(202)
+        self.send_header("X-Message-Id", "bench")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def serve(port: mp.Value) -> None:  # type: ignore[valid-type]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Lean)
+    port.value = server.server_address[1]
+    server.serve_forever()
+
+
+def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Generate ``count`` active subscribers in SQL, without Python-side rows."""
+    series = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
+              "SELECT i FROM n") if engine.dialect.name == "sqlite" \
+        else "SELECT generate_series(1, :count) AS i"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
+            f"SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', "
+            f"CASE WHEN i % 3 = 0 THEN NULL ELSE 'Reader ' || i END, 'active', "
+            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
+
+
+def scenario(url: str, count: int, port: int, concurrency: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    os.environ.update({"SENDGRID_API_KEY": "bench", "SENDGRID_HOST": f"http://127.0.0.1:{port}",
+                       "NEWSLETTER_SECRET": "bench-secret"})
+    from newsletter import db
+    from newsletter.project import Project
+    from newsletter.send import Options, Sender, choose_transport
+
+    engine = db.connect(url)
+    fill(engine, count)
+    project = Project(ROOT / "newsletter.yaml")
+    email = project.render(project.resolve("2024-07-23")).email
+    transport = choose_transport("sendgrid", project.publication, project.root)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    report = Sender(engine, email, transport, Options(concurrency=concurrency)).run()
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024))
+
+
+def fresh_postgres() -> str:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(POSTGRES)
+    with engine.begin() as conn:
+        for table in ("deliveries", "batches", "sends", "subscribers", "schema_version"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+    return POSTGRES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    port = ctx.Value("i", 0)
+    server = ctx.Process(target=serve, args=(port,), daemon=True)
+    server.start()
+    while not port.value:
+        time.sleep(0.01)
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    try:
+        for kind in kinds:
+            for count in args.counts:
+                with tempfile.TemporaryDirectory() as tmp:
+                    url = f"sqlite:///{tmp}/bench.sqlite3" if kind == "sqlite" else fresh_postgres()
+                    queue = ctx.Queue()
+                    child = ctx.Process(target=scenario,
+                                        args=(url, count, port.value, args.concurrency, queue))
+                    child.start()
+                    wall, requests, sent, base, peak = queue.get()
+                    child.join()
+                print(f"{kind:8} {count:>9,} recipients: {wall:6.2f} s wall, {requests:,} "
+                      f"requests, {sent:,} sent, peak RSS {peak:.0f} MB (before send "
+                      f"{base:.0f} MB), {wall / count * 1e6:.1f} us per recipient", flush=True)
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
