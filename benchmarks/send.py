@@ -19,12 +19,13 @@ import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from queue import Empty
 
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES = os.environ.get("NEWSLETTER_TEST_POSTGRES",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SERVER = os.environ.get("NEWSLETTER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+BENCH_DB = "newsletter_bench"  # its own database, so the tests' tables are never touched
 
 
 class Lean(BaseHTTPRequestHandler):
@@ -60,9 +61,12 @@ def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
             f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
 
 
-def scenario(url: str, count: int, port: int, concurrency: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
+             out: mp.Queue) -> None:  # type: ignore[type-arg]
     os.environ.update({"SENDGRID_API_KEY": "bench", "SENDGRID_HOST": f"http://127.0.0.1:{port}",
                        "NEWSLETTER_SECRET": "bench-secret"})
+    from functools import partial
+
     from newsletter import db
     from newsletter.project import Project
     from newsletter.send import Options, Sender, choose_transport
@@ -74,21 +78,35 @@ def scenario(url: str, count: int, port: int, concurrency: int, out: mp.Queue) -
     transport = choose_transport("sendgrid", project.publication, project.root)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    report = Sender(engine, email, transport, Options(concurrency=concurrency)).run()
+    factory = partial(choose_transport, "sendgrid", project.publication, project.root)
+    options = Options(concurrency=concurrency, workers=workers)
+    report = Sender(engine, email, transport, options, factory=factory).run()
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024))
+    # Worker processes have ended with the send: their peak is counted as children's.
+    workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024,
+             workers_peak / 1024))
 
 
 def fresh_postgres() -> str:
     from sqlalchemy import create_engine
 
-    engine = create_engine(POSTGRES)
-    with engine.begin() as conn:
-        for table in ("deliveries", "batches", "sends", "subscribers", "schema_version"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-    engine.dispose()
-    return POSTGRES
+    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
+        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+    admin.dispose()
+    return f"{SERVER}/{BENCH_DB}"
+
+
+def result_of(child: mp.Process, queue: mp.Queue) -> tuple[float, ...]:  # type: ignore[type-arg]
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if not child.is_alive():
+                raise SystemExit(f"the send failed (exit code {child.exitcode})") from None
 
 
 def main() -> None:
@@ -96,6 +114,8 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes (as newsletter send --workers)")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     port = ctx.Value("i", 0)
@@ -111,13 +131,16 @@ def main() -> None:
                     url = f"sqlite:///{tmp}/bench.sqlite3" if kind == "sqlite" else fresh_postgres()
                     queue = ctx.Queue()
                     child = ctx.Process(target=scenario,
-                                        args=(url, count, port.value, args.concurrency, queue))
+                                        args=(url, count, port.value, args.concurrency,
+                                              args.workers, queue))
                     child.start()
-                    wall, requests, sent, base, peak = queue.get()
+                    wall, requests, sent, base, peak, worker_peak = result_of(child, queue)
                     child.join()
-                print(f"{kind:8} {count:>9,} recipients: {wall:6.2f} s wall, {requests:,} "
+                print(f"{kind:8} {count:>9,} recipients, concurrency {args.concurrency}, "
+                      f"{args.workers} workers: {wall:6.2f} s wall, {requests:,} "
                       f"requests, {sent:,} sent, peak RSS {peak:.0f} MB (before send "
-                      f"{base:.0f} MB), {wall / count * 1e6:.1f} us per recipient", flush=True)
+                      f"{base:.0f} MB; each worker at most {worker_peak:.0f} MB), "
+                      f"{wall / count * 1e6:.1f} us per recipient", flush=True)
     finally:
         server.terminate()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -283,7 +285,7 @@ def subscribers_export(ctx: click.Context, only: str | None, out: Path | None) -
     """
     engine = _project(ctx).engine
     if out is None:
-        audience.export_csv(engine, click.get_text_stream("stdout"), only)
+        audience.export_csv(engine, sys.stdout, only)
         return
     buffer = io.StringIO()
     count = audience.export_csv(engine, buffer, only)
@@ -340,10 +342,13 @@ def subscribers_count(ctx: click.Context) -> None:
               help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
 @click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outbox transport [default: outbox/ beside newsletter.yaml].")
+@click.option("--workers", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="Processes that build and post requests, for lists of 100,000 and more "
+                   "(0: all in this process).")
 @click.pass_context
 def send(ctx: click.Context, issue: str, transport: str, proof_to: tuple[str, ...],
          dry_run: bool, concurrency: int, rate: float | None, resend_uncertain: bool,
-         max_attempts: int, outbox: Path | None) -> None:
+         max_attempts: int, outbox: Path | None, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
 
     Safe to run again: what was sent is never sent twice, a run that died
@@ -375,8 +380,10 @@ def send(ctx: click.Context, issue: str, transport: str, proof_to: tuple[str, ..
         _print_plan(dry_run_plan(project.engine, email, chosen))
         return
     options = Options(concurrency=concurrency, rate=rate, resend_uncertain=resend_uncertain,
-                      max_attempts=max_attempts)
-    report = Sender(project.engine, email, chosen, options, progress.for_stream()).run()
+                      max_attempts=max_attempts, workers=workers)
+    factory = partial(choose_transport, transport, project.publication, project.root, outbox)
+    report = Sender(project.engine, email, chosen, options, progress.for_stream(),
+                    factory=factory).run()
     _print_report(report, chosen)
 
 

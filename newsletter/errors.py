@@ -93,6 +93,14 @@ class TransportUnavailable(DeliveryError):
         self.retry_after = retry_after
         self.not_sent = not_sent
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep the keyword fields when the error crosses from a worker process.
+        return (_unavailable, (str(self), self.retry_after, self.not_sent))
+
+
+def _unavailable(message: str, retry_after: float | None, not_sent: bool) -> TransportUnavailable:
+    return TransportUnavailable(message, retry_after=retry_after, not_sent=not_sent)
+
 
 class SendPaused(DeliveryError):
     pass

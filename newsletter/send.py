@@ -11,12 +11,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import multiprocessing
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +50,7 @@ from newsletter.render import Email
 from newsletter.settings import Publication
 from newsletter.transports import (
     OutboxTransport,
+    Outcome,
     SendGridTransport,
     SmtpSettings,
     SmtpTransport,
@@ -61,6 +69,7 @@ class Options:
     retry_base: float = 1.0  # seconds; backoff grows from here, with jitter
     retry_cap: float = 120.0
     max_failed_batches: int = 3
+    workers: int = 0  # processes that build and post requests; 0: do it in this process
 
 
 @dataclass
@@ -146,7 +155,9 @@ class RateLimiter:
 
 class Sender:
     def __init__(self, engine: Engine, email: Email, transport: Transport, options: Options,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None,
+                 factory: Callable[[], Transport] | None = None) -> None:
+        """``factory`` makes the transport again in each worker process (``workers``)."""
         self.ledger = Ledger(engine, email.date.isoformat())
         self.engine = engine
         self.email = email
@@ -159,6 +170,8 @@ class Sender:
         self.failed_batches = 0
         self.fatal: str | None = None
         self.report = Report(self.ledger.issue, transport.name)
+        self.factory = factory
+        self.pool: ProcessPoolExecutor | None = None
 
     def run(self) -> Report:
         with _fewer_collections():
@@ -172,8 +185,11 @@ class Sender:
         self.ledger.acquire(owner, owner_alive)
         try:
             self._prepare()
+            self._start_workers()
             self._send_all()
         finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
             self.ledger.release_lease(owner)
             self.transport.close()
             self.report.seconds = time.monotonic() - started
@@ -186,6 +202,19 @@ class Sender:
         if self.options.resend_uncertain:
             self.ledger.release_uncertain()
         self.ledger.release_failed()
+
+    def _start_workers(self) -> None:
+        # Building and encoding a request is pure Python work, bound by the GIL; worker
+        # processes let it use the other cores while this one keeps the ledger.
+        if self.options.workers and self.factory is not None:
+            self.pool = ProcessPoolExecutor(
+                self.options.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.factory, self.email))
+
+    def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
+        if self.pool is None:
+            return self.transport.send(self.email, recipients)
+        return self.pool.submit(_send_in_worker, list(recipients)).result()
 
     def _send_all(self) -> None:
         pending = self.ledger.pending_batches()
@@ -244,7 +273,7 @@ class Sender:
                     self.ledger.in_flight_again(number)
                 self.limiter.wait()
                 try:
-                    outcome = self.transport.send(self.email, recipients)
+                    outcome = self._dispatch(recipients)
                 except TransportUnavailable as exc:
                     timed_out = timed_out or not exc.not_sent
                     if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
@@ -290,6 +319,20 @@ class Sender:
             last = self.report.errors[-1] if self.report.errors else "errors"
             raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
                              "run the same command again to resume")
+
+
+_worker: tuple[Transport, Email] | None = None
+
+
+def _init_worker(factory: Callable[[], Transport], email: Email) -> None:
+    global _worker
+    _worker = (factory(), email)
+
+
+def _send_in_worker(recipients: list[Recipient]) -> Outcome:
+    assert _worker is not None, "worker process not initialised"
+    transport, email = _worker
+    return transport.send(email, recipients)
 
 
 @contextlib.contextmanager

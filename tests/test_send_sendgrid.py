@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
@@ -14,7 +15,7 @@ from newsletter.ledger import Ledger
 from newsletter.personalize import verify
 from newsletter.project import Project
 from newsletter.render import UNSUBSCRIBE_TOKEN
-from newsletter.send import choose_transport, dry_run, proof
+from newsletter.send import Sender, choose_transport, dry_run, proof
 from tests.delivery_helpers import (
     FAST,
     add_subscribers,
@@ -236,3 +237,15 @@ def test_the_strict_server_rejects_what_sendgrid_would(engine: Engine, project: 
         body = {"personalizations": [{"to": "nobody"}], "from": {}}
         with pytest.raises(TransportRejected, match="is not of type 'array'"):
             transport._post(body)
+
+
+def test_worker_processes_deliver_each_once(engine: Engine, project: Project,
+                                            sendgrid_env: FakeSendGrid) -> None:
+    everyone = add_subscribers(engine, 900)
+    pub = with_delivery(project.publication, batch_size=100)
+    sendgrid_env.then(Answer(), error(500, "once"))  # a retry crosses the process boundary
+    options = dataclasses.replace(FAST, workers=2, concurrency=3)
+    factory = partial(choose_transport, "sendgrid", pub, project.root)
+    report = Sender(engine, example_email(project), factory(), options, factory=factory).run()
+    assert report.requests == 9 and sendgrid_env.attempts == 10
+    assert sorted(sendgrid_env.recipients()) == sorted(everyone)
