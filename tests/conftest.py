@@ -95,20 +95,43 @@ POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+# Each test run works in a schema of its own, so two runs (a developer's and CI's, say)
+# never drop each other's tables.
+SCHEMA = f"newsletter_test_{os.getpid()}"
+
+
 def _fresh_postgres() -> Engine:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    probe = create_engine(POSTGRES_URL)
+    try:
+        with probe.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    except OperationalError as exc:
+        need(False, f"PostgreSQL at {POSTGRES_URL} ({exc.orig})")
+    finally:
+        probe.dispose()
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={SCHEMA}"})
+    return db.connect(url.render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_schema() -> Iterator[None]:
+    yield
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
     probe = create_engine(POSTGRES_URL)
     try:
         with probe.begin() as conn:
-            for table in ("deliveries", "batches", "sends", "subscribers", "schema_version"):
-                conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-    except OperationalError as exc:
-        need(False, f"PostgreSQL at {POSTGRES_URL} ({exc.orig})")
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    except OperationalError:
+        pass  # no server: nothing was made
     finally:
         probe.dispose()
-    return db.connect(POSTGRES_URL)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -74,17 +74,21 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
     options = getattr(request, "param", {})
     inbox = Inbox(options.get("refuse"), options.get("hang_up_every", 0))
     kwargs: dict[str, object] = {}
-    if options.get("tls"):
+    if options.get("tls") or options.get("implicit_tls"):
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
         server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(server_context)
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
+        monkeypatch.setenv("SMTP_CA_FILE", str(ca_file))
+    if options.get("implicit_tls"):
+        kwargs = {"ssl_context": server_context}
+        monkeypatch.setenv("SMTP_SECURITY", "tls")
+    elif options.get("tls"):
         kwargs = {"tls_context": server_context, "require_starttls": True,
                   "authenticator": _authenticator, "auth_required": True}
         monkeypatch.setenv("SMTP_SECURITY", "starttls")
-        monkeypatch.setenv("SMTP_CA_FILE", str(ca_file))
         monkeypatch.setenv("SMTP_USERNAME", "newsletter")
         monkeypatch.setenv("SMTP_PASSWORD", options.get("password", "s3cret"))
     else:
@@ -121,6 +125,13 @@ def test_one_personal_message_each_over_one_connection(engine: Engine, project: 
 
 @pytest.mark.parametrize("smtp_server", [{"tls": True}], indirect=True)
 def test_starttls_and_login(engine: Engine, project: Project, smtp_server: Inbox) -> None:
+    add_subscribers(engine, 2)
+    assert run_send(engine, project, transport="smtp").counts["sent"] == 2
+    assert len(smtp_server.messages) == 2
+
+
+@pytest.mark.parametrize("smtp_server", [{"implicit_tls": True}], indirect=True)
+def test_implicit_tls(engine: Engine, project: Project, smtp_server: Inbox) -> None:
     add_subscribers(engine, 2)
     assert run_send(engine, project, transport="smtp").counts["sent"] == 2
     assert len(smtp_server.messages) == 2
