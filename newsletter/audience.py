@@ -262,13 +262,3 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
             elif status:
                 report.problems.append(f"{c.where}: {c.email} is {status}; not reactivated "
                                        "(use --reactivate if they asked to come back)")
-
-
-def ensure_sample(engine: Engine, addresses: Iterable[tuple[str, str | None, str | None]]) -> int:
-    """Add the given (address, name, timezone) rows that are not there yet; return how many."""
-    added = 0
-    for address, name, zone in addresses:
-        if find(engine, address) is None:
-            add(engine, address, name=name, timezone=zone)
-            added += 1
-    return added

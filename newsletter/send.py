@@ -39,7 +39,6 @@ from tenacity import (
 from newsletter import audience
 from newsletter.errors import (
     ConfigError,
-    DeliveryError,
     SendPaused,
     TransportRejected,
     TransportUnavailable,
@@ -228,9 +227,8 @@ class Sender:
         self.ledger.finish_if_done()
         self.progress.finish()
 
-    def _drain(self, pool: ThreadPoolExecutor, numbers: object) -> None:
+    def _drain(self, pool: ThreadPoolExecutor, upcoming: Iterator[int]) -> None:
         running: set[Future[None]] = set()
-        upcoming = iter(numbers)  # type: ignore[call-overload]
         while True:
             while not self.stop.is_set() and len(running) < max(1, self.options.concurrency):
                 number = next(upcoming, None)
@@ -385,13 +383,3 @@ def dry_run(engine: Engine, email: Email, transport: Transport) -> Plan:
     active = audience.counts(engine)["active"]
     batches = -(-active // transport.batch_size)
     return Plan(ledger.issue, transport.name, active, batches, False, active)
-
-
-def status(engine: Engine, issue: str) -> tuple[Ledger, object]:
-    ledger = Ledger(engine, issue)
-    if not ledger.exists():
-        raise DeliveryError(f"issue {issue} has not been sent (no send in the ledger)")
-    return ledger, ledger.status()
-
-
-ProgressFactory = Callable[[], Progress]
