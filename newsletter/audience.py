@@ -125,7 +125,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(subscribers.c.status, func.count())
                             .group_by(subscribers.c.status)).all()
-    found = dict(rows)
+    found: dict[str, int] = dict(rows)  # type: ignore[arg-type]
     return {status: int(found.get(status, 0)) for status in STATUSES}
 
 

@@ -217,9 +217,11 @@ class Ledger:
     def status(self) -> Status:
         with self.engine.connect() as conn:
             send = conn.execute(select(sends).where(sends.c.issue == self.issue)).first()
-            counts = dict(conn.execute(select(deliveries.c.state, func.count()).where(
+            counts: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+                select(deliveries.c.state, func.count()).where(
                 deliveries.c.issue == self.issue).group_by(deliveries.c.state)).all())
-            batch_counts = dict(conn.execute(select(batches.c.state, func.count()).where(
+            batch_counts: dict[str, int] = dict(conn.execute(  # type: ignore[arg-type]
+                select(batches.c.state, func.count()).where(
                 batches.c.issue == self.issue).group_by(batches.c.state)).all())
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,

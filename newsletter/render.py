@@ -85,8 +85,8 @@ class Renderer:
             text = self.env.get_template("issue.txt.j2").render(context)
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}") from exc
-        return Email(issue.date, context["subject"], context["preheader"],
-                     inline_css(mjml.mjml2html(mjml_source)), text, context["web_url"])
+        return Email(issue.date, str(context["subject"]), str(context["preheader"]),
+                     inline_css(mjml.mjml2html(mjml_source)), text, str(context["web_url"]))
 
     def context(self, issue: Issue) -> dict[str, object]:
         pub = self.publication

@@ -123,7 +123,7 @@ def _parse(text: str, doc: Document) -> None:
     doc.data = _Walker(doc).value(node, ())
 
 
-def _first_alias(text: str) -> yaml.Mark | None:
+def _first_alias(text: str) -> Any:
     events: Iterator[yaml.Event] = yaml.parse(text, Loader=_Loader)
     for event in events:
         if isinstance(event, yaml.AliasEvent):
@@ -152,6 +152,7 @@ class _Walker:
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.value(child, (*path, i)) for i, child in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
