@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from newsletter import __version__, audience, progress, scaffold
+from newsletter import __version__, audience, progress, scaffold, schedule
 from newsletter.errors import NewsletterError, Problem, ProblemsFound, Severity
+from newsletter.issue import path_for as issue_path_for
 from newsletter.ledger import DELIVERY_STATES, Ledger
 from newsletter.output import write_atomic, write_build
 from newsletter.personalize import SECRET_ENV, secret_from_env, verify
@@ -325,7 +326,9 @@ def subscribers_count(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.argument("issue", metavar="DATE|PATH")
+@click.argument("issue", metavar="DATE|PATH", required=False)
+@click.option("--due", is_flag=True,
+              help="Send the issue due now in the publication's timezone, if any.")
 @click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
               help="auto: SendGrid if SENDGRID_API_KEY is set, SMTP if SMTP_HOST is, "
                    "else the outbox folder.")
@@ -346,24 +349,34 @@ def subscribers_count(ctx: click.Context) -> None:
               help="Processes that build and post requests, for lists of 100,000 and more "
                    "(0: all in this process).")
 @click.pass_context
-def send(ctx: click.Context, issue: str, transport: str, proof_to: tuple[str, ...],
-         dry_run: bool, concurrency: int, rate: float | None, resend_uncertain: bool,
-         max_attempts: int, outbox: Path | None, workers: int) -> None:
+def send(ctx: click.Context, issue: str | None, due: bool, transport: str,
+         proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
+         resend_uncertain: bool, max_attempts: int, outbox: Path | None, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
 
     Safe to run again: what was sent is never sent twice, a run that died
     resumes where it stopped. Recipients whose request was in flight when a
     run died are reported as uncertain and resent only with --resend-uncertain.
 
+    With --due instead of a date, sends today's issue once its send time has
+    passed on a publishing day (what the scheduled workflow runs); exits 1 when
+    a publishing day has no issue file, so the editors hear of it.
+
     \b
     Examples:
       newsletter send 2024-07-23
+      newsletter send --due
       newsletter send 2024-07-23 --dry-run
       newsletter send 2024-07-23 --to me@example.org
       newsletter send 2024-07-23 --transport sendgrid --concurrency 8 --rate 5
     """
     project = _project(ctx)
-    rendered = project.render(project.resolve(issue))
+    if due == bool(issue):
+        raise click.UsageError("give either DATE|PATH or --due")
+    target = issue or _due_issue(project)
+    if target is None:
+        return
+    rendered = project.render(project.resolve(target))
     if rendered.errors:
         _print_problems(rendered.errors)
         raise click.ClickException(f"not sent: {_plural(len(rendered.errors), 'error')}")
@@ -385,6 +398,43 @@ def send(ctx: click.Context, issue: str, transport: str, proof_to: tuple[str, ..
     report = Sender(project.engine, email, chosen, options, progress.for_stream(),
                     factory=factory).run()
     _print_report(report, chosen)
+
+
+def _due_issue(project: Project) -> str | None:
+    """Today's issue when it is due, else None after saying why nothing is."""
+    pub = project.publication
+    day, is_due, at = schedule.due(pub, dt.datetime.now(dt.UTC))
+    if not schedule.is_publishing_day(pub, day):
+        click.echo(f"{day:%A %Y-%m-%d} is not a publishing day; nothing to send")
+        return None
+    if not is_due:
+        click.echo(f"the {day} issue is due at {at:%H:%M %Z}; nothing to send yet")
+        return None
+    path = issue_path_for(project.issues_dir, day)
+    if not path.is_file():
+        raise click.ClickException(f"{day} is a publishing day but {path} does not exist")
+    return str(path)
+
+
+@main.command("schedule")
+@click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True)
+@click.pass_context
+def schedule_command(ctx: click.Context, days: int) -> None:
+    """List the coming publishing days, their send times, and which have issue files.
+
+    \b
+    Examples:
+      newsletter schedule
+      newsletter schedule --days 30
+    """
+    project = _project(ctx)
+    for at in schedule.upcoming(project.publication, dt.datetime.now(dt.UTC), days):
+        path = issue_path_for(project.issues_dir, at.date())
+        state = "ready" if path.is_file() else "MISSING"
+        ledger = Ledger(project.engine, at.date().isoformat())
+        if ledger.exists():
+            state = "sent" if ledger.status().finished else "sending (unfinished)"
+        click.echo(f"{at:%a %Y-%m-%d %H:%M %Z}  {state:22} {path}")
 
 
 def _print_plan(plan: Plan) -> None:

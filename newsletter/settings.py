@@ -39,6 +39,17 @@ def _locale(value: str) -> str:
     return value.replace("_", "-")
 
 
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _days(value: tuple[str, ...]) -> tuple[str, ...]:
+    days = tuple(day.strip().lower()[:3] for day in value)
+    if not days or any(day not in DAYS for day in days):
+        raise invalid("days", "publishing days are names like mon, tue, ... sun; "
+                              f"got {list(value)}")
+    return days
+
+
 def _clock(value: str) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         raise invalid("clock", f"must be a 24-hour time like '06:00', not {value!r}")
@@ -89,6 +100,7 @@ class Publication(Strict):
     locale: Annotated[Text, AfterValidator(_locale)] = "en-US"
     timezone: Annotated[Text, AfterValidator(_timezone)] = "UTC"
     send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"
+    publishing_days: Annotated[tuple[Text, ...], AfterValidator(_days)] = DAYS
     default_section_title: Text = "The Wrap"
     theme: Theme = Theme()
     delivery: DeliverySettings = DeliverySettings()
