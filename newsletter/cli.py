@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from newsletter import __version__, audience, progress, scaffold, schedule
+from newsletter import __version__, audience, progress, report, scaffold, schedule
 from newsletter.errors import NewsletterError, Problem, ProblemsFound, Severity
 from newsletter.issue import path_for as issue_path_for
 from newsletter.ledger import DELIVERY_STATES, Ledger
@@ -111,8 +111,10 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
 @click.argument("issue", metavar="DATE|PATH")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write to [default: build/DATE].")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY).")
 @click.pass_context
-def build(ctx: click.Context, issue: str, out_dir: Path | None) -> None:
+def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | None) -> None:
     """Render one issue to email.html, email.txt and email.eml.
 
     The .eml is a complete message (multipart/alternative, text first) with a
@@ -131,6 +133,9 @@ def build(ctx: click.Context, issue: str, out_dir: Path | None) -> None:
     target = out_dir or Path("build") / rendered.email.date.isoformat()
     for path in write_build(rendered.email, project.publication, target):
         click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    if summary:
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(report.markdown_summary(rendered))
 
 
 @main.command()
