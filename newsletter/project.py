@@ -10,13 +10,15 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
-from newsletter import db, issue, lint, settings
+from newsletter import issue, lint, settings
 from newsletter.errors import Problem, ProblemsFound, Severity
 from newsletter.render import Email, Renderer
 from newsletter.settings import Publication
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Project:
     @cached_property
     def engine(self) -> Engine:
         """The subscriber and ledger database, migrated to the current schema."""
+        from newsletter import db  # imported here: check and build never need SQLAlchemy
+
         return db.connect(db.database_url(self.root))
 
     def issue_files(self) -> list[Path]:
