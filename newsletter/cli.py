@@ -21,7 +21,7 @@ from newsletter.project import Project
 
 # Commands loaded on first use (see cli_delivery.py): name -> attribute of that module.
 _DELIVERY = {"subscribers": "subscribers", "send": "send", "status": "status",
-             "schedule": "schedule_command", "unsubscribe": "unsubscribe"}
+             "schedule": "schedule_command", "unsubscribe": "unsubscribe", "cancel": "cancel"}
 
 
 class _Group(click.Group):

@@ -170,6 +170,12 @@ def subscribers_count(ctx: click.Context) -> None:
 @click.argument("issue", metavar="DATE|PATH", required=False)
 @click.option("--due", is_flag=True,
               help="Send the issue due now in the publication's timezone, if any.")
+@click.option("--ahead", type=click.FloatRange(0, 72), default=0, show_default=True,
+              metavar="HOURS", help="With --due: send an issue up to HOURS before its send "
+                                    "time, scheduled to arrive at it (SendGrid send_at).")
+@click.option("--at-send-time", is_flag=True,
+              help="Have SendGrid deliver at the issue's send time (send_at, batch_id), "
+                   "even though the request goes now; `newsletter cancel` can stop it.")
 @click.option("--transport", type=click.Choice(TRANSPORTS), default="auto", show_default=True,
               help="auto: SendGrid if SENDGRID_API_KEY is set, SMTP if SMTP_HOST is, "
                    "else the outbox folder.")
@@ -190,7 +196,8 @@ def subscribers_count(ctx: click.Context) -> None:
               help="Processes that build and post requests, for lists of 100,000 and more "
                    "(0: all in this process).")
 @click.pass_context
-def send(ctx: click.Context, issue: str | None, due: bool, transport: str,
+def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, at_send_time: bool,
+         transport: str,
          proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
          resend_uncertain: bool, max_attempts: int, outbox: Path | None, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
@@ -214,7 +221,7 @@ def send(ctx: click.Context, issue: str | None, due: bool, transport: str,
     project = _project(ctx)
     if due == bool(issue):
         raise click.UsageError("give either DATE|PATH or --due")
-    target = issue or _due_issue(project)
+    target = issue or _due_issue(project, dt.timedelta(hours=ahead))
     if target is None:
         return
     rendered = project.render(project.resolve(target))
@@ -233,18 +240,20 @@ def send(ctx: click.Context, issue: str | None, due: bool, transport: str,
     if dry_run:
         _print_plan(dry_run_plan(project.engine, email, chosen))
         return
+    send_at = schedule.send_time_on(project.publication, email.date) \
+        if at_send_time or ahead else None
     options = Options(concurrency=concurrency, rate=rate, resend_uncertain=resend_uncertain,
-                      max_attempts=max_attempts, workers=workers)
+                      max_attempts=max_attempts, workers=workers, send_at=send_at)
     factory = partial(choose_transport, transport, project.publication, project.root, outbox)
     report = Sender(project.engine, email, chosen, options, progress.for_stream(),
                     factory=factory).run()
     _print_report(report, chosen)
 
 
-def _due_issue(project: Project) -> str | None:
-    """Today's issue when it is due, else None after saying why nothing is."""
+def _due_issue(project: Project, ahead: dt.timedelta) -> str | None:
+    """Today's issue when it is due (or within ``ahead`` of it), else None, saying why."""
     pub = project.publication
-    day, is_due, at = schedule.due(pub, dt.datetime.now(dt.UTC))
+    day, is_due, at = schedule.due(pub, dt.datetime.now(dt.UTC) + ahead)
     if not schedule.is_publishing_day(pub, day):
         click.echo(f"{day:%A %Y-%m-%d} is not a publishing day; nothing to send")
         return None
@@ -347,3 +356,25 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
     key = verify(secret_from_env(required=False), token)
     sub = audience.set_status(_project(ctx).engine, key, "unsubscribed")
     click.echo(f"{sub.email} is now unsubscribed")
+
+
+@click.command()
+@click.argument("date", metavar="DATE")
+@click.pass_context
+def cancel(ctx: click.Context, date: str) -> None:
+    """Cancel a send scheduled with SendGrid (--at-send-time or --ahead) before it goes.
+
+    \b
+    Examples:
+      newsletter cancel 2024-07-23
+    """
+    project = _project(ctx)
+    ledger = Ledger(project.engine, date)
+    batch_id, send_at = ledger.scheduled() if ledger.exists() else (None, None)
+    if batch_id is None or send_at is None:
+        raise click.ClickException(f"{date} has no send scheduled with the provider")
+    if send_at <= dt.datetime.now(dt.UTC):
+        raise click.ClickException(f"{date} was due at {send_at:%Y-%m-%d %H:%M %Z}; "
+                                   "too late to cancel")
+    choose_transport("sendgrid", project.publication, project.root).cancel(batch_id)
+    click.echo(f"cancelled the send of {date} scheduled for {send_at:%Y-%m-%d %H:%M %Z}")

@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -64,6 +65,9 @@ sends = Table(
     # The run sending it now ("host:pid"), so two runs never work one issue at once.
     Column("owner", String(200)),
     Column("heartbeat", DateTime(timezone=True)),
+    # Version 2: a send scheduled with the provider (SendGrid send_at + batch_id).
+    Column("batch_id", String(200)),
+    Column("send_at", DateTime(timezone=True)),
 )
 
 # A batch is one provider request (or, over SMTP, one run of messages on a connection).
@@ -95,7 +99,14 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[subscribers, sends, batches, deliveries])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def _v2(conn: Connection) -> None:
+    present = {column["name"] for column in inspect(conn).get_columns("sends")}
+    for name, kind in (("batch_id", "VARCHAR(200)"), ("send_at", "TIMESTAMP WITH TIME ZONE")):
+        if name not in present:  # a database made at version 1 lacks them
+            conn.execute(text(f"ALTER TABLE sends ADD COLUMN {name} {kind}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 
 
 def database_url(root: Path) -> str:

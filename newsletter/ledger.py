@@ -102,6 +102,21 @@ class Ledger:
             conn.execute(update(sends).where(sends.c.issue == self.issue,
                                              sends.c.owner == owner).values(owner=None))
 
+    def scheduled(self) -> tuple[str | None, dt.datetime | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sends.c.batch_id, sends.c.send_at)
+                               .where(sends.c.issue == self.issue)).first()
+        if row is None or row.send_at is None:
+            return (row.batch_id if row else None), None
+        # SQLite hands back naive datetimes; we only ever store UTC.
+        at = row.send_at if row.send_at.tzinfo else row.send_at.replace(tzinfo=dt.UTC)
+        return row.batch_id, at
+
+    def set_scheduled(self, batch_id: str, send_at: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(sends).where(sends.c.issue == self.issue)
+                         .values(batch_id=batch_id, send_at=send_at.astimezone(dt.UTC)))
+
     def recover(self) -> int:
         """Batches left in flight by a run that died become uncertain; return recipients."""
         return self._move_batches("in_flight", "uncertain", "pending", "uncertain")

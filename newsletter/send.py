@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import gc
 import multiprocessing
 import os
@@ -57,6 +58,7 @@ from newsletter.transports import (
 )
 
 TRANSPORTS = ("auto", "sendgrid", "smtp", "outbox")
+MAX_AHEAD = dt.timedelta(hours=72)  # SendGrid refuses a send_at further ahead
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Options:
     retry_cap: float = 120.0
     max_failed_batches: int = 3
     workers: int = 0  # processes that build and post requests; 0: do it in this process
+    send_at: dt.datetime | None = None  # have the provider deliver then (SendGrid only)
 
 
 @dataclass
@@ -171,6 +174,7 @@ class Sender:
         self.report = Report(self.ledger.issue, transport.name)
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
+        self.scheduled: tuple[dt.datetime, str] | None = None
 
     def run(self) -> Report:
         with _fewer_collections():
@@ -178,12 +182,15 @@ class Sender:
 
     def _run(self) -> Report:
         started = time.monotonic()
+        send_at = self._check_send_at()
         self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
         analyze(self.engine)
         owner = run_owner()
         self.ledger.acquire(owner, owner_alive)
         try:
             self._prepare()
+            if send_at is not None:
+                self._schedule(send_at)
             self._start_workers()
             self._send_all()
         finally:
@@ -202,13 +209,34 @@ class Sender:
             self.ledger.release_uncertain()
         self.ledger.release_failed()
 
+    def _check_send_at(self) -> dt.datetime | None:
+        """The time to have the provider deliver, or None to deliver now."""
+        send_at = self.options.send_at
+        now = dt.datetime.now(dt.UTC)
+        if send_at is None or send_at <= now:
+            return None
+        if not self.transport.can_schedule:
+            raise self.transport.unsupported("schedule delivery for later (send_at)")
+        if send_at - now > MAX_AHEAD:
+            raise ConfigError(f"{send_at:%Y-%m-%d %H:%M %Z} is more than 72 hours ahead; "
+                              "SendGrid cannot schedule that far")
+        return send_at
+
+    def _schedule(self, send_at: dt.datetime) -> None:
+        batch_id, _ = self.ledger.scheduled()
+        if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
+            batch_id = self.transport.create_batch()
+            self.ledger.set_scheduled(batch_id, send_at)
+        self.transport.schedule(send_at, batch_id)
+        self.scheduled = (send_at, batch_id)
+
     def _start_workers(self) -> None:
         # Building and encoding a request is pure Python work, bound by the GIL; worker
         # processes let it use the other cores while this one keeps the ledger.
         if self.options.workers and self.factory is not None:
             self.pool = ProcessPoolExecutor(
                 self.options.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.factory, self.email))
+                initializer=_init_worker, initargs=(self.factory, self.email, self.scheduled))
 
     def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
         if self.pool is None:
@@ -322,9 +350,13 @@ class Sender:
 _worker: tuple[Transport, Email] | None = None
 
 
-def _init_worker(factory: Callable[[], Transport], email: Email) -> None:
+def _init_worker(factory: Callable[[], Transport], email: Email,
+                 scheduled: tuple[dt.datetime, str] | None) -> None:
     global _worker
-    _worker = (factory(), email)
+    transport = factory()
+    if scheduled is not None:
+        transport.schedule(*scheduled)
+    _worker = (transport, email)
 
 
 def _send_in_worker(recipients: list[Recipient]) -> Outcome:

@@ -10,6 +10,7 @@ servers behind it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.utils
 import http.client
 import json
@@ -51,6 +52,7 @@ class Outcome:
 
 class Transport(ABC):
     name: ClassVar[str]
+    can_schedule: ClassVar[bool] = False
 
     def __init__(self, publication: Publication, personalizer: Personalizer) -> None:
         self.publication = publication
@@ -65,6 +67,16 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - most transports hold nothing open
         pass
+
+    def schedule(self, send_at: dt.datetime, batch_id: str) -> None:
+        """Have the provider deliver at ``send_at`` (only SendGrid can)."""
+        raise self.unsupported("schedule delivery for later (send_at)")
+
+    def create_batch(self) -> str:
+        raise self.unsupported("schedule delivery for later (send_at)")
+
+    def cancel(self, batch_id: str) -> None:
+        raise self.unsupported("cancel a scheduled send")
 
     def unsupported(self, feature: str) -> ConfigError:
         return ConfigError(f"the {self.name} transport cannot {feature}")
@@ -245,6 +257,7 @@ class SendGridTransport(Transport):
     """Up to 1,000 personalizations a request through the official ``sendgrid`` package."""
 
     name = "sendgrid"
+    can_schedule = True
     DEFAULT_HOST = "https://api.sendgrid.com"
 
     def __init__(self, publication: Publication, personalizer: Personalizer, api_key: str,
@@ -259,6 +272,20 @@ class SendGridTransport(Transport):
         self.client.client.timeout = publication.delivery.timeout
         self.asm = publication.delivery.asm_group_id
         self._base: tuple[Email, dict[str, Any]] | None = None
+        self.send_at: dt.datetime | None = None
+        self.batch_id: str | None = None
+
+    def schedule(self, send_at: dt.datetime, batch_id: str) -> None:
+        self.send_at, self.batch_id, self._base = send_at, batch_id, None
+
+    def create_batch(self) -> str:
+        """A new batch id, which lets the scheduled send be cancelled later."""
+        response = self._call(lambda: self.client.client.mail.batch.post())
+        return str(json.loads(response.body)["batch_id"])
+
+    def cancel(self, batch_id: str) -> None:
+        body = {"batch_id": batch_id, "status": "cancel"}
+        self._call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         body = dict(self.base_payload(email))
@@ -286,6 +313,9 @@ class SendGridTransport(Transport):
         }
         if pub.reply_to:
             body["reply_to"] = {"email": pub.reply_to}
+        if self.send_at is not None and self.batch_id:
+            body["send_at"] = int(self.send_at.timestamp())
+            body["batch_id"] = self.batch_id
         if self.asm:
             body["asm"] = {"group_id": self.asm}
         else:
@@ -311,10 +341,15 @@ class SendGridTransport(Transport):
         return entry
 
     def _post(self, body: dict[str, Any]) -> str | None:
+        response = self._call(lambda: self.client.send(body))
+        return response.headers.get("X-Message-Id")
+
+    def _call(self, request: Any) -> Any:
+        """Make one API request, turning every failure into our transport errors."""
         from python_http_client.exceptions import HTTPError
 
         try:
-            response = self.client.send(body)
+            return request()
         except HTTPError as exc:
             raise _sendgrid_error(exc) from None
         except TimeoutError:
@@ -328,7 +363,6 @@ class SendGridTransport(Transport):
         except (ConnectionError, http.client.HTTPException) as exc:
             raise TransportUnavailable(f"connection to SendGrid failed: {exc!r}",
                                        not_sent=False) from None
-        return response.headers.get("X-Message-Id")
 
 
 def _sendgrid_error(exc: Any) -> Exception:

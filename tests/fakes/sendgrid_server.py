@@ -58,6 +58,8 @@ class FakeSendGrid:
         self.accepted: list[dict[str, Any]] = []
         self.rejected: list[tuple[int, str]] = []
         self.attempts = 0
+        self.batches: list[str] = []
+        self.cancelled: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when a hanging request has arrived
         self.release = threading.Event()
@@ -107,6 +109,23 @@ class FakeSendGrid:
             found.append("text/plain must come before text/html")
         return found
 
+    def other_route(self, path: str, raw: bytes) -> Answer:
+        """The scheduled-send routes: create a batch id, cancel or pause a batch."""
+        if path == "/v3/mail/batch":
+            batch_id = uuid.uuid4().hex
+            with self.lock:
+                self.batches.append(batch_id)
+            return Answer(201, body={"batch_id": batch_id})
+        if path == "/v3/user/scheduled_sends":
+            request = json.loads(raw or b"{}")
+            if request.get("batch_id") not in self.batches or \
+                    request.get("status") not in ("cancel", "pause"):
+                return error(400, "unknown batch_id or status")
+            with self.lock:
+                self.cancelled.append(request)
+            return Answer(201, body=request)
+        return error(404, f"no route {path}")
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -118,6 +137,8 @@ class FakeSendGrid:
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/v3/mail/send":
+                    return self._reply(fake.other_route(self.path, raw))
                 with fake.lock:
                     fake.attempts += 1
                     answer = fake.script.popleft() if fake.script else Answer()
@@ -128,10 +149,10 @@ class FakeSendGrid:
                 if answer.drop:
                     return self._close()
                 time.sleep(answer.delay)
-                if self.path != "/v3/mail/send":
-                    return self._reply(error(404, f"no route {self.path}"))
                 body = json.loads(raw)
                 problems = fake.problems(body, self.headers)
+                if body.get("send_at") is not None and body.get("batch_id") not in fake.batches:
+                    problems.append("batch_id was not created with /v3/mail/batch")
                 if problems:
                     with fake.lock:
                         fake.rejected.append((400, "; ".join(problems)))

@@ -1,0 +1,123 @@
+"""Exact send time with SendGrid: send_at and batch_id, and cancelling before it goes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import time_machine
+from click.testing import CliRunner
+from sqlalchemy import Engine, create_engine, inspect, text
+
+from newsletter import db
+from newsletter.cli import main
+from newsletter.errors import ConfigError, SendPaused
+from newsletter.ledger import Ledger
+from newsletter.project import Project
+from tests.delivery_helpers import FAST, add_subscribers, run_send, with_delivery
+from tests.fakes.sendgrid_server import FakeSendGrid, error
+
+UTC = dt.UTC
+
+
+def test_every_request_carries_send_at_and_one_batch_id(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 30)
+    send_at = (dt.datetime.now(UTC) + dt.timedelta(hours=2)).replace(microsecond=0)
+    pub = with_delivery(project.publication, batch_size=10)
+    run_send(engine, project, publication=pub, options=dataclasses.replace(FAST, send_at=send_at))
+    assert len(sendgrid_env.batches) == 1
+    assert {(b["send_at"], b["batch_id"]) for b in sendgrid_env.accepted} == \
+        {(int(send_at.timestamp()), sendgrid_env.batches[0])}
+    assert Ledger(engine, "2024-07-23").scheduled()[0] == sendgrid_env.batches[0]
+
+
+def test_a_resumed_send_keeps_its_batch_id(engine: Engine, project: Project,
+                                           sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 20)
+    pub = with_delivery(project.publication, batch_size=10)
+    options = dataclasses.replace(FAST, send_at=dt.datetime.now(UTC) + dt.timedelta(hours=1),
+                                  max_attempts=1, max_failed_batches=1)
+    sendgrid_env.then(error(500, "down"))
+    with pytest.raises(SendPaused):
+        run_send(engine, project, publication=pub, options=options)
+    run_send(engine, project, publication=pub, options=options)
+    assert len(sendgrid_env.batches) == 1 and len(sendgrid_env.recipients()) == 20
+    assert {b["batch_id"] for b in sendgrid_env.accepted} == set(sendgrid_env.batches)
+
+
+def test_a_past_send_time_just_sends(engine: Engine, project: Project,
+                                     sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)
+    past = dt.datetime.now(UTC) - dt.timedelta(minutes=5)
+    run_send(engine, project, options=dataclasses.replace(FAST, send_at=past))
+    assert "send_at" not in sendgrid_env.accepted[0] and sendgrid_env.batches == []
+
+
+def test_too_far_ahead_is_refused(engine: Engine, project: Project,
+                                  sendgrid_env: FakeSendGrid) -> None:
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=73)
+    with pytest.raises(ConfigError, match="more than 72 hours ahead"):
+        run_send(engine, project, options=dataclasses.replace(FAST, send_at=later))
+
+
+def test_outbox_cannot_schedule(engine: Engine, project: Project, tmp_path: Path) -> None:
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=1)
+    with pytest.raises(ConfigError, match="the outbox transport cannot schedule delivery"):
+        run_send(engine, project, transport="outbox", outbox=tmp_path,
+                 options=dataclasses.replace(FAST, send_at=later))
+    assert not (tmp_path / "2024-07-23").exists()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def cli_env(project_dir: Path, sendgrid_env: FakeSendGrid,
+            monkeypatch: pytest.MonkeyPatch) -> FakeSendGrid:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    run("subscribers", "add", "ann@example.org")
+    return sendgrid_env
+
+
+def test_due_ahead_schedules_then_cancel_stops_it(cli_env: FakeSendGrid) -> None:
+    with time_machine.travel(dt.datetime(2024, 7, 23, 3, 30, tzinfo=UTC), tick=False):
+        assert run("send", "--due")[1] == ("the 2024-07-23 issue is due at 06:00 BST; "
+                                           "nothing to send yet\n")
+        code, out = run("send", "--due", "--ahead", "2")
+        assert code == 0 and "sent 2024-07-23 via sendgrid to 1 recipients" in out
+        [body] = cli_env.accepted
+        assert body["send_at"] == int(dt.datetime(2024, 7, 23, 5, 0, tzinfo=UTC).timestamp())
+        assert run("cancel", "2024-07-23") == (
+            0, "cancelled the send of 2024-07-23 scheduled for 2024-07-23 05:00 UTC\n")
+    assert cli_env.cancelled == [{"batch_id": cli_env.batches[0], "status": "cancel"}]
+    with time_machine.travel(dt.datetime(2024, 7, 23, 6, 0, tzinfo=UTC), tick=False):
+        assert run("cancel", "2024-07-23")[1].endswith("too late to cancel\n")
+
+
+def test_cancel_without_a_schedule(cli_env: FakeSendGrid) -> None:
+    assert run("cancel", "2024-07-23") == (
+        1, "Error: 2024-07-23 has no send scheduled with the provider\n")
+
+
+def test_version_1_database_migrates_forward(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = create_engine(url)
+    with old.begin() as conn:
+        db.schema_version.create(conn)
+        db._v1(conn)
+        conn.execute(text("CREATE TABLE sends_v1 AS SELECT issue, transport, batch_size, "
+                          "planned, created_at, finished_at, owner, heartbeat FROM sends"))
+        conn.execute(text("DROP TABLE sends"))
+        conn.execute(text("ALTER TABLE sends_v1 RENAME TO sends"))
+        conn.execute(db.schema_version.insert().values(version=1))
+    old.dispose()
+    engine = db.connect(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("sends")}
+    assert {"batch_id", "send_at"} <= columns
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
