@@ -173,6 +173,9 @@ def subscribers_count(ctx: click.Context) -> None:
 @click.option("--ahead", type=click.FloatRange(0, 72), default=0, show_default=True,
               metavar="HOURS", help="With --due: send an issue up to HOURS before its send "
                                     "time, scheduled to arrive at it (SendGrid send_at).")
+@click.option("--local-time", is_flag=True,
+              help="Have SendGrid deliver at the send time in each subscriber's own timezone "
+                   "(the publication's for those without one); run it early enough.")
 @click.option("--at-send-time", is_flag=True,
               help="Have SendGrid deliver at the issue's send time (send_at, batch_id), "
                    "even though the request goes now; `newsletter cancel` can stop it.")
@@ -196,8 +199,8 @@ def subscribers_count(ctx: click.Context) -> None:
               help="Processes that build and post requests, for lists of 100,000 and more "
                    "(0: all in this process).")
 @click.pass_context
-def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, at_send_time: bool,
-         transport: str,
+def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_time: bool,
+         at_send_time: bool, transport: str,
          proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
          resend_uncertain: bool, max_attempts: int, outbox: Path | None, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
@@ -243,7 +246,8 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, at_send
     send_at = schedule.send_time_on(project.publication, email.date) \
         if at_send_time or ahead else None
     options = Options(concurrency=concurrency, rate=rate, resend_uncertain=resend_uncertain,
-                      max_attempts=max_attempts, workers=workers, send_at=send_at)
+                      max_attempts=max_attempts, workers=workers, send_at=send_at,
+                      local_time=local_time)
     factory = partial(choose_transport, transport, project.publication, project.root, outbox)
     report = Sender(project.engine, email, chosen, options, progress.for_stream(),
                     factory=factory).run()

@@ -8,20 +8,38 @@ London and 06:00 UTC in winter).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from newsletter.settings import DAYS, Publication
 
+# The last place on Earth where a given day's send time comes (UTC-12; the sign is POSIX's).
+LATEST_ZONE = ZoneInfo("Etc/GMT+12")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When the provider should deliver a scheduled send (see ``Transport.schedule``)."""
+
+    batch_id: str
+    send_at: dt.datetime | None = None  # one moment for everyone
+    local_day: dt.date | None = None  # or: each reader's own send time on this day
+
+
+def local_send_time(day: dt.date, clock: dt.time, zone: ZoneInfo) -> dt.datetime:
+    """``day`` at ``clock`` in ``zone`` (DST-aware).
+
+    A time that does not exist on a spring-forward day (02:30 in London, say) is moved
+    forward by the gap, as zoneinfo does: the issue goes out as soon as it can.
+    """
+    local = dt.datetime.combine(day, clock).replace(tzinfo=zone)
+    # Round-trip through UTC normalises a non-existent wall time to a real instant.
+    return local.astimezone(dt.UTC).astimezone(zone)
+
 
 def send_time_on(publication: Publication, day: dt.date) -> dt.datetime:
-    """``day`` at the send time, in the publication's zone (DST-aware).
-
-    A send time that does not exist on a spring-forward day (02:30 in London, say) is
-    moved forward by the gap, as zoneinfo does: the issue goes out as soon as it can.
-    """
-    naive = dt.datetime.combine(day, publication.send_clock)
-    local = naive.replace(tzinfo=publication.zone)
-    # Round-trip through UTC normalises a non-existent wall time to a real instant.
-    return local.astimezone(dt.UTC).astimezone(publication.zone)
+    """``day`` at the send time, in the publication's zone."""
+    return local_send_time(day, publication.send_clock, publication.zone)
 
 
 def is_publishing_day(publication: Publication, day: dt.date) -> bool:

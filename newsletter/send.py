@@ -47,6 +47,7 @@ from newsletter.errors import (
 from newsletter.ledger import Ledger, analyze
 from newsletter.personalize import Personalizer, Recipient, secret_from_env
 from newsletter.render import Email
+from newsletter.schedule import LATEST_ZONE, Timing, local_send_time
 from newsletter.settings import Publication
 from newsletter.transports import (
     OutboxTransport,
@@ -72,6 +73,7 @@ class Options:
     max_failed_batches: int = 3
     workers: int = 0  # processes that build and post requests; 0: do it in this process
     send_at: dt.datetime | None = None  # have the provider deliver then (SendGrid only)
+    local_time: bool = False  # deliver at the send time in each reader's own timezone
 
 
 @dataclass
@@ -174,7 +176,7 @@ class Sender:
         self.report = Report(self.ledger.issue, transport.name)
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
-        self.scheduled: tuple[dt.datetime, str] | None = None
+        self.scheduled: Timing | None = None
 
     def run(self) -> Report:
         with _fewer_collections():
@@ -182,15 +184,15 @@ class Sender:
 
     def _run(self) -> Report:
         started = time.monotonic()
-        send_at = self._check_send_at()
+        timing = self._check_timing()
         self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
         analyze(self.engine)
         owner = run_owner()
         self.ledger.acquire(owner, owner_alive)
         try:
             self._prepare()
-            if send_at is not None:
-                self._schedule(send_at)
+            if timing is not None:
+                self._schedule(*timing)
             self._start_workers()
             self._send_all()
         finally:
@@ -209,12 +211,19 @@ class Sender:
             self.ledger.release_uncertain()
         self.ledger.release_failed()
 
-    def _check_send_at(self) -> dt.datetime | None:
-        """The time to have the provider deliver, or None to deliver now."""
-        send_at = self.options.send_at
+    def _check_timing(self) -> tuple[dt.datetime, bool] | None:
+        """(when the last reader is due, whether per reader), or None to deliver now."""
         now = dt.datetime.now(dt.UTC)
+        if self.options.local_time:
+            last = local_send_time(self.email.date, self.transport.publication.send_clock,
+                                   LATEST_ZONE)
+            return self._within_reach(last, now), True
+        send_at = self.options.send_at
         if send_at is None or send_at <= now:
             return None
+        return self._within_reach(send_at, now), False
+
+    def _within_reach(self, send_at: dt.datetime, now: dt.datetime) -> dt.datetime:
         if not self.transport.can_schedule:
             raise self.transport.unsupported("schedule delivery for later (send_at)")
         if send_at - now > MAX_AHEAD:
@@ -222,13 +231,14 @@ class Sender:
                               "SendGrid cannot schedule that far")
         return send_at
 
-    def _schedule(self, send_at: dt.datetime) -> None:
+    def _schedule(self, last: dt.datetime, per_reader: bool) -> None:
         batch_id, _ = self.ledger.scheduled()
         if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
             batch_id = self.transport.create_batch()
-            self.ledger.set_scheduled(batch_id, send_at)
-        self.transport.schedule(send_at, batch_id)
-        self.scheduled = (send_at, batch_id)
+            self.ledger.set_scheduled(batch_id, last)
+        self.scheduled = Timing(batch_id, local_day=self.email.date) if per_reader \
+            else Timing(batch_id, send_at=last)
+        self.transport.schedule(self.scheduled)
 
     def _start_workers(self) -> None:
         # Building and encoding a request is pure Python work, bound by the GIL; worker
@@ -351,11 +361,11 @@ _worker: tuple[Transport, Email] | None = None
 
 
 def _init_worker(factory: Callable[[], Transport], email: Email,
-                 scheduled: tuple[dt.datetime, str] | None) -> None:
+                 scheduled: Timing | None) -> None:
     global _worker
     transport = factory()
     if scheduled is not None:
-        transport.schedule(*scheduled)
+        transport.schedule(scheduled)
     _worker = (transport, email)
 
 

@@ -27,12 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from newsletter import message
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
 from newsletter.output import write_atomic
 from newsletter.personalize import Personalizer, Recipient, fill
 from newsletter.render import UNSUBSCRIBE_TOKEN, Email
+from newsletter.schedule import Timing, local_send_time
 from newsletter.settings import Publication
 
 # python_http_client logs every request's headers at DEBUG, the API key among them.
@@ -68,8 +70,8 @@ class Transport(ABC):
     def close(self) -> None:  # noqa: B027 - most transports hold nothing open
         pass
 
-    def schedule(self, send_at: dt.datetime, batch_id: str) -> None:
-        """Have the provider deliver at ``send_at`` (only SendGrid can)."""
+    def schedule(self, timing: Timing) -> None:
+        """Have the provider deliver later, as ``timing`` says (only SendGrid can)."""
         raise self.unsupported("schedule delivery for later (send_at)")
 
     def create_batch(self) -> str:
@@ -272,11 +274,12 @@ class SendGridTransport(Transport):
         self.client.client.timeout = publication.delivery.timeout
         self.asm = publication.delivery.asm_group_id
         self._base: tuple[Email, dict[str, Any]] | None = None
-        self.send_at: dt.datetime | None = None
-        self.batch_id: str | None = None
+        self.timing: Timing | None = None
+        self._local_at: dict[str | None, int] = {}  # timezone -> that zone's send time
+        self._now = 0.0
 
-    def schedule(self, send_at: dt.datetime, batch_id: str) -> None:
-        self.send_at, self.batch_id, self._base = send_at, batch_id, None
+    def schedule(self, timing: Timing) -> None:
+        self.timing, self._base, self._local_at = timing, None, {}
 
     def create_batch(self) -> str:
         """A new batch id, which lets the scheduled send be cancelled later."""
@@ -290,6 +293,7 @@ class SendGridTransport(Transport):
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         body = dict(self.base_payload(email))
         issue = email.date.isoformat()
+        self._now = time.time()  # readers whose local time has passed get it at once
         body["personalizations"] = [self.personalization(issue, r) for r in recipients]
         return Outcome(provider_id=self._post(body))
 
@@ -313,9 +317,10 @@ class SendGridTransport(Transport):
         }
         if pub.reply_to:
             body["reply_to"] = {"email": pub.reply_to}
-        if self.send_at is not None and self.batch_id:
-            body["send_at"] = int(self.send_at.timestamp())
-            body["batch_id"] = self.batch_id
+        if self.timing is not None:
+            body["batch_id"] = self.timing.batch_id
+            if self.timing.send_at is not None:
+                body["send_at"] = int(self.timing.send_at.timestamp())
         if self.asm:
             body["asm"] = {"group_id": self.asm}
         else:
@@ -330,6 +335,10 @@ class SendGridTransport(Transport):
             "to": [to],
             "custom_args": {"issue": issue, "subscriber": str(recipient.id)},
         }
+        if self.timing is not None and self.timing.local_day is not None:
+            at = self._local_time(recipient.timezone, self.timing.local_day)
+            if at > self._now:
+                entry["send_at"] = at
         values = self.personalizer.values(recipient)
         url = values.pop(UNSUBSCRIBE_TOKEN)
         if not self.asm:
@@ -339,6 +348,15 @@ class SendGridTransport(Transport):
         if values:
             entry["substitutions"] = values
         return entry
+
+    def _local_time(self, zone: str | None, day: dt.date) -> int:
+        """The send time on ``day`` in ``zone`` (the publication's when unknown), cached."""
+        at = self._local_at.get(zone)
+        if at is None:
+            where = ZoneInfo(zone) if zone else self.publication.zone
+            at = int(local_send_time(day, self.publication.send_clock, where).timestamp())
+            self._local_at[zone] = at
+        return at
 
     def _post(self, body: dict[str, Any]) -> str | None:
         response = self._call(lambda: self.client.send(body))

@@ -11,7 +11,7 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from newsletter import db
+from newsletter import audience, db
 from newsletter.cli import main
 from newsletter.errors import ConfigError, SendPaused
 from newsletter.ledger import Ledger
@@ -121,3 +121,56 @@ def test_version_1_database_migrates_forward(tmp_path: Path) -> None:
     assert {"batch_id", "send_at"} <= columns
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
+
+
+def test_each_reader_gets_their_own_six_oclock(engine: Engine, project: Project,
+                                               sendgrid_env: FakeSendGrid) -> None:
+    audience.add(engine, "tokyo@example.org", timezone="Asia/Tokyo")
+    audience.add(engine, "la@example.org", timezone="America/Los_Angeles")
+    audience.add(engine, "nowhere@example.org")  # no timezone: the publication's (London)
+    with time_machine.travel(dt.datetime(2024, 7, 22, 12, 0, tzinfo=UTC), tick=False):
+        run_send(engine, project, options=dataclasses.replace(FAST, local_time=True))
+    [body] = sendgrid_env.accepted
+    assert "send_at" not in body and body["batch_id"] == sendgrid_env.batches[0]
+    when = {p["to"][0]["email"]: dt.datetime.fromtimestamp(p["send_at"], UTC).isoformat()
+            for p in body["personalizations"]}
+    assert when == {
+        "tokyo@example.org": "2024-07-22T21:00:00+00:00",    # 06:00 JST
+        "la@example.org": "2024-07-23T13:00:00+00:00",       # 06:00 PDT
+        "nowhere@example.org": "2024-07-23T05:00:00+00:00",  # 06:00 BST
+    }
+    # cancel stays possible until the last reader's time anywhere (06:00 at UTC-12).
+    assert Ledger(engine, "2024-07-23").scheduled()[1] == dt.datetime(2024, 7, 23, 18, 0,
+                                                                       tzinfo=UTC)
+
+
+def test_a_reader_whose_time_has_passed_gets_it_now(engine: Engine, project: Project,
+                                                    sendgrid_env: FakeSendGrid) -> None:
+    audience.add(engine, "tokyo@example.org", timezone="Asia/Tokyo")
+    audience.add(engine, "la@example.org", timezone="America/Los_Angeles")
+    with time_machine.travel(dt.datetime(2024, 7, 23, 5, 0, tzinfo=UTC), tick=False):
+        run_send(engine, project, options=dataclasses.replace(FAST, local_time=True))
+    people = {p["to"][0]["email"]: p for p in sendgrid_env.accepted[0]["personalizations"]}
+    assert "send_at" not in people["tokyo@example.org"]  # 06:00 JST was hours ago: never late
+    assert people["la@example.org"]["send_at"] == \
+        int(dt.datetime(2024, 7, 23, 13, 0, tzinfo=UTC).timestamp())
+
+
+def test_local_time_is_refused_where_it_cannot_be_kept(engine: Engine, project: Project,
+                                                      tmp_path: Path,
+                                                      sendgrid_env: FakeSendGrid) -> None:
+    with pytest.raises(ConfigError, match="the outbox transport cannot schedule delivery"):
+        run_send(engine, project, transport="outbox", outbox=tmp_path,
+                 options=dataclasses.replace(FAST, local_time=True))
+    with time_machine.travel(dt.datetime(2024, 7, 19, 12, 0, tzinfo=UTC), tick=False), \
+            pytest.raises(ConfigError, match="more than 72 hours ahead"):
+        run_send(engine, project, options=dataclasses.replace(FAST, local_time=True))
+
+
+def test_local_time_flag_on_the_command_line(cli_env: FakeSendGrid) -> None:
+    assert run("send", "2024-07-23", "--local-time", "--transport", "outbox") == (
+        1, "Error: the outbox transport cannot schedule delivery for later (send_at)\n")
+    with time_machine.travel(dt.datetime(2024, 7, 22, 12, 0, tzinfo=UTC), tick=False):
+        code, out = run("send", "2024-07-23", "--local-time")
+    assert code == 0 and "sent 2024-07-23 via sendgrid to 1 recipients" in out
+    assert "send_at" in cli_env.accepted[0]["personalizations"][0]
