@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from newsletter import audience, progress, schedule
-from newsletter.cli import _plural, _print_problems, _project
+from newsletter.cli import _parse_day, _plural, _print_problems, _project
 from newsletter.issue import path_for as issue_path_for
 from newsletter.ledger import DELIVERY_STATES, Ledger
 from newsletter.output import write_atomic
@@ -218,12 +218,15 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
       newsletter send 2024-07-23
       newsletter send --due
       newsletter send 2024-07-23 --dry-run
+      newsletter send tomorrow --local-time
       newsletter send 2024-07-23 --to me@example.org
       newsletter send 2024-07-23 --transport sendgrid --concurrency 8 --rate 5
     """
     project = _project(ctx)
     if due == bool(issue):
         raise click.UsageError("give either DATE|PATH or --due")
+    if issue in ("today", "tomorrow"):
+        issue = _parse_day(issue, project).isoformat()
     target = issue or _due_issue(project, dt.timedelta(hours=ahead))
     if target is None:
         return

@@ -174,3 +174,9 @@ def test_local_time_flag_on_the_command_line(cli_env: FakeSendGrid) -> None:
         code, out = run("send", "2024-07-23", "--local-time")
     assert code == 0 and "sent 2024-07-23 via sendgrid to 1 recipients" in out
     assert "send_at" in cli_env.accepted[0]["personalizations"][0]
+
+
+def test_send_tomorrow_names_the_day_in_the_publications_zone(cli_env: FakeSendGrid) -> None:
+    with time_machine.travel(dt.datetime(2024, 7, 22, 18, 0, tzinfo=UTC), tick=False):
+        code, out = run("send", "tomorrow", "--local-time")
+    assert code == 0 and "sent 2024-07-23 via sendgrid" in out
