@@ -64,6 +64,7 @@ sections:
         source: Source One
         url: https://example.com/one
         summary: Summary one.
+preheader: The preheader
 """
 
 

@@ -73,7 +73,7 @@ def test_unknown_key_suggests_the_close_name(write_issue: Callable[..., Path]) -
 def test_unknown_key_without_close_name_lists_the_known(write_issue: Callable[..., Path]) -> None:
     path = write_issue(GOOD_ISSUE + "weather: sunny\n")
     assert problems_of(path) == [
-        "2024-08-01.yaml:16:1: weather: unknown key 'weather'; expected one of: "
+        "2024-08-01.yaml:17:1: weather: unknown key 'weather'; expected one of: "
         "date, subject, preheader, lead, sections"
     ]
 

@@ -89,7 +89,7 @@ def test_image_keeps_alt_text(project: Project, write_issue: Callable[..., Path]
 
 
 def test_default_section_title_and_preheader(project: Project, write_issue: Callable[..., Path]) -> None:
-    email = project.render(write_issue(GOOD_ISSUE)).email
+    email = project.render(write_issue(GOOD_ISSUE.replace("preheader: The preheader\n", ""))).email
     assert "BIG Wrap" in lxml.html.document_fromstring(email.html).text_content()
     assert email.preheader == "Plus: Teaser one"
     assert email.subject == "Lead headline"
@@ -107,7 +107,8 @@ def test_size_limits(project: Project, write_issue: Callable[..., Path]) -> None
             "        url: https://example.com/{n}\n        summary: " + "words " * 60 + "\n")
 
     def findings(count: int) -> list[str]:
-        text = GOOD_ISSUE + "".join(item.format(n=n) for n in range(count))
+        items = "".join(item.format(n=n) for n in range(count))
+        text = GOOD_ISSUE.replace("preheader:", items + "preheader:")
         rendered = project.render(write_issue(text))
         return [f"{f.severity.value}: {f.message}" for f in rendered.findings
                 if "Gmail" in f.message], rendered.email.html_bytes
