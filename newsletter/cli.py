@@ -164,6 +164,33 @@ def new(ctx: click.Context, date: str) -> None:
     click.echo(f"created {path}: fill in the TODOs, then run: newsletter check {path}")
 
 
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("site"), show_default=True, help="Folder to write the site to.")
+@click.option("--all", "include_future", is_flag=True,
+              help="Include issues dated after today (for a preview of the archive).")
+@click.pass_context
+def archive(ctx: click.Context, out_dir: Path, include_future: bool) -> None:
+    """Write the web archive: a page per published issue, an index and an Atom feed.
+
+    Published means dated today or earlier in the publication's timezone. Links
+    between pages are relative, so the folder can be served from any path
+    (GitHub Pages included; see .github/workflows/pages.yml).
+
+    \b
+    Examples:
+      newsletter archive
+      newsletter archive --out public --all
+    """
+    from newsletter import archive as site  # only this command needs lxml's feed writer
+
+    project = _project(ctx)
+    today = dt.datetime.now(project.publication.zone).date()
+    written = site.build(project, out_dir, today, include_future=include_future)
+    pages = len(written) - 2
+    click.echo(f"wrote {_plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
+
+
 def _parse_day(text: str, project: Project) -> dt.date:
     today = dt.datetime.now(project.publication.zone).date()
     named = {"today": today, "tomorrow": today + dt.timedelta(days=1)}
