@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import mjml
 from babel.dates import format_date
@@ -26,8 +28,10 @@ from jinja2 import (
     PackageLoader,
     StrictUndefined,
     TemplateError,
+    pass_context,
     select_autoescape,
 )
+from jinja2.runtime import Context
 from markupsafe import Markup
 from premailer import Premailer
 
@@ -74,8 +78,9 @@ class Renderer:
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        env.filters["markdown"] = lambda source: Markup(richtext.to_html(source))
-        env.filters["markdown_text"] = richtext.to_text
+        env.filters["markdown"] = _markdown_html
+        env.filters["markdown_text"] = _markdown_text
+        env.filters["tag"] = _tag_filter
         return env
 
     def render(self, issue: Issue) -> Email:
@@ -101,9 +106,44 @@ class Renderer:
             "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
+            "tag": campaign_tagger(pub, issue.date),
             "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
             "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
         }
+
+
+def campaign_tagger(publication: Publication, day: dt.date) -> Callable[[str], str]:
+    """A function adding the publication's UTM tags to a link (or leaving it alone)."""
+    utm = publication.utm
+    if utm is None:
+        return lambda url: url
+    tags = {"utm_source": utm.source, "utm_medium": utm.medium,
+            "utm_campaign": utm.campaign.replace("{date}", day.isoformat())}
+
+    def tag(url: str) -> str:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        present = {key for key, _ in query}
+        query += [(k, v) for k, v in tags.items() if k not in present]  # theirs win
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    return tag
+
+
+@pass_context
+def _markdown_html(ctx: Context, source: str) -> Markup:
+    return Markup(richtext.to_html(source, link=ctx.get("tag")))
+
+
+@pass_context
+def _markdown_text(ctx: Context, source: str, **options: Any) -> str:
+    return richtext.to_text(source, link=ctx.get("tag"), **options)
+
+
+@pass_context
+def _tag_filter(ctx: Context, url: str) -> str:
+    tag = ctx.get("tag")
+    return tag(url) if tag else url
 
 
 def default_preheader(issue: Issue) -> str:

@@ -8,7 +8,7 @@ plain-text edition, so both always carry the same words and links.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -28,9 +28,21 @@ def _parser(*, any_link: bool = False) -> MarkdownIt:
     return md
 
 
-def to_html(source: str) -> str:
-    """Markdown -> HTML fragment (already escaped: safe to insert as markup)."""
-    return _parser().render(source).strip()
+LinkFn = Callable[[str], str]
+
+
+def to_html(source: str, link: LinkFn | None = None) -> str:
+    """Markdown -> HTML fragment (already escaped: safe to insert as markup).
+
+    ``link`` rewrites each link target (campaign tagging, say)."""
+    md = _parser()
+    tokens = md.parse(source)
+    if link is not None:
+        for tok in tokens:
+            for child in tok.children or []:
+                if child.type == "link_open":
+                    child.attrs["href"] = link(str(child.attrs["href"]))
+    return md.renderer.render(tokens, md.options, {}).strip()
 
 
 def links(source: str) -> list[str]:
@@ -39,9 +51,10 @@ def links(source: str) -> list[str]:
     return [str(tok.attrs["href"]) for tok in tokens if tok.type == "link_open"]
 
 
-def to_text(source: str, *, width: int = WIDTH, indent: str = "") -> str:
+def to_text(source: str, *, width: int = WIDTH, indent: str = "",
+            link: LinkFn | None = None) -> str:
     """Markdown -> wrapped plain text; a link is written ``words (url)``."""
-    paragraphs = [_inline_text(children) for children in _paragraphs(source, _parser())]
+    paragraphs = [_inline_text(children, link) for children in _paragraphs(source, _parser())]
     return "\n\n".join(_wrap(p, width, indent) for p in paragraphs if p)
 
 
@@ -56,7 +69,7 @@ def _inline_tokens(source: str, md: MarkdownIt) -> Iterator[Token]:
         yield from children
 
 
-def _inline_text(children: list[Token]) -> str:
+def _inline_text(children: list[Token], link: LinkFn | None = None) -> str:
     out: list[str] = []
     href_stack: list[tuple[str, int]] = []
     for tok in children:
@@ -73,7 +86,11 @@ def _inline_text(children: list[Token]) -> str:
         elif tok.type == "link_close" and href_stack:
             href, start = href_stack.pop()
             words = "".join(out[start:])
-            out.append("" if words in (href, href.removeprefix("mailto:")) else f" ({href})")
+            shown = link(href) if link else href
+            if words in (href, href.removeprefix("mailto:")):
+                out[start:] = [shown]
+            else:
+                out.append(f" ({shown})")
     return "".join(out).strip()
 
 

@@ -90,6 +90,14 @@ class DeliverySettings(Strict):
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
 
 
+class Campaign(Strict):
+    """UTM tags added to every story link; ``{date}`` stands for the issue's date."""
+
+    source: Text
+    medium: Text = "email"
+    campaign: Text = "{date}"
+
+
 class Publication(Strict):
     name: Text
     tagline: Text
@@ -104,6 +112,7 @@ class Publication(Strict):
     default_section_title: Text = "The Wrap"
     theme: Theme = Theme()
     delivery: DeliverySettings = DeliverySettings()
+    utm: Campaign | None = None
 
     @property
     def zone(self) -> ZoneInfo:
