@@ -72,8 +72,13 @@ def _project(ctx: click.Context) -> Project:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Fail on warnings too (what CI runs).")
+@click.option("--check-links", is_flag=True,
+              help="Also fetch every link (concurrently) and report those that fail.")
+@click.option("--link-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for each link.")
 @click.pass_context
-def check(ctx: click.Context, paths: Sequence[Path], strict: bool) -> None:
+def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: bool,
+          link_timeout: float) -> None:
     """Validate and lint issue files (default: every file in issues/).
 
     Prints each finding as FILE:LINE:COL: field: message, then a count.
@@ -83,12 +88,14 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool) -> None:
     Examples:
       newsletter check
       newsletter check --strict issues/2024-07-23.yaml
+      newsletter check --check-links issues/2024-07-23.yaml
     """
     project = _project(ctx)
     files = _expand(paths) if paths else project.issue_files()
     if not files:
         raise click.ClickException(f"no issue files in {project.issues_dir}")
-    findings = [finding for path in files for finding in _check_one(project, path)]
+    timeout = link_timeout if check_links else None
+    findings = [finding for path in files for finding in _check_one(project, path, timeout)]
     _print_problems(findings)
     errors, warnings = _split(findings)
     click.echo(f"Checked {_plural(len(files), 'file')}: {_plural(len(errors), 'error')}, "
@@ -100,10 +107,16 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool) -> None:
                                    "in strict mode")
 
 
-def _check_one(project: Project, path: Path) -> list[Problem]:
+def _check_one(project: Project, path: Path, link_timeout: float | None) -> list[Problem]:
     if not path.is_file():
         return [Problem(str(path), 1, 1, "", "no such file")]
-    return project.check(path)
+    found = project.check(path)
+    if link_timeout is not None and not any(p.severity is Severity.ERROR for p in found):
+        from newsletter.linkcheck import check_links  # the network, only when asked
+
+        found = sorted([*found, *check_links(project.render(path).parsed,
+                                             timeout=link_timeout)])
+    return found
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

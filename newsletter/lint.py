@@ -53,7 +53,7 @@ def preheader_findings(parsed: Parsed) -> Iterator[Problem]:
                                                f"inboxes show about {PREHEADER_MAX} at most")
 
 
-def _links(parsed: Parsed) -> Iterator[tuple[Path_, str]]:
+def links_of(parsed: Parsed) -> Iterator[tuple[Path_, str]]:
     issue = parsed.issue
     yield ("lead", "url"), issue.lead.url
     if issue.lead.image:
@@ -69,7 +69,7 @@ def _links(parsed: Parsed) -> Iterator[tuple[Path_, str]]:
 
 def link_findings(parsed: Parsed) -> Iterator[Problem]:
     seen: dict[str, Path_] = {}
-    for path, url in _links(parsed):
+    for path, url in links_of(parsed):
         if url.lower().startswith("http://"):
             kind = "image" if path[-1] == "src" else "link"
             yield _warning(parsed, path, f"{kind} is http, not https: {url}")
