@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,55 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool) -> None:
     written = site.build(project, out_dir, today, include_future=include_future)
     pages = len(written) - 2
     click.echo(f"wrote {_plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
+
+
+@main.command()
+@click.argument("issue", metavar="[DATE|PATH]", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (loopback: only this machine can see it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--screenshot", "shots", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNGs of the email at 375 and 600 px to this folder, then exit.")
+@click.pass_context
+def preview(ctx: click.Context, issue: str | None, host: str, port: int,
+            shots: Path | None) -> None:
+    """Preview an issue in the browser; the page reloads whenever you save.
+
+    Shows the inbox line, the lint findings, the email at 375 px and 600 px, in
+    dark mode, and the text edition. Without DATE, the newest issue file.
+
+    \b
+    Examples:
+      newsletter preview
+      newsletter preview 2024-07-24 --port 8080
+      newsletter preview 2024-07-24 --screenshot shots/
+    """
+    from newsletter import preview as live  # only this command serves or drives a browser
+
+    project = _project(ctx)
+    path = project.resolve(issue) if issue else _newest(project)
+    source = live.Source(project.config, path)
+    if shots:
+        chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        for written in live.screenshots(source, shots, chromium):
+            click.echo(f"wrote {written}")
+        return
+    try:
+        server = live.PreviewServer(source, host, port).start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"previewing {path} at {server.url} (Ctrl-C to stop)")
+    try:
+        server.threads[1].join()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def _newest(project: Project) -> Path:
+    files = project.issue_files()
+    if not files:
+        raise click.ClickException(f"no issue files in {project.issues_dir}")
+    return files[-1]
 
 
 def _parse_day(text: str, project: Project) -> dt.date:
