@@ -101,3 +101,14 @@ def test_screenshots_at_both_widths(project_dir: Path, tmp_path: Path) -> None:
 
 def test_dark_forces_the_dark_rules() -> None:
     assert preview.dark("@media (prefers-color-scheme: dark) { a {} }") == "@media all { a {} }"
+
+
+def test_page_reloads_after_a_settings_change(browser, server, project_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    page.goto(server.url)
+    config = project_dir / "newsletter.yaml"
+    save(config, config.read_text().replace("name: BIG Media\n", "name: BIGGER Media\n"))
+    page.wait_for_function("document.body.dataset.version !== '0'", timeout=5000)
+    phone = page.frame_locator("iframe[title='Phone, 375 px']")
+    assert "BIGGER Media" in phone.locator("body").inner_text()
+    page.close()
