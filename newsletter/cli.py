@@ -111,13 +111,7 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: 
 def _check_one(project: Project, path: Path, link_timeout: float | None) -> list[Problem]:
     if not path.is_file():
         return [Problem(str(path), 1, 1, "", "no such file")]
-    found = project.check(path)
-    if link_timeout is not None and not any(p.severity is Severity.ERROR for p in found):
-        from newsletter.linkcheck import check_links  # the network, only when asked
-
-        found = sorted([*found, *check_links(project.render(path).parsed,
-                                             timeout=link_timeout)])
-    return found
+    return project.check(path, link_timeout=link_timeout)
 
 
 def _expand(paths: Sequence[Path]) -> list[Path]:

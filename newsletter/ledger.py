@@ -83,6 +83,7 @@ class Ledger:
             conn.execute(sends.insert().values(issue=self.issue, transport=transport,
                                                batch_size=batch_size, planned=planned,
                                                created_at=_now()))
+        _analyze(self.engine)  # once, after the bulk insert: not on every resumed run
         return int(planned)
 
     def acquire(self, owner: str, alive: Callable[[str], bool]) -> None:
@@ -252,7 +253,7 @@ class Ledger:
                 .order_by(batches.c.number).limit(limit))]
 
 
-def analyze(engine: Engine) -> None:
+def _analyze(engine: Engine) -> None:
     """Refresh planner statistics after a bulk plan (PostgreSQL picks better joins)."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:

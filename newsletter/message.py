@@ -28,10 +28,6 @@ def send_datetime(email: Email, publication: Publication) -> dt.datetime:
     return dt.datetime.combine(email.date, publication.send_clock, tzinfo=publication.zone)
 
 
-def digest(email: Email) -> str:
-    return hashlib.sha256((email.subject + email.html + email.text).encode()).hexdigest()
-
-
 def build(
     email: Email,
     publication: Publication,
@@ -57,11 +53,11 @@ def build(
                     cte="quoted-printable")
     msg.add_alternative(html if html is not None else email.html, subtype="html",
                         cte="quoted-printable")
-    msg.set_boundary(f"=={digest(email)[:32]}==")
+    msg.set_boundary(f"=={email.digest[:32]}==")
     return msg
 
 
 def message_id(email: Email, publication: Publication, to: str) -> str:
     domain = publication.sender.address.rpartition("@")[2]
-    token = hashlib.sha256(f"{digest(email)}\0{to}".encode()).hexdigest()[:20]
+    token = hashlib.sha256(f"{email.digest}\0{to}".encode()).hexdigest()[:20]
     return f"<{email.date.isoformat()}.{token}@{domain}>"

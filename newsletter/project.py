@@ -70,12 +70,19 @@ class Project:
         email = self.renderer.render(parsed.issue)
         return Rendered(parsed, email, lint.lint(parsed, email))
 
-    def check(self, path: Path) -> list[Problem]:
-        """Every error and warning for one file, never raising for the file's own faults."""
+    def check(self, path: Path, *, link_timeout: float | None = None) -> list[Problem]:
+        """Every error and warning for one file, never raising for the file's own faults.
+
+        With ``link_timeout``, a file without errors also has its links fetched."""
         try:
-            return self.render(path).findings
+            rendered = self.render(path)
         except ProblemsFound as exc:
             return list(exc.problems)
+        if link_timeout is None or rendered.errors:
+            return rendered.findings
+        from newsletter.linkcheck import check_links  # the network, only when asked
+
+        return sorted([*rendered.findings, *check_links(rendered.parsed, timeout=link_timeout)])
 
 
 def _display(path: Path) -> str:

@@ -10,6 +10,7 @@ fills, so one render serves every subscriber.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -60,6 +61,12 @@ class Email:
     @property
     def html_bytes(self) -> int:
         return len(self.html.encode("utf-8"))
+
+    @cached_property
+    def digest(self) -> str:
+        """A hash of the content: the source of the message's boundary and Message-ID.
+        Cached, as SMTP and the outbox build a message per recipient from one Email."""
+        return hashlib.sha256((self.subject + self.html + self.text).encode()).hexdigest()
 
 
 class Renderer:

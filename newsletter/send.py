@@ -44,7 +44,7 @@ from newsletter.errors import (
     TransportRejected,
     TransportUnavailable,
 )
-from newsletter.ledger import Ledger, analyze
+from newsletter.ledger import Ledger
 from newsletter.personalize import Personalizer, Recipient, secret_from_env
 from newsletter.render import Email
 from newsletter.schedule import LATEST_ZONE, Timing, local_send_time
@@ -186,7 +186,6 @@ class Sender:
         started = time.monotonic()
         timing = self._check_timing()
         self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
-        analyze(self.engine)
         owner = run_owner()
         self.ledger.acquire(owner, owner_alive)
         try:
