@@ -67,20 +67,22 @@ def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
                        "NEWSLETTER_SECRET": "bench-secret"})
     from functools import partial
 
-    from newsletter import db
+    from newsletter.delivery import transports
+    from newsletter.delivery.send import SendOptions, SendRun
     from newsletter.project import Project
-    from newsletter.send import Options, Sender, choose_transport
+    from newsletter.store import db
 
     engine = db.connect(url)
     fill(engine, count)
     project = Project(ROOT / "newsletter.yaml")
     email = project.render(project.resolve("2024-07-23")).email
-    transport = choose_transport("sendgrid", project.publication, project.root)
+    factory = partial(transports.make, "sendgrid", project.publication, project.env,
+                      outbox=project.outbox_dir)
+    transport = factory()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    factory = partial(choose_transport, "sendgrid", project.publication, project.root)
-    options = Options(concurrency=concurrency, workers=workers)
-    report = Sender(engine, email, transport, options, factory=factory).run()
+    options = SendOptions(concurrency=concurrency, workers=workers)
+    report = SendRun(engine, email, transport, options, factory=factory).run()
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Worker processes have ended with the send: their peak is counted as children's.

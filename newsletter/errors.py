@@ -2,6 +2,7 @@
 
     NewsletterError            anything the tool reports to a person
     ├── ProblemsFound          a file failed validation; carries every Problem found
+    │   └── NotReady           the file is valid, but its email has errors (lint)
     ├── ConfigError            a setting or environment variable is missing or wrong
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
@@ -56,6 +57,11 @@ class ProblemsFound(NewsletterError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class NotReady(ProblemsFound):
+    """An issue that parses, but whose email must not go out as it is (too large, say).
+    Carries every finding, warnings included, so they can be shown together."""
 
 
 class ConfigError(NewsletterError):

@@ -6,19 +6,20 @@ optionally a ``templates/`` folder whose files override the packaged templates.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter import issue, lint, settings
-from newsletter.errors import Problem, ProblemsFound, Severity
-from newsletter.render import Email, Renderer
-from newsletter.settings import Publication
+from newsletter.config import Environment
+from newsletter.content import issue, settings
+from newsletter.content.settings import Publication
+from newsletter.errors import NotReady, Problem, ProblemsFound, Severity
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from newsletter.email.render import Email, Renderer
 
 
 @dataclass(frozen=True)
@@ -31,32 +32,51 @@ class Rendered:
     def errors(self) -> list[Problem]:
         return [f for f in self.findings if f.severity is Severity.ERROR]
 
+    def raise_errors(self) -> None:
+        """NotReady, with every finding, if any of them is an error."""
+        if self.errors:
+            raise NotReady(self.findings)
+
 
 class Project:
-    def __init__(self, config: Path) -> None:
+    """One publication's files and database, in the environment it runs in."""
+
+    def __init__(self, config: Path, env: Environment | None = None) -> None:
         self.config = config
         self.root = config.parent
+        self.env = env or Environment.from_environ()
         self.publication: Publication = settings.load(config)
 
     @classmethod
-    def locate(cls, config: str | None) -> Project:
-        return cls(Path(config or os.environ.get("NEWSLETTER_CONFIG") or settings.SETTINGS_FILE))
+    def locate(cls, config: str | Path | None = None, env: Environment | None = None
+               ) -> Project:
+        """The project whose settings file is ``config``, else NEWSLETTER_CONFIG, else
+        ./newsletter.yaml."""
+        env = env or Environment.from_environ()
+        return cls(Path(config or env.config_file or settings.SETTINGS_FILE), env)
 
     @property
     def issues_dir(self) -> Path:
         return self.root / "issues"
 
+    @property
+    def outbox_dir(self) -> Path:
+        return self.root / "outbox"
+
     @cached_property
     def renderer(self) -> Renderer:
+        # Imported here: the delivery and subscriber commands need no template engine.
+        from newsletter.email.render import Renderer
+
         overrides = self.root / "templates"
         return Renderer(self.publication, [overrides] if overrides.is_dir() else [])
 
     @cached_property
     def engine(self) -> Engine:
         """The subscriber and ledger database, migrated to the current schema."""
-        from newsletter import db  # imported here: check and build never need SQLAlchemy
+        from newsletter.store import db  # imported here: check and build never need SQLAlchemy
 
-        return db.connect(db.database_url(self.root))
+        return db.connect(db.database_url(self.env.database_url, self.root))
 
     def issue_files(self) -> list[Path]:
         return sorted([*self.issues_dir.glob("*.yaml"), *self.issues_dir.glob("*.yml")])
@@ -66,6 +86,8 @@ class Project:
 
     def render(self, path: Path) -> Rendered:
         """Parse, render and lint one file; ProblemsFound when the file itself is invalid."""
+        from newsletter.email import lint
+
         parsed = issue.parse(path, display=_display(path))
         email = self.renderer.render(parsed.issue)
         return Rendered(parsed, email, lint.lint(parsed, email))
@@ -80,7 +102,7 @@ class Project:
             return list(exc.problems)
         if link_timeout is None or rendered.errors:
             return rendered.findings
-        from newsletter.linkcheck import check_links  # the network, only when asked
+        from newsletter.email.linkcheck import check_links  # the network, only when asked
 
         return sorted([*rendered.findings, *check_links(rendered.parsed, timeout=link_timeout)])
 

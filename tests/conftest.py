@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway copy of the example publication for each test."""
+"""Shared fixtures: a throwaway copy of the example publication for each test, the
+databases, a local SendGrid and the browser. Plain helpers are in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from newsletter import db
+from newsletter.api import Newsletter
+from newsletter.email.render import Email
 from newsletter.project import Project
+from newsletter.site.preview import CHROMIUM_ARGS
+from newsletter.store import db
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
+from tests.helpers import CHROMIUM, REPO, example_email, need
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_DAY = "2024-07-23"
+# Every variable the tool reads: a test starts with none of them set, whatever the
+# machine it runs on has, and sets what it needs.
+TOOL_ENV = ("NEWSLETTER_CONFIG", "NEWSLETTER_SECRET", "DATABASE_URL", "SENDGRID_API_KEY",
+            "SENDGRID_HOST", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME",
+            "SMTP_PASSWORD", "SMTP_CA_FILE")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in TOOL_ENV:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -25,13 +39,24 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(REPO / "newsletter.yaml", tmp_path / "newsletter.yaml")
     shutil.copytree(REPO / "issues", tmp_path / "issues")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NEWSLETTER_CONFIG", raising=False)
     return tmp_path
 
 
 @pytest.fixture
 def project(project_dir: Path) -> Project:
     return Project(project_dir / "newsletter.yaml")
+
+
+@pytest.fixture
+def newsletter(project_dir: Path) -> Newsletter:
+    """The publication through the Python API."""
+    return Newsletter(project_dir / "newsletter.yaml")
+
+
+@pytest.fixture
+def email(project: Project) -> Email:
+    """The example issue, rendered."""
+    return example_email(project)
 
 
 @pytest.fixture
@@ -48,37 +73,8 @@ def write_issue(project_dir: Path) -> Callable[..., Path]:
     return write
 
 
-GOOD_ISSUE = """\
-date: 2024-08-01
-lead:
-  headline: Lead headline
-  source: Lead Source
-  url: https://example.com/lead
-  body: |
-    First paragraph with a [link](https://example.com/inline).
-
-    Second paragraph.
-sections:
-  - items:
-      - headline: Teaser one
-        source: Source One
-        url: https://example.com/one
-        summary: Summary one.
-preheader: The preheader
-"""
 
 
-def need(available: bool, what: str) -> None:
-    """Skip on a developer's machine without ``what``; fail in CI, where it must be there."""
-    if not available:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is required in CI but missing")
-        pytest.skip(f"{what} not available")
-
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
-from newsletter import archive
 from newsletter.cli import main
 from newsletter.project import Project
+from newsletter.site import archive
 
 A = "{http://www.w3.org/2005/Atom}"
 TODAY = dt.date(2024, 7, 24)  # 2024-07-25 is still to come

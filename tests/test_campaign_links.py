@@ -6,10 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import lxml.html
 
+from newsletter.content.settings import Campaign
+from newsletter.email.render import Renderer
 from newsletter.project import Project
-from newsletter.render import Renderer
-from newsletter.settings import Campaign
-from tests.conftest import EXAMPLE_DAY
+from tests.helpers import EXAMPLE_DAY
 
 
 def tagged(project: Project) -> tuple[Project, object]:
@@ -39,7 +39,7 @@ def test_site_and_unsubscribe_links_are_left_alone(project: Project) -> None:
 
 
 def test_links_inside_markdown_and_existing_tags(project: Project, write_issue) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import GOOD_ISSUE
+    from tests.helpers import GOOD_ISSUE
     text = GOOD_ISSUE.replace("(https://example.com/inline)",
                               "(https://example.com/inline?utm_source=partner&x=1)")
     pub = project.publication.model_copy(update={"utm": Campaign(source="bigmedia")})

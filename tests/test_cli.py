@@ -8,15 +8,8 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import main
-from tests.conftest import EXAMPLE_DAY, GOOD_ISSUE
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
+from tests.helpers import EXAMPLE_DAY, GOOD_ISSUE, run
 
 
 def test_check_passes_on_examples(project_dir: Path) -> None:

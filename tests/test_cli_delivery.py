@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import main
-from newsletter.personalize import sign
+from newsletter.delivery.personalize import sign
 from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.helpers import run
 
 
 @pytest.fixture(autouse=True)
@@ -18,10 +17,6 @@ def local_database(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SENDGRID_API_KEY", "SMTP_HOST", "NEWSLETTER_SECRET"):
         monkeypatch.delenv(name, raising=False)
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
 
 
 def test_quickstart_flow_on_embedded_defaults(project_dir: Path) -> None:

@@ -8,7 +8,7 @@ import click
 import pytest
 
 from newsletter.cli import main
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text()
 
@@ -19,13 +19,13 @@ def test_every_command_is_in_the_readme(command: str) -> None:
 
 
 def test_every_setting_is_in_the_readme() -> None:
-    from newsletter.settings import Publication
+    from newsletter.content.settings import Publication
     for name, info in Publication.model_fields.items():
         assert f"`{info.alias or name}" in README, name
 
 
 def test_every_issue_field_is_in_the_readme() -> None:
-    from newsletter.issue import Image, Issue, Item, Lead, Section
+    from newsletter.content.issue import Image, Issue, Item, Lead, Section
     for model in (Issue, Lead, Image, Section, Item):
         for name in model.model_fields:
             assert re.search(rf"^\s*(- )?{name}:", README, re.M), f"{model.__name__}.{name}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.output import write_build
+from newsletter.email.output import write_build
 from newsletter.project import Project
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import issue
+from newsletter.content import issue
 from newsletter.errors import ProblemsFound
-from tests.conftest import GOOD_ISSUE
+from tests.helpers import GOOD_ISSUE
 
 
 def problems_of(path: Path) -> list[str]:

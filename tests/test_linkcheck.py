@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import main
-from newsletter.linkcheck import check_links
+from newsletter.email.linkcheck import check_links
 from newsletter.project import Project
-from tests.conftest import GOOD_ISSUE
+from tests.helpers import GOOD_ISSUE
 
 
 class Links(BaseHTTPRequestHandler):

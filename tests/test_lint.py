@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.project import Project
-from tests.conftest import GOOD_ISSUE
+from tests.helpers import GOOD_ISSUE
 
 
 def findings(project: Project, path: Path) -> list[str]:

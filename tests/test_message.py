@@ -6,10 +6,10 @@ import email
 from email import policy
 from pathlib import Path
 
-from newsletter import message
-from newsletter.output import write_build
+from newsletter.email import message
+from newsletter.email.output import write_build
 from newsletter.project import Project
-from tests.conftest import EXAMPLE_DAY
+from tests.helpers import EXAMPLE_DAY
 
 
 def built(project: Project, out: Path) -> tuple[email.message.EmailMessage, bytes]:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import preview
-from tests.conftest import CHROMIUM, need
+from newsletter.site import preview
+from tests.helpers import CHROMIUM, need
 
 DAY = "2024-07-24"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from newsletter import lint
+from newsletter.email import lint
+from newsletter.email.render import UNSUBSCRIBE_TOKEN
 from newsletter.project import Project
-from newsletter.render import UNSUBSCRIBE_TOKEN
-from tests.conftest import EXAMPLE_DAY, GOOD_ISSUE
+from tests.helpers import EXAMPLE_DAY, GOOD_ISSUE
 
 
 @pytest.fixture

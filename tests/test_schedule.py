@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from click.testing import CliRunner
 
-from newsletter import schedule, settings
-from newsletter.cli import main
-from tests.conftest import REPO
+from newsletter.content import settings
+from newsletter.delivery import dates as schedule
+from tests.helpers import REPO, run
 
 UTC = dt.UTC
 
@@ -71,10 +70,6 @@ def test_bad_publishing_days_are_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="publishing days are names like mon"):
         settings.load(path)
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from newsletter import audience, db
-from newsletter.cli import main
 from newsletter.errors import ConfigError, SendPaused
-from newsletter.ledger import Ledger
 from newsletter.project import Project
-from tests.delivery_helpers import FAST, add_subscribers, run_send, with_delivery
+from newsletter.store import db
+from newsletter.store import subscribers as audience
+from newsletter.store.ledger import Ledger
 from tests.fakes.sendgrid_server import FakeSendGrid, error
+from tests.helpers import FAST, add_subscribers, run, run_send, with_delivery
 
 UTC = dt.UTC
 
@@ -26,7 +25,7 @@ def test_every_request_carries_send_at_and_one_batch_id(
         engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 30)
     send_at = (dt.datetime.now(UTC) + dt.timedelta(hours=2)).replace(microsecond=0)
-    pub = with_delivery(project.publication, batch_size=10)
+    pub = with_delivery(project.publication, sendgrid={"batch_size": 10})
     run_send(engine, project, publication=pub, options=dataclasses.replace(FAST, send_at=send_at))
     assert len(sendgrid_env.batches) == 1
     assert {(b["send_at"], b["batch_id"]) for b in sendgrid_env.accepted} == \
@@ -37,7 +36,7 @@ def test_every_request_carries_send_at_and_one_batch_id(
 def test_a_resumed_send_keeps_its_batch_id(engine: Engine, project: Project,
                                            sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 20)
-    pub = with_delivery(project.publication, batch_size=10)
+    pub = with_delivery(project.publication, sendgrid={"batch_size": 10})
     options = dataclasses.replace(FAST, send_at=dt.datetime.now(UTC) + dt.timedelta(hours=1),
                                   max_attempts=1, max_failed_batches=1)
     sendgrid_env.then(error(500, "down"))
@@ -70,10 +69,6 @@ def test_outbox_cannot_schedule(engine: Engine, project: Project, tmp_path: Path
                  options=dataclasses.replace(FAST, send_at=later))
     assert not (tmp_path / "2024-07-23").exists()
 
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture

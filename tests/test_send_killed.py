@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from tests.delivery_helpers import add_subscribers, duplicates
 from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid
+from tests.helpers import add_subscribers, duplicates
 
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 
@@ -29,7 +29,7 @@ def _command(config: Path, *extra: str) -> list[str]:
 
 def test_kill_mid_send_then_resume(engine: Engine, project_dir: Path, tmp_path: Path) -> None:
     config = project_dir / "newsletter.yaml"
-    config.write_text(config.read_text() + "delivery:\n  batch_size: 5\n")
+    config.write_text(config.read_text() + "delivery:\n  sendgrid:\n    batch_size: 5\n")
     everyone = add_subscribers(engine, 40)
     with FakeSendGrid() as fake:
         env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "SENDGRID_HOST": fake.url,

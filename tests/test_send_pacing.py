@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter import progress, send
+from newsletter.delivery import progress, send
 
 
 def test_rate_limiter_spaces_request_starts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,22 +9,26 @@ from functools import partial
 import pytest
 from sqlalchemy import Engine, select
 
-from newsletter import audience, db
+from newsletter.config import Environment
+from newsletter.delivery import transports
+from newsletter.delivery.personalize import verify
+from newsletter.delivery.send import SendRun, dry_run, proof
+from newsletter.email.render import UNSUBSCRIBE_TOKEN, Renderer
 from newsletter.errors import ConfigError, SendPaused, TransportRejected
-from newsletter.ledger import Ledger
-from newsletter.personalize import verify
 from newsletter.project import Project
-from newsletter.render import UNSUBSCRIBE_TOKEN
-from newsletter.send import Sender, choose_transport, dry_run, proof
-from tests.delivery_helpers import (
+from newsletter.store import db
+from newsletter.store import subscribers as audience
+from newsletter.store.ledger import Ledger
+from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
+from tests.helpers import (
     FAST,
     add_subscribers,
     duplicates,
     example_email,
+    make_transport,
     run_send,
     with_delivery,
 )
-from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
 
 
 def test_every_active_subscriber_once_in_requests_of_at_most_1000(
@@ -117,7 +121,7 @@ def test_refusals_stop_at_once_with_the_providers_words(
 def test_repeated_failures_pause_and_the_next_run_resumes(
         engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
     everyone = add_subscribers(engine, 12)
-    pub = with_delivery(project.publication, batch_size=3)
+    pub = with_delivery(project.publication, sendgrid={"batch_size": 3})
     sendgrid_env.then(Answer(), *[error(500, "down") for _ in range(20)])
     options = dataclasses.replace(FAST, max_attempts=2, max_failed_batches=2)
     with pytest.raises(SendPaused, match=r"paused after 2 failed batches \(last: batch \d: "
@@ -134,7 +138,7 @@ def test_repeated_failures_pause_and_the_next_run_resumes(
 def test_a_timeout_is_retried_and_flagged(engine: Engine, project: Project,
                                           sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 2)
-    pub = with_delivery(project.publication, timeout=0.2)
+    pub = with_delivery(project.publication, sendgrid={"timeout": 0.2})
     sendgrid_env.then(Answer(delay=1.0))
     report = run_send(engine, project, publication=pub)
     assert report.timeouts_retried == 1 and report.counts["sent"] == 2
@@ -145,7 +149,7 @@ def test_a_timeout_is_retried_and_flagged(engine: Engine, project: Project,
 def test_a_timeout_on_the_last_attempt_leaves_the_batch_uncertain(
         engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 2)
-    pub = with_delivery(project.publication, timeout=0.2)
+    pub = with_delivery(project.publication, sendgrid={"timeout": 0.2})
     sendgrid_env.then(Answer(delay=1.0), Answer(delay=1.0))
     options = dataclasses.replace(FAST, max_attempts=2, max_failed_batches=1)
     with pytest.raises(SendPaused):
@@ -161,7 +165,7 @@ def test_a_timeout_on_the_last_attempt_leaves_the_batch_uncertain(
 def test_concurrent_requests_deliver_each_once(engine: Engine, project: Project,
                                                sendgrid_env: FakeSendGrid) -> None:
     everyone = add_subscribers(engine, 2000)
-    pub = with_delivery(project.publication, batch_size=100)
+    pub = with_delivery(project.publication, sendgrid={"batch_size": 100})
     report = run_send(engine, project, publication=pub,
                       options=dataclasses.replace(FAST, concurrency=6))
     assert report.requests == 20 and len(sendgrid_env.accepted) == 20
@@ -173,7 +177,8 @@ def test_asm_group_replaces_our_unsubscribe_link(engine: Engine, project: Projec
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_SECRET")  # not needed when SendGrid handles unsubscribes
     add_subscribers(engine, 2)
-    run_send(engine, project, publication=with_delivery(project.publication, asm_group_id=42))
+    pub = with_delivery(project.publication, sendgrid={"asm_group_id": 42})
+    run_send(engine, project, publication=pub)
     [body] = sendgrid_env.accepted
     assert body["asm"] == {"group_id": 42}
     assert "<%asm_group_unsubscribe_raw_url%>" in body["content"][1]["value"]
@@ -185,8 +190,7 @@ def test_greeting_is_a_per_recipient_substitution(engine: Engine, project: Proje
                                                   sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 2)  # reader0 has no name, reader1 is "Reader 1"
     pub = with_delivery(project.publication, greeting="Good morning, {name}.")
-    email = project.renderer.__class__(pub).render(project.render(project.resolve("2024-07-23"))
-                                                   .parsed.issue)
+    email = Renderer(pub).render(project.render(project.resolve("2024-07-23")).parsed.issue)
     run_send(engine, project, publication=pub, email=email)
     people = sendgrid_env.accepted[0]["personalizations"]
     assert [p["substitutions"]["%%greeting%%"] for p in people] == \
@@ -197,7 +201,7 @@ def test_greeting_is_a_per_recipient_substitution(engine: Engine, project: Proje
 def test_proof_goes_only_to_the_given_addresses(engine: Engine, project: Project,
                                                 sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 5)
-    transport = choose_transport("sendgrid", project.publication, project.root)
+    transport = make_transport(project)
     assert proof(example_email(project), transport, ["Me@example.org", "me@example.org",
                                                      "you@example.org"]) == 2
     [body] = sendgrid_env.accepted
@@ -209,7 +213,7 @@ def test_proof_goes_only_to_the_given_addresses(engine: Engine, project: Project
 def test_dry_run_touches_nothing(engine: Engine, project: Project,
                                  sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 2500)
-    transport = choose_transport("sendgrid", project.publication, project.root)
+    transport = make_transport(project)
     plan = dry_run(engine, example_email(project), transport)
     assert (plan.recipients, plan.batches, plan.started) == (2500, 3, False)
     assert sendgrid_env.attempts == 0 and not Ledger(engine, "2024-07-23").exists()
@@ -219,33 +223,35 @@ def test_real_transports_need_the_secret(project: Project, monkeypatch: pytest.M
     monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
-        choose_transport("auto", project.publication, project.root)
+        make_transport(project, "auto")
 
 
 def test_the_strict_server_rejects_what_sendgrid_would(engine: Engine, project: Project,
                                                        sendgrid_env: FakeSendGrid) -> None:
     # The fake is only worth trusting if it does refuse bad requests.
-    transport = choose_transport("sendgrid", project.publication, project.root)
+    transport = make_transport(project)
     body = dict(transport.base_payload(example_email(project)))
     body["personalizations"] = [{"to": [{"email": "a@example.org"}, {"email": "A@example.org"}]}]
     body["content"] = list(reversed(body["content"]))
     with pytest.raises(TransportRejected) as caught:
-        transport._post(body)
+        transport.post(body)
     assert "an address appears more than once" in str(caught.value)
     assert "text/plain must come before text/html" in str(caught.value)
     if sendgrid_env.validator is not None:
         body = {"personalizations": [{"to": "nobody"}], "from": {}}
         with pytest.raises(TransportRejected, match="is not of type 'array'"):
-            transport._post(body)
+            transport.post(body)
 
 
 def test_worker_processes_deliver_each_once(engine: Engine, project: Project,
                                             sendgrid_env: FakeSendGrid) -> None:
     everyone = add_subscribers(engine, 900)
-    pub = with_delivery(project.publication, batch_size=100)
+    pub = with_delivery(project.publication, sendgrid={"batch_size": 100})
     sendgrid_env.then(Answer(), error(500, "once"))  # a retry crosses the process boundary
     options = dataclasses.replace(FAST, workers=2, concurrency=3)
-    factory = partial(choose_transport, "sendgrid", pub, project.root)
-    report = Sender(engine, example_email(project), factory(), options, factory=factory).run()
+    # What crosses to the workers must pickle: the settings and environment, no project.
+    factory = partial(transports.make, "sendgrid", pub, Environment.from_environ(),
+                      outbox=project.outbox_dir)
+    report = SendRun(engine, example_email(project), factory(), options, factory=factory).run()
     assert report.requests == 9 and sendgrid_env.attempts == 10
     assert sorted(sendgrid_env.recipients()) == sorted(everyone)

@@ -17,9 +17,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 
 from newsletter.errors import TransportRejected
-from newsletter.ledger import Ledger
 from newsletter.project import Project
-from tests.delivery_helpers import add_subscribers, run_send
+from newsletter.store.ledger import Ledger
+from tests.helpers import add_subscribers, run_send
 
 trustme = pytest.importorskip("trustme")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import settings
+from newsletter.content import settings
 from newsletter.errors import ProblemsFound
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_repo_settings_load() -> None:

@@ -6,10 +6,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from newsletter import richtext
+from newsletter.content import richtext
+from newsletter.email.render import UNSUBSCRIBE_TOKEN
 from newsletter.project import Project
-from newsletter.render import UNSUBSCRIBE_TOKEN
-from tests.conftest import EXAMPLE_DAY, GOOD_ISSUE
+from tests.helpers import EXAMPLE_DAY, GOOD_ISSUE
 
 
 def test_text_edition_carries_every_story_and_link(project: Project) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, need
+from tests.helpers import REPO, need
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 LINT = """

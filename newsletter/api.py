@@ -1,0 +1,358 @@
+"""The Python API: everything the ``newsletter`` command does, as calls that return values.
+
+One :class:`Newsletter` object stands for one publication (its settings file, issues,
+templates and database) in one environment. Its methods return values and raise the
+package's exceptions (:mod:`newsletter.errors`); they print nothing and never exit. The
+command line is one client of this API: it parses, calls, prints and picks the exit code.
+
+    from newsletter import Newsletter, SendOptions
+
+    nl = Newsletter("newsletter.yaml")
+    findings = nl.check()
+    built = nl.build("2024-07-23", out="build/2024-07-23")
+    report = nl.send("2024-07-23", SendOptions(transport="outbox"))
+
+Heavy parts (the template engine, SQLAlchemy, the providers' packages) are imported by
+the methods that need them, so a program that only manages subscribers loads no renderer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from newsletter.config import Environment
+from newsletter.content import issue as issue_files
+from newsletter.content.settings import Publication
+from newsletter.errors import IssueNotFound, Problem, Severity
+from newsletter.project import Project, Rendered
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from newsletter.delivery.progress import Progress
+    from newsletter.delivery.send import Plan, SendOptions, SendReport
+    from newsletter.delivery.transports import Transport
+    from newsletter.email.render import Email
+    from newsletter.store.ledger import Ledger, Status
+    from newsletter.store.subscribers import ImportReport, Subscriber
+
+IssueRef = str | dt.date | Path  # a date, "2024-07-23", or the path of an issue file
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``check`` found in the files it read."""
+
+    files: list[Path]
+    findings: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.findings if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.findings if p.severity is Severity.WARNING]
+
+
+@dataclass(frozen=True)
+class Built:
+    rendered: Rendered
+    files: list[Path]
+
+
+@dataclass(frozen=True)
+class Due:
+    """Which issue the schedule calls for at a moment, and whether it is time."""
+
+    day: dt.date
+    at: dt.datetime  # the day's send time, in the publication's zone
+    publishing_day: bool
+    due: bool  # a publishing day whose send time has come
+    path: Path  # where its issue file is, or would be
+
+    def require_file(self) -> Path:
+        if not self.path.is_file():
+            raise IssueNotFound(f"{self.day} is a publishing day but {self.path} does not exist")
+        return self.path
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """One coming publishing day, for ``schedule``."""
+
+    at: dt.datetime
+    path: Path
+    state: str  # ready, MISSING, sent, sending (unfinished)
+
+
+class Newsletter:
+    """One publication: its settings, issue files, templates and database."""
+
+    def __init__(self, config: str | Path | None = None, *,
+                 env: Environment | None = None) -> None:
+        self.project = Project.locate(config, env)
+
+    @property
+    def env(self) -> Environment:
+        return self.project.env
+
+    @property
+    def publication(self) -> Publication:
+        return self.project.publication
+
+    @property
+    def engine(self) -> Engine:
+        return self.project.engine
+
+    @cached_property
+    def subscribers(self) -> Subscribers:
+        return Subscribers(self.project)
+
+    # -- issue files -----------------------------------------------------------------
+
+    def issue_files(self) -> list[Path]:
+        return self.project.issue_files()
+
+    def resolve(self, ref: IssueRef) -> Path:
+        """The issue file for a date or a path; IssueNotFound if there is none."""
+        if isinstance(ref, dt.date):
+            ref = ref.isoformat()
+        return self.project.resolve(str(ref))
+
+    def render(self, ref: IssueRef) -> Rendered:
+        """Parse, render and lint one issue; ProblemsFound if the file is invalid."""
+        return self.project.render(self.resolve(ref))
+
+    def check(self, paths: Sequence[Path] | None = None, *,
+              link_timeout: float | None = None) -> CheckResult:
+        """Every error and warning in ``paths`` (folders are searched; default: every
+        issue file) and in the transports' settings. With ``link_timeout``, every link
+        of a valid file is fetched too."""
+        from newsletter.delivery.transports import options_problems
+
+        files = _expand(paths) if paths else self.issue_files()
+        if not files:
+            raise IssueNotFound(f"no issue files in {self.project.issues_dir}")
+        findings = options_problems(self.publication)
+        for path in files:
+            findings += self._check_one(path, link_timeout)
+        return CheckResult(files, findings)
+
+    def _check_one(self, path: Path, link_timeout: float | None) -> list[Problem]:
+        if not path.is_file():
+            return [Problem(str(path), 1, 1, "", "no such file")]
+        return self.project.check(path, link_timeout=link_timeout)
+
+    def build(self, ref: IssueRef, out: str | Path | None = None) -> Built:
+        """Write email.html, email.txt and email.eml (default folder build/DATE).
+        Nothing is written when the issue has errors: ProblemsFound says which."""
+        from newsletter.email.output import write_build
+
+        rendered = self.render(ref)
+        rendered.raise_errors()
+        target = Path(out) if out else Path("build") / rendered.email.date.isoformat()
+        return Built(rendered, write_build(rendered.email, self.publication, target))
+
+    def new_issue(self, day: dt.date) -> Path:
+        """Start the issue file for ``day`` from a template that validates."""
+        from newsletter.content import scaffold
+
+        return scaffold.create(self.project.issues_dir, day,
+                               self.publication.default_section_title)
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """Today in the publication's timezone."""
+        return (now or dt.datetime.now(dt.UTC)).astimezone(self.publication.zone).date()
+
+    def archive(self, out: str | Path = "site", *, today: dt.date | None = None,
+                include_future: bool = False) -> list[Path]:
+        """Write the web archive (pages, index.html, feed.xml); return the files."""
+        from newsletter.site import archive
+
+        return archive.build(self.project, Path(out), today or self.today(),
+                             include_future=include_future)
+
+    # -- delivery ----------------------------------------------------------------------
+
+    def transport(self, name: str = "auto", outbox: Path | None = None) -> Transport:
+        """The transport ``name`` (``auto``: SendGrid, SMTP or the outbox, by what the
+        environment provides), made from the settings and the environment."""
+        from newsletter.delivery import transports
+
+        return transports.make(name, self.publication, self.env,
+                               outbox=outbox or self.project.outbox_dir)
+
+    def due(self, now: dt.datetime | None = None,
+            ahead: dt.timedelta = dt.timedelta(0)) -> Due:
+        """The issue the schedule calls for at ``now`` (default: now), treating a send
+        time up to ``ahead`` away as come."""
+        from newsletter.delivery import dates
+
+        moment = (now or dt.datetime.now(dt.UTC)) + ahead
+        day, is_due, at = dates.due(self.publication, moment)
+        return Due(day, at, dates.is_publishing_day(self.publication, day), is_due,
+                   issue_files.path_for(self.project.issues_dir, day))
+
+    def send(self, ref: IssueRef, options: SendOptions | None = None, *,
+             progress: Progress | None = None) -> SendReport:
+        """Send the issue to every active subscriber, exactly once (see the README's
+        "Delivery"). Refuses an issue with errors."""
+        from functools import partial
+
+        from newsletter.delivery import dates, transports
+        from newsletter.delivery.send import SendOptions, SendRun
+
+        options = options or SendOptions()
+        email = self._sendable(ref)
+        chosen = self.transport(options.transport, options.outbox)
+        if options.at_send_time and options.send_at is None:
+            options = dataclasses.replace(
+                options, send_at=dates.send_time_on(self.publication, email.date))
+        factory = partial(transports.make, options.transport, self.publication, self.env,
+                          outbox=options.outbox or self.project.outbox_dir)
+        return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
+
+    def _sendable(self, ref: IssueRef) -> Email:
+        rendered = self.render(ref)
+        rendered.raise_errors()
+        return rendered.email
+
+    def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
+              outbox: Path | None = None) -> int:
+        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
+        Returns how many distinct addresses it went to."""
+        from newsletter.delivery.send import proof
+
+        return proof(self._sendable(ref), self.transport(transport, outbox), addresses)
+
+    def plan(self, ref: IssueRef, transport: str = "auto", outbox: Path | None = None) -> Plan:
+        """What a send would do now (a dry run): nothing is sent or recorded."""
+        from newsletter.delivery.send import dry_run
+
+        return dry_run(self.engine, self._sendable(ref), self.transport(transport, outbox))
+
+    def status(self, day: str | dt.date) -> Status:
+        """How the send of an issue stands; IssueNotFound if it was never sent."""
+        ledger = self._ledger(day)
+        if not ledger.exists():
+            raise IssueNotFound(f"{_day_text(day)} has not been sent")
+        return ledger.status()
+
+    def errors(self, day: str | dt.date, limit: int = 5) -> list[tuple[int, str]]:
+        """The errors recorded for an issue's batches: (batch number, message)."""
+        return self._ledger(day).errors(limit)
+
+    def _ledger(self, day: str | dt.date) -> Ledger:
+        from newsletter.store.ledger import Ledger
+
+        return Ledger(self.engine, _day_text(day))
+
+    def upcoming(self, days: int = 14, now: dt.datetime | None = None) -> list[Upcoming]:
+        """The coming publishing days with their send times and the state of each issue."""
+        from newsletter.delivery import dates
+
+        out = []
+        for at in dates.upcoming(self.publication, now or dt.datetime.now(dt.UTC), days):
+            path = issue_files.path_for(self.project.issues_dir, at.date())
+            state = "ready" if path.is_file() else "MISSING"
+            ledger = self._ledger(at.date())
+            if ledger.exists():
+                state = "sent" if ledger.status().finished else "sending (unfinished)"
+            out.append(Upcoming(at, path, state))
+        return out
+
+    def cancel(self, day: str | dt.date, now: dt.datetime | None = None) -> dt.datetime:
+        """Cancel a send scheduled with the provider before its time; return that time."""
+        from newsletter.errors import DeliveryError
+
+        ledger = self._ledger(day)
+        batch_id, send_at = ledger.scheduled() if ledger.exists() else (None, None)
+        if batch_id is None or send_at is None:
+            raise DeliveryError(f"{_day_text(day)} has no send scheduled with the provider")
+        if send_at <= (now or dt.datetime.now(dt.UTC)):
+            raise DeliveryError(f"{_day_text(day)} was due at {send_at:%Y-%m-%d %H:%M %Z}; "
+                                "too late to cancel")
+        transport = self.transport(ledger.status().transport or "sendgrid")
+        scheduler = transport.scheduler()
+        if scheduler is None:
+            raise transport.unsupported("cancel a scheduled send")
+        scheduler.cancel(batch_id)
+        return send_at
+
+    def unsubscribe(self, token: str) -> Subscriber:
+        """Unsubscribe the reader an unsubscribe link's token was made for."""
+        from newsletter.delivery.personalize import signing_key, verify
+
+        key = verify(signing_key(self.env, required=False), token)
+        return self.subscribers.set_status(key, "unsubscribed")
+
+
+class Subscribers:
+    """The subscriber list of a publication (see :mod:`newsletter.store.subscribers`)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def add(self, address: str, *, name: str | None = None, timezone: str | None = None,
+            reactivate: bool = False) -> Subscriber:
+        """Subscribe one address; one that left comes back only with ``reactivate``."""
+        from newsletter.store import subscribers
+
+        return subscribers.add(self.project.engine, address, name=name, timezone=timezone,
+                               reactivate=reactivate)
+
+    def set_status(self, address: str, status: str) -> Subscriber:
+        from newsletter.store import subscribers
+
+        return subscribers.set_status(self.project.engine, address, status)
+
+    def remove(self, address: str, status: str = "unsubscribed") -> Subscriber:
+        """Stop sending to an address; it is kept, marked, so no import re-adds it."""
+        return self.set_status(address, status)
+
+    def forget(self, address: str) -> None:
+        """Erase an address and its delivery records."""
+        from newsletter.store import subscribers
+
+        subscribers.forget(self.project.engine, address)
+
+    def import_csv(self, path: str | Path, *, reactivate: bool = False) -> ImportReport:
+        """Add every good row of a CSV file; every bad one is in the report."""
+        from newsletter.store import subscribers
+
+        return subscribers.import_csv(self.project.engine, Path(path), reactivate=reactivate)
+
+    def export_csv(self, out: IO[str], status: str | None = None) -> int:
+        from newsletter.store import subscribers
+
+        return subscribers.export_csv(self.project.engine, out, status)
+
+    def list(self, status: str | None = None, limit: int | None = None
+             ) -> Iterator[Subscriber]:
+        from newsletter.store import subscribers
+
+        return subscribers.listing(self.project.engine, status, limit)
+
+    def count(self) -> dict[str, int]:
+        """How many subscribers have each status."""
+        from newsletter.store import subscribers
+
+        return subscribers.counts(self.project.engine)
+
+
+def _expand(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        out += sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+    return out
+
+
+def _day_text(day: str | dt.date) -> str:
+    return day.isoformat() if isinstance(day, dt.date) else day

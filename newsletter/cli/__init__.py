@@ -1,0 +1,72 @@
+"""The ``newsletter`` command: thin commands over the Python API, one-line errors, exit codes.
+
+Each command builds a :class:`newsletter.api.Newsletter`, calls one method and prints what
+happened. Library errors become ``Error: ...`` lines and exit code 1 here and nowhere
+else. Commands live in one module per group and are imported only when one runs, so
+``check`` and ``build`` never pay for the database or the providers' packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from newsletter import __version__
+from newsletter.config import CONFIG_ENV
+from newsletter.errors import NewsletterError, ProblemsFound
+
+# Command name -> the module under newsletter.cli and the attribute there.
+COMMANDS = {
+    "check": ("content", "check"), "build": ("content", "build"), "new": ("content", "new"),
+    "archive": ("site", "archive"), "preview": ("site", "preview"),
+    "subscribers": ("subscribers", "subscribers"),
+    "send": ("delivery", "send"), "status": ("delivery", "status"),
+    "schedule": ("delivery", "schedule"), "cancel": ("delivery", "cancel"),
+    "unsubscribe": ("delivery", "unsubscribe"),
+}
+
+
+class _Group(click.Group):
+    """Loads each command on first use, and turns the library's errors into click's
+    one-line ``Error:`` and exit code 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        command: click.Command = getattr(importlib.import_module(f"newsletter.cli.{module}"),
+                                         attribute)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from newsletter.cli.common import count, print_problems
+
+        try:
+            return super().invoke(ctx)
+        except ProblemsFound as exc:
+            print_problems(exc.problems)
+            raise click.ClickException(count(exc.problems)) from None
+        except NewsletterError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", metavar="FILE", envvar=CONFIG_ENV,
+              help="Publication settings [default: ./newsletter.yaml; env NEWSLETTER_CONFIG].")
+@click.version_option(__version__, prog_name="newsletter")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """Turn YAML issue files into a finished email, and check them.
+
+    \b
+    Examples:
+      newsletter new 2024-07-24        start tomorrow's issue
+      newsletter check --strict        validate every file in issues/
+      newsletter build 2024-07-23      write email.html, .txt and .eml
+    """
+    ctx.obj = config

@@ -1,0 +1,97 @@
+"""Commands for editors' files: check, build, new."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from newsletter.cli.common import api, errors_of, parse_day, plural, print_problems
+from newsletter.errors import NotReady
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Fail on warnings too (what CI runs).")
+@click.option("--check-links", is_flag=True,
+              help="Also fetch every link (concurrently) and report those that fail.")
+@click.option("--link-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for each link.")
+@click.pass_context
+def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: bool,
+          link_timeout: float) -> None:
+    """Validate and lint issue files (default: every file in issues/).
+
+    Prints each finding as FILE:LINE:COL: field: message, then a count.
+    Exits 1 on any error, or on any warning with --strict.
+
+    \b
+    Examples:
+      newsletter check
+      newsletter check --strict issues/2024-07-23.yaml
+      newsletter check --check-links issues/2024-07-23.yaml
+    """
+    result = api(ctx).check(paths, link_timeout=link_timeout if check_links else None)
+    print_problems(result.findings)
+    errors, warnings = result.errors, result.warnings
+    click.echo(f"Checked {plural(len(result.files), 'file')}: {plural(len(errors), 'error')}, "
+               f"{plural(len(warnings), 'warning')}.")
+    if errors:
+        raise click.ClickException(f"{plural(len(errors), 'error')} found")
+    if strict and warnings:
+        raise click.ClickException(f"aborted with {plural(len(warnings), 'warning')} "
+                                   "in strict mode")
+
+
+@click.command()
+@click.argument("issue", metavar="DATE|PATH")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write to [default: build/DATE].")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append a Markdown summary to this file (e.g. $GITHUB_STEP_SUMMARY).")
+@click.pass_context
+def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | None) -> None:
+    """Render one issue to email.html, email.txt and email.eml.
+
+    The .eml is a complete message (multipart/alternative, text first) with a
+    placeholder recipient; the unsubscribe link stays a token that delivery fills.
+
+    \b
+    Examples:
+      newsletter build 2024-07-23
+      newsletter build issues/2024-07-23.yaml --out /tmp/preview
+    """
+    try:
+        built = api(ctx).build(issue, out_dir)
+    except NotReady as exc:
+        print_problems(exc.problems)
+        raise click.ClickException(f"not built: {plural(len(errors_of(exc.problems)), 'error')}"
+                                   ) from None
+    print_problems(built.rendered.findings)
+    for path in built.files:
+        click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    if summary:
+        from newsletter.site.report import markdown_summary
+
+        with summary.open("a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(built.rendered))
+
+
+@click.command()
+@click.argument("date", metavar="DATE")
+@click.pass_context
+def new(ctx: click.Context, date: str) -> None:
+    """Start a new issue file from a template that already validates.
+
+    DATE is YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone).
+    An existing file is never overwritten.
+
+    \b
+    Examples:
+      newsletter new tomorrow
+      newsletter new 2024-07-24
+    """
+    newsletter = api(ctx)
+    path = newsletter.new_issue(parse_day(date, newsletter))
+    click.echo(f"created {path}: fill in the TODOs, then run: newsletter check {path}")

@@ -1,0 +1,213 @@
+"""Delivery commands: send, status, schedule, cancel, unsubscribe."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from newsletter.api import Newsletter
+from newsletter.cli.common import api, errors_of, parse_day, plural, print_problems
+from newsletter.config import SECRET_ENV
+from newsletter.delivery import progress
+from newsletter.delivery.send import Plan, SendOptions, SendReport
+from newsletter.delivery.transports import NAMES
+from newsletter.errors import NotReady
+from newsletter.store.ledger import DELIVERY_STATES
+
+
+@click.command()
+@click.argument("issue", metavar="DATE|PATH", required=False)
+@click.option("--due", is_flag=True,
+              help="Send the issue due now in the publication's timezone, if any.")
+@click.option("--ahead", type=click.FloatRange(0, 72), default=0, show_default=True,
+              metavar="HOURS", help="With --due: send an issue up to HOURS before its send "
+                                    "time, scheduled to arrive at it (SendGrid send_at).")
+@click.option("--local-time", is_flag=True,
+              help="Have SendGrid deliver at the send time in each subscriber's own timezone "
+                   "(the publication's for those without one); run it early enough.")
+@click.option("--at-send-time", is_flag=True,
+              help="Have SendGrid deliver at the issue's send time (send_at, batch_id), "
+                   "even though the request goes now; `newsletter cancel` can stop it.")
+@click.option("--transport", type=click.Choice(NAMES), default="auto", show_default=True,
+              help="auto: SendGrid if SENDGRID_API_KEY is set, SMTP if SMTP_HOST is, "
+                   "else the outbox folder.")
+@click.option("--to", "proof_to", multiple=True, metavar="ADDRESS",
+              help="Send a proof to this address only (repeatable); not recorded.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
+@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="At most this many requests a second.")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send to recipients whose request was in flight when a run died.")
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+              help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
+@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the outbox transport [default: outbox/ beside newsletter.yaml].")
+@click.option("--workers", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="Processes that build and post requests, for lists of 100,000 and more "
+                   "(0: all in this process).")
+@click.pass_context
+def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_time: bool,
+         at_send_time: bool, transport: str,
+         proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
+         resend_uncertain: bool, max_attempts: int, outbox: Path | None, workers: int) -> None:
+    """Send an issue to every active subscriber, exactly once.
+
+    Safe to run again: what was sent is never sent twice, a run that died
+    resumes where it stopped. Recipients whose request was in flight when a
+    run died are reported as uncertain and resent only with --resend-uncertain.
+
+    With --due instead of a date, sends today's issue once its send time has
+    passed on a publishing day (what the scheduled workflow runs); exits 1 when
+    a publishing day has no issue file, so the editors hear of it.
+
+    \b
+    Examples:
+      newsletter send 2024-07-23
+      newsletter send --due
+      newsletter send 2024-07-23 --dry-run
+      newsletter send tomorrow --local-time
+      newsletter send 2024-07-23 --to me@example.org
+      newsletter send 2024-07-23 --transport sendgrid --concurrency 8 --rate 5
+    """
+    newsletter = api(ctx)
+    if due == bool(issue):
+        raise click.UsageError("give either DATE|PATH or --due")
+    if issue in ("today", "tomorrow"):
+        issue = parse_day(issue, newsletter).isoformat()
+    target = issue or _due_issue(newsletter, dt.timedelta(hours=ahead))
+    if target is None:
+        return
+    if not newsletter.env.secret:
+        click.echo(f"note: {SECRET_ENV} is not set; unsubscribe links are signed with a "
+                   "development key (fine for the outbox, refused for real transports)", err=True)
+    try:
+        if proof_to:
+            count = newsletter.proof(target, proof_to, transport, outbox)
+            click.echo(f"proof of {target} sent to {plural(count, 'address')}")
+            return
+        if dry_run:
+            _print_plan(newsletter.plan(target, transport, outbox))
+            return
+        options = SendOptions(transport=transport, outbox=outbox, concurrency=concurrency,
+                              rate=rate, resend_uncertain=resend_uncertain,
+                              max_attempts=max_attempts, workers=workers,
+                              at_send_time=at_send_time or bool(ahead), local_time=local_time)
+        report = newsletter.send(target, options, progress=progress.for_stream())
+    except NotReady as exc:
+        errors = errors_of(exc.problems)
+        print_problems(errors)
+        raise click.ClickException(f"not sent: {plural(len(errors), 'error')}") from None
+    _print_report(report, newsletter.project.outbox_dir if outbox is None else outbox)
+
+
+def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
+    """Today's issue when it is due (or within ``ahead`` of it), else None, saying why."""
+    due = newsletter.due(ahead=ahead)
+    if not due.publishing_day:
+        click.echo(f"{due.day:%A %Y-%m-%d} is not a publishing day; nothing to send")
+        return None
+    if not due.due:
+        click.echo(f"the {due.day} issue is due at {due.at:%H:%M %Z}; nothing to send yet")
+        return None
+    return str(due.require_file())
+
+
+@click.command("schedule")
+@click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True)
+@click.pass_context
+def schedule(ctx: click.Context, days: int) -> None:
+    """List the coming publishing days, their send times, and which have issue files.
+
+    \b
+    Examples:
+      newsletter schedule
+      newsletter schedule --days 30
+    """
+    for day in api(ctx).upcoming(days):
+        click.echo(f"{day.at:%a %Y-%m-%d %H:%M %Z}  {day.state:22} {day.path}")
+
+
+def _print_plan(plan: Plan) -> None:
+    state = "resuming" if plan.started else "new send"
+    click.echo(f"dry run ({state}) of {plan.issue} via {plan.transport}: {plan.left:,} of "
+               f"{plan.recipients:,} recipients left, in {plural(plan.batches, 'batch')}; "
+               "nothing was sent")
+
+
+def _print_report(report: SendReport, outbox: Path) -> None:
+    counts = report.counts
+    if report.already_done:
+        click.echo(f"{report.issue} was already sent ({counts['sent']:,} delivered); "
+                   "nothing to do")
+    else:
+        click.echo(f"sent {report.issue} via {report.transport} to {report.sent:,} recipients "
+                   f"in {report.seconds:.1f} s ({plural(report.requests, 'request')})")
+    click.echo("ledger: " + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
+    if report.recovered_uncertain:
+        click.echo(f"warning: {report.recovered_uncertain:,} recipients were in flight when an "
+                   "earlier run died", err=True)
+    if counts["uncertain"]:
+        click.echo(f"warning: {counts['uncertain']:,} recipients are uncertain (their request "
+                   f"may or may not have gone out); resend to them with: newsletter send "
+                   f"{report.issue} --resend-uncertain", err=True)
+    if report.timeouts_retried:
+        click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
+                   "a timed-out attempt; see `newsletter status`", err=True)
+    if report.transport == "outbox" and report.sent:
+        click.echo(f"messages are in {outbox / report.issue}/")
+
+
+@click.command()
+@click.argument("date", metavar="DATE")
+@click.pass_context
+def status(ctx: click.Context, date: str) -> None:
+    """Show how the send of an issue stands.
+
+    \b
+    Examples:
+      newsletter status 2024-07-23
+    """
+    newsletter = api(ctx)
+    state = newsletter.status(date)
+    done = "finished" if state.finished else "not finished"
+    click.echo(f"{date} via {state.transport}: {state.planned:,} recipients, {done}")
+    for name in DELIVERY_STATES:
+        click.echo(f"  {name:10} {state.counts[name]:>10,}")
+    click.echo(f"  {'left':10} {state.left:>10,}")
+    for number, error in newsletter.errors(date):
+        click.echo(f"  batch {number}: {error}")
+
+
+@click.command()
+@click.argument("token")
+@click.pass_context
+def unsubscribe(ctx: click.Context, token: str) -> None:
+    """Unsubscribe the reader an unsubscribe link's token was made for.
+
+    For the endpoint behind the unsubscribe links (the t= parameter), or by hand.
+    Needs the NEWSLETTER_SECRET the links were signed with.
+
+    \b
+    Examples:
+      newsletter unsubscribe 'YW5uQGV4YW1wbGUub3Jn.k1B2...'
+    """
+    sub = api(ctx).unsubscribe(token)
+    click.echo(f"{sub.email} is now unsubscribed")
+
+
+@click.command()
+@click.argument("date", metavar="DATE")
+@click.pass_context
+def cancel(ctx: click.Context, date: str) -> None:
+    """Cancel a send scheduled with SendGrid (--at-send-time or --ahead) before it goes.
+
+    \b
+    Examples:
+      newsletter cancel 2024-07-23
+    """
+    send_at = api(ctx).cancel(date)
+    click.echo(f"cancelled the send of {date} scheduled for {send_at:%Y-%m-%d %H:%M %Z}")

@@ -1,0 +1,82 @@
+"""Commands for what readers and editors look at on the web: archive, preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter.api import Newsletter
+from newsletter.cli.common import api, plural
+from newsletter.errors import IssueNotFound
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("site"), show_default=True, help="Folder to write the site to.")
+@click.option("--all", "include_future", is_flag=True,
+              help="Include issues dated after today (for a preview of the archive).")
+@click.pass_context
+def archive(ctx: click.Context, out_dir: Path, include_future: bool) -> None:
+    """Write the web archive: a page per published issue, an index and an Atom feed.
+
+    Published means dated today or earlier in the publication's timezone. Links
+    between pages are relative, so the folder can be served from any path
+    (GitHub Pages included; see .github/workflows/pages.yml).
+
+    \b
+    Examples:
+      newsletter archive
+      newsletter archive --out public --all
+    """
+    written = api(ctx).archive(out_dir, include_future=include_future)
+    pages = len(written) - 2
+    click.echo(f"wrote {plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
+
+
+@click.command()
+@click.argument("issue", metavar="[DATE|PATH]", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (loopback: only this machine can see it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--screenshot", "shots", type=click.Path(file_okay=False, path_type=Path),
+              help="Write PNGs of the email at 375 and 600 px to this folder, then exit.")
+@click.pass_context
+def preview(ctx: click.Context, issue: str | None, host: str, port: int,
+            shots: Path | None) -> None:
+    """Preview an issue in the browser; the page reloads whenever you save.
+
+    Shows the inbox line, the lint findings, the email at 375 px and 600 px, in
+    dark mode, and the text edition. Without DATE, the newest issue file.
+
+    \b
+    Examples:
+      newsletter preview
+      newsletter preview 2024-07-24 --port 8080
+      newsletter preview 2024-07-24 --screenshot shots/
+    """
+    from newsletter.site import preview as live  # only this command serves or drives a browser
+
+    newsletter = api(ctx)
+    path = newsletter.resolve(issue) if issue else _newest(newsletter)
+    source = live.Source(newsletter.project.config, path, newsletter.env)
+    if shots:
+        for written in live.screenshots(source, shots, newsletter.env.chromium):
+            click.echo(f"wrote {written}")
+        return
+    try:
+        server = live.PreviewServer(source, host, port).start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    click.echo(f"previewing {path} at {server.url} (Ctrl-C to stop)")
+    try:
+        server.threads[1].join()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def _newest(newsletter: Newsletter) -> Path:
+    files = newsletter.issue_files()
+    if not files:
+        raise IssueNotFound(f"no issue files in {newsletter.project.issues_dir}")
+    return files[-1]

@@ -1,0 +1,152 @@
+"""``newsletter subscribers``: add, remove, import, export, list and count readers."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import click
+
+from newsletter.cli.common import api, plural
+from newsletter.files import write_atomic
+from newsletter.store.subscribers import STATUSES
+
+
+@click.group()
+def subscribers() -> None:
+    """Manage who receives the newsletter.
+
+    The database is DATABASE_URL (PostgreSQL or SQLite), or newsletter.sqlite3
+    beside newsletter.yaml when it is not set.
+
+    \b
+    Examples:
+      newsletter subscribers add ann@example.org --name Ann
+      newsletter subscribers import people.csv
+      newsletter subscribers count
+    """
+
+
+@subscribers.command("add")
+@click.argument("address")
+@click.option("--name", help="How to greet them.")
+@click.option("--timezone", help="Their IANA timezone, e.g. America/New_York.")
+@click.option("--reactivate", is_flag=True, help="Subscribe again someone who had left.")
+@click.pass_context
+def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone: str | None,
+                    reactivate: bool) -> None:
+    """Subscribe one address.
+
+    \b
+    Examples:
+      newsletter subscribers add ann@example.org --name Ann --timezone Europe/Paris
+    """
+    sub = api(ctx).subscribers.add(address, name=name, timezone=timezone,
+                       reactivate=reactivate)
+    click.echo(f"subscribed {sub.email}")
+
+
+@subscribers.command("remove")
+@click.argument("address")
+@click.option("--status", "new_status", type=click.Choice(STATUSES[1:]),
+              default="unsubscribed", show_default=True, help="Why they no longer get it.")
+@click.option("--forget", is_flag=True, help="Erase the address and its delivery records.")
+@click.pass_context
+def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget: bool) -> None:
+    """Stop sending to an address (it is kept, marked, so it is never re-added silently).
+
+    \b
+    Examples:
+      newsletter subscribers remove ann@example.org
+      newsletter subscribers remove bob@example.org --status bounced
+      newsletter subscribers remove eve@example.org --forget
+    """
+    listing = api(ctx).subscribers
+    if forget:
+        listing.forget(address)
+        click.echo(f"erased {address}")
+        return
+    sub = listing.remove(address, new_status)
+    click.echo(f"{sub.email} is now {new_status}")
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path))
+@click.option("--reactivate", is_flag=True,
+              help="Make active again rows whose address had left.")
+@click.pass_context
+def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> None:
+    """Add the subscribers in a CSV file (header: email, and optionally name, timezone).
+
+    Bad rows are reported with their line number and skipped; good rows are
+    added; addresses already present are left as they are; addresses that left
+    are not made active again without --reactivate.
+
+    \b
+    Examples:
+      newsletter subscribers import people.csv
+    """
+    report = api(ctx).subscribers.import_csv(csv_file, reactivate=reactivate)
+    for problem in report.problems:
+        click.echo(problem)
+    click.echo(f"Read {plural(report.rows_read, 'row')}: {report.added:,} added, "
+               f"{report.reactivated:,} reactivated, {report.unchanged:,} already subscribed, "
+               f"{len(report.problems):,} skipped.")
+    if report.problems:
+        raise click.ClickException(f"{plural(len(report.problems), 'row')} not imported "
+                                   "(the others were)")
+
+
+@subscribers.command("export")
+@click.option("--status", "only", type=click.Choice(STATUSES), help="Only these.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to a file instead of standard output.")
+@click.pass_context
+def subscribers_export(ctx: click.Context, only: str | None, out: Path | None) -> None:
+    """Write subscribers as CSV (email, name, timezone, status, created_at).
+
+    \b
+    Examples:
+      newsletter subscribers export > subscribers.csv
+      newsletter subscribers export --status active --out active.csv
+    """
+    listing = api(ctx).subscribers
+    if out is None:
+        listing.export_csv(sys.stdout, only)
+        return
+    buffer = io.StringIO()
+    count = listing.export_csv(buffer, only)
+    write_atomic(out, buffer.getvalue().encode("utf-8"))
+    click.echo(f"wrote {count:,} subscribers to {out}", err=True)
+
+
+@subscribers.command("list")
+@click.option("--status", "only", type=click.Choice(STATUSES), help="Only these.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_context
+def subscribers_list(ctx: click.Context, only: str | None, limit: int) -> None:
+    """Show subscribers, oldest first.
+
+    \b
+    Examples:
+      newsletter subscribers list --status unsubscribed
+    """
+    for sub in api(ctx).subscribers.list(only, limit):
+        click.echo(f"{sub.email:40} {sub.status:13} {sub.name or '':24} {sub.timezone or ''}"
+                   .rstrip())
+
+
+@subscribers.command("count")
+@click.pass_context
+def subscribers_count(ctx: click.Context) -> None:
+    """Count subscribers by status.
+
+    \b
+    Examples:
+      newsletter subscribers count
+    """
+    counts = api(ctx).subscribers.count()
+    for status_name, count in counts.items():
+        click.echo(f"{status_name:13} {count:>10,}")
+    click.echo(f"{'total':13} {sum(counts.values()):>10,}")

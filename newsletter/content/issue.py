@@ -1,0 +1,137 @@
+"""``issues/YYYY-MM-DD.yaml`` -> Issue, with every problem of the file found at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from newsletter.content import richtext, yamlfile
+from newsletter.content.schema import Strict, Text, Url, url_problem, validate
+from newsletter.errors import IssueNotFound, Problem, ProblemsFound
+
+MAX_ISSUE_BYTES = 256 * 1024
+FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.ya?ml")
+
+
+class Image(Strict):
+    src: Url
+    alt: Text = Field(description="what the picture shows, for screen readers and blocked images")
+    width: Annotated[int, Field(ge=50, le=600)] | None = None
+
+
+class Lead(Strict):
+    headline: Text
+    source: Text
+    url: Url
+    image: Image | None = None
+    body: Text
+
+
+class Item(Strict):
+    headline: Text
+    source: Text
+    url: Url
+    summary: Text
+
+
+class Section(Strict):
+    title: Text | None = None
+    items: Annotated[list[Item], Field(min_length=1)]
+
+
+class Issue(Strict):
+    date: dt.date
+    subject: Text | None = None
+    preheader: Text | None = None
+    lead: Lead
+    sections: Annotated[list[Section], Field(min_length=1)]
+
+    @property
+    def subject_line(self) -> str:
+        return self.subject or self.lead.headline
+
+
+def path_for(issues_dir: Path, day: dt.date) -> Path:
+    return issues_dir / f"{day.isoformat()}.yaml"
+
+
+def resolve(issues_dir: Path, date_or_path: str) -> Path:
+    """A date (``2024-07-23``) or a path -> the issue file, which must exist."""
+    try:
+        candidate = path_for(issues_dir, dt.date.fromisoformat(date_or_path))
+    except ValueError:
+        candidate = Path(date_or_path)
+    if not candidate.is_file():
+        raise IssueNotFound(f"{candidate}: no such issue file")
+    return candidate
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A valid issue and the document it came from (for positions in later findings)."""
+
+    issue: Issue
+    doc: yamlfile.Document
+
+
+def load(path: Path, *, display: str | None = None) -> Issue:
+    return parse(path, display=display).issue
+
+
+def parse(path: Path, *, display: str | None = None) -> Parsed:
+    """Read, validate and cross-check one issue file; raise every problem together."""
+    doc = yamlfile.load(path, display=display or str(path), max_bytes=MAX_ISSUE_BYTES)
+    issue, problems = validate(Issue, doc)
+    # The cross-checks read the raw data, so they are reported even when the schema failed.
+    raw = doc.data if isinstance(doc.data, dict) else {}
+    problems = doc.problems + problems + _name_problems(path, raw, doc) + _link_problems(raw, doc)
+    if problems or issue is None:
+        raise ProblemsFound(problems)
+    return Parsed(issue, doc)
+
+
+def _name_problems(path: Path, raw: dict[str, Any], doc: yamlfile.Document) -> list[Problem]:
+    match = FILE_NAME.fullmatch(path.name)
+    if not match:
+        return [doc.problem((), "file name must be the issue's date, like 2024-07-23.yaml")]
+    date = raw.get("date")
+    if isinstance(date, str) and date != match.group(1) and _is_date(date):
+        return [doc.problem(("date",), f"date {date} does not match the file name {path.name}")]
+    return []
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _markdown_fields(raw: dict[str, Any]) -> Iterator[tuple[yamlfile.Path_, Any]]:
+    lead = raw.get("lead")
+    if isinstance(lead, dict):
+        yield ("lead", "body"), lead.get("body")
+    for s, section in enumerate(_list(raw.get("sections"))):
+        items = section.get("items") if isinstance(section, dict) else None
+        for i, item in enumerate(_list(items)):
+            if isinstance(item, dict):
+                yield ("sections", s, "items", i, "summary"), item.get("summary")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _link_problems(raw: dict[str, Any], doc: yamlfile.Document) -> list[Problem]:
+    return [
+        doc.problem(path, f"link {href[:60]!r} must be an absolute http(s) URL")
+        for path, source in _markdown_fields(raw) if isinstance(source, str)
+        for href in richtext.links(source) if url_problem(href)
+    ]

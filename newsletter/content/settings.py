@@ -1,0 +1,163 @@
+"""``newsletter.yaml`` -> Publication: who publishes, from where, in which look.
+
+Secrets never live in this file; they are read from the environment where they are used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr
+
+from newsletter import timing
+from newsletter.content import yamlfile
+from newsletter.content.schema import Colour, Strict, Text, Url, invalid, validate
+from newsletter.errors import ConfigError, ProblemsFound
+
+SETTINGS_FILE = "newsletter.yaml"
+MAX_SETTINGS_BYTES = 64 * 1024
+
+
+def _timezone(value: str) -> str:
+    try:
+        timing.zone(value)
+    except timing.UnknownZone as exc:
+        raise invalid("timezone", str(exc)) from None
+    return value
+
+
+def _locale(value: str) -> str:
+    try:
+        Locale.parse(value, sep="-" if "-" in value else "_")
+    except (UnknownLocaleError, ValueError):
+        raise invalid("locale", f"unknown locale {value!r}; use a tag like 'en-US'") from None
+    return value.replace("_", "-")
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _days(value: tuple[str, ...]) -> tuple[str, ...]:
+    days = tuple(day.strip().lower()[:3] for day in value)
+    if not days or any(day not in DAYS for day in days):
+        raise invalid("days", "publishing days are names like mon, tue, ... sun; "
+                              f"got {list(value)}")
+    return days
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise invalid("clock", f"must be a 24-hour time like '06:00', not {value!r}")
+    return value
+
+
+class Sender(Strict):
+    name: Text
+    address: EmailStr
+
+
+class Theme(Strict):
+    """Colours of the light edition, and of the dark one for clients that ask for it."""
+
+    accent: Colour = "#c8102e"
+    text: Colour = "#1b1b1b"
+    muted: Colour = "#5c5c5c"
+    background: Colour = "#f3f1ec"
+    card: Colour = "#ffffff"
+    dark_text: Colour = "#ececec"
+    dark_muted: Colour = "#a8a8a8"
+    dark_background: Colour = "#121212"
+    dark_card: Colour = "#1e1e1e"
+    dark_accent: Colour = "#ff6b6b"
+
+
+class DeliverySettings(Strict):
+    """How the issue reaches inboxes; credentials are not here but in the environment.
+
+    Besides these, each transport has a block of its own named after it
+    (``delivery.sendgrid``, ``delivery.smtp``, ``delivery.outbox``), which the transport
+    validates itself: this layer knows no transport.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    unsubscribe_url: Url | None = None  # default: site_url + "/unsubscribe"
+    unsubscribe_mailto: EmailStr | None = None  # default: reply_to, else the from address
+    greeting: Text | None = None  # e.g. "Good morning, {name}."
+    greeting_without_name: Text | None = None  # for subscribers with no name on file
+
+    def transport_blocks(self) -> dict[str, Any]:
+        """The blocks named after a transport (or anything else not declared above)."""
+        return dict(self.model_extra or {})
+
+
+class Campaign(Strict):
+    """UTM tags added to every story link; ``{date}`` stands for the issue's date."""
+
+    source: Text
+    medium: Text = "email"
+    campaign: Text = "{date}"
+
+
+class Publication(Strict):
+    name: Text
+    tagline: Text
+    site_url: Url
+    sender: Sender = Field(alias="from")
+    reply_to: EmailStr | None = None
+    postal_address: Text
+    locale: Annotated[Text, AfterValidator(_locale)] = "en-US"
+    timezone: Annotated[Text, AfterValidator(_timezone)] = "UTC"
+    send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"
+    publishing_days: Annotated[tuple[Text, ...], AfterValidator(_days)] = DAYS
+    default_section_title: Text = "The Wrap"
+    theme: Theme = Theme()
+    delivery: DeliverySettings = DeliverySettings()
+    utm: Campaign | None = None
+
+    # The document this was read from, for the line and column of settings that other
+    # parts validate later (the transports' blocks).
+    _source: yamlfile.Document = PrivateAttr(default_factory=lambda: yamlfile.Document(
+        SETTINGS_FILE))
+
+    @property
+    def source(self) -> yamlfile.Document:
+        return self._source
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def send_clock(self) -> dt.time:
+        return dt.time.fromisoformat(self.send_time)
+
+    @property
+    def unsubscribe_base(self) -> str:
+        return self.delivery.unsubscribe_url or f"{self.site_url.rstrip('/')}/unsubscribe"
+
+    @property
+    def unsubscribe_mailto(self) -> str:
+        return str(self.delivery.unsubscribe_mailto or self.reply_to or self.sender.address)
+
+    def web_url(self, day: dt.date) -> str:
+        """Where the web edition of the issue for ``day`` lives (the archive's layout)."""
+        return f"{self.site_url.rstrip('/')}/{day.isoformat()}/"
+
+
+def load(path: Path) -> Publication:
+    """Read and validate a settings file; every problem is raised together."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: settings file not found (run in the folder that holds "
+                          f"{SETTINGS_FILE}, or pass --config)")
+    doc = yamlfile.load(path, display=str(path), max_bytes=MAX_SETTINGS_BYTES)
+    publication, problems = validate(Publication, doc)
+    if doc.problems or problems or publication is None:
+        raise ProblemsFound(doc.problems + problems)
+    publication._source = doc
+    return publication

@@ -1,0 +1,104 @@
+"""The per-recipient parts of an email: unsubscribe link and greeting, as token values.
+
+The email is rendered once with tokens in it; a provider substitutes them per recipient
+(SendGrid substitutions) or a transport does (SMTP, outbox). Unsubscribe tokens are an
+HMAC of the subscriber's address key under ``NEWSLETTER_SECRET``: verifiable without a
+database lookup, and cheap enough (a few microseconds) for a million recipients.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+from html import escape
+
+from newsletter.config import SECRET_ENV, Environment
+from newsletter.content.settings import Publication
+from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN
+from newsletter.errors import ConfigError, SubscriberError
+from newsletter.store.ledger import Recipient
+
+__all__ = ["DEV_SECRET", "Personalizer", "Recipient", "fill", "sign", "signing_key", "verify"]
+
+DEV_SECRET = b"newsletter-development-only"
+_SIG_BYTES = 16
+
+
+def signing_key(env: Environment, *, required: bool) -> bytes:
+    """The key that signs reader links: NEWSLETTER_SECRET, or the development key where
+    a real one is not ``required``."""
+    if env.secret:
+        return env.secret.encode()
+    if required:
+        raise ConfigError(f"{SECRET_ENV} is not set: it signs the unsubscribe links "
+                          "(set a long random value, and keep it)")
+    return DEV_SECRET
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> str:
+    # The one-call form of base64.urlsafe_b64encode, unpadded: it runs twice per recipient.
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(secret: bytes, key: str) -> str:
+    raw = key.encode()
+    digest = hmac.digest(secret, raw, hashlib.sha256)[:_SIG_BYTES]  # one C call: ~1 us
+    return f"{_b64(raw)}.{_b64(digest)}"
+
+
+def verify(secret: bytes, token: str) -> str:
+    """The address key a token was made for; SubscriberError if it was not made by us."""
+    try:
+        encoded, _ = token.split(".", 1)
+        key = _unb64(encoded).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise SubscriberError("not an unsubscribe token") from None
+    if not hmac.compare_digest(sign(secret, key), token):
+        raise SubscriberError("unsubscribe token does not verify (wrong NEWSLETTER_SECRET?)")
+    return key
+
+
+class Personalizer:
+    def __init__(self, publication: Publication, secret: bytes) -> None:
+        self.publication = publication
+        self.secret = secret
+        self.base = publication.unsubscribe_base
+        self.greeting = publication.delivery.greeting
+        self.plain_greeting = publication.delivery.greeting_without_name
+        self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
+
+    def unsubscribe_url(self, recipient: Recipient) -> str:
+        return f"{self.base}?t={sign(self.secret, recipient.key)}"
+
+    def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
+        return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"
+
+    def values(self, recipient: Recipient) -> dict[str, str]:
+        values = {UNSUBSCRIBE_TOKEN: self.unsubscribe_url(recipient)}
+        if self.greeting:
+            text = self.greeting_for(recipient)
+            values[GREETING_TOKEN] = text
+            values[GREETING_HTML_TOKEN] = escape(text)
+        return values
+
+    def greeting_for(self, recipient: Recipient) -> str:
+        assert self.greeting is not None
+        if recipient.name:
+            return self.greeting.replace("{name}", recipient.name)
+        return self.plain_greeting or self.greeting.replace(", {name}", "").replace("{name}", "")
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    for token, value in values.items():
+        text = text.replace(token, value)
+    return text

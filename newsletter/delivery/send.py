@@ -1,0 +1,397 @@
+"""The send, as one story: plan the audience, then for each batch claim it, send it
+(retrying what may work later), and settle it in the ledger.
+
+Batches run on a small thread pool (``concurrency``), throttled to ``rate`` requests a
+second. A refusal from the provider stops the send at once; batches that keep failing
+pause it after ``max_failed_batches``; either way the next run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import gc
+import multiprocessing
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from newsletter.delivery.dates import Timing
+from newsletter.delivery.progress import Progress
+from newsletter.delivery.transports import Outcome, Scheduler, Transport
+from newsletter.email.render import Email
+from newsletter.errors import (
+    ConfigError,
+    SendPaused,
+    TransportRejected,
+    TransportUnavailable,
+)
+from newsletter.store import subscribers
+from newsletter.store.ledger import Ledger, Recipient
+from newsletter.timing import LATEST_ZONE, send_instant
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How to send: every choice of ``newsletter send`` as one value."""
+
+    transport: str = "auto"  # a name in transports.NAMES
+    outbox: Path | None = None  # the outbox transport's folder (default: outbox/)
+    concurrency: int = 4
+    rate: float | None = None  # requests a second, None for as fast as allowed
+    resend_uncertain: bool = False
+    max_attempts: int = 5
+    retry_base: float = 1.0  # seconds; backoff grows from here, with jitter
+    retry_cap: float = 120.0
+    max_failed_batches: int = 3
+    workers: int = 0  # processes that build and post requests; 0: do it in this process
+    send_at: dt.datetime | None = None  # have the provider deliver then (SendGrid only)
+    at_send_time: bool = False  # or: at the issue's own send time (sets send_at)
+    local_time: bool = False  # deliver at the send time in each reader's own timezone
+
+
+@dataclass
+class SendReport:
+    issue: str
+    transport: str
+    planned: int = 0
+    sent: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    already_done: bool = False
+    recovered_uncertain: int = 0
+    timeouts_retried: int = 0
+    errors: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def run_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the run named ``owner`` still lives (known only for runs on this host)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell from here: assume it does
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RateLimiter:
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_start = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        time.sleep(start - now)
+
+
+class SendRun:
+    def __init__(self, engine: Engine, email: Email, transport: Transport, options: SendOptions,
+                 progress: Progress | None = None,
+                 factory: Callable[[], Transport] | None = None) -> None:
+        """``factory`` makes the transport again in each worker process (``workers``)."""
+        self.ledger = Ledger(engine, email.date.isoformat())
+        self.engine = engine
+        self.email = email
+        self.transport = transport
+        self.options = options
+        self.progress = progress or Progress()
+        self.limiter = RateLimiter(options.rate)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.failed_batches = 0
+        self.fatal: str | None = None
+        self.report = SendReport(self.ledger.issue, transport.name)
+        self.factory = factory
+        self.pool: ProcessPoolExecutor | None = None
+        self.scheduled: Timing | None = None
+
+    def run(self) -> SendReport:
+        with _fewer_collections():
+            return self._run()
+
+    def _run(self) -> SendReport:
+        started = time.monotonic()
+        timing = self._check_timing()
+        self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
+        owner = run_owner()
+        self.ledger.acquire(owner, owner_alive)
+        try:
+            self._prepare()
+            if timing is not None:
+                self._schedule(*timing)
+            self._start_workers()
+            self._send_all()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+            self.ledger.release_lease(owner)
+            self.transport.close()
+            self.report.seconds = time.monotonic() - started
+            self.report.counts = self.ledger.status().counts
+        self._raise_if_stopped()
+        return self.report
+
+    def _prepare(self) -> None:
+        self.report.recovered_uncertain = self.ledger.recover()
+        if self.options.resend_uncertain:
+            self.ledger.release_uncertain()
+        self.ledger.release_failed()
+
+    def _check_timing(self) -> tuple[dt.datetime, bool] | None:
+        """(when the last reader is due, whether per reader), or None to deliver now."""
+        now = dt.datetime.now(dt.UTC)
+        if self.options.local_time:
+            last = send_instant(self.email.date, self.transport.publication.send_clock,
+                                LATEST_ZONE)
+            return self._within_reach(last, now), True
+        send_at = self.options.send_at
+        if send_at is None or send_at <= now:
+            return None
+        return self._within_reach(send_at, now), False
+
+    def _within_reach(self, send_at: dt.datetime, now: dt.datetime) -> dt.datetime:
+        scheduler = self._scheduler()
+        if send_at - now > scheduler.max_ahead:
+            hours = scheduler.max_ahead / dt.timedelta(hours=1)
+            raise ConfigError(f"{send_at:%Y-%m-%d %H:%M %Z} is more than {hours:g} hours "
+                              f"ahead; {self.transport.name} cannot schedule that far")
+        return send_at
+
+    def _scheduler(self) -> Scheduler:
+        scheduler = self.transport.scheduler()
+        if scheduler is None:
+            raise self.transport.unsupported("schedule delivery for later (send_at)")
+        return scheduler
+
+    def _schedule(self, last: dt.datetime, per_reader: bool) -> None:
+        scheduler = self._scheduler()
+        batch_id, _ = self.ledger.scheduled()
+        if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
+            batch_id = scheduler.create_batch()
+            self.ledger.set_scheduled(batch_id, last)
+        self.scheduled = Timing(batch_id, local_day=self.email.date) if per_reader \
+            else Timing(batch_id, send_at=last)
+        scheduler.deliver_later(self.scheduled)
+
+    def _start_workers(self) -> None:
+        # Building and encoding a request is pure Python work, bound by the GIL; worker
+        # processes let it use the other cores while this one keeps the ledger.
+        if self.options.workers and self.factory is not None:
+            self.pool = ProcessPoolExecutor(
+                self.options.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.factory, self.email, self.scheduled))
+
+    def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
+        if self.pool is None:
+            return self.transport.send(self.email, recipients)
+        return self.pool.submit(_send_in_worker, list(recipients)).result()
+
+    def _send_all(self) -> None:
+        pending = self.ledger.pending_batches()
+        if not pending:
+            self.report.already_done = self.ledger.finish_if_done()
+            return
+        status = self.ledger.status()
+        self.progress.start(status.planned, status.planned - status.left)
+        with ThreadPoolExecutor(max(1, self.options.concurrency)) as pool:
+            self._drain(pool, iter(pending))
+        self.ledger.finish_if_done()
+        self.progress.finish()
+
+    def _drain(self, pool: ThreadPoolExecutor, upcoming: Iterator[int]) -> None:
+        running: set[Future[None]] = set()
+        while True:
+            while not self.stop.is_set() and len(running) < max(1, self.options.concurrency):
+                number = next(upcoming, None)
+                if number is None:
+                    break
+                running.add(pool.submit(self._batch, number))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a bug or a database error stops the send here
+
+    def _batch(self, number: int) -> None:
+        recipients = self.ledger.claim(number)
+        if not recipients:
+            return
+        try:
+            outcome, note = self._send_with_retries(number, recipients)
+        except TransportRejected as exc:
+            self.ledger.release(number, str(exc))
+            self._halt(str(exc))
+            return
+        except TransportUnavailable as exc:
+            self._gave_up(number, exc)
+            return
+        sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note)
+        with self.lock:
+            self.report.sent += sent
+            self.report.requests += 1
+        self.progress.advance(len(recipients))
+
+    def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
+        timed_out = False
+        retrying = Retrying(retry=retry_if_exception_type(TransportUnavailable),
+                            stop=stop_after_attempt(self.options.max_attempts),
+                            wait=self._wait, reraise=True)
+        for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.ledger.in_flight_again(number)
+                self.limiter.wait()
+                try:
+                    outcome = self._dispatch(recipients)
+                except TransportUnavailable as exc:
+                    timed_out = timed_out or not exc.not_sent
+                    if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
+                        self.ledger.release(number, str(exc))
+                    raise
+        note = None
+        if timed_out:
+            note = ("an earlier attempt got no answer; if the provider had taken it, these "
+                    "recipients got the issue twice")
+            with self.lock:
+                self.report.timeouts_retried += 1
+        return outcome, note
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = wait_random_exponential(multiplier=self.options.retry_base,
+                                          max=self.options.retry_cap)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        hint = getattr(exc, "retry_after", None) or 0.0
+        return min(max(backoff, hint), self.options.retry_cap)
+
+    def _gave_up(self, number: int, exc: TransportUnavailable) -> None:
+        if exc.not_sent:
+            self.ledger.release(number, str(exc), failed=True)
+        else:
+            self.ledger.uncertain(number, str(exc))
+        with self.lock:
+            self.report.errors.append(f"batch {number}: {exc}")
+            self.failed_batches += 1
+            if self.failed_batches >= self.options.max_failed_batches:
+                self.stop.set()
+
+    def _halt(self, reason: str) -> None:
+        with self.lock:
+            self.fatal = self.fatal or reason
+            self.report.errors.append(reason)
+        self.stop.set()
+
+    def _raise_if_stopped(self) -> None:
+        if self.fatal:
+            raise TransportRejected(f"{self.fatal}; the send stopped (nothing more was sent; "
+                                    "fix the cause and run again to resume)")
+        if self.stop.is_set():
+            last = self.report.errors[-1] if self.report.errors else "errors"
+            raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
+                             "run the same command again to resume")
+
+
+_worker: tuple[Transport, Email] | None = None
+
+
+def _init_worker(factory: Callable[[], Transport], email: Email,
+                 scheduled: Timing | None) -> None:
+    global _worker
+    transport = factory()
+    scheduler = transport.scheduler()
+    if scheduled is not None and scheduler is not None:
+        scheduler.deliver_later(scheduled)
+    _worker = (transport, email)
+
+
+def _send_in_worker(recipients: list[Recipient]) -> Outcome:
+    assert _worker is not None, "worker process not initialised"
+    transport, email = _worker
+    return transport.send(email, recipients)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A send allocates millions of short-lived, cycle-free dicts (one per recipient);
+    at the default thresholds the cycle collector runs so often that it costs as much as
+    building them. Collect rarely during the send, as usual after it."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 50)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+def proof(email: Email, transport: Transport, addresses: Sequence[str]) -> int:
+    """Send the issue to ``addresses`` only, marked as a proof; nothing is recorded."""
+    seen: dict[str, Recipient] = {}
+    for address in addresses:
+        normalized, key = subscribers.normalize(address)
+        seen.setdefault(key, Recipient(0, normalized))
+    marked = dataclasses.replace(email, subject=f"[Proof] {email.subject}")
+    try:
+        transport.send(marked, list(seen.values()))
+    finally:
+        transport.close()
+    return len(seen)
+
+
+@dataclass(frozen=True)
+class Plan:
+    issue: str
+    transport: str
+    recipients: int
+    batches: int
+    started: bool
+    left: int
+
+
+def dry_run(engine: Engine, email: Email, transport: Transport) -> Plan:
+    """What a send would do now, touching nothing."""
+    ledger = Ledger(engine, email.date.isoformat())
+    if ledger.exists():
+        status = ledger.status()
+        left = status.left + status.counts["uncertain"]
+        return Plan(ledger.issue, transport.name, status.planned,
+                    status.batches.get("pending", 0), True, left)
+    active = subscribers.counts(engine)["active"]
+    batches = -(-active // transport.batch_size)
+    return Plan(ledger.issue, transport.name, active, batches, False, active)

@@ -1,0 +1,123 @@
+"""What every transport is: something that sends one rendered email to a batch of readers.
+
+A transport takes the email (rendered once, with tokens) and a batch of recipients, and
+either delivers the whole batch or raises: TransportRejected when the provider refused the
+request itself (retrying cannot help), TransportUnavailable when it may work later.
+
+What only some transports can do is a capability they declare, not a method every one
+carries: :meth:`Transport.scheduler` gives a :class:`Scheduler` (deliver later, cancel)
+where the provider has one, and None elsewhere. The send asks for the capability and
+says plainly when it is missing, rather than sending at the wrong time.
+
+Transport modules are the only code that touches the outside world; tests put real
+local servers behind them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, ClassVar, Protocol
+
+from pydantic import Field
+
+from newsletter.config import Environment
+from newsletter.content.schema import Strict
+from newsletter.content.settings import Publication
+from newsletter.delivery.dates import Timing
+from newsletter.delivery.personalize import Personalizer, Recipient, fill
+from newsletter.email import message
+from newsletter.email.render import Email
+from newsletter.errors import ConfigError
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass
+class Outcome:
+    """What the provider said: its id for the request, and any recipient it refused."""
+
+    provider_id: str | None = None
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+class Options(Strict):
+    """A transport's own settings: the block named after it under ``delivery:`` in
+    newsletter.yaml. Each transport extends this with what it needs."""
+
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 1000
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0  # seconds to wait for an answer
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a transport is made from: the publication, the environment, the signer of
+    reader links, and the folder the outbox writes to."""
+
+    publication: Publication
+    env: Environment
+    personalizer: Personalizer
+    outbox: Path
+
+
+class Scheduler(Protocol):
+    """The capability to have the provider deliver later, and to take that back."""
+
+    max_ahead: dt.timedelta  # the furthest ahead the provider accepts
+
+    def create_batch(self) -> str: ...
+
+    def deliver_later(self, timing: Timing) -> None: ...
+
+    def cancel(self, batch_id: str) -> None: ...
+
+
+class Transport(ABC):
+    name: ClassVar[str]
+    options_model: ClassVar[type[Options]] = Options
+
+    def __init__(self, setup: Setup, options: Options) -> None:
+        self.publication = setup.publication
+        self.personalizer = setup.personalizer
+        self.options = options
+
+    @classmethod
+    def needs_secret(cls, options: Options) -> bool:
+        """Whether reader links must be signed with a real NEWSLETTER_SECRET: yes for
+        anything that reaches real inboxes."""
+        return True
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size
+
+    @abstractmethod
+    def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome: ...
+
+    def close(self) -> None:  # noqa: B027 - most transports hold nothing open
+        pass
+
+    def scheduler(self) -> Scheduler | None:
+        """This transport's way to deliver later, or None when it has none."""
+        return None
+
+    def unsupported(self, feature: str) -> ConfigError:
+        return ConfigError(f"the {self.name} transport cannot {feature}")
+
+    def personal_message(self, email: Email, recipient: Recipient) -> bytes:
+        """One complete message for one recipient, tokens filled (SMTP and outbox)."""
+        values = self.personalizer.values(recipient)
+        to = email_address(recipient)
+        headers = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient),
+                   "List-Unsubscribe-Post": ONE_CLICK}
+        msg = message.build(email, self.publication, to=to, html=fill(email.html, values),
+                            text=fill(email.text, values), headers=headers)
+        return msg.as_bytes()
+
+
+def email_address(recipient: Recipient) -> str:
+    return email.utils.formataddr((recipient.name or "", recipient.email))

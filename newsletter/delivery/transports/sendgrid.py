@@ -1,0 +1,223 @@
+"""SendGrid: up to 1,000 personalizations a request through the official ``sendgrid`` package.
+
+The API key comes from SENDGRID_API_KEY (and SENDGRID_HOST for a stand-in server); what
+the publication chooses (an unsubscribe group, categories, batch size, timeout) from
+``delivery.sendgrid`` in newsletter.yaml. SendGrid can deliver later (``send_at`` with a
+``batch_id``, at most 72 hours ahead) and cancel that: this transport is a Scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import logging
+import time
+import urllib.error
+from collections.abc import Sequence
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from newsletter.content.schema import Text
+from newsletter.delivery.dates import Timing
+from newsletter.delivery.transports.base import (
+    ONE_CLICK,
+    Options,
+    Outcome,
+    Scheduler,
+    Setup,
+    Transport,
+)
+from newsletter.email.render import UNSUBSCRIBE_TOKEN, Email
+from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
+from newsletter.store.ledger import Recipient
+from newsletter.timing import send_instant
+
+# python_http_client logs every request's headers at DEBUG, the API key among them.
+logging.getLogger("python_http_client").setLevel(logging.INFO)
+
+ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
+
+
+class SendGridOptions(Options):
+    asm_group_id: Annotated[int, Field(ge=1)] | None = None  # an unsubscribe group
+    # Our own categories; the issue's (issue-DATE) is added. SendGrid takes ten at most.
+    categories: Annotated[tuple[Text, ...], Field(max_length=9)] = ("newsletter",)
+
+
+class SendGridTransport(Transport):
+    """Up to 1,000 personalizations a request through the official ``sendgrid`` package."""
+
+    name = "sendgrid"
+    options_model = SendGridOptions
+    DEFAULT_HOST = "https://api.sendgrid.com"
+    max_ahead = dt.timedelta(hours=72)  # SendGrid refuses a send_at further ahead
+
+    def __init__(self, setup: Setup, options: Options) -> None:
+        from sendgrid import SendGridAPIClient  # imported here: only this transport needs it
+
+        assert isinstance(options, SendGridOptions)
+        super().__init__(setup, options)
+        if not setup.env.sendgrid_api_key:
+            raise ConfigError("SENDGRID_API_KEY is not set")
+        self.client = SendGridAPIClient(api_key=setup.env.sendgrid_api_key,
+                                        host=setup.env.sendgrid_host or self.DEFAULT_HOST)
+        # The package has no timeout of its own: a hung server would hang the send.
+        self.client.client.timeout = options.timeout
+        self.asm = options.asm_group_id
+        self.categories = options.categories
+        self._base: tuple[Email, dict[str, Any]] | None = None
+        self.timing: Timing | None = None
+        self._local_at: dict[str | None, int] = {}  # timezone -> that zone's send time
+        self._now = 0.0
+
+    @classmethod
+    def needs_secret(cls, options: Options) -> bool:
+        # With an unsubscribe group, SendGrid makes the links: ours are not used.
+        return not (isinstance(options, SendGridOptions) and options.asm_group_id)
+
+    def scheduler(self) -> Scheduler:
+        return self
+
+    def deliver_later(self, timing: Timing) -> None:
+        self.timing, self._base, self._local_at = timing, None, {}
+
+    def create_batch(self) -> str:
+        """A new batch id, which lets the scheduled send be cancelled later."""
+        response = self._call(lambda: self.client.client.mail.batch.post())
+        return str(json.loads(response.body)["batch_id"])
+
+    def cancel(self, batch_id: str) -> None:
+        body = {"batch_id": batch_id, "status": "cancel"}
+        self._call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
+
+    def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
+        body = dict(self.base_payload(email))
+        issue = email.date.isoformat()
+        self._now = time.time()  # readers whose local time has passed get it at once
+        body["personalizations"] = [self.personalization(issue, r) for r in recipients]
+        return Outcome(provider_id=self.post(body))
+
+    def base_payload(self, email: Email) -> dict[str, Any]:
+        """Everything but the recipients: built once per email, shared by every request."""
+        if self._base is None or self._base[0] is not email:
+            self._base = (email, self._build_base(email))
+        return self._base[1]
+
+    def _build_base(self, email: Email) -> dict[str, Any]:
+        pub, html, text = self.publication, email.html, email.text
+        if self.asm:
+            # SendGrid fills this tag with the recipient's own group-unsubscribe link.
+            html, text = (part.replace(UNSUBSCRIBE_TOKEN, ASM_UNSUBSCRIBE) for part in (html, text))
+        body: dict[str, Any] = {
+            "from": {"email": pub.sender.address, "name": pub.sender.name},
+            "subject": email.subject,
+            "content": [{"type": "text/plain", "value": text},
+                        {"type": "text/html", "value": html}],
+            "categories": [*self.categories, f"issue-{email.date.isoformat()}"],
+        }
+        if pub.reply_to:
+            body["reply_to"] = {"email": pub.reply_to}
+        if self.timing is not None:
+            body["batch_id"] = self.timing.batch_id
+            if self.timing.send_at is not None:
+                body["send_at"] = int(self.timing.send_at.timestamp())
+        if self.asm:
+            body["asm"] = {"group_id": self.asm}
+        else:
+            body["headers"] = {"List-Unsubscribe-Post": ONE_CLICK}
+        return body
+
+    def personalization(self, issue: str, recipient: Recipient) -> dict[str, Any]:
+        """One envelope. Runs once per recipient: a million times for a large list."""
+        to = {"email": recipient.email, "name": recipient.name} if recipient.name \
+            else {"email": recipient.email}
+        entry: dict[str, Any] = {
+            "to": [to],
+            "custom_args": {"issue": issue, "subscriber": str(recipient.id)},
+        }
+        if self.timing is not None and self.timing.local_day is not None:
+            at = self._local_time(recipient.timezone, self.timing.local_day)
+            if at > self._now:
+                entry["send_at"] = at
+        values = self.personalizer.values(recipient)
+        url = values.pop(UNSUBSCRIBE_TOKEN)
+        if not self.asm:
+            values[UNSUBSCRIBE_TOKEN] = url
+            entry["headers"] = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient,
+                                                                                      url)}
+        if values:
+            entry["substitutions"] = values
+        return entry
+
+    def _local_time(self, zone: str | None, day: dt.date) -> int:
+        """The send time on ``day`` in ``zone`` (the publication's when unknown), cached."""
+        at = self._local_at.get(zone)
+        if at is None:
+            where = ZoneInfo(zone) if zone else self.publication.zone
+            at = int(send_instant(day, self.publication.send_clock, where).timestamp())
+            self._local_at[zone] = at
+        return at
+
+    def post(self, body: dict[str, Any]) -> str | None:
+        """Make one /mail/send request; return SendGrid's X-Message-Id."""
+        response = self._call(lambda: self.client.send(body))
+        message_id = response.headers.get("X-Message-Id")
+        return str(message_id) if message_id else None
+
+    def _call(self, request: Any) -> Any:
+        """Make one API request, turning every failure into our transport errors."""
+        from python_http_client.exceptions import HTTPError
+
+        try:
+            return request()
+        except HTTPError as exc:
+            raise _sendgrid_error(exc) from None
+        except TimeoutError:
+            raise TransportUnavailable(
+                f"SendGrid did not answer within {self.client.client.timeout:g} s",
+                not_sent=False) from None
+        except urllib.error.URLError as exc:
+            refused = isinstance(exc.reason, ConnectionRefusedError)
+            raise TransportUnavailable(f"cannot reach SendGrid: {exc.reason}",
+                                       not_sent=refused) from None
+        except (ConnectionError, http.client.HTTPException) as exc:
+            raise TransportUnavailable(f"connection to SendGrid failed: {exc!r}",
+                                       not_sent=False) from None
+
+
+def _sendgrid_error(exc: Any) -> Exception:
+    status = int(exc.status_code)
+    detail = _error_messages(exc.body)
+    message = f"SendGrid answered {status}" + (f": {detail}" if detail else "")
+    if status == 429 or status >= 500:
+        return TransportUnavailable(message, retry_after=_retry_after(exc.headers),
+                                    not_sent=True)
+    return TransportRejected(message)
+
+
+def _error_messages(body: bytes | str | None) -> str:
+    try:
+        errors = json.loads(body or b"{}").get("errors") or []
+    except (ValueError, AttributeError):
+        return ""
+    parts = []
+    for error in errors[:3]:
+        field_name = error.get("field")
+        parts.append(f"{error.get('message', '?')}" + (f" ({field_name})" if field_name else ""))
+    return "; ".join(parts)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait, from Retry-After or SendGrid's X-RateLimit-Reset (a Unix time)."""
+    if headers is None:
+        return None
+    value = headers.get("Retry-After")
+    if value and value.strip().isdigit():
+        return float(value)
+    reset = headers.get("X-RateLimit-Reset")
+    if reset and reset.strip().isdigit():
+        return max(0.0, float(reset) - time.time())
+    return None

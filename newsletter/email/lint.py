@@ -1,0 +1,119 @@
+"""Checks over a valid issue and its rendered email: what would hurt it in an inbox.
+
+Each finding is a Problem with a severity; ``newsletter check --strict`` fails on warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from newsletter.content import richtext
+from newsletter.content.issue import Parsed
+from newsletter.content.yamlfile import Path_, dotted
+from newsletter.email.render import Email
+from newsletter.errors import Problem, Severity
+
+# Gmail hides everything after about 102 KB of HTML behind "[Message clipped]", and with it
+# the unsubscribe link. We count 1 KB as 1,000 bytes to stay on the safe side.
+CLIP_BYTES = 102_000
+CLIP_WARNING_BYTES = 90_000
+PLACEHOLDER = "TODO"
+SUBJECT_MAX = 78  # inboxes cut subjects at roughly 40 (phones) to 78 (desktops) characters
+PREHEADER_MAX = 140
+SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
+
+
+def lint(parsed: Parsed, email: Email) -> list[Problem]:
+    return sorted([*size_findings(parsed, email), *placeholder_findings(parsed),
+                   *subject_findings(parsed, email), *preheader_findings(parsed),
+                   *link_findings(parsed), *teaser_findings(parsed)])
+
+
+def subject_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:
+    where = ("subject",) if parsed.issue.subject else ("lead", "headline")
+    subject = email.subject
+    if len(subject) > SUBJECT_MAX:
+        yield _warning(parsed, where, f"subject is {len(subject)} characters; inboxes show "
+                                      f"about {SUBJECT_MAX} at most")
+    letters = [c for c in subject if c.isalpha()]
+    if (len(letters) >= 8 and sum(c.isupper() for c in letters) > len(letters) / 2) \
+            or "!!" in subject:
+        yield _warning(parsed, where, "subject shouts (capitals or '!!'): it reads as spam "
+                                      "and spam filters agree")
+
+
+def preheader_findings(parsed: Parsed) -> Iterator[Problem]:
+    preheader = parsed.issue.preheader
+    if preheader is None:
+        yield _warning(parsed, (), "no preheader: inboxes will show the teasers' headlines "
+                                   "after the subject")
+    elif len(preheader) > PREHEADER_MAX:
+        yield _warning(parsed, ("preheader",), f"preheader is {len(preheader)} characters; "
+                                               f"inboxes show about {PREHEADER_MAX} at most")
+
+
+def links_of(parsed: Parsed) -> Iterator[tuple[Path_, str]]:
+    issue = parsed.issue
+    yield ("lead", "url"), issue.lead.url
+    if issue.lead.image:
+        yield ("lead", "image", "src"), issue.lead.image.src
+    for href in richtext.links(issue.lead.body):
+        yield ("lead", "body"), href
+    for s, section in enumerate(issue.sections):
+        for i, item in enumerate(section.items):
+            yield ("sections", s, "items", i, "url"), item.url
+            for href in richtext.links(item.summary):
+                yield ("sections", s, "items", i, "summary"), href
+
+
+def link_findings(parsed: Parsed) -> Iterator[Problem]:
+    seen: dict[str, Path_] = {}
+    for path, url in links_of(parsed):
+        if url.lower().startswith("http://"):
+            kind = "image" if path[-1] == "src" else "link"
+            yield _warning(parsed, path, f"{kind} is http, not https: {url}")
+        if url in seen and path[-1] != "src":
+            yield _warning(parsed, path, f"links to {url} again (first at {dotted(seen[url])})")
+        seen.setdefault(url, path)
+
+
+def teaser_findings(parsed: Parsed) -> Iterator[Problem]:
+    for s, section in enumerate(parsed.issue.sections):
+        for i, item in enumerate(section.items):
+            if len(item.summary) > SUMMARY_MAX:
+                yield _warning(parsed, ("sections", s, "items", i, "summary"),
+                               f"teaser is {len(item.summary)} characters; keep it under "
+                               f"{SUMMARY_MAX}")
+
+
+def size_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:
+    size = email.html_bytes
+    if size >= CLIP_BYTES:
+        yield parsed.doc.problem((), f"email HTML is {size:,} bytes; Gmail clips messages at "
+                                     f"{CLIP_BYTES:,} bytes, hiding the rest and the unsubscribe "
+                                     "link: shorten the issue")
+    elif size > CLIP_WARNING_BYTES:
+        yield _warning(parsed, (), f"email HTML is {size:,} bytes, close to Gmail's clipping "
+                                   f"limit of {CLIP_BYTES:,} bytes")
+
+
+def placeholder_findings(parsed: Parsed) -> Iterator[Problem]:
+    for path, value in _strings(parsed.doc.data, ()):
+        if PLACEHOLDER in value:
+            yield _warning(parsed, path, f"still contains the placeholder {PLACEHOLDER!r}")
+
+
+def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _strings(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _strings(child, (*path, index))
+
+
+def _warning(parsed: Parsed, path: Path_, message: str) -> Problem:
+    return parsed.doc.problem(path, message, severity=Severity.WARNING)

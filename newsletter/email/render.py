@@ -1,0 +1,187 @@
+"""Issue + Publication -> Email: subject, preheader, responsive HTML and a plain-text edition.
+
+Jinja2 (autoescaping on) fills ``issue.mjml.j2``; mjml-python compiles it to table-based
+HTML that works from 320 px to 600 px; premailer moves the CSS onto the elements, keeping
+the media queries (dark mode, small screens) in a style block. ``issue.txt.j2`` gives the
+text edition from the same data. Per-recipient parts are left as tokens that delivery
+fills, so one render serves every subscriber.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import mjml
+from babel.dates import format_date
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
+from premailer import Premailer
+
+from newsletter.content import richtext
+from newsletter.content.issue import Issue
+from newsletter.content.settings import Publication
+from newsletter.errors import ConfigError
+
+TEMPLATES = Path(__file__).parent / "templates"
+UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
+GREETING_TOKEN = "%%greeting%%"  # the text edition's, as written
+GREETING_HTML_TOKEN = "%%greeting_html%%"  # the HTML edition's, escaped
+PREHEADER_LIMIT = 140
+
+
+@dataclass(frozen=True)
+class Email:
+    """One rendered issue, the same for every recipient until delivery fills its tokens."""
+
+    date: dt.date
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web_url: str
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+    @cached_property
+    def digest(self) -> str:
+        """A hash of the content: the source of the message's boundary and Message-ID.
+        Cached, as SMTP and the outbox build a message per recipient from one Email."""
+        return hashlib.sha256((self.subject + self.html + self.text).encode()).hexdigest()
+
+
+class Renderer:
+    """Holds the template environment so many issues render without reloading templates."""
+
+    def __init__(self, publication: Publication, template_dirs: Sequence[Path] = ()) -> None:
+        self.publication = publication
+        self.template_dirs = [Path(d) for d in template_dirs]
+
+    @cached_property
+    def env(self) -> Environment:
+        loaders = [FileSystemLoader(self.template_dirs),
+                   PackageLoader("newsletter.email", "templates")]
+        env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(disabled_extensions=("txt.j2",), default=True),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        env.filters["markdown"] = _markdown_html
+        env.filters["markdown_text"] = _markdown_text
+        env.filters["tag"] = _tag_filter
+        return env
+
+    def render(self, issue: Issue) -> Email:
+        context = self.context(issue)
+        try:
+            mjml_source = self.env.get_template("issue.mjml.j2").render(context)
+            text = self.env.get_template("issue.txt.j2").render(context)
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}") from exc
+        return Email(issue.date, str(context["subject"]), str(context["preheader"]),
+                     inline_css(mjml.mjml2html(mjml_source)), text, str(context["web_url"]))
+
+    def context(self, issue: Issue) -> dict[str, object]:
+        pub = self.publication
+        return {
+            "pub": pub,
+            "theme": pub.theme,
+            "issue": issue,
+            "lang": pub.locale,
+            "subject": issue.subject_line,
+            "preheader": issue.preheader or default_preheader(issue),
+            "date_line": format_date(issue.date, "full", locale=pub.locale.replace("-", "_")),
+            "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
+            "web_url": pub.web_url(issue.date),
+            "unsubscribe_url": UNSUBSCRIBE_TOKEN,
+            "tag": campaign_tagger(pub, issue.date),
+            "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
+            "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
+        }
+
+
+def campaign_tagger(publication: Publication, day: dt.date) -> Callable[[str], str]:
+    """A function adding the publication's UTM tags to a link (or leaving it alone)."""
+    utm = publication.utm
+    if utm is None:
+        return lambda url: url
+    tags = {"utm_source": utm.source, "utm_medium": utm.medium,
+            "utm_campaign": utm.campaign.replace("{date}", day.isoformat())}
+
+    def tag(url: str) -> str:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        present = {key for key, _ in query}
+        query += [(k, v) for k, v in tags.items() if k not in present]  # theirs win
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    return tag
+
+
+@pass_context
+def _markdown_html(ctx: Context, source: str) -> Markup:
+    return Markup(richtext.to_html(source, link=ctx.get("tag")))
+
+
+@pass_context
+def _markdown_text(ctx: Context, source: str, **options: Any) -> str:
+    return richtext.to_text(source, link=ctx.get("tag"), **options)
+
+
+@pass_context
+def _tag_filter(ctx: Context, url: str) -> str:
+    tag = ctx.get("tag")
+    return tag(url) if tag else url
+
+
+def default_preheader(issue: Issue) -> str:
+    """Without a preheader the inbox shows the teasers' headlines, not the footer's text."""
+    headlines = [item.headline for section in issue.sections for item in section.items]
+    text = "Plus: " + "; ".join(headlines)
+    return text if len(text) <= PREHEADER_LIMIT else text[: PREHEADER_LIMIT - 1].rstrip() + "…"
+
+
+# Every style block but ours is left in the head as written: MJML's own reset and
+# responsive rules are made for the head, and premailer's work (the slowest step of a
+# render) then stays proportional to the few rules that need inlining.
+_OTHER_STYLE = re.compile(r'<style(?![^>]*id="nl-inline")')
+
+
+def inline_css(html: str) -> str:
+    premailer = Premailer(
+        _OTHER_STYLE.sub('<style data-premailer="ignore"', html),
+        remove_classes=False,  # the dark-mode and small-screen rules select on them
+        strip_important=False,
+        allow_network=False,
+        disable_validation=True,
+        # Our images never float; this pass re-parses every image's style with cssutils'
+        # validating parser and costs over a millisecond per image.
+        align_floating_images=False,
+        # cssutils warns about every mso-* and -ms-* property MJML emits: noise, not news.
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    out = str(premailer.transform(pretty_print=False)).replace(' data-premailer="ignore"', "")
+    out = out.strip() + "\n"
+    # lxml drops the doctype MJML wrote; without it some clients render in quirks mode.
+    return out if out.lower().startswith("<!doctype") else "<!doctype html>\n" + out

@@ -1,0 +1,173 @@
+"""The database: engine, schema, and forward migrations. SQLite by default, PostgreSQL too.
+
+The schema is SQLAlchemy Core tables; the same statements run on both databases. Each
+migration is a function applied once, in order, inside a transaction, and recorded in
+``schema_version``; a database newer than this code is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from newsletter.errors import ConfigError
+
+DEFAULT_SQLITE = "newsletter.sqlite3"
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    # The address as compared: lower-cased, so Ann@X.org and ann@x.org are one subscriber.
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("timezone", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_subscribers_status", "status", "id"),
+)
+
+# One row per issue being (or having been) sent: the audience is fixed when it is planned.
+sends = Table(
+    "sends", metadata,
+    Column("issue", String(10), primary_key=True),
+    Column("transport", String(16), nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("planned", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    # The run sending it now ("host:pid"), so two runs never work one issue at once.
+    Column("owner", String(200)),
+    Column("heartbeat", DateTime(timezone=True)),
+    # Version 2: a send scheduled with the provider (SendGrid send_at + batch_id).
+    Column("batch_id", String(200)),
+    Column("send_at", DateTime(timezone=True)),
+)
+
+# A batch is one provider request (or, over SMTP, one run of messages on a connection).
+batches = Table(
+    "batches", metadata,
+    Column("issue", String(10), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("state", String(12), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("provider_id", String(200)),
+    Column("error", Text),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_batches_state", "issue", "state"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("issue", String(10), primary_key=True),
+    Column("subscriber_id", Integer, primary_key=True),
+    Column("batch", Integer, nullable=False),
+    Column("state", String(12), nullable=False),
+    Index("ix_deliveries_batch", "issue", "batch"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[subscribers, sends, batches, deliveries])
+
+
+def _v2(conn: Connection) -> None:
+    present = {column["name"] for column in inspect(conn).get_columns("sends")}
+    for name, kind in (("batch_id", "VARCHAR(200)"), ("send_at", "TIMESTAMP WITH TIME ZONE")):
+        if name not in present:  # a database made at version 1 lacks them
+            conn.execute(text(f"ALTER TABLE sends ADD COLUMN {name} {kind}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+
+
+def database_url(given: str, root: Path) -> str:
+    """``given`` (DATABASE_URL), else a SQLite file in the project folder."""
+    url = given or f"sqlite:///{root / DEFAULT_SQLITE}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):  # the form hosting services hand out
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable DATABASE_URL>"
+
+
+def connect(url: str) -> Engine:
+    """An engine on ``url`` with the schema migrated to the current version."""
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL {safe_url(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise ConfigError(f"cannot use database {safe_url(url)}: {exc.orig}") from None
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_conn.cursor()
+    # WAL lets `status` read while a send writes; NORMAL sync is durable across a process
+    # crash (what the ledger must survive), and much faster than FULL.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(schema_version.c.version)).scalar() or 0
+
+
+def migrate(engine: Engine) -> int:
+    """Apply every migration this database has not had; return the version it is at."""
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        if version > len(MIGRATIONS):
+            raise ConfigError(f"database schema is version {version}, newer than this "
+                              f"newsletter knows ({len(MIGRATIONS)}): upgrade newsletter")
+        for number in range(version, len(MIGRATIONS)):
+            MIGRATIONS[number](conn)
+        if version == 0:
+            conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
+        elif version < len(MIGRATIONS):
+            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
