@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from newsletter.content import richtext, yamlfile
+from newsletter.content import yamlfile
+from newsletter.content.links import links
 from newsletter.content.schema import Strict, Text, Url, url_problem, validate
 from newsletter.errors import IssueNotFound, Problem, ProblemsFound
 
 MAX_ISSUE_BYTES = 256 * 1024
+PREHEADER_MAX = 140  # characters an inbox shows after the subject, at most
 FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.ya?ml")
 
 
@@ -114,24 +115,6 @@ def _is_date(text: str) -> bool:
     return True
 
 
-def _markdown_fields(raw: dict[str, Any]) -> Iterator[tuple[yamlfile.Path_, Any]]:
-    lead = raw.get("lead")
-    if isinstance(lead, dict):
-        yield ("lead", "body"), lead.get("body")
-    for s, section in enumerate(_list(raw.get("sections"))):
-        items = section.get("items") if isinstance(section, dict) else None
-        for i, item in enumerate(_list(items)):
-            if isinstance(item, dict):
-                yield ("sections", s, "items", i, "summary"), item.get("summary")
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _link_problems(raw: dict[str, Any], doc: yamlfile.Document) -> list[Problem]:
-    return [
-        doc.problem(path, f"link {href[:60]!r} must be an absolute http(s) URL")
-        for path, source in _markdown_fields(raw) if isinstance(source, str)
-        for href in richtext.links(source) if url_problem(href)
-    ]
+    return [doc.problem(link.path, f"link {link.url[:60]!r} must be an absolute http(s) URL")
+            for link in links(raw) if link.kind == "markdown" and url_problem(link.url)]

@@ -56,7 +56,9 @@ def _clock(value: str) -> str:
     return value
 
 
-class Sender(Strict):
+class FromAddress(Strict):
+    """Who the email is from: the From header."""
+
     name: Text
     address: EmailStr
 
@@ -108,7 +110,7 @@ class Publication(Strict):
     name: Text
     tagline: Text
     site_url: Url
-    sender: Sender = Field(alias="from")
+    sender: FromAddress = Field(alias="from")
     reply_to: EmailStr | None = None
     postal_address: Text
     locale: Annotated[Text, AfterValidator(_locale)] = "en-US"

@@ -9,7 +9,7 @@ import httpx
 
 from newsletter import __version__
 from newsletter.content.issue import Parsed
-from newsletter.email.lint import links_of
+from newsletter.content.links import links
 from newsletter.errors import Problem
 
 USER_AGENT = f"newsletter-linkcheck/{__version__}"
@@ -18,7 +18,7 @@ USER_AGENT = f"newsletter-linkcheck/{__version__}"
 def check_links(parsed: Parsed, *, timeout: float = 10.0, concurrency: int = 8) -> list[Problem]:
     """One problem per link that fails (an error status, no answer in time, no connection)."""
     unique: dict[str, tuple[str | int, ...]] = {}
-    for path, url in links_of(parsed):
+    for path, url, _ in links(parsed.doc.data):
         unique.setdefault(url, path)
     # A thread of its own gets a fresh event loop even when the caller already runs one
     # (a notebook, a preview server, Playwright's sync API in tests).

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from newsletter.content import richtext
-from newsletter.content.issue import Parsed
+from newsletter.content.issue import PREHEADER_MAX, Parsed
+from newsletter.content.links import links
 from newsletter.content.yamlfile import Path_, dotted
 from newsletter.email.render import Email
 from newsletter.errors import Problem, Severity
@@ -20,7 +20,6 @@ CLIP_BYTES = 102_000
 CLIP_WARNING_BYTES = 90_000
 PLACEHOLDER = "TODO"
 SUBJECT_MAX = 78  # inboxes cut subjects at roughly 40 (phones) to 78 (desktops) characters
-PREHEADER_MAX = 140
 SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
 
 
@@ -53,27 +52,13 @@ def preheader_findings(parsed: Parsed) -> Iterator[Problem]:
                                                f"inboxes show about {PREHEADER_MAX} at most")
 
 
-def links_of(parsed: Parsed) -> Iterator[tuple[Path_, str]]:
-    issue = parsed.issue
-    yield ("lead", "url"), issue.lead.url
-    if issue.lead.image:
-        yield ("lead", "image", "src"), issue.lead.image.src
-    for href in richtext.links(issue.lead.body):
-        yield ("lead", "body"), href
-    for s, section in enumerate(issue.sections):
-        for i, item in enumerate(section.items):
-            yield ("sections", s, "items", i, "url"), item.url
-            for href in richtext.links(item.summary):
-                yield ("sections", s, "items", i, "summary"), href
-
-
 def link_findings(parsed: Parsed) -> Iterator[Problem]:
     seen: dict[str, Path_] = {}
-    for path, url in links_of(parsed):
+    for path, url, kind in links(parsed.doc.data):
         if url.lower().startswith("http://"):
-            kind = "image" if path[-1] == "src" else "link"
-            yield _warning(parsed, path, f"{kind} is http, not https: {url}")
-        if url in seen and path[-1] != "src":
+            what = "image" if kind == "image" else "link"
+            yield _warning(parsed, path, f"{what} is http, not https: {url}")
+        if url in seen and kind != "image":
             yield _warning(parsed, path, f"links to {url} again (first at {dotted(seen[url])})")
         seen.setdefault(url, path)
 

@@ -37,7 +37,7 @@ from markupsafe import Markup
 from premailer import Premailer
 
 from newsletter.content import richtext
-from newsletter.content.issue import Issue
+from newsletter.content.issue import PREHEADER_MAX, Issue
 from newsletter.content.settings import Publication
 from newsletter.errors import ConfigError
 
@@ -45,7 +45,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
 GREETING_TOKEN = "%%greeting%%"  # the text edition's, as written
 GREETING_HTML_TOKEN = "%%greeting_html%%"  # the HTML edition's, escaped
-PREHEADER_LIMIT = 140
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def default_preheader(issue: Issue) -> str:
     """Without a preheader the inbox shows the teasers' headlines, not the footer's text."""
     headlines = [item.headline for section in issue.sections for item in section.items]
     text = "Plus: " + "; ".join(headlines)
-    return text if len(text) <= PREHEADER_LIMIT else text[: PREHEADER_LIMIT - 1].rstrip() + "…"
+    return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
 
 
 # Every style block but ours is left in the head as written: MJML's own reset and

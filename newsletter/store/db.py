@@ -1,18 +1,16 @@
-"""The database: engine, schema, and forward migrations. SQLite by default, PostgreSQL too.
+"""The database: engine and schema. SQLite by default, PostgreSQL too.
 
-The schema is SQLAlchemy Core tables; the same statements run on both databases. Each
-migration is a function applied once, in order, inside a transaction, and recorded in
-``schema_version``; a database newer than this code is refused rather than guessed at.
+The schema is SQLAlchemy Core tables; the same statements run on both databases. It is
+changed only by Alembic revisions (``migrations/``), applied when a database is opened:
+a database newer than this code is refused rather than guessed at (see migrate.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import (
     Column,
-    Connection,
     DateTime,
     Engine,
     Index,
@@ -23,20 +21,16 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    inspect,
-    select,
-    text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from newsletter.errors import ConfigError
+from newsletter.store.migrate import migrate
 
 DEFAULT_SQLITE = "newsletter.sqlite3"
 
 metadata = MetaData()
-
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 subscribers = Table(
     "subscribers", metadata,
@@ -64,7 +58,7 @@ sends = Table(
     # The run sending it now ("host:pid"), so two runs never work one issue at once.
     Column("owner", String(200)),
     Column("heartbeat", DateTime(timezone=True)),
-    # Version 2: a send scheduled with the provider (SendGrid send_at + batch_id).
+    # Revision 0002: a send scheduled with the provider (SendGrid send_at + batch_id).
     Column("batch_id", String(200)),
     Column("send_at", DateTime(timezone=True)),
 )
@@ -94,20 +88,6 @@ deliveries = Table(
 )
 
 
-def _v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[subscribers, sends, batches, deliveries])
-
-
-def _v2(conn: Connection) -> None:
-    present = {column["name"] for column in inspect(conn).get_columns("sends")}
-    for name, kind in (("batch_id", "VARCHAR(200)"), ("send_at", "TIMESTAMP WITH TIME ZONE")):
-        if name not in present:  # a database made at version 1 lacks them
-            conn.execute(text(f"ALTER TABLE sends ADD COLUMN {name} {kind}"))
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
-
-
 def database_url(given: str, root: Path) -> str:
     """``given`` (DATABASE_URL), else a SQLite file in the project folder."""
     url = given or f"sqlite:///{root / DEFAULT_SQLITE}"
@@ -135,7 +115,7 @@ def connect(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
-    except OperationalError as exc:
+    except (OperationalError, ProgrammingError) as exc:
         raise ConfigError(f"cannot use database {safe_url(url)}: {exc.orig}") from None
     return engine
 
@@ -148,26 +128,3 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-
-
-def current_version(conn: Connection) -> int:
-    if not inspect(conn).has_table("schema_version"):
-        return 0
-    return conn.execute(select(schema_version.c.version)).scalar() or 0
-
-
-def migrate(engine: Engine) -> int:
-    """Apply every migration this database has not had; return the version it is at."""
-    with engine.begin() as conn:
-        schema_version.create(conn, checkfirst=True)
-        version = current_version(conn)
-        if version > len(MIGRATIONS):
-            raise ConfigError(f"database schema is version {version}, newer than this "
-                              f"newsletter knows ({len(MIGRATIONS)}): upgrade newsletter")
-        for number in range(version, len(MIGRATIONS)):
-            MIGRATIONS[number](conn)
-        if version == 0:
-            conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
-        elif version < len(MIGRATIONS):
-            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
-    return len(MIGRATIONS)

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine
 
 from newsletter.errors import ConfigError, SendPaused
 from newsletter.project import Project
-from newsletter.store import db
 from newsletter.store import subscribers as audience
 from newsletter.store.ledger import Ledger
 from tests.fakes.sendgrid_server import FakeSendGrid, error
@@ -97,25 +96,6 @@ def test_due_ahead_schedules_then_cancel_stops_it(cli_env: FakeSendGrid) -> None
 def test_cancel_without_a_schedule(cli_env: FakeSendGrid) -> None:
     assert run("cancel", "2024-07-23") == (
         1, "Error: 2024-07-23 has no send scheduled with the provider\n")
-
-
-def test_version_1_database_migrates_forward(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = create_engine(url)
-    with old.begin() as conn:
-        db.schema_version.create(conn)
-        db._v1(conn)
-        conn.execute(text("CREATE TABLE sends_v1 AS SELECT issue, transport, batch_size, "
-                          "planned, created_at, finished_at, owner, heartbeat FROM sends"))
-        conn.execute(text("DROP TABLE sends"))
-        conn.execute(text("ALTER TABLE sends_v1 RENAME TO sends"))
-        conn.execute(db.schema_version.insert().values(version=1))
-    old.dispose()
-    engine = db.connect(url)
-    columns = {c["name"] for c in inspect(engine).get_columns("sends")}
-    assert {"batch_id", "send_at"} <= columns
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
 
 
 def test_each_reader_gets_their_own_six_oclock(engine: Engine, project: Project,

@@ -1,0 +1,82 @@
+"""Bringing a database to the schema this code expects, with Alembic.
+
+Revisions live in ``migrations/versions``; each runs once, in order, in the transaction
+that opens the database. Databases made before Alembic (release 0.1, with a
+``schema_version`` table holding 1 or 2) are stamped at the revision that matches their
+version and then upgraded in place. A database at a revision this code does not know was
+made by a newer release: it is refused with a one-line error, never changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from newsletter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision. Kept here (a test checks it against the scripts) so that opening
+# an up-to-date database costs one query and no import of Alembic.
+HEAD = "0002"
+# schema_version of release 0.1 -> the revision that made the same schema.
+LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+
+
+def _config(conn: Connection) -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def current(conn: Connection) -> str | None:
+    """The revision the database is at (None for an empty or a release 0.1 database)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return str(value) if value is not None else None
+
+
+def migrate(engine: Engine) -> str:
+    """Apply every revision this database has not had; return the revision it is at."""
+    with engine.connect() as conn:
+        if current(conn) == HEAD:
+            return HEAD
+    with engine.begin() as conn:
+        _upgrade(conn)
+    return HEAD
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = _config(conn)
+    revision = current(conn) or _adopt_legacy(conn, config)
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if revision is not None and revision not in known:
+        raise ConfigError(f"the database is at schema revision {revision}, newer than this "
+                          "newsletter knows: upgrade newsletter")
+    command.upgrade(config, "head")
+
+
+def _adopt_legacy(conn: Connection, config: Config) -> str | None:
+    """Stamp a database made with the hand-written migrations of release 0.1."""
+    if not inspect(conn).has_table("schema_version"):
+        return None
+    version = conn.execute(text("SELECT max(version) FROM schema_version")).scalar() or 0
+    if version not in LEGACY_REVISIONS:
+        raise ConfigError(f"the database schema is version {version}, newer than this "
+                          "newsletter knows: upgrade newsletter")
+    from alembic import command
+
+    command.stamp(config, LEGACY_REVISIONS[version])
+    conn.execute(text("DROP TABLE schema_version"))
+    return LEGACY_REVISIONS[version]

@@ -1,0 +1,78 @@
+"""The schema is Alembic's: new databases, databases of release 0.1, and newer ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, select, text
+
+from newsletter.errors import ConfigError
+from newsletter.store import db, migrate
+from newsletter.store import subscribers as store
+from tests.store import release_0_1
+
+
+@pytest.fixture
+def bare(engine: Engine) -> Iterator[Engine]:
+    """The test database with nothing in it (the engine fixture's is already migrated)."""
+    with engine.begin() as conn:
+        for table in ("alembic_version", "deliveries", "batches", "sends", "subscribers"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    yield create_engine(engine.url)
+
+
+def test_head_names_the_newest_script() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == migrate.HEAD
+
+
+def test_a_new_database_is_at_the_head(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert migrate.current(conn) == migrate.HEAD
+    assert migrate.migrate(engine) == migrate.HEAD  # a second run changes nothing
+
+
+def test_the_tables_in_code_match_the_revisions(engine: Engine) -> None:
+    # A column added to db.py without a revision (or the other way round) shows here.
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_release_0_1_database_upgrades_in_place(bare: Engine, version: int) -> None:
+    release_0_1.make(bare, version)
+    engine = db.connect(bare.url.render_as_string(hide_password=False))
+    tables = inspect(engine)
+    assert {"batch_id", "send_at"} <= {c["name"] for c in tables.get_columns("sends")}
+    assert not tables.has_table("schema_version")
+    with engine.connect() as conn:
+        assert migrate.current(conn) == migrate.HEAD
+        assert conn.execute(select(db.sends.c.issue, db.sends.c.planned)).all() == \
+            [("2024-07-23", 1)]
+    ann = store.find(engine, "ann@example.org")
+    assert ann is not None and (ann.name, ann.status) == ("Ann", "active")
+
+
+def test_a_newer_database_is_refused_and_left_alone(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(ConfigError, match="^the database is at schema revision 0099, newer "
+                                          "than this newsletter knows: upgrade newsletter$"):
+        migrate.migrate(engine)
+    with engine.connect() as conn:
+        assert migrate.current(conn) == "0099"
+
+
+def test_a_newer_release_0_1_version_is_refused(bare: Engine) -> None:
+    release_0_1.make(bare, 2)
+    with bare.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = 7"))
+    with pytest.raises(ConfigError, match="schema is version 7, newer than this newsletter"):
+        migrate.migrate(bare)
+    assert inspect(bare).has_table("schema_version")  # nothing was changed

@@ -1,0 +1,65 @@
+"""The package's shape holds: imports point down the layers, and the store stands alone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO
+
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """Run import-linter on the package found first under ``root``."""
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"),
+                           "--no-cache"], cwd=root, env={"PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_import_contract_is_kept() -> None:
+    result = lint_imports(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_an_import_up_the_layers_is_caught(tmp_path: Path) -> None:
+    # The check is only worth having if it fails: the store reaching up for the renderer.
+    shutil.copytree(REPO / "newsletter", tmp_path / "newsletter",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    ledger = tmp_path / "newsletter" / "store" / "ledger.py"
+    ledger.write_text(ledger.read_text() + "\nfrom newsletter.email import render  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1
+    assert "The store stands alone" in result.stdout and "BROKEN" in result.stdout
+    assert "newsletter.store.ledger -> newsletter.email.render" in result.stdout
+
+
+def test_a_cycle_between_commands_is_caught(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "newsletter", tmp_path / "newsletter",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    common = tmp_path / "newsletter" / "cli" / "common.py"
+    common.write_text(common.read_text() + "\nfrom newsletter.cli import content  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1 and "Commands share only cli.common BROKEN" in result.stdout
+
+
+HEAVY = ("jinja2", "mjml", "premailer", "cssutils", "lxml", "pydantic", "babel",
+         "markdown_it", "requests", "sendgrid", "alembic")
+
+
+def test_the_store_loads_without_the_renderer() -> None:
+    # In a fresh interpreter, as a small web service would start.
+    code = ("import sys, newsletter.store.db, newsletter.store.subscribers, "
+            "newsletter.store.ledger\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60).stdout.split()
+    assert "sqlalchemy" in loaded  # the check sees what was imported
+    assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+    assert [m for m in loaded if m.startswith(("newsletter.email", "newsletter.content",
+                                               "newsletter.project", "newsletter.api"))] == []
