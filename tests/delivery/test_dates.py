@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from newsletter.content import settings
-from newsletter.delivery import dates as schedule
+from newsletter.delivery import dates
 from tests.helpers import REPO, run
 
 UTC = dt.UTC
@@ -28,39 +28,39 @@ def publication(**changes: object) -> settings.Publication:
     (dt.datetime(2024, 7, 23, 23, 0, tzinfo=UTC), False),  # 00:00 BST on the 24th
 ])
 def test_due_follows_local_send_time(now: dt.datetime, is_due: bool) -> None:
-    assert schedule.due(publication(), now)[1] is is_due
+    assert dates.due(publication(), now)[1] is is_due
 
 
 def test_other_timezones() -> None:
     tokyo = publication(timezone="Asia/Tokyo")
-    day, is_due, at = schedule.due(tokyo, dt.datetime(2024, 7, 22, 21, 0, tzinfo=UTC))
+    day, is_due, at = dates.due(tokyo, dt.datetime(2024, 7, 22, 21, 0, tzinfo=UTC))
     assert (day, is_due, at.isoformat()) == (dt.date(2024, 7, 23), True,
                                              "2024-07-23T06:00:00+09:00")
     la = publication(timezone="America/Los_Angeles")
-    day, is_due, _ = schedule.due(la, dt.datetime(2024, 7, 23, 12, 59, tzinfo=UTC))
+    day, is_due, _ = dates.due(la, dt.datetime(2024, 7, 23, 12, 59, tzinfo=UTC))
     assert (day, is_due) == (dt.date(2024, 7, 23), False)  # 05:59 PDT
 
 
 def test_spring_forward_moves_a_missing_send_time_later() -> None:
     pub = publication(send_time="01:30")  # 01:00-02:00 does not exist on 31 March in London
-    at = schedule.send_time_on(pub, dt.date(2024, 3, 31))
+    at = dates.send_time_on(pub, dt.date(2024, 3, 31))
     assert at.isoformat() == "2024-03-31T02:30:00+01:00"
     assert at.astimezone(UTC).isoformat() == "2024-03-31T01:30:00+00:00"
 
 
 def test_fall_back_uses_the_first_of_two_send_times() -> None:
     pub = publication(send_time="01:30")  # 01:00-02:00 happens twice on 27 October
-    at = schedule.send_time_on(pub, dt.date(2024, 10, 27))
+    at = dates.send_time_on(pub, dt.date(2024, 10, 27))
     assert at.astimezone(UTC).isoformat() == "2024-10-27T00:30:00+00:00"
-    days = schedule.upcoming(pub, dt.datetime(2024, 10, 26, 12, tzinfo=UTC), 3)
+    days = dates.upcoming(pub, dt.datetime(2024, 10, 26, 12, tzinfo=UTC), 3)
     assert [d.astimezone(UTC).hour for d in days] == [0, 0, 1]  # BST, BST, then GMT
 
 
 def test_publishing_days() -> None:
     pub = publication(publishing_days=("mon", "tue", "wed", "thu", "fri"))
     saturday = dt.datetime(2024, 7, 27, 12, tzinfo=UTC)
-    assert schedule.due(pub, saturday)[1] is False
-    week = schedule.upcoming(pub, saturday, 7)
+    assert dates.due(pub, saturday)[1] is False
+    week = dates.upcoming(pub, saturday, 7)
     assert [d.strftime("%a") for d in week] == ["Mon", "Tue", "Wed", "Thu", "Fri"]
 
 
@@ -122,3 +122,16 @@ def test_schedule_lists_days_and_files(quiet_env: Path) -> None:
         "Thu 2024-07-25 06:00 BST  ready                  issues/2024-07-25.yaml",
         "Fri 2024-07-26 06:00 BST  MISSING                issues/2024-07-26.yaml",
     ]
+
+
+@pytest.mark.parametrize("day", [dt.date(2024, 3, 31), dt.date(2024, 10, 27), dt.date(2024, 7, 23)])
+def test_the_message_date_is_the_instant_the_issue_is_due(day: dt.date) -> None:
+    # One rule for the instant: the Date header and the schedule agree, DST days included.
+    from newsletter.email import message
+    from newsletter.email.render import Email
+
+    pub = publication(send_time="01:30")
+    email = Email(day, "Subject", "Preheader", "<p>x</p>", "x", pub.web_url(day))
+    assert message.send_datetime(email, pub) == dates.send_time_on(pub, day)
+    assert message.send_datetime(email, pub).isoformat() == \
+        dates.send_time_on(pub, day).isoformat()
