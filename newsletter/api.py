@@ -181,13 +181,13 @@ class Newsletter:
 
     # -- delivery ----------------------------------------------------------------------
 
-    def transport(self, name: str = "auto", outbox: Path | None = None) -> Transport:
+    def transport(self, name: str = "auto", outbox: str | Path | None = None) -> Transport:
         """The transport ``name`` (``auto``: SendGrid, SMTP or the outbox, by what the
         environment provides), made from the settings and the environment."""
         from newsletter.delivery import transports
 
         return transports.make(name, self.publication, self.env,
-                               outbox=outbox or self.project.outbox_dir)
+                               outbox=Path(outbox) if outbox else self.project.outbox_dir)
 
     def due(self, now: dt.datetime | None = None,
             ahead: dt.timedelta = dt.timedelta(0)) -> Due:
@@ -215,8 +215,9 @@ class Newsletter:
         if options.at_send_time and options.send_at is None:
             options = dataclasses.replace(
                 options, send_at=dates.send_time_on(self.publication, email.date))
+        outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
         factory = partial(transports.make, options.transport, self.publication, self.env,
-                          outbox=options.outbox or self.project.outbox_dir)
+                          outbox=outbox)
         return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
 
     def _sendable(self, ref: IssueRef) -> Email:
@@ -225,14 +226,15 @@ class Newsletter:
         return rendered.email
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
-              outbox: Path | None = None) -> int:
+              outbox: str | Path | None = None) -> int:
         """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
         Returns how many distinct addresses it went to."""
         from newsletter.delivery.send import proof
 
         return proof(self._sendable(ref), self.transport(transport, outbox), addresses)
 
-    def plan(self, ref: IssueRef, transport: str = "auto", outbox: Path | None = None) -> Plan:
+    def plan(self, ref: IssueRef, transport: str = "auto",
+             outbox: str | Path | None = None) -> Plan:
         """What a send would do now (a dry run): nothing is sent or recorded."""
         from newsletter.delivery.send import dry_run
 

@@ -34,3 +34,31 @@ def test_every_issue_field_is_in_the_readme() -> None:
 def test_quickstart_builds_an_issue_that_exists() -> None:
     day = re.search(r"newsletter build (\d{4}-\d{2}-\d{2})", README).group(1)
     assert (REPO / "issues" / f"{day}.yaml").is_file()
+
+
+def test_every_transport_setting_is_in_the_readme() -> None:
+    from newsletter.delivery.transports import REGISTRY
+
+    for name, transport in REGISTRY.items():
+        for field in transport.options_model.model_fields:
+            assert f"`delivery.{name}.{field}`" in README or \
+                f"`delivery.TRANSPORT.{field}`" in README, f"{name}.{field}"
+
+
+def test_every_environment_variable_is_in_the_readme() -> None:
+    source = (REPO / "newsletter" / "config.py").read_text()
+    names = set(re.findall(r'"([A-Z][A-Z_]+)"', source)) - {"CHROMIUM"}
+    assert {"DATABASE_URL", "SMTP_HOST", "SENDGRID_API_KEY"} <= names
+    for name in sorted(names):
+        assert f"`{name}`" in README, name
+
+
+def test_every_public_name_of_the_api_is_documented() -> None:
+    import newsletter
+    from newsletter.api import Newsletter
+
+    api_doc = (REPO / "docs" / "api.md").read_text()
+    methods = [n for n in vars(Newsletter) if not n.startswith("_")]
+    for name in methods:
+        assert f"`{name}(" in api_doc or f"`{name}." in api_doc or f"`{name}`" in api_doc, name
+    assert "newsletter.__all__" in api_doc and len(newsletter.__all__) > 20

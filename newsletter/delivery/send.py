@@ -57,7 +57,7 @@ class SendOptions:
     """How to send: every choice of ``newsletter send`` as one value."""
 
     transport: str = "auto"  # a name in transports.NAMES
-    outbox: Path | None = None  # the outbox transport's folder (default: outbox/)
+    outbox: str | Path | None = None  # the outbox transport's folder (default: outbox/)
     concurrency: int = 4
     rate: float | None = None  # requests a second, None for as fast as allowed
     resend_uncertain: bool = False

@@ -1,0 +1,60 @@
+"""The Python API as docs/api.md shows it: the example runs, and the API says what it did."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+import newsletter
+from newsletter import Newsletter
+from newsletter.errors import IssueNotFound, NotReady
+from tests.helpers import REPO
+
+
+def test_the_documented_example_runs(project_dir: Path, capsys: pytest.CaptureFixture[str]
+                                     ) -> None:
+    text = (REPO / "docs" / "api.md").read_text()
+    [example] = re.findall(r"```python\n(.*?)```", text, re.S)
+    script = project_dir / "example.py"
+    script.write_text(example)
+    runpy.run_path(str(script), run_name="__main__")
+    assert sorted(p.name for p in (project_dir / "build" / "2024-07-23").iterdir()) == \
+        ["email.eml", "email.html", "email.txt"]
+    assert sorted(p.name for p in (project_dir / "outbox" / "2024-07-23").iterdir()) == \
+        ["ann@example.org.eml", "bob@example.org.eml"]
+    out = capsys.readouterr().out
+    assert "sent to 2 readers" in out and "no such issue file" in out
+
+
+def test_every_public_name_is_there_and_loaded_on_use() -> None:
+    for name in newsletter.__all__:
+        assert getattr(newsletter, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        newsletter.Nothing  # noqa: B018
+
+
+def test_build_of_an_email_with_errors_writes_nothing(newsletter: Newsletter,
+                                                      project_dir: Path) -> None:
+    big = "word " * 30_000  # far past Gmail's clipping limit
+    path = project_dir / "issues" / "2024-07-23.yaml"
+    path.write_text(path.read_text().replace("  body: |\n", f"  body: |\n    {big}\n", 1))
+    with pytest.raises(NotReady) as caught:
+        newsletter.build("2024-07-23", out=project_dir / "out")
+    assert any("clip" in p.message for p in caught.value.problems)
+    assert not (project_dir / "out").exists()
+
+
+def test_due_says_why_nothing_is_due(newsletter: Newsletter) -> None:
+    early = dt.datetime(2024, 7, 23, 4, 0, tzinfo=dt.UTC)  # 05:00 in London
+    due = newsletter.due(early)
+    assert (due.day, due.publishing_day, due.due) == (dt.date(2024, 7, 23), True, False)
+    assert newsletter.due(early, ahead=dt.timedelta(hours=1)).due
+    missing = newsletter.due(dt.datetime(2031, 1, 1, 12, tzinfo=dt.UTC))
+    with pytest.raises(IssueNotFound, match="is a publishing day but"):
+        missing.require_file()
+
+
