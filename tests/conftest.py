@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 
 from newsletter.api import Newsletter
 from newsletter.email.render import Email
-from newsletter.project import Project
+from newsletter.project import Project, Rendered
 from newsletter.site.preview import CHROMIUM_ARGS
 from newsletter.store import db
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
-from tests.helpers import CHROMIUM, REPO, example_email, need
+from tests.helpers import CHROMIUM, EXAMPLE_DAY, REPO, need
 
 # Every variable the tool reads: a test starts with none of them set, whatever the
 # machine it runs on has, and sets what it needs.
@@ -54,9 +54,15 @@ def newsletter(project_dir: Path) -> Newsletter:
 
 
 @pytest.fixture
-def email(project: Project) -> Email:
-    """The example issue, rendered."""
-    return example_email(project)
+def rendered(project: Project) -> Rendered:
+    """The example issue, parsed, rendered and linted."""
+    return project.render(project.resolve(EXAMPLE_DAY))
+
+
+@pytest.fixture
+def email(rendered: Rendered) -> Email:
+    """The example issue's email."""
+    return rendered.email
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from newsletter.config import SECRET_ENV, Environment
 from newsletter.content.settings import Publication
 from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN
 from newsletter.errors import ConfigError, SubscriberError
-from newsletter.store.ledger import Recipient
+from newsletter.store.recipient import Recipient
 
 __all__ = ["DEV_SECRET", "Personalizer", "Recipient", "fill", "sign", "signing_key", "verify"]
 

@@ -48,7 +48,8 @@ from newsletter.errors import (
     TransportUnavailable,
 )
 from newsletter.store import subscribers
-from newsletter.store.ledger import Ledger, Recipient
+from newsletter.store.ledger import Ledger
+from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
 

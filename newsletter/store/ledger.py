@@ -22,27 +22,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, text, update
 
 from newsletter.errors import DeliveryError
 from newsletter.store.db import batches, deliveries, sends, subscribers
+from newsletter.store.recipient import Recipient
 
 DELIVERY_STATES = ("pending", "sent", "skipped", "failed", "uncertain")
-
-
-class Recipient(NamedTuple):
-    """One reader of one batch (a tuple: a million of them are made in a large send)."""
-
-    id: int
-    email: str
-    name: str | None = None
-    timezone: str | None = None
-
-    @property
-    def key(self) -> str:
-        return self.email.lower()
 
 
 def _now() -> dt.datetime:

@@ -12,10 +12,8 @@ from tests.helpers import run
 
 
 @pytest.fixture(autouse=True)
-def local_database(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    for name in ("SENDGRID_API_KEY", "SMTP_HOST", "NEWSLETTER_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+def in_project(project_dir: Path) -> None:
+    """Every command here runs in a copy of the publication (the environment is clean)."""
 
 
 

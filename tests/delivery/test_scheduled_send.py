@@ -71,9 +71,7 @@ def test_outbox_cannot_schedule(engine: Engine, project: Project, tmp_path: Path
 
 
 @pytest.fixture
-def cli_env(project_dir: Path, sendgrid_env: FakeSendGrid,
-            monkeypatch: pytest.MonkeyPatch) -> FakeSendGrid:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+def cli_env(project_dir: Path, sendgrid_env: FakeSendGrid) -> FakeSendGrid:
     run("subscribers", "add", "ann@example.org")
     return sendgrid_env
 

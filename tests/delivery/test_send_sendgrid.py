@@ -221,7 +221,6 @@ def test_dry_run_touches_nothing(engine: Engine, project: Project,
 
 def test_real_transports_need_the_secret(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
         make_transport(project, "auto")
 

@@ -98,7 +98,6 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SMTP_PORT", str(controller.port))
     monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret")
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     yield inbox
     controller.stop()
 

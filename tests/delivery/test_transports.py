@@ -17,7 +17,8 @@ from newsletter.delivery.transports import Options, Outcome, Transport
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, ProblemsFound
 from newsletter.project import Project
-from newsletter.store.ledger import Ledger, Recipient
+from newsletter.store.ledger import Ledger
+from newsletter.store.recipient import Recipient
 from tests.helpers import FAST, add_subscribers, example_email, run
 
 ENV = Environment.from_environ({"SENDGRID_API_KEY": "SG.test", "SMTP_HOST": "127.0.0.1",

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.html
 
 from newsletter.content.settings import Campaign
-from newsletter.email.render import Renderer
+from newsletter.email.render import Email, Renderer
 from newsletter.project import Project
 from tests.helpers import EXAMPLE_DAY
 
@@ -50,6 +50,5 @@ def test_links_inside_markdown_and_existing_tags(project: Project, write_issue) 
     assert f"link ({expected})" in " ".join(email.text.split())  # wrapping aside
 
 
-def test_without_utm_links_are_untouched(project: Project) -> None:
-    email = project.render(project.resolve(EXAMPLE_DAY)).email
+def test_without_utm_links_are_untouched(email: Email) -> None:
     assert "utm_" not in email.html and "utm_" not in email.text

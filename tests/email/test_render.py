@@ -6,21 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
-import pytest
 
 from newsletter.email import lint
 from newsletter.email.render import UNSUBSCRIBE_TOKEN
-from newsletter.project import Project
+from newsletter.project import Project, Rendered
 from tests.helpers import EXAMPLE_DAY, GOOD_ISSUE
 
 
-@pytest.fixture
-def example(project: Project):
-    return project.render(project.resolve(EXAMPLE_DAY))
-
-
-def test_html_has_lead_sections_and_footer(example) -> None:
-    issue, email = example.parsed.issue, example.email
+def test_html_has_lead_sections_and_footer(rendered: Rendered) -> None:
+    issue, email = rendered.parsed.issue, rendered.email
     page = lxml.html.document_fromstring(email.html)
     text = page.text_content()
     assert issue.lead.headline in text and issue.lead.source in text
@@ -37,8 +31,8 @@ def test_html_has_lead_sections_and_footer(example) -> None:
     assert UNSUBSCRIBE_TOKEN in hrefs
 
 
-def test_html_head_declares_language_dark_mode_and_viewport(example) -> None:
-    html = example.email.html
+def test_html_head_declares_language_dark_mode_and_viewport(rendered: Rendered) -> None:
+    html = rendered.email.html
     page = lxml.html.document_fromstring(html)
     assert html.startswith("<!doctype html>")
     assert page.get("lang") == "en-US"
@@ -46,19 +40,19 @@ def test_html_head_declares_language_dark_mode_and_viewport(example) -> None:
     assert page.xpath('//meta[@name="viewport"]')
     assert "@media (prefers-color-scheme: dark)" in html
     assert "[data-ogsc]" in html  # Outlook.com's dark mode
-    assert page.findtext(".//title") == example.email.subject
+    assert page.findtext(".//title") == rendered.email.subject
 
 
-def test_preheader_is_hidden_and_first_in_body(example) -> None:
-    page = lxml.html.document_fromstring(example.email.html)
+def test_preheader_is_hidden_and_first_in_body(rendered: Rendered) -> None:
+    page = lxml.html.document_fromstring(rendered.email.html)
     first = page.body[0]
     assert "display:none" in first.get("style").replace(" ", "")
     assert first.text_content().startswith("Plus Netanyahu's Washington trip")
 
 
-def test_css_is_inlined(example) -> None:
-    page = lxml.html.document_fromstring(example.email.html)
-    links = [a for a in page.iter("a") if a.get("href") == example.parsed.issue.lead.url]
+def test_css_is_inlined(rendered: Rendered) -> None:
+    page = lxml.html.document_fromstring(rendered.email.html)
+    links = [a for a in page.iter("a") if a.get("href") == rendered.parsed.issue.lead.url]
     assert all("color:" in (a.get("style") or "") for a in links)
 
 

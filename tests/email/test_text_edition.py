@@ -7,13 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.content import richtext
-from newsletter.email.render import UNSUBSCRIBE_TOKEN
-from newsletter.project import Project
-from tests.helpers import EXAMPLE_DAY, GOOD_ISSUE
+from newsletter.email.render import UNSUBSCRIBE_TOKEN, Email
+from newsletter.project import Project, Rendered
+from tests.helpers import GOOD_ISSUE
 
 
-def test_text_edition_carries_every_story_and_link(project: Project) -> None:
-    rendered = project.render(project.resolve(EXAMPLE_DAY))
+def test_text_edition_carries_every_story_and_link(rendered: Rendered) -> None:
     issue, text = rendered.parsed.issue, rendered.email.text
     assert text.startswith("BIG MEDIA\nTuesday, July 23, 2024\n")
     assert issue.lead.headline in text and f"({issue.lead.source})" in text
@@ -26,8 +25,8 @@ def test_text_edition_carries_every_story_and_link(project: Project) -> None:
     assert f"Unsubscribe: {UNSUBSCRIBE_TOKEN}" in text
 
 
-def test_no_html_leftovers_and_lines_fit(project: Project) -> None:
-    text = project.render(project.resolve(EXAMPLE_DAY)).email.text
+def test_no_html_leftovers_and_lines_fit(email: Email) -> None:
+    text = email.text
     assert not re.search(r"<[a-z/][^>]*>|&[a-z]+;|&#\d+;", text)
     long_lines = [line for line in text.splitlines() if len(line) > 72]
     assert all("http" in line for line in long_lines), long_lines  # only unbreakable URLs

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from newsletter.delivery.transports.base import Options, Outcome, Setup, Transport
 from newsletter.email.render import Email
 from newsletter.files import write_atomic
-from newsletter.store.ledger import Recipient
+from newsletter.store.recipient import Recipient
 
 
 class OutboxTransport(Transport):

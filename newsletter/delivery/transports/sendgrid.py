@@ -32,7 +32,7 @@ from newsletter.delivery.transports.base import (
 )
 from newsletter.email.render import UNSUBSCRIBE_TOKEN, Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
-from newsletter.store.ledger import Recipient
+from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
 
 # python_http_client logs every request's headers at DEBUG, the API key among them.

@@ -22,7 +22,7 @@ from newsletter.config import SmtpEnvironment
 from newsletter.delivery.transports.base import Options, Outcome, Setup, Transport
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
-from newsletter.store.ledger import Recipient
+from newsletter.store.recipient import Recipient
 
 
 class SmtpOptions(Options):
