@@ -25,26 +25,26 @@ def test_every_import_contract_is_kept() -> None:
     assert "0 broken" in result.stdout
 
 
-def test_an_import_up_the_layers_is_caught(tmp_path: Path) -> None:
-    # The check is only worth having if it fails: the store reaching up for the renderer.
+def lint_with_import(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """import-linter on a copy of the package where ``module`` gains ``line``."""
     shutil.copytree(REPO / "newsletter", tmp_path / "newsletter",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    ledger = tmp_path / "newsletter" / "store" / "ledger.py"
-    ledger.write_text(ledger.read_text() + "\nfrom newsletter.email import render  # noqa\n")
-    result = lint_imports(tmp_path)
+    path = tmp_path / "newsletter" / module
+    path.write_text(path.read_text() + f"\n{line}  # noqa\n")
+    return lint_imports(tmp_path)
+
+
+def test_an_import_up_the_layers_is_caught(tmp_path: Path) -> None:
+    # The check is only worth having if it fails: the store reaching up for the renderer.
+    result = lint_with_import(tmp_path, "store/ledger.py", "from newsletter.email import render")
     assert result.returncode == 1
     assert "The store stands alone" in result.stdout and "BROKEN" in result.stdout
     assert "newsletter.store.ledger -> newsletter.email.render" in result.stdout
 
 
 def test_a_cycle_between_commands_is_caught(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "newsletter", tmp_path / "newsletter",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", tmp_path)
-    common = tmp_path / "newsletter" / "cli" / "common.py"
-    common.write_text(common.read_text() + "\nfrom newsletter.cli import content  # noqa\n")
-    result = lint_imports(tmp_path)
+    result = lint_with_import(tmp_path, "cli/common.py", "from newsletter.cli import content")
     assert result.returncode == 1 and "Commands share only cli.common BROKEN" in result.stdout
 
 
