@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         CheckResult,
         Due,
         Newsletter,
+        Proof,
         Subscribers,
         Upcoming,
     )
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from newsletter.store.subscribers import ImportReport, Subscriber
 
 _WHERE = {
-    "newsletter.api": ("Built", "CheckResult", "Due", "Newsletter", "Subscribers", "Upcoming"),
+    "newsletter.api": ("Built", "CheckResult", "Due", "Newsletter", "Proof", "Subscribers",
+                       "Upcoming"),
     "newsletter.config": ("Environment",),
     "newsletter.delivery.send": ("Plan", "SendOptions", "SendReport"),
     "newsletter.errors": ("ConfigError", "DeliveryError", "IssueNotFound", "NewsletterError",
@@ -57,11 +59,35 @@ _WHERE = {
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [  # every name in _WHERE, and the version
-    "Built", "CheckResult", "ConfigError", "DeliveryError", "Due", "Environment",
-    "ImportReport", "IssueNotFound", "Newsletter", "NewsletterError", "NotReady", "OutputError",
-    "Plan", "Problem", "ProblemsFound", "Rendered", "SendOptions", "SendPaused", "SendReport",
-    "Severity", "Status", "Subscriber", "SubscriberError", "Subscribers", "TransportRejected",
-    "TransportUnavailable", "Upcoming", "__version__",
+    "Built",
+    "CheckResult",
+    "ConfigError",
+    "DeliveryError",
+    "Due",
+    "Environment",
+    "ImportReport",
+    "IssueNotFound",
+    "Newsletter",
+    "NewsletterError",
+    "NotReady",
+    "OutputError",
+    "Plan",
+    "Problem",
+    "ProblemsFound",
+    "Proof",
+    "Rendered",
+    "SendOptions",
+    "SendPaused",
+    "SendReport",
+    "Severity",
+    "Status",
+    "Subscriber",
+    "SubscriberError",
+    "Subscribers",
+    "TransportRejected",
+    "TransportUnavailable",
+    "Upcoming",
+    "__version__",
 ]
 
 

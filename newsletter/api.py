@@ -84,6 +84,13 @@ class Due:
 
 
 @dataclass(frozen=True)
+class Proof:
+    issue: dt.date
+    transport: str
+    addresses: int  # distinct addresses it went to
+
+
+@dataclass(frozen=True)
 class Upcoming:
     """One coming publishing day, for ``schedule``."""
 
@@ -226,12 +233,12 @@ class Newsletter:
         return rendered.email
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
-              outbox: str | Path | None = None) -> int:
-        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
-        Returns how many distinct addresses it went to."""
+              outbox: str | Path | None = None) -> Proof:
+        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing."""
         from newsletter.delivery.send import proof
 
-        return proof(self._sendable(ref), self.transport(transport, outbox), addresses)
+        email, chosen = self._sendable(ref), self.transport(transport, outbox)
+        return Proof(email.date, chosen.name, proof(email, chosen, addresses))
 
     def plan(self, ref: IssueRef, transport: str = "auto",
              outbox: str | Path | None = None) -> Plan:

@@ -86,8 +86,9 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
                    "development key (fine for the outbox, refused for real transports)", err=True)
     try:
         if proof_to:
-            count = newsletter.proof(target, proof_to, transport, outbox)
-            click.echo(f"proof of {target} sent to {plural(count, 'address')}")
+            sent = newsletter.proof(target, proof_to, transport, outbox)
+            click.echo(f"proof of {sent.issue} sent to {plural(sent.addresses, 'address')} "
+                       f"via {sent.transport}")
             return
         if dry_run:
             _print_plan(newsletter.plan(target, transport, outbox))
