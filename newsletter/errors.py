@@ -12,7 +12,10 @@
         │                      retrying cannot help, so the send stops at once
         ├── TransportUnavailable  429, 5xx, timeouts, dropped connections: retried with
         │                      backoff, and the send pauses when they keep coming
-        └── SendPaused         too many errors in one run; running again resumes
+        ├── BatchNotSent       a batch failed before anything of it left (a message that
+        │                      cannot be written): released, and the send stops
+        └── SendPaused         too many errors in one run, or stopped by a signal;
+                               running again resumes (carries the run's report)
 
 The CLI turns each of these into one line (or one line per Problem) and exit code 1.
 Configuration errors stay apart from anything retryable so retry logic added later can
@@ -108,5 +111,11 @@ def _unavailable(message: str, retry_after: float | None, not_sent: bool) -> Tra
     return TransportUnavailable(message, retry_after=retry_after, not_sent=not_sent)
 
 
-class SendPaused(DeliveryError):
+class BatchNotSent(DeliveryError):
     pass
+
+
+class SendPaused(DeliveryError):
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report  # the SendReport of the run that paused

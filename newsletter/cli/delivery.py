@@ -13,7 +13,7 @@ from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.send import Plan, SendOptions, SendReport
 from newsletter.delivery.transports import NAMES
-from newsletter.errors import NotReady
+from newsletter.errors import NotReady, SendPaused
 from newsletter.store.ledger import DELIVERY_STATES
 
 
@@ -46,6 +46,12 @@ from newsletter.store.ledger import DELIVERY_STATES
               help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
 @click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outbox transport [default: outbox/ beside newsletter.yaml].")
+@click.option("--lease-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+              metavar="SECONDS",
+              help="A run silent this long is presumed gone, and the next run takes over.")
+@click.option("--accept-changes", is_flag=True,
+              help="Resume a send although the issue changed since it began (the rest get "
+                   "the new version).")
 @click.option("--workers", type=click.IntRange(0, 16), default=0, show_default=True,
               help="Processes that build and post requests, for lists of 100,000 and more "
                    "(0: all in this process).")
@@ -53,7 +59,8 @@ from newsletter.store.ledger import DELIVERY_STATES
 def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_time: bool,
          at_send_time: bool, transport: str,
          proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
-         resend_uncertain: bool, max_attempts: int, outbox: Path | None, workers: int) -> None:
+         resend_uncertain: bool, max_attempts: int, outbox: Path | None, lease_timeout: float,
+         accept_changes: bool, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
 
     Safe to run again: what was sent is never sent twice, a run that died
@@ -96,13 +103,40 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
         options = SendOptions(transport=transport, outbox=outbox, concurrency=concurrency,
                               rate=rate, resend_uncertain=resend_uncertain,
                               max_attempts=max_attempts, workers=workers,
-                              at_send_time=at_send_time or bool(ahead), local_time=local_time)
+                              at_send_time=at_send_time or bool(ahead), local_time=local_time,
+                              lease_timeout=lease_timeout, accept_changes=accept_changes)
         report = newsletter.send(target, options, progress=progress.for_stream())
     except NotReady as exc:
         errors = errors_of(exc.problems)
         print_problems(errors)
         raise click.ClickException(f"not sent: {plural(len(errors), 'error')}") from None
-    _print_report(report, newsletter.project.outbox_dir if outbox is None else outbox)
+    except SendPaused as exc:
+        if isinstance(exc.report, SendReport):
+            _print_report(exc.report, _outbox(newsletter, outbox))
+        raise Incomplete(str(exc)) from None
+    _print_report(report, _outbox(newsletter, outbox))
+    if not report.complete:
+        raise Incomplete(_unfinished(report))
+
+
+class Incomplete(click.ClickException):
+    """The send ran, but not every recipient got the issue: exit status 3."""
+
+    exit_code = 3
+
+
+def _outbox(newsletter: Newsletter, given: Path | None) -> Path:
+    return newsletter.project.outbox_dir if given is None else given
+
+
+def _unfinished(report: SendReport) -> str:
+    counts = report.counts
+    parts = [f"{report.failed:,} failed in this run" if report.failed else "",
+             f"{counts['pending']:,} pending" if counts["pending"] else "",
+             f"{counts['uncertain']:,} uncertain" if counts["uncertain"] else ""]
+    return (f"{report.issue} is not complete: {', '.join(p for p in parts if p)}; see "
+            f"`newsletter status {report.issue}`, fix the cause, and run the same command "
+            "again (failed batches are retried; uncertain ones only with --resend-uncertain)")
 
 
 def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
@@ -155,6 +189,14 @@ def _print_report(report: SendReport, outbox: Path) -> None:
         click.echo(f"warning: {counts['uncertain']:,} recipients are uncertain (their request "
                    f"may or may not have gone out); resend to them with: newsletter send "
                    f"{report.issue} --resend-uncertain", err=True)
+    if report.taken_over_from:
+        click.echo(f"note: took over from {report.taken_over_from}, which had stopped "
+                   "renewing its lease; resuming where it stopped", err=True)
+    for error in report.errors[:5]:
+        click.echo(f"error: {error}", err=True)
+    if len(report.errors) > 5:
+        click.echo(f"error: ... and {len(report.errors) - 5:,} more (see `newsletter status "
+                   f"{report.issue}`)", err=True)
     if report.timeouts_retried:
         click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
                    "a timed-out attempt; see `newsletter status`", err=True)

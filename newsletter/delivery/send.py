@@ -13,8 +13,6 @@ import dataclasses
 import datetime as dt
 import gc
 import multiprocessing
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,17 +36,21 @@ from tenacity import (
 )
 
 from newsletter.delivery.dates import Timing
+from newsletter.delivery.lease import Heartbeat
 from newsletter.delivery.progress import Progress
+from newsletter.delivery.stopping import ignore_stop_signals, stop_signals
 from newsletter.delivery.transports import Outcome, Scheduler, Transport
 from newsletter.email.render import Email
 from newsletter.errors import (
+    BatchNotSent,
     ConfigError,
+    DeliveryError,
     SendPaused,
     TransportRejected,
     TransportUnavailable,
 )
 from newsletter.store import subscribers
-from newsletter.store.ledger import Ledger
+from newsletter.store.ledger import Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
@@ -70,6 +72,8 @@ class SendOptions:
     send_at: dt.datetime | None = None  # have the provider deliver then (SendGrid only)
     at_send_time: bool = False  # or: at the issue's own send time (sets send_at)
     local_time: bool = False  # deliver at the send time in each reader's own timezone
+    lease_timeout: float = 600.0  # seconds without renewal after which a run is presumed gone
+    accept_changes: bool = False  # resume even though the issue changed since the send began
 
 
 @dataclass
@@ -83,26 +87,18 @@ class SendReport:
     already_done: bool = False
     recovered_uncertain: int = 0
     timeouts_retried: int = 0
+    failed: int = 0  # recipients this run could not deliver to (refused, or batches given up)
+    taken_over_from: str | None = None  # a run whose lease had gone stale
+    stopped: str | None = None  # why this run stopped early, if it did
     errors: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
-
-def run_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the run named ``owner`` still lives (known only for runs on this host)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # cannot tell from here: assume it does
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    @property
+    def complete(self) -> bool:
+        """Every recipient sent or skipped by policy: nothing failed in this run, and
+        nothing is left pending or uncertain."""
+        return not (self.failed or self.stopped or self.counts.get("pending")
+                    or self.counts.get("uncertain"))
 
 
 class RateLimiter:
@@ -141,6 +137,8 @@ class SendRun:
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
         self.scheduled: Timing | None = None
+        self.interrupted: str | None = None  # the signal that asked this run to stop
+        self.lost: str | None = None  # why the lease was lost, if it was
 
     def run(self) -> SendReport:
         with _fewer_collections():
@@ -149,19 +147,24 @@ class SendRun:
     def _run(self) -> SendReport:
         started = time.monotonic()
         timing = self._check_timing()
-        self.report.planned = self.ledger.plan(self.transport.name, self.transport.batch_size)
-        owner = run_owner()
-        self.ledger.acquire(owner, owner_alive)
+        lease = Lease(run_owner(), dt.timedelta(seconds=self.options.lease_timeout),
+                      self.options.accept_changes)
+        content = Content(self.email.digest, self.email.subject)
+        begun = self.ledger.begin(self.transport.name, self.transport.batch_size, content, lease)
+        self.report.planned, self.report.taken_over_from = begun.planned, begun.taken_over_from
+        renew_every = min(30.0, self.options.lease_timeout / 3)
         try:
-            self._prepare()
-            if timing is not None:
-                self._schedule(*timing)
-            self._start_workers()
-            self._send_all()
+            with Heartbeat(self.ledger, lease.owner, renew_every, self._lost_lease), \
+                    stop_signals(self._interrupt):
+                self._prepare()
+                if timing is not None:
+                    self._schedule(*timing)
+                self._start_workers()
+                self._send_all()
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
-            self.ledger.release_lease(owner)
+            self.ledger.release_lease(lease.owner)
             self.transport.close()
             self.report.seconds = time.monotonic() - started
             self.report.counts = self.ledger.status().counts
@@ -255,18 +258,34 @@ class SendRun:
             return
         try:
             outcome, note = self._send_with_retries(number, recipients)
-        except TransportRejected as exc:
-            self.ledger.release(number, str(exc))
+        except (TransportRejected, BatchNotSent) as exc:
+            self.ledger.release(number, str(exc))  # nothing left: the next run sends it
             self._halt(str(exc))
             return
         except TransportUnavailable as exc:
-            self._gave_up(number, exc)
+            self._gave_up(number, len(recipients), exc)
             return
-        sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note)
+        except Exception as exc:
+            self.ledger.uncertain(number, f"unexpected error: {exc!r}")
+            self._halt(f"unexpected error while sending batch {number}: {exc!r}; its "
+                       f"{len(recipients)} recipients are marked uncertain")
+            return
+        sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note,
+                                  outcome.not_sent)
+        self._count(sent, outcome)
+        self.progress.advance(len(recipients))
+
+    def _count(self, sent: int, outcome: Outcome) -> None:
         with self.lock:
             self.report.sent += sent
             self.report.requests += 1
-        self.progress.advance(len(recipients))
+            self.report.failed += len(outcome.refused)
+            for why in dict.fromkeys([*outcome.refused.values(), *outcome.not_sent.values()]):
+                self.report.errors.append(why)
+            if outcome.not_sent:  # the transport stopped part-way (a full disk, say)
+                self.failed_batches += 1
+                if self.failed_batches >= self.options.max_failed_batches:
+                    self.stop.set()
 
     def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
         timed_out = False
@@ -300,12 +319,13 @@ class SendRun:
         hint = getattr(exc, "retry_after", None) or 0.0
         return min(max(backoff, hint), self.options.retry_cap)
 
-    def _gave_up(self, number: int, exc: TransportUnavailable) -> None:
+    def _gave_up(self, number: int, size: int, exc: TransportUnavailable) -> None:
         if exc.not_sent:
             self.ledger.release(number, str(exc), failed=True)
         else:
             self.ledger.uncertain(number, str(exc))
         with self.lock:
+            self.report.failed += size
             self.report.errors.append(f"batch {number}: {exc}")
             self.failed_batches += 1
             if self.failed_batches >= self.options.max_failed_batches:
@@ -317,14 +337,33 @@ class SendRun:
             self.report.errors.append(reason)
         self.stop.set()
 
+    def _interrupt(self, signal_name: str) -> None:
+        # In the signal handler: only set flags (the lock may be held by this thread).
+        self.interrupted = self.interrupted or signal_name
+        self.stop.set()
+
+    def _lost_lease(self, reason: str) -> None:
+        self.lost = reason
+        self.stop.set()
+
     def _raise_if_stopped(self) -> None:
         if self.fatal:
+            self.report.stopped = self.fatal
             raise TransportRejected(f"{self.fatal}; the send stopped (nothing more was sent; "
                                     "fix the cause and run again to resume)")
+        if self.lost:
+            self.report.stopped = self.lost
+            raise DeliveryError(self.lost)
+        if self.interrupted:
+            self.report.stopped = f"stopped by {self.interrupted}"
+            raise SendPaused(f"stopped by {self.interrupted}: the requests in flight were "
+                             f"settled, {self.report.sent:,} recipients were sent to in this "
+                             "run; run the same command again to resume", report=self.report)
         if self.stop.is_set():
             last = self.report.errors[-1] if self.report.errors else "errors"
+            self.report.stopped = f"paused after {self.failed_batches} failed batches"
             raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
-                             "run the same command again to resume")
+                             "run the same command again to resume", report=self.report)
 
 
 _worker: tuple[Transport, Email] | None = None
@@ -333,6 +372,7 @@ _worker: tuple[Transport, Email] | None = None
 def _init_worker(factory: Callable[[], Transport], email: Email,
                  scheduled: Timing | None) -> None:
     global _worker
+    ignore_stop_signals()
     transport = factory()
     scheduler = transport.scheduler()
     if scheduled is not None and scheduler is not None:

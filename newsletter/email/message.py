@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from newsletter.content.settings import Publication
+from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
 from newsletter.timing import send_instant
 
@@ -22,6 +23,8 @@ PLACEHOLDER_TO = "undisclosed-recipients:;"
 # Long URLs in List-Unsubscribe have no space to fold at; with the usual 78-column limit
 # the email package would turn them into encoded-words that no client can follow.
 POLICY = policy.SMTP.clone(max_line_length=998)
+# For a recipient (or sender) whose address cannot be written in ASCII: UTF-8 headers.
+UTF8_POLICY = POLICY.clone(utf8=True)
 
 
 def send_datetime(email: Email, publication: Publication) -> dt.datetime:
@@ -33,18 +36,21 @@ def build(
     email: Email,
     publication: Publication,
     *,
-    to: str = PLACEHOLDER_TO,
+    to: str | Address = PLACEHOLDER_TO,
     html: str | None = None,
     text: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A message for ``to``; ``html``/``text`` replace the email's (personalised) bodies."""
-    msg = EmailMessage(policy=POLICY)
+    """A message for ``to``; ``html``/``text`` replace the email's (personalised) bodies.
+
+    Its policy writes UTF-8 headers when an address needs them (see addresses.py)."""
     sender = publication.sender
-    msg["From"] = Address(sender.name, addr_spec=sender.address)
+    utf8 = needs_utf8(publication, to)
+    msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
+    msg["From"] = header_address(sender.name, sender.address)
     msg["To"] = to
     if publication.reply_to:
-        msg["Reply-To"] = publication.reply_to
+        msg["Reply-To"] = header_address(None, publication.reply_to)
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(send_datetime(email, publication))
     msg["Message-ID"] = message_id(email, publication, to)
@@ -58,7 +64,14 @@ def build(
     return msg
 
 
-def message_id(email: Email, publication: Publication, to: str) -> str:
-    domain = publication.sender.address.rpartition("@")[2]
+def needs_utf8(publication: Publication, to: str | Address = PLACEHOLDER_TO) -> bool:
+    """Whether the message must be written with UTF-8 headers (and sent with SMTPUTF8)."""
+    to_address = to.addr_spec if isinstance(to, Address) else ""
+    return any(for_wire(address).needs_utf8 for address in
+               (publication.sender.address, publication.reply_to or "", to_address) if address)
+
+
+def message_id(email: Email, publication: Publication, to: str | Address) -> str:
+    domain = for_wire(publication.sender.address).address.rpartition("@")[2]
     token = hashlib.sha256(f"{email.digest}\0{to}".encode()).hexdigest()[:20]
     return f"<{email.date.isoformat()}.{token}@{domain}>"

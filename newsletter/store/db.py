@@ -30,6 +30,9 @@ from newsletter.store.migrate import migrate
 
 DEFAULT_SQLITE = "newsletter.sqlite3"
 
+# An issue's date, or for a cancelled send kept as history "2024-07-23/cancelled-1".
+ISSUE_KEY = 40
+
 metadata = MetaData()
 
 subscribers = Table(
@@ -49,24 +52,29 @@ subscribers = Table(
 # One row per issue being (or having been) sent: the audience is fixed when it is planned.
 sends = Table(
     "sends", metadata,
-    Column("issue", String(10), primary_key=True),
+    Column("issue", String(ISSUE_KEY), primary_key=True),
     Column("transport", String(16), nullable=False),
     Column("batch_size", Integer, nullable=False),
     Column("planned", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
-    # The run sending it now ("host:pid"), so two runs never work one issue at once.
+    # The run sending it now ("host:pid:nonce") and when it last said so (the database's
+    # clock): a lease that expires when its run stops renewing it.
     Column("owner", String(200)),
     Column("heartbeat", DateTime(timezone=True)),
     # Revision 0002: a send scheduled with the provider (SendGrid send_at + batch_id).
     Column("batch_id", String(200)),
     Column("send_at", DateTime(timezone=True)),
+    # Revision 0003: the content the send began with, and when it was cancelled.
+    Column("content_hash", String(64)),
+    Column("subject", Text),
+    Column("cancelled_at", DateTime(timezone=True)),
 )
 
 # A batch is one provider request (or, over SMTP, one run of messages on a connection).
 batches = Table(
     "batches", metadata,
-    Column("issue", String(10), primary_key=True),
+    Column("issue", String(ISSUE_KEY), primary_key=True),
     Column("number", Integer, primary_key=True),
     Column("state", String(12), nullable=False),
     Column("size", Integer, nullable=False),
@@ -80,7 +88,7 @@ batches = Table(
 
 deliveries = Table(
     "deliveries", metadata,
-    Column("issue", String(10), primary_key=True),
+    Column("issue", String(ISSUE_KEY), primary_key=True),
     Column("subscriber_id", Integer, primary_key=True),
     Column("batch", Integer, nullable=False),
     Column("state", String(12), nullable=False),

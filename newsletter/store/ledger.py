@@ -13,6 +13,11 @@ The protocol that makes a send exactly-once:
    died while their request was out) into ``uncertain``: they may or may not have been
    delivered, and are resent only when asked (``--resend-uncertain``).
 
+One run works on an issue at a time: it holds a lease (``owner``, ``heartbeat``) that it
+renews while it runs; a lease not renewed for a while (10 minutes by default) is stale
+and the next run, from any host, takes it over. The content a send began with is pinned
+(``content_hash``): a resume with a changed issue is refused unless asked for.
+
 Batches are handled by worker threads, each with its own connection; every step is one
 short transaction, so SQLite's single writer and PostgreSQL behave the same.
 """
@@ -20,10 +25,24 @@ short transaction, so SQLite's single writer and PostgreSQL behave the same.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import os
+import secrets
+import socket
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
 from newsletter.store.db import batches, deliveries, sends, subscribers
@@ -34,6 +53,81 @@ DELIVERY_STATES = ("pending", "sent", "skipped", "failed", "uncertain")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def db_now(conn: Connection) -> dt.datetime:
+    """The database's clock (UTC): the one clock every runner of a send shares."""
+    value = conn.execute(select(func.current_timestamp())).scalar_one()
+    if isinstance(value, str):  # SQLite answers 'YYYY-MM-DD HH:MM:SS', in UTC
+        value = dt.datetime.fromisoformat(value)
+    return _aware(value) or _now()
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; we only ever store UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def run_owner() -> str:
+    """This run's name in a lease: the host, the process, and a nonce (pids repeat)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _gone(holder: str, seen: dt.datetime | None, now: dt.datetime, lease: Lease) -> bool:
+    """Whether the run ``holder`` has stopped: its lease is stale, or it was a process of
+    this host that no longer exists."""
+    if seen is None or now - seen >= lease.stale_after:
+        return True
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _held_message(issue: str, holder: str, seen: dt.datetime | None, now: dt.datetime,
+                  lease: Lease) -> str:
+    ago = int((now - seen).total_seconds()) if seen else 0
+    left = int(lease.stale_after.total_seconds()) - ago
+    return (f"issue {issue} is being sent by another run ({holder}, last heard from {ago} s "
+            f"ago); wait for it, or it is taken over once silent for "
+            f"{_duration(lease.stale_after)} (in {max(left, 0)} s)")
+
+
+def _duration(span: dt.timedelta) -> str:
+    seconds = int(span.total_seconds())
+    return f"{seconds // 60} min" if seconds % 60 == 0 and seconds >= 60 else f"{seconds} s"
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a send is pinned to: the rendered email's hash, and its subject (to say what
+    changed)."""
+
+    digest: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str  # this run: "host:pid:nonce"
+    stale_after: dt.timedelta = dt.timedelta(minutes=10)
+    accept_changes: bool = False  # resume with content other than the send began with
+
+
+@dataclass(frozen=True)
+class Begun:
+    planned: int
+    taken_over_from: str | None = None  # a run whose lease had gone stale
+    resumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,43 +154,114 @@ class Ledger:
             return conn.execute(select(sends.c.issue).where(sends.c.issue == self.issue)) \
                 .first() is not None
 
-    def plan(self, transport: str, batch_size: int) -> int:
-        """Fix the audience (once); return how many recipients the issue has."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(sends.c.planned).where(sends.c.issue == self.issue)).first()
-            if row is not None:
-                return int(row.planned)
-            number = func.row_number().over(order_by=subscribers.c.id)
-            picked = select(literal(self.issue), subscribers.c.id,
-                            (number - 1) // batch_size, literal("pending")) \
-                .where(subscribers.c.status == "active")
-            conn.execute(insert(deliveries).from_select(
-                ["issue", "subscriber_id", "batch", "state"], picked))
-            counted = select(deliveries.c.issue, deliveries.c.batch, literal("pending"),
-                             func.count(), literal(0)) \
-                .where(deliveries.c.issue == self.issue).group_by(deliveries.c.issue,
-                                                                  deliveries.c.batch)
-            conn.execute(insert(batches).from_select(
-                ["issue", "number", "state", "size", "attempts"], counted))
-            planned = conn.execute(select(func.count()).select_from(deliveries)
-                                   .where(deliveries.c.issue == self.issue)).scalar_one()
-            conn.execute(sends.insert().values(issue=self.issue, transport=transport,
-                                               batch_size=batch_size, planned=planned,
-                                               created_at=_now()))
-        _analyze(self.engine)  # once, after the bulk insert: not on every resumed run
-        return int(planned)
+    def begin(self, transport: str, batch_size: int, content: Content, lease: Lease) -> Begun:
+        """Take the issue for this run, planning its audience if this is the first run.
 
-    def acquire(self, owner: str, alive: Callable[[str], bool]) -> None:
-        """Take the issue for this run; DeliveryError if another live run holds it."""
+        The first run inserts the send and plans it in one transaction; a run that finds
+        the send already there takes the lease (see :meth:`acquire`) and checks that the
+        content is the one the send began with. Two runs started at the same instant end
+        with one sending and the other refused with DeliveryError.
+        """
+        planned = self._plan_new(transport, batch_size, content, lease.owner)
+        if planned is not None:
+            return Begun(planned)
+        previous = self.acquire(lease)
+        try:
+            self._check_content(content, lease.accept_changes)
+        except DeliveryError:
+            self.release_lease(lease.owner)
+            raise
+        return Begun(self.status().planned, taken_over_from=previous, resumed=True)
+
+    def _plan_new(self, transport: str, batch_size: int, content: Content,
+                  owner: str) -> int | None:
+        """Insert and plan the send; None when it already exists (another run's)."""
+        try:
+            with self.engine.begin() as conn:
+                now = db_now(conn)
+                conn.execute(sends.insert().values(
+                    issue=self.issue, transport=transport, batch_size=batch_size, planned=0,
+                    created_at=now, owner=owner, heartbeat=now, content_hash=content.digest,
+                    subject=content.subject))
+                planned = self._plan(conn, batch_size)
+        except IntegrityError:
+            return None
+        except OperationalError as exc:
+            if "locked" in str(exc.orig):  # SQLite: another run holds the write lock
+                raise DeliveryError(f"issue {self.issue}: another run is planning this send "
+                                    "right now; run again in a minute") from None
+            raise
+        _analyze(self.engine)  # once, after the bulk insert: not on every resumed run
+        return planned
+
+    def _plan(self, conn: Connection, batch_size: int) -> int:
+        number = func.row_number().over(order_by=subscribers.c.id)
+        picked = select(literal(self.issue), subscribers.c.id,
+                        (number - 1) // batch_size, literal("pending")) \
+            .where(subscribers.c.status == "active")
+        conn.execute(insert(deliveries).from_select(
+            ["issue", "subscriber_id", "batch", "state"], picked))
+        counted = select(deliveries.c.issue, deliveries.c.batch, literal("pending"),
+                         func.count(), literal(0)) \
+            .where(deliveries.c.issue == self.issue).group_by(deliveries.c.issue,
+                                                              deliveries.c.batch)
+        conn.execute(insert(batches).from_select(
+            ["issue", "number", "state", "size", "attempts"], counted))
+        planned = int(conn.execute(select(func.count()).select_from(deliveries)
+                                   .where(deliveries.c.issue == self.issue)).scalar_one())
+        conn.execute(update(sends).where(sends.c.issue == self.issue).values(planned=planned))
+        return planned
+
+    def acquire(self, lease: Lease) -> str | None:
+        """Take the issue for this run; return the run it was taken over from, if any.
+
+        The lease is free, ours, stale (not renewed for ``lease.stale_after``, by the
+        database's clock, so runners' clocks do not matter), or held by a process of this
+        host that is gone. The take-over is a compare-and-set on the holder, so of two runs
+        that try at once exactly one wins. DeliveryError names a live holder.
+        """
         with self.engine.begin() as conn:
+            now = db_now(conn)
             row = conn.execute(select(sends.c.owner, sends.c.heartbeat)
                                .where(sends.c.issue == self.issue)).first()
-            holder = row.owner if row else None
-            if holder and holder != owner and alive(holder):
-                raise DeliveryError(f"issue {self.issue} is being sent by another run "
-                                    f"({holder}); wait for it, or stop it first")
-            conn.execute(update(sends).where(sends.c.issue == self.issue)
-                         .values(owner=owner, heartbeat=_now()))
+            if row is None:
+                raise DeliveryError(f"issue {self.issue} has not been planned")
+            holder, seen = row.owner, _aware(row.heartbeat)
+            if holder and holder != lease.owner and not _gone(holder, seen, now, lease):
+                raise DeliveryError(_held_message(self.issue, holder, seen, now, lease))
+            taken = conn.execute(update(sends).where(
+                sends.c.issue == self.issue,
+                sends.c.owner.is_(None) if holder is None else sends.c.owner == holder)
+                .values(owner=lease.owner, heartbeat=now)).rowcount
+        if not taken:
+            raise DeliveryError(f"issue {self.issue} was taken by another run just now; "
+                                "wait for it, or run again later")
+        return holder if holder and holder != lease.owner else None
+
+    def renew(self, owner: str) -> bool:
+        """Say this run is alive; False if the lease was taken over meanwhile."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(sends).where(
+                sends.c.issue == self.issue, sends.c.owner == owner)
+                .values(heartbeat=db_now(conn))).rowcount)
+
+    def _check_content(self, content: Content, accept_changes: bool) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(sends.c.content_hash, sends.c.subject)
+                               .where(sends.c.issue == self.issue)).one()
+            if row.content_hash in (None, content.digest) or accept_changes:
+                # A send of release 0.1 had no pin: it takes the content it resumes with.
+                conn.execute(update(sends).where(sends.c.issue == self.issue).values(
+                    content_hash=content.digest, subject=content.subject))
+                return
+        what = f"the subject changed from {row.subject!r} to {content.subject!r}" \
+            if row.subject != content.subject else "the text of the email changed"
+        done = self.status()
+        raise DeliveryError(
+            f"issue {self.issue} changed since its send began ({what}); "
+            f"{done.planned - done.left:,} of {done.planned:,} recipients already have the "
+            "earlier version. Restore the file to send them all the same, or run again with "
+            "--accept-changes to send the rest the new version")
 
     def release_lease(self, owner: str) -> None:
         with self.engine.begin() as conn:
@@ -197,20 +362,27 @@ class Ledger:
         self._set_batch(number, state="failed" if failed else "pending", error=error)
 
     def settle(self, number: int, provider_id: str | None, refused: dict[int, str],
-               note: str | None = None) -> int:
-        """Record an accepted batch; return how many recipients it reached."""
+               note: str | None = None, not_sent: dict[int, str] | None = None) -> int:
+        """Record a batch the transport handled; return how many recipients it reached.
+
+        ``refused`` recipients become failed; ``not_sent`` ones stay pending and the batch
+        is marked failed, so the next run sends to them (and only them)."""
         in_batch = and_(deliveries.c.issue == self.issue, deliveries.c.batch == number,
                         deliveries.c.state == "pending")
+        held = [sid for sid in (not_sent or {}) if sid not in refused]
         with self.engine.begin() as conn:
             if refused:
                 conn.execute(update(deliveries).where(
                     in_batch, deliveries.c.subscriber_id == bindparam("sid"))
                     .values(state="failed"), [{"sid": sid} for sid in refused])
-            sent = conn.execute(update(deliveries).where(in_batch).values(state="sent")).rowcount
-            errors = "; ".join(f"{sid}: {why}" for sid, why in list(refused.items())[:20])
+            reached = in_batch if not held else and_(
+                in_batch, deliveries.c.subscriber_id.not_in(held))
+            sent = conn.execute(update(deliveries).where(reached).values(state="sent")).rowcount
+            reasons = {**(not_sent or {}), **refused}
+            errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
             conn.execute(update(batches).where(batches.c.issue == self.issue,
                                                batches.c.number == number)
-                         .values(state="sent", provider_id=provider_id,
+                         .values(state="failed" if held else "sent", provider_id=provider_id,
                                  error="; ".join(filter(None, [note, errors])) or None,
                                  finished_at=_now()))
         return int(sent)

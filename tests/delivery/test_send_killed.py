@@ -1,23 +1,29 @@
-"""A send killed (SIGKILL) in the middle, then run again: everyone gets the issue once.
+"""A send killed (SIGKILL) in the middle, then run again, from another machine: everyone
+gets the issue once.
 
 The one thing that cannot be known is a request that was out when the process died. The
 local SendGrid holds one request unanswered, the test kills the sender while it waits, and
-checks that the next run delivers to everyone else, reports the held batch as uncertain,
-and sends it only when told to with --resend-uncertain.
+checks that a run on another host (its own UTS namespace, another host name) is refused
+while the dead run's lease is fresh, takes over once it is stale, delivers to everyone
+else, reports the held batch as uncertain (exit status 3), and sends it only when told to
+with --resend-uncertain.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid
-from tests.helpers import add_subscribers, duplicates
+from tests.helpers import add_subscribers, duplicates, need
 
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 
@@ -25,6 +31,13 @@ NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 def _command(config: Path, *extra: str) -> list[str]:
     return [NEWSLETTER, "--config", str(config), "send", "2024-07-23", "--transport",
             "sendgrid", "--concurrency", "1", *extra]
+
+
+def on_host(host: str, command: list[str]) -> list[str]:
+    """``command`` run as if on another machine: a UTS namespace with its own host name."""
+    need(shutil.which("unshare") is not None and os.geteuid() == 0,
+         "unshare as root (another host name for a subprocess)")
+    return ["unshare", "-u", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *command]
 
 
 def test_kill_mid_send_then_resume(engine: Engine, project_dir: Path, tmp_path: Path) -> None:
@@ -45,9 +58,19 @@ def test_kill_mid_send_then_resume(engine: Engine, project_dir: Path, tmp_path: 
         fake.release.set()
         assert len(fake.recipients()) == 15  # three batches made it before the kill
 
-        second = subprocess.run(_command(config), env=env, capture_output=True, text=True,
-                                timeout=120)
-        assert second.returncode == 0, second.stderr
+        elsewhere = on_host("runner-b", _command(config, "--lease-timeout", "3"))
+        refused = subprocess.run(elsewhere, env=env, capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode == 1, refused.stderr
+        assert re.fullmatch(r"Error: issue 2024-07-23 is being sent by another run \(\S+:"
+                            rf"{first.pid}:\w+, last heard from \d+ s ago\); wait for it, or "
+                            r"it is taken over once silent for 3 s \(in \d+ s\)\n",
+                            refused.stderr), refused.stderr
+        time.sleep(3.5)  # the dead run's lease goes stale
+
+        second = subprocess.run(elsewhere, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 3, second.stderr  # not complete: 5 are uncertain
+        assert f":{first.pid}:" in second.stderr and "which had stopped renewing" in second.stderr
         assert "warning: 5 recipients were in flight when an earlier run died" in second.stderr
         assert "5 recipients are uncertain" in second.stderr
         held = {f"reader{n}@example.org" for n in range(15, 20)}

@@ -18,7 +18,7 @@ from newsletter.errors import ConfigError, SendPaused, TransportRejected
 from newsletter.project import Project
 from newsletter.store import db
 from newsletter.store import subscribers as audience
-from newsletter.store.ledger import Ledger
+from newsletter.store.ledger import Content, Lease, Ledger
 from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
 from tests.helpers import (
     FAST,
@@ -76,7 +76,10 @@ def test_second_run_sends_nothing(engine: Engine, project: Project,
 def test_who_left_before_their_batch_is_skipped(engine: Engine, project: Project,
                                                 sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 5)
-    Ledger(engine, "2024-07-23").plan("sendgrid", 1000)  # audience fixed...
+    email = example_email(project)
+    ledger = Ledger(engine, "2024-07-23")  # an earlier run fixed the audience...
+    ledger.begin("sendgrid", 1000, Content(email.digest, email.subject), Lease("earlier:1:a"))
+    ledger.release_lease("earlier:1:a")
     audience.set_status(engine, "reader2@example.org", "unsubscribed")  # ...then one leaves
     report = run_send(engine, project)
     assert "reader2@example.org" not in sendgrid_env.recipients()

@@ -16,7 +16,6 @@ local servers behind them.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from newsletter.content.settings import Publication
 from newsletter.delivery.dates import Timing
 from newsletter.delivery.personalize import Personalizer, Recipient, fill
 from newsletter.email import message
+from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError
 
@@ -39,10 +39,13 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 
 @dataclass
 class Outcome:
-    """What the provider said: its id for the request, and any recipient it refused."""
+    """What became of a batch: the provider's id for it, the recipients it refused for
+    good (recorded failed, with why), and those that surely never left because the
+    transport stopped part-way (left pending, for the next run)."""
 
     provider_id: str | None = None
     refused: dict[int, str] = field(default_factory=dict)
+    not_sent: dict[int, str] = field(default_factory=dict)
 
 
 class Options(Strict):
@@ -108,16 +111,31 @@ class Transport(ABC):
     def unsupported(self, feature: str) -> ConfigError:
         return ConfigError(f"the {self.name} transport cannot {feature}")
 
-    def personal_message(self, email: Email, recipient: Recipient) -> bytes:
-        """One complete message for one recipient, tokens filled (SMTP and outbox)."""
+    def personal_message(self, email: Email, recipient: Recipient) -> Personal:
+        """One complete message for one recipient, tokens filled (SMTP and outbox).
+
+        Raises MessageError when this recipient's message cannot be written."""
         values = self.personalizer.values(recipient)
-        to = email_address(recipient)
         headers = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient),
                    "List-Unsubscribe-Post": ONE_CLICK}
-        msg = message.build(email, self.publication, to=to, html=fill(email.html, values),
-                            text=fill(email.text, values), headers=headers)
-        return msg.as_bytes()
+        try:
+            to = header_address(recipient.name, recipient.email)
+            msg = message.build(email, self.publication, to=to,
+                                html=fill(email.html, values), text=fill(email.text, values),
+                                headers=headers)
+            raw = msg.as_bytes()
+        except (ValueError, UnicodeError, IndexError) as exc:
+            raise MessageError(f"cannot write a message to {recipient.email!r}: {exc}") from exc
+        utf8 = msg.policy.utf8  # type: ignore[attr-defined]
+        return Personal(raw, for_wire(recipient.email).address, bool(utf8))
 
 
-def email_address(recipient: Recipient) -> str:
-    return email.utils.formataddr((recipient.name or "", recipient.email))
+class MessageError(Exception):
+    """One recipient's message cannot be written: that recipient fails, the batch goes on."""
+
+
+@dataclass(frozen=True)
+class Personal:
+    raw: bytes
+    envelope_to: str  # the address for RCPT TO, in its wire form
+    utf8: bool  # needs SMTPUTF8

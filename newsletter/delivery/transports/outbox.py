@@ -6,11 +6,13 @@ whole send (ledger included) and an editor can open what each reader would get.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
-from newsletter.delivery.transports.base import Options, Outcome, Setup, Transport
+from newsletter.delivery.transports.base import MessageError, Options, Outcome, Setup, Transport
 from newsletter.email.render import Email
+from newsletter.errors import OutputError
 from newsletter.files import write_atomic
 from newsletter.store.recipient import Recipient
 
@@ -28,7 +30,33 @@ class OutboxTransport(Transport):
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         target = self.folder / email.date.isoformat()
-        for recipient in recipients:
-            name = re.sub(r"[^a-z0-9@._+-]", "_", recipient.key) + ".eml"
-            write_atomic(target / name, self.personal_message(email, recipient))
-        return Outcome(provider_id=str(target))
+        outcome = Outcome(provider_id=str(target))
+        for position, recipient in enumerate(recipients):
+            try:
+                message = self.personal_message(email, recipient)
+            except MessageError as exc:
+                outcome.refused[recipient.id] = str(exc)
+                continue
+            try:
+                write_atomic(target / file_name(recipient.key), message.raw)
+            except OutputError as exc:
+                # The folder itself failed (full, read-only): this and the rest never left.
+                for rest in recipients[position:]:
+                    outcome.not_sent[rest.id] = str(exc)
+                break
+        return outcome
+
+
+_SAFE = re.compile(r"[^a-z0-9@._+-]")
+_MAX_NAME = 200  # bytes, well inside the 255 most file systems allow
+
+
+def file_name(key: str) -> str:
+    """A file name for an address, the same address always the same name, two addresses
+    never one name: an address that had to be changed (characters a file name should not
+    have, or too long) gets ``~`` and a hash of the address, which no unchanged name has."""
+    safe = _SAFE.sub("_", key)
+    if safe == key and len(key) <= _MAX_NAME:
+        return f"{key}.eml"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{safe[:_MAX_NAME]}~{digest}.eml"

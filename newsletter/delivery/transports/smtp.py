@@ -19,7 +19,15 @@ from typing import Annotated
 from pydantic import Field
 
 from newsletter.config import SmtpEnvironment
-from newsletter.delivery.transports.base import Options, Outcome, Setup, Transport
+from newsletter.delivery.transports.base import (
+    MessageError,
+    Options,
+    Outcome,
+    Personal,
+    Setup,
+    Transport,
+)
+from newsletter.email.addresses import for_wire
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
 from newsletter.store.recipient import Recipient
@@ -66,24 +74,45 @@ class SmtpTransport(Transport):
         if not settings.host:
             raise ConfigError("SMTP_HOST is not set")
         self.settings = settings
+        self.sender = for_wire(self.publication.sender.address).address
         self.local = threading.local()
         self.connections: list[smtplib.SMTP] = []
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         outcome = Outcome()
-        for recipient in recipients:
-            raw = self.personal_message(email, recipient)
-            refused = self._deliver(recipient, raw)
+        for position, recipient in enumerate(recipients):
+            try:
+                refused = self._one(email, recipient)
+            except TransportUnavailable as exc:
+                if position == 0 or not exc.not_sent:
+                    raise
+                # Some of the batch went; the rest surely did not: keep both facts.
+                outcome.not_sent.update({r.id: str(exc) for r in recipients[position:]})
+                return outcome
             if refused:
                 outcome.refused[recipient.id] = refused
         return outcome
 
-    def _deliver(self, recipient: Recipient, raw: bytes) -> str | None:
-        conn = self._live_connection()
+    def _one(self, email: Email, recipient: Recipient) -> str | None:
+        """Send one recipient's message; the reason if it was refused, else None."""
         try:
-            conn.sendmail(self.publication.sender.address, [recipient.email], raw)
+            message = self.personal_message(email, recipient)
+        except MessageError as exc:
+            return str(exc)
+        return self._deliver(message)
+
+    def _deliver(self, message: Personal) -> str | None:
+        conn = self._live_connection()
+        options: list[str] = []
+        if message.utf8:
+            if not conn.has_extn("smtputf8"):
+                return (f"{message.envelope_to!r} needs SMTPUTF8 (an address that is not "
+                        "ASCII), which the SMTP server does not offer")
+            options = ["SMTPUTF8"]
+        try:
+            conn.sendmail(self.sender, [message.envelope_to], message.raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients[recipient.email]
+            code, text = next(iter(exc.recipients.values()))
             return f"{code} {text.decode(errors='replace')}"
         except smtplib.SMTPResponseException as exc:
             raise _smtp_error(exc) from None

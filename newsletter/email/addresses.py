@@ -1,0 +1,50 @@
+"""Addresses as they travel: internationalized domains in IDNA, names that cannot break
+a header.
+
+An address whose domain is not ASCII (``jörg@bücher.example``) is written with the
+domain in its IDNA form (``jörg@xn--bcher-kva.example`` would still need more); one
+whose local part is not ASCII (``josé@…``) can only travel as UTF-8 (SMTPUTF8, RFC 6531,
+and UTF-8 headers, RFC 6532): :func:`for_wire` says which. Display names lose control
+characters and line breaks, which would otherwise end a header early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import unicodedata
+from email.headerregistry import Address
+from typing import NamedTuple
+
+import idna
+
+# Control characters, and the line and paragraph separators some clients break lines at.
+_BREAKING = {"Cc", "Zl", "Zp"}
+
+
+class WireAddress(NamedTuple):
+    address: str  # the domain in IDNA (ASCII) form when it can be
+    needs_utf8: bool  # the local part is not ASCII: SMTPUTF8 and UTF-8 headers only
+
+
+def for_wire(address: str) -> WireAddress:
+    local, _, domain = address.rpartition("@")
+    # A domain IDNA refuses is left as written; the provider will say what it makes of it.
+    with contextlib.suppress(idna.IDNAError):
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    wire = f"{local}@{domain}"
+    return WireAddress(wire, not wire.isascii())
+
+
+def clean_name(name: str | None) -> str:
+    """A display name fit for a header: no control characters or line breaks, single
+    spaces."""
+    if not name:
+        return ""
+    kept = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in name)
+    return re.sub(r"\s+", " ", kept).strip()
+
+
+def header_address(name: str | None, address: str) -> Address:
+    """``Name <address>`` for a header, with the address in its wire form."""
+    return Address(clean_name(name), addr_spec=for_wire(address).address)
