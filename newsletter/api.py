@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.transports import Transport
     from newsletter.email.render import Email
-    from newsletter.store.ledger import Ledger, Status
+    from newsletter.store.ledger import Cancelled, Ledger, Status
     from newsletter.store.subscribers import ImportReport, Subscriber
 
 IssueRef = str | dt.date | Path  # a date, "2024-07-23", or the path of an issue file
@@ -217,7 +217,7 @@ class Newsletter:
         from newsletter.delivery.send import SendOptions, SendRun
 
         options = options or SendOptions()
-        email = self._sendable(ref)
+        email = self._sendable(ref, ready=True, allow_warnings=options.allow_warnings)
         chosen = self.transport(options.transport, options.outbox)
         if options.at_send_time and options.send_at is None:
             options = dataclasses.replace(
@@ -227,9 +227,15 @@ class Newsletter:
                           outbox=outbox)
         return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
 
-    def _sendable(self, ref: IssueRef) -> Email:
+    def _sendable(self, ref: IssueRef, *, ready: bool = False,
+                  allow_warnings: bool = False) -> Email:
+        """The issue's email if it may go out: without errors, and for readers (``ready``)
+        also without warnings unless allowed, and never with a draft's TODO."""
         rendered = self.render(ref)
-        rendered.raise_errors()
+        if ready:
+            rendered.raise_unless_sendable(allow_warnings=allow_warnings)
+        else:
+            rendered.raise_errors()
         return rendered.email
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
@@ -248,11 +254,16 @@ class Newsletter:
         return dry_run(self.engine, self._sendable(ref), self.transport(transport, outbox))
 
     def status(self, day: str | dt.date) -> Status:
-        """How the send of an issue stands; IssueNotFound if it was never sent."""
+        """How the send of an issue stands (``Status.planned`` is 0 when its only sends
+        were cancelled); IssueNotFound if it was never sent."""
         ledger = self._ledger(day)
-        if not ledger.exists():
+        if not ledger.exists() and not ledger.cancelled():
             raise IssueNotFound(f"{_day_text(day)} has not been sent")
         return ledger.status()
+
+    def cancelled(self, day: str | dt.date) -> list[Cancelled]:
+        """The issue's cancelled sends, oldest first (kept as history)."""
+        return self._ledger(day).cancelled()
 
     def errors(self, day: str | dt.date, limit: int = 5) -> list[tuple[int, str]]:
         """The errors recorded for an issue's batches: (batch number, message)."""
@@ -274,6 +285,8 @@ class Newsletter:
             ledger = self._ledger(at.date())
             if ledger.exists():
                 state = "sent" if ledger.status().finished else "sending (unfinished)"
+            elif ledger.cancelled():
+                state = "cancelled"
             out.append(Upcoming(at, path, state))
         return out
 
@@ -293,6 +306,7 @@ class Newsletter:
         if scheduler is None:
             raise transport.unsupported("cancel a scheduled send")
         scheduler.cancel(batch_id)
+        ledger.cancel()  # kept as history; the next `send` starts afresh, with a new batch id
         return send_at
 
     def unsubscribe(self, token: str) -> Subscriber:

@@ -44,6 +44,7 @@ class Problem:
     path: str
     message: str
     severity: Severity = Severity.ERROR
+    code: str = ""  # a finding that other code acts on by kind ("placeholder")
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"

@@ -37,6 +37,14 @@ class Rendered:
         if self.errors:
             raise NotReady(self.findings)
 
+    def raise_unless_sendable(self, *, allow_warnings: bool = False) -> None:
+        """NotReady, with what stands in the way, unless the email may go to readers:
+        no errors, no warnings (unless allowed), and never a draft's placeholder."""
+        blocking = [f for f in self.findings if f.severity is Severity.ERROR
+                    or not allow_warnings or f.code == "placeholder"]
+        if blocking:
+            raise NotReady(blocking)
+
 
 class Project:
     """One publication's files and database, in the environment it runs in."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -13,7 +14,7 @@ from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.send import Plan, SendOptions, SendReport
 from newsletter.delivery.transports import NAMES
-from newsletter.errors import NotReady, SendPaused
+from newsletter.errors import NotReady, Problem, SendPaused
 from newsletter.store.ledger import DELIVERY_STATES
 
 
@@ -49,6 +50,8 @@ from newsletter.store.ledger import DELIVERY_STATES
 @click.option("--lease-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               metavar="SECONDS",
               help="A run silent this long is presumed gone, and the next run takes over.")
+@click.option("--allow-warnings", is_flag=True,
+              help="Send although `newsletter check` warns about the issue (never a TODO).")
 @click.option("--accept-changes", is_flag=True,
               help="Resume a send although the issue changed since it began (the rest get "
                    "the new version).")
@@ -60,7 +63,7 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
          at_send_time: bool, transport: str,
          proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
          resend_uncertain: bool, max_attempts: int, outbox: Path | None, lease_timeout: float,
-         accept_changes: bool, workers: int) -> None:
+         allow_warnings: bool, accept_changes: bool, workers: int) -> None:
     """Send an issue to every active subscriber, exactly once.
 
     Safe to run again: what was sent is never sent twice, a run that died
@@ -104,12 +107,12 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
                               rate=rate, resend_uncertain=resend_uncertain,
                               max_attempts=max_attempts, workers=workers,
                               at_send_time=at_send_time or bool(ahead), local_time=local_time,
-                              lease_timeout=lease_timeout, accept_changes=accept_changes)
+                              lease_timeout=lease_timeout, accept_changes=accept_changes,
+                              allow_warnings=allow_warnings)
         report = newsletter.send(target, options, progress=progress.for_stream())
     except NotReady as exc:
-        errors = errors_of(exc.problems)
-        print_problems(errors)
-        raise click.ClickException(f"not sent: {plural(len(errors), 'error')}") from None
+        print_problems(exc.problems)
+        raise click.ClickException(_not_ready(exc.problems)) from None
     except SendPaused as exc:
         if isinstance(exc.report, SendReport):
             _print_report(exc.report, _outbox(newsletter, outbox))
@@ -117,6 +120,18 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
     _print_report(report, _outbox(newsletter, outbox))
     if not report.complete:
         raise Incomplete(_unfinished(report))
+
+
+def _not_ready(problems: Sequence[Problem]) -> str:
+    errors = errors_of(problems)
+    warnings = len(problems) - len(errors)
+    counted = ", ".join(filter(None, [plural(len(errors), "error") if errors else "",
+                                      plural(warnings, "warning") if warnings else ""]))
+    if any(p.code == "placeholder" for p in problems):
+        return f"not sent: {counted}; a TODO left in the issue is never sent"
+    if warnings:
+        return f"not sent: {counted}; fix them, or send anyway with --allow-warnings"
+    return f"not sent: {counted}"
 
 
 class Incomplete(click.ClickException):
@@ -174,6 +189,8 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _print_report(report: SendReport, outbox: Path) -> None:
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     counts = report.counts
     if report.already_done:
         click.echo(f"{report.issue} was already sent ({counts['sent']:,} delivered); "
@@ -216,6 +233,13 @@ def status(ctx: click.Context, date: str) -> None:
     """
     newsletter = api(ctx)
     state = newsletter.status(date)
+    for old in newsletter.cancelled(date):
+        when = f"{old.at:%Y-%m-%d %H:%M %Z}" if old.at else "?"
+        click.echo(f"{date}: a send to {old.planned:,} recipients was cancelled at {when} "
+                   f"(kept as {old.key})")
+    if not state.transport:
+        click.echo(f"{date} has not been sent since; `newsletter send {date}` sends it afresh")
+        return
     done = "finished" if state.finished else "not finished"
     click.echo(f"{date} via {state.transport}: {state.planned:,} recipients, {done}")
     for name in DELIVERY_STATES:

@@ -62,9 +62,9 @@ class Document:
         return (1, 1)
 
     def problem(self, path: Path_, message: str, *, key: bool = False,
-                severity: Severity = Severity.ERROR) -> Problem:
+                severity: Severity = Severity.ERROR, code: str = "") -> Problem:
         line, column = self.position(path, key=key)
-        return Problem(self.file, line, column, dotted(path), message, severity)
+        return Problem(self.file, line, column, dotted(path), message, severity, code)
 
 
 def dotted(path: Path_) -> str:

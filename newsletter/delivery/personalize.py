@@ -14,6 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from html import escape
+from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.config import SECRET_ENV, Environment
 from newsletter.content.settings import Publication
@@ -78,7 +79,7 @@ class Personalizer:
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        return f"{self.base}?t={sign(self.secret, recipient.key)}"
+        return with_token(self.base, sign(self.secret, recipient.key))
 
     def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
         return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"
@@ -96,6 +97,14 @@ class Personalizer:
         if recipient.name:
             return self.greeting.replace("{name}", recipient.name)
         return self.plain_greeting or self.greeting.replace(", {name}", "").replace("{name}", "")
+
+
+def with_token(base: str, token: str) -> str:
+    """``base`` with ``t=token`` added to its query: before any fragment, after any query
+    it already has (a token after ``#`` would never reach the server)."""
+    parts = urlsplit(base)
+    query = f"{parts.query}&t={token}" if parts.query else f"t={token}"
+    return urlunsplit(parts._replace(query=query))
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:

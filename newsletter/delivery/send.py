@@ -74,6 +74,7 @@ class SendOptions:
     local_time: bool = False  # deliver at the send time in each reader's own timezone
     lease_timeout: float = 600.0  # seconds without renewal after which a run is presumed gone
     accept_changes: bool = False  # resume even though the issue changed since the send began
+    allow_warnings: bool = False  # send an issue that has lint warnings (never a TODO)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class SendReport:
     failed: int = 0  # recipients this run could not deliver to (refused, or batches given up)
     taken_over_from: str | None = None  # a run whose lease had gone stale
     stopped: str | None = None  # why this run stopped early, if it did
+    warnings: list[str] = field(default_factory=list)  # about the setup (an http API host)
     errors: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -133,7 +135,8 @@ class SendRun:
         self.lock = threading.Lock()
         self.failed_batches = 0
         self.fatal: str | None = None
-        self.report = SendReport(self.ledger.issue, transport.name)
+        self.report = SendReport(self.ledger.issue, transport.name,
+                                 warnings=list(transport.warnings))
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
         self.scheduled: Timing | None = None

@@ -11,15 +11,12 @@ characters and line breaks, which would otherwise end a header early.
 from __future__ import annotations
 
 import contextlib
-import re
-import unicodedata
 from email.headerregistry import Address
 from typing import NamedTuple
 
 import idna
 
-# Control characters, and the line and paragraph separators some clients break lines at.
-_BREAKING = {"Cc", "Zl", "Zp"}
+from newsletter.safetext import one_line
 
 
 class WireAddress(NamedTuple):
@@ -36,15 +33,6 @@ def for_wire(address: str) -> WireAddress:
     return WireAddress(wire, not wire.isascii())
 
 
-def clean_name(name: str | None) -> str:
-    """A display name fit for a header: no control characters or line breaks, single
-    spaces."""
-    if not name:
-        return ""
-    kept = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in name)
-    return re.sub(r"\s+", " ", kept).strip()
-
-
 def header_address(name: str | None, address: str) -> Address:
     """``Name <address>`` for a header, with the address in its wire form."""
-    return Address(clean_name(name), addr_spec=for_wire(address).address)
+    return Address(one_line(name), addr_spec=for_wire(address).address)

@@ -19,6 +19,7 @@ from newsletter.errors import Problem, Severity
 CLIP_BYTES = 102_000
 CLIP_WARNING_BYTES = 90_000
 PLACEHOLDER = "TODO"
+PLACEHOLDER_CODE = "placeholder"  # a draft's mark: never sent, even with --allow-warnings
 SUBJECT_MAX = 78  # inboxes cut subjects at roughly 40 (phones) to 78 (desktops) characters
 SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
 
@@ -86,7 +87,8 @@ def size_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:
 def placeholder_findings(parsed: Parsed) -> Iterator[Problem]:
     for path, value in _strings(parsed.doc.data, ()):
         if PLACEHOLDER in value:
-            yield _warning(parsed, path, f"still contains the placeholder {PLACEHOLDER!r}")
+            yield parsed.doc.problem(path, f"still contains the placeholder {PLACEHOLDER!r}",
+                                     severity=Severity.WARNING, code=PLACEHOLDER_CODE)
 
 
 def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:

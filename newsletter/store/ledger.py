@@ -130,6 +130,18 @@ class Begun:
     resumed: bool = False
 
 
+CANCELLED = "/cancelled-"  # ISSUE/cancelled-N: the key a cancelled send is kept under
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    key: str
+    at: dt.datetime | None
+    planned: int
+    batch_id: str | None
+    send_at: dt.datetime | None
+
+
 @dataclass(frozen=True)
 class Status:
     issue: str
@@ -416,6 +428,31 @@ class Ledger:
                       {s: int(counts.get(s, 0)) for s in DELIVERY_STATES},
                       {k: int(v) for k, v in batch_counts.items()},
                       bool(send and send.finished_at))
+
+    def cancel(self) -> str:
+        """Keep a cancelled send as history, out of the way of a new send of the issue:
+        its rows move, in one transaction, to the key ``ISSUE/cancelled-N``, returned."""
+        with self.engine.begin() as conn:
+            now = db_now(conn)
+            earlier = conn.execute(select(func.count()).select_from(sends).where(
+                sends.c.issue.like(f"{self.issue}{CANCELLED}%"))).scalar_one()
+            key = f"{self.issue}{CANCELLED}{int(earlier) + 1}"
+            for table in (deliveries, batches):
+                conn.execute(update(table).where(table.c.issue == self.issue)
+                             .values(issue=key))
+            conn.execute(update(sends).where(sends.c.issue == self.issue)
+                         .values(issue=key, cancelled_at=now, owner=None))
+        return key
+
+    def cancelled(self) -> list[Cancelled]:
+        """The cancelled sends of this issue, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sends.c.issue, sends.c.cancelled_at, sends.c.planned,
+                                       sends.c.batch_id, sends.c.send_at)
+                                .where(sends.c.issue.like(f"{self.issue}{CANCELLED}%"))
+                                .order_by(sends.c.cancelled_at)).all()
+        return [Cancelled(r.issue, _aware(r.cancelled_at), int(r.planned), r.batch_id,
+                          _aware(r.send_at)) for r in rows]
 
     def errors(self, limit: int = 5) -> list[tuple[int, str]]:
         with self.engine.connect() as conn:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from newsletter import timing
 from newsletter.errors import SubscriberError
+from newsletter.safetext import one_line
 from newsletter.store.db import deliveries, subscribers
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -73,6 +74,7 @@ def find(engine: Engine, address: str) -> Subscriber | None:
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,
         reactivate: bool = False) -> Subscriber:
     """Subscribe one address; an address that left comes back only with ``reactivate``."""
+    name = one_line(name) or None  # a line break in a name would break the To header
     email, key = normalize(address)
     zone = check_timezone(timezone)
     existing = find(engine, email)
@@ -229,7 +231,7 @@ def _candidate(path: Path, line: int, row: dict[str | None, Any], seen: dict[str
         report.problems.append(f"{path}:{line}: {email} repeats line {seen[key]}")
         return None
     seen[key] = line
-    return _Candidate(f"{path}:{line}", email, key, values.get("name") or None, zone)
+    return _Candidate(f"{path}:{line}", email, key, one_line(values.get("name")) or None, zone)
 
 
 def _chunks(items: list[_Candidate], size: int) -> Iterator[list[_Candidate]]:

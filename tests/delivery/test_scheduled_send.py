@@ -87,6 +87,16 @@ def test_due_ahead_schedules_then_cancel_stops_it(cli_env: FakeSendGrid) -> None
         assert run("cancel", "2024-07-23") == (
             0, "cancelled the send of 2024-07-23 scheduled for 2024-07-23 05:00 UTC\n")
     assert cli_env.cancelled == [{"batch_id": cli_env.batches[0], "status": "cancel"}]
+    with time_machine.travel(dt.datetime(2024, 7, 23, 3, 40, tzinfo=UTC), tick=False):
+        code, out = run("status", "2024-07-23")
+        assert code == 0 and out.startswith("2024-07-23: a send to 1 recipients was cancelled at ")
+        assert out.endswith("(kept as 2024-07-23/cancelled-1)\n2024-07-23 has not been sent "
+                            "since; `newsletter send 2024-07-23` sends it afresh\n")
+        assert "cancelled" in run("schedule", "--days", "1")[1]
+        code, out = run("send", "--due", "--ahead", "2")  # the corrected issue, sent anew
+        assert code == 0 and "sent 2024-07-23 via sendgrid to 1 recipients" in out
+    assert len(cli_env.batches) == 2 and cli_env.accepted[1]["batch_id"] == cli_env.batches[1]
+    assert "via sendgrid: 1 recipients, finished" in run("status", "2024-07-23")[1]
     with time_machine.travel(dt.datetime(2024, 7, 23, 6, 0, tzinfo=UTC), tick=False):
         assert run("cancel", "2024-07-23")[1].endswith("too late to cancel\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import partial
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -239,10 +240,9 @@ def test_the_strict_server_rejects_what_sendgrid_would(engine: Engine, project: 
         transport.post(body)
     assert "an address appears more than once" in str(caught.value)
     assert "text/plain must come before text/html" in str(caught.value)
-    if sendgrid_env.validator is not None:
-        body = {"personalizations": [{"to": "nobody"}], "from": {}}
-        with pytest.raises(TransportRejected, match="is not of type 'array'"):
-            transport.post(body)
+    body = {"personalizations": [{"to": "nobody"}], "from": {}}
+    with pytest.raises(TransportRejected, match="is not of type 'array'"):
+        transport.post(body)
 
 
 def test_worker_processes_deliver_each_once(engine: Engine, project: Project,
@@ -257,3 +257,12 @@ def test_worker_processes_deliver_each_once(engine: Engine, project: Project,
     report = SendRun(engine, example_email(project), factory(), options, factory=factory).run()
     assert report.requests == 9 and sendgrid_env.attempts == 10
     assert sorted(sendgrid_env.recipients()) == sorted(everyone)
+
+
+def test_the_fake_refuses_to_run_without_the_schema(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    from tests.fakes import sendgrid_server
+
+    monkeypatch.setattr(sendgrid_server, "SCHEMA_FILE", tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="SendGrid's request schema is missing"):
+        FakeSendGrid()

@@ -1,7 +1,8 @@
 """A local stand-in for SendGrid's v3 API, strict about what it accepts.
 
-Each POST /v3/mail/send is checked against SendGrid's official OpenAPI schema (when the
-reference copy is present) and against the rules the schema cannot express: at most
+Each POST /v3/mail/send is checked against SendGrid's official OpenAPI schema (a copy,
+with its MIT licence, in tests/fakes/sendgrid_oai/) and against the rules the schema
+cannot express: at most
 1,000 recipients a request, each address once, text/plain before text/html, the bearer
 key. Tests script its answers: 202, any error status with headers, a slow answer, a
 dropped connection, or a hang until released.
@@ -10,7 +11,6 @@ dropped connection, or a hang until released.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -20,16 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA_FILE = Path(os.environ.get(
-    "SENDGRID_OAI_SCHEMA", REPO.parent / "shared" / "reference" / "sendgrid-oai" / "tsg_mail_v3.json"))
+SCHEMA_FILE = Path(__file__).resolve().parent / "sendgrid_oai" / "tsg_mail_v3.json"
 BODY_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 API_KEY = "SG.test-key-never-shown"
 
 
-def schema_validator() -> Any | None:
+def schema_validator() -> Any:
+    # No schema, no test: a fake that quietly stopped checking would pass anything.
     if not SCHEMA_FILE.is_file():
-        return None
+        raise FileNotFoundError(f"SendGrid's request schema is missing: {SCHEMA_FILE}")
     from jsonschema import Draft7Validator
 
     document = json.loads(SCHEMA_FILE.read_text())
@@ -43,7 +42,9 @@ class Answer:
     body: dict[str, Any] | None = None
     delay: float = 0.0
     drop: bool = False
-    hang: bool = False
+    hang: bool = False  # wait until released, then drop the connection
+    hold: bool = False  # wait until released, then answer as usual
+    echo_authorization: bool = False  # a proxy's mistake: the request's key in the error
 
 
 def error(status: int, message: str, field_name: str | None = None, **headers: str) -> Answer:
@@ -52,8 +53,8 @@ def error(status: int, message: str, field_name: str | None = None, **headers: s
 
 
 class FakeSendGrid:
-    def __init__(self, *, validate_schema: bool = True) -> None:
-        self.validator = schema_validator() if validate_schema else None
+    def __init__(self) -> None:
+        self.validator = schema_validator()
         self.script: deque[Answer] = deque()
         self.accepted: list[dict[str, Any]] = []
         self.rejected: list[tuple[int, str]] = []
@@ -93,11 +94,10 @@ class FakeSendGrid:
         found = []
         if headers.get("Authorization") != f"Bearer {API_KEY}":
             found.append("bad or missing API key")
-        if self.validator is not None:
-            found += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                      for e in self.validator.iter_errors(body)]
-            if found:
-                return found  # the rules below assume the shape is right
+        found += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in self.validator.iter_errors(body)]
+        if found:
+            return found  # the rules below assume the shape is right
         people = [to["email"].lower() for p in body.get("personalizations", [])
                   for kind in ("to", "cc", "bcc") for to in p.get(kind, [])]
         if len(people) > 1000:
@@ -142,10 +142,14 @@ class FakeSendGrid:
                 with fake.lock:
                     fake.attempts += 1
                     answer = fake.script.popleft() if fake.script else Answer()
-                if answer.hang:
+                if answer.hang or answer.hold:
                     fake.arrived.set()
                     fake.release.wait(60)
-                    return self._close()
+                    if answer.hang:
+                        return self._close()
+                if answer.echo_authorization:
+                    echoed = f"bad request; you sent {self.headers.get('Authorization')}"
+                    return self._reply(error(answer.status, echoed))
                 if answer.drop:
                     return self._close()
                 time.sleep(answer.delay)

@@ -87,6 +87,7 @@ class Transport(ABC):
         self.publication = setup.publication
         self.personalizer = setup.personalizer
         self.options = options
+        self.warnings: list[str] = []  # what the person sending should hear of its setup
 
     @classmethod
     def needs_secret(cls, options: Options) -> bool:

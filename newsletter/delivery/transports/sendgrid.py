@@ -12,10 +12,12 @@ import datetime as dt
 import http.client
 import json
 import logging
+import re
 import time
 import urllib.error
 from collections.abc import Sequence
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -62,8 +64,10 @@ class SendGridTransport(Transport):
         super().__init__(setup, options)
         if not setup.env.sendgrid_api_key:
             raise ConfigError("SENDGRID_API_KEY is not set")
-        self.client = SendGridAPIClient(api_key=setup.env.sendgrid_api_key,
-                                        host=setup.env.sendgrid_host or self.DEFAULT_HOST)
+        self.api_key = setup.env.sendgrid_api_key
+        host = setup.env.sendgrid_host or self.DEFAULT_HOST
+        self.warnings = _host_warnings(host)
+        self.client = SendGridAPIClient(api_key=self.api_key, host=host)
         # The package has no timeout of its own: a hung server would hang the send.
         self.client.client.timeout = options.timeout
         self.asm = options.asm_group_id
@@ -77,6 +81,15 @@ class SendGridTransport(Transport):
     def needs_secret(cls, options: Options) -> bool:
         # With an unsubscribe group, SendGrid makes the links: ours are not used.
         return not (isinstance(options, SendGridOptions) and options.asm_group_id)
+
+    def _without_secrets(self, error: Exception) -> Exception:
+        """The same error, its text cleaned of the API key (a proxy or a fake server may
+        echo the request's Authorization header back in an error body)."""
+        cleaned = redact(str(error), self.api_key)
+        if isinstance(error, TransportUnavailable):
+            return TransportUnavailable(cleaned, retry_after=error.retry_after,
+                                        not_sent=error.not_sent)
+        return type(error)(cleaned)
 
     def scheduler(self) -> Scheduler:
         return self
@@ -174,7 +187,7 @@ class SendGridTransport(Transport):
         try:
             return request()
         except HTTPError as exc:
-            raise _sendgrid_error(exc) from None
+            raise self._without_secrets(_sendgrid_error(exc)) from None
         except TimeoutError:
             raise TransportUnavailable(
                 f"SendGrid did not answer within {self.client.client.timeout:g} s",
@@ -186,6 +199,31 @@ class SendGridTransport(Transport):
         except (ConnectionError, http.client.HTTPException) as exc:
             raise TransportUnavailable(f"connection to SendGrid failed: {exc!r}",
                                        not_sent=False) from None
+
+
+def _host_warnings(host: str) -> list[str]:
+    """A plain-http API address sends the key in the clear: fine on this machine only."""
+    parts = urlsplit(host)
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK and \
+            not (parts.hostname or "").startswith("127."):
+        return [f"SENDGRID_HOST {host} is plain http to another machine: the API key "
+                "travels unencrypted (use https)"]
+    return []
+
+
+_LOOPBACK = {"localhost", "::1"}
+
+
+# An API key as SendGrid makes them, and what an echoed Authorization header carries.
+_CREDENTIALS = re.compile(r"SG\.[\w-]{6,}\.[\w-]{6,}|(?i:bearer|basic)\s+[\w.~+/=-]{8,}")
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with every credential it may carry replaced by [redacted]."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _CREDENTIALS.sub("[redacted]", text)
 
 
 def _sendgrid_error(exc: Any) -> Exception:
