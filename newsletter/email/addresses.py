@@ -11,7 +11,7 @@ characters and line breaks, which would otherwise end a header early.
 from __future__ import annotations
 
 import contextlib
-from email.headerregistry import Address
+from email.utils import formataddr
 from typing import NamedTuple
 
 import idna
@@ -33,6 +33,16 @@ def for_wire(address: str) -> WireAddress:
     return WireAddress(wire, not wire.isascii())
 
 
-def header_address(name: str | None, address: str) -> Address:
-    """``Name <address>`` for a header, with the address in its wire form."""
-    return Address(one_line(name), addr_spec=for_wire(address).address)
+def header_address(name: str | None, address: str) -> str:
+    """``Name <address>`` for a header: the address in its wire form, the name cleaned and
+    (when not ASCII) an encoded word. The result is ASCII unless the address's local part
+    is not, when the message needs UTF-8 headers."""
+    wire, shown = for_wire(address).address, one_line(name)
+    if not shown:
+        return wire
+    # formataddr quotes or encodes the name as RFC 5322 asks, but refuses an address it
+    # cannot write in ASCII: let it format the name around a stand-in, then put ours in.
+    return formataddr((shown, _STAND_IN)).replace(f"<{_STAND_IN}>", f"<{wire}>")
+
+
+_STAND_IN = "stand-in@example.invalid"

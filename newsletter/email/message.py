@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -36,7 +35,7 @@ def build(
     email: Email,
     publication: Publication,
     *,
-    to: str | Address = PLACEHOLDER_TO,
+    to: str = PLACEHOLDER_TO,
     html: str | None = None,
     text: str | None = None,
     headers: Mapping[str, str] | None = None,
@@ -45,12 +44,13 @@ def build(
 
     Its policy writes UTF-8 headers when an address needs them (see addresses.py)."""
     sender = publication.sender
-    utf8 = needs_utf8(publication, to)
-    msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
-    msg["From"] = header_address(sender.name, sender.address)
-    msg["To"] = to
+    addresses = {"From": header_address(sender.name, sender.address), "To": to}
     if publication.reply_to:
-        msg["Reply-To"] = header_address(None, publication.reply_to)
+        addresses["Reply-To"] = header_address(None, publication.reply_to)
+    utf8 = not all(value.isascii() for value in addresses.values())
+    msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
+    for name, value in addresses.items():
+        msg[name] = value
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(send_datetime(email, publication))
     msg["Message-ID"] = message_id(email, publication, to)
@@ -64,14 +64,7 @@ def build(
     return msg
 
 
-def needs_utf8(publication: Publication, to: str | Address = PLACEHOLDER_TO) -> bool:
-    """Whether the message must be written with UTF-8 headers (and sent with SMTPUTF8)."""
-    to_address = to.addr_spec if isinstance(to, Address) else ""
-    return any(for_wire(address).needs_utf8 for address in
-               (publication.sender.address, publication.reply_to or "", to_address) if address)
-
-
-def message_id(email: Email, publication: Publication, to: str | Address) -> str:
+def message_id(email: Email, publication: Publication, to: str) -> str:
     domain = for_wire(publication.sender.address).address.rpartition("@")[2]
     token = hashlib.sha256(f"{email.digest}\0{to}".encode()).hexdigest()[:20]
     return f"<{email.date.isoformat()}.{token}@{domain}>"

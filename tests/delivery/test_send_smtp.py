@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from newsletter.errors import TransportRejected
 from newsletter.project import Project
+from newsletter.store import subscribers as store
 from newsletter.store.ledger import Ledger
 from tests.helpers import add_subscribers, run_send
 
@@ -33,6 +34,7 @@ class Inbox:
         self.sessions: set[int] = set()
         self.refuse = refuse
         self.hang_up_every = hang_up_every
+        self.utf8: list[bool] = []  # whether each message came with SMTPUTF8
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, options):
@@ -43,6 +45,7 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            self.utf8.append(bool(envelope.smtp_utf8))
             self.sessions.add(id(session))
             self.envelopes.append(list(envelope.rcpt_tos))
             self.messages.append(email.message_from_bytes(envelope.content,
@@ -93,7 +96,8 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
         monkeypatch.setenv("SMTP_PASSWORD", options.get("password", "s3cret"))
     else:
         monkeypatch.setenv("SMTP_SECURITY", "none")
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), **kwargs)
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(),
+                            enable_SMTPUTF8=options.get("smtputf8", False), **kwargs)
     controller.start()
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SMTP_PORT", str(controller.port))
@@ -163,3 +167,34 @@ def test_reconnects_when_the_server_hangs_up(engine: Engine, project: Project,
     assert report.counts["sent"] == 5
     assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)  # none twice
     assert len(smtp_server.sessions) >= 3
+
+
+INTERNATIONAL = ["josé@exámple.org", "jörg@bücher.example", "ann@bücher.example"]
+
+
+@pytest.mark.parametrize("smtp_server", [{"smtputf8": True}], indirect=True)
+def test_international_addresses_travel_with_smtputf8(engine: Engine, project: Project,
+                                                      smtp_server: Inbox) -> None:
+    for address in INTERNATIONAL:
+        store.add(engine, address, name="Zoë\nLine")
+    report = run_send(engine, project, transport="smtp")
+    assert report.complete and report.counts["sent"] == 3
+    envelopes = sorted(e[0] for e in smtp_server.envelopes)
+    # An ASCII local part goes in plain ASCII (the domain in IDNA); the others as UTF-8.
+    assert envelopes == ["ann@xn--bcher-kva.example", "josé@xn--exmple-qta.org",
+                         "jörg@xn--bcher-kva.example"]
+    assert sorted(smtp_server.utf8) == [False, True, True]
+    assert {m["To"] for m in smtp_server.messages} >= {"Zoë Line <josé@xn--exmple-qta.org>"}
+
+
+def test_without_smtputf8_only_those_addresses_fail(engine: Engine, project: Project,
+                                                    smtp_server: Inbox) -> None:
+    for address in [*INTERNATIONAL, "plain@example.org"]:
+        store.add(engine, address)
+    report = run_send(engine, project, transport="smtp")
+    assert report.counts["sent"] == 2 and report.counts["failed"] == 2
+    assert not report.complete and report.failed == 2
+    assert sorted(e[0] for e in smtp_server.envelopes) == ["ann@xn--bcher-kva.example",
+                                                            "plain@example.org"]
+    assert any("needs SMTPUTF8" in error and "josé@xn--exmple-qta.org" in error
+               for error in report.errors)

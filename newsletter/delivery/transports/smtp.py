@@ -103,13 +103,11 @@ class SmtpTransport(Transport):
 
     def _deliver(self, message: Personal) -> str | None:
         conn = self._live_connection()
-        options: list[str] = []
-        if message.utf8:
-            if not conn.has_extn("smtputf8"):
+        options = ["SMTPUTF8"] if message.utf8 else []
+        try:
+            if message.utf8 and not self._offers_smtputf8(conn):
                 return (f"{message.envelope_to!r} needs SMTPUTF8 (an address that is not "
                         "ASCII), which the SMTP server does not offer")
-            options = ["SMTPUTF8"]
-        try:
             conn.sendmail(self.sender, [message.envelope_to], message.raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
@@ -122,6 +120,15 @@ class SmtpTransport(Transport):
             raise TransportUnavailable(f"SMTP connection lost while sending: {exc}",
                                        not_sent=False) from None
         return None
+
+    @staticmethod
+    def _offers_smtputf8(conn: smtplib.SMTP) -> bool:
+        try:
+            conn.ehlo_or_helo_if_needed()  # what the server offers is known after EHLO
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportUnavailable(f"SMTP server did not answer EHLO: {exc}",
+                                       not_sent=True) from None
+        return bool(conn.has_extn("smtputf8"))
 
     def _live_connection(self) -> smtplib.SMTP:
         """This thread's connection, checked with NOOP before reuse.
