@@ -247,11 +247,13 @@ class Newsletter:
         return Proof(email.date, chosen.name, proof(email, chosen, addresses))
 
     def plan(self, ref: IssueRef, transport: str = "auto",
-             outbox: str | Path | None = None) -> Plan:
-        """What a send would do now (a dry run): nothing is sent or recorded."""
+             outbox: str | Path | None = None, *, allow_warnings: bool = False) -> Plan:
+        """What a send would do now (a dry run): nothing is sent or recorded. Refuses what
+        a send would refuse (NotReady), so a dry run is the check before a send."""
         from newsletter.delivery.send import dry_run
 
-        return dry_run(self.engine, self._sendable(ref), self.transport(transport, outbox))
+        email = self._sendable(ref, ready=True, allow_warnings=allow_warnings)
+        return dry_run(self.engine, email, self.transport(transport, outbox))
 
     def status(self, day: str | dt.date) -> Status:
         """How the send of an issue stands (``Status.planned`` is 0 when its only sends

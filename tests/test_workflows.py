@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO, need
+from tests.helpers import REPO, need, run
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 LINT = """
@@ -98,3 +98,73 @@ def test_ci_issue_steps_run_here_on_a_changed_issue(project_dir: Path, tmp_path:
     assert text.startswith("### Issue 2024-07-24\n")
     assert "| Subject | Harris secures enough delegates to lead the Democratic ticket |" in text
     assert "bytes of Gmail's 102,000" in text and "| Findings | none |" in text
+
+
+def test_the_web_version_is_published_before_the_send() -> None:
+    send = yaml.safe_load((REPO / ".github" / "workflows" / "send.yml").read_text())
+    publish, sending = send["jobs"]["publish"], send["jobs"]["send"]
+    assert sending["needs"] == "publish" and "!failure()" in sending["if"]
+    runs = " ".join(step.get("run", "") for step in publish["steps"])
+    assert "newsletter archive --out site --through tomorrow" in runs
+    assert any(step.get("uses", "").startswith("actions/deploy-pages") for step in
+               publish["steps"])
+
+
+def test_the_send_is_checked_first() -> None:
+    send = yaml.safe_load((REPO / ".github" / "workflows" / "send.yml").read_text())
+    names = [step.get("name") for step in send["jobs"]["send"]["steps"]]
+    assert names.index("Check the issue") < names.index("Send")
+    assert "--dry-run" in _step("send.yml", "send", "Check the issue")["run"]
+
+
+@pytest.mark.parametrize("workflow", ["send.yml", "pages.yml"])
+def test_production_installs_the_locked_versions(workflow: str) -> None:
+    data = yaml.safe_load((REPO / ".github" / "workflows" / workflow).read_text())
+    runs = [step.get("run", "") for job in data["jobs"].values() for step in job["steps"]]
+    installs = [run for run in runs if "pip install" in run]
+    assert installs and all("--require-hashes -r requirements.lock" in run and
+                            "--no-deps ." in run for run in installs)
+
+
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    lock = (REPO / "requirements.lock").read_text()
+    pinned = {line.split("==")[0].lower(): line for line in lock.splitlines()
+              if "==" in line and not line.startswith(("#", " "))}
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in map(Requirement, declared):
+        name = requirement.name.lower()
+        assert name in pinned, f"{name} is not in requirements.lock: run the command in the README"
+        version = pinned[name].split("==")[1].split()[0]
+        assert requirement.specifier.contains(version), f"{name} {version} is outside {requirement}"
+    entries = lock.split("==")[1:]
+    assert all("--hash=sha256:" in entry for entry in entries)
+
+
+def test_send_check_steps_run_here(project_dir: Path, tmp_path: Path) -> None:
+    """The send workflow's Arguments and Check steps, in their own shell, on a date."""
+
+    run("subscribers", "add", "ann@example.org")
+    outputs = tmp_path / "outputs"
+    env = {**os.environ, "DATE": "2024-07-23", "GITHUB_OUTPUT": str(outputs),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["bash", "-e", "-c", _step("send.yml", "send", "Arguments")["run"]],
+                   cwd=project_dir, env=env, check=True)
+    target = outputs.read_text().strip().removeprefix("target=")
+    assert target == "2024-07-23"
+    check = subprocess.run(["bash", "-e", "-c", _step("send.yml", "send", "Check the issue")["run"]],
+                           cwd=project_dir, env={**env, "TARGET": target}, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr
+    assert "dry run (new send) of 2024-07-23 via outbox: 1 of 1 recipients left" in \
+        (project_dir / "check.log").read_text()
+    broken = project_dir / "issues" / "2024-07-23.yaml"
+    broken.write_text(broken.read_text().replace("preheader:", "# preheader:", 1))
+    again = subprocess.run(["bash", "-e", "-c", _step("send.yml", "send", "Check the issue")["run"]],
+                           cwd=project_dir, env={**env, "TARGET": target}, capture_output=True,
+                           text=True)
+    assert again.returncode == 1 and "fix them, or send anyway with --allow-warnings" in \
+        (project_dir / "check.log").read_text()

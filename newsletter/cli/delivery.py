@@ -101,7 +101,8 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
                        f"via {sent.transport}")
             return
         if dry_run:
-            _print_plan(newsletter.plan(target, transport, outbox))
+            _print_plan(newsletter.plan(target, transport, outbox,
+                                        allow_warnings=allow_warnings))
             return
         options = SendOptions(transport=transport, outbox=outbox, concurrency=concurrency,
                               rate=rate, resend_uncertain=resend_uncertain,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from newsletter.api import Newsletter
-from newsletter.cli.common import api, plural
+from newsletter.cli.common import api, parse_day, plural
 from newsletter.errors import IssueNotFound
 
 
@@ -16,8 +16,12 @@ from newsletter.errors import IssueNotFound
               default=Path("site"), show_default=True, help="Folder to write the site to.")
 @click.option("--all", "include_future", is_flag=True,
               help="Include issues dated after today (for a preview of the archive).")
+@click.option("--through", metavar="DATE",
+              help="Publish issues dated up to DATE (YYYY-MM-DD, today, tomorrow) instead of "
+                   "today: the web version is then up before an issue goes out early.")
 @click.pass_context
-def archive(ctx: click.Context, out_dir: Path, include_future: bool) -> None:
+def archive(ctx: click.Context, out_dir: Path, include_future: bool,
+            through: str | None) -> None:
     """Write the web archive: a page per published issue, an index and an Atom feed.
 
     Published means dated today or earlier in the publication's timezone. Links
@@ -28,8 +32,11 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool) -> None:
     Examples:
       newsletter archive
       newsletter archive --out public --all
+      newsletter archive --through tomorrow
     """
-    written = api(ctx).archive(out_dir, include_future=include_future)
+    newsletter = api(ctx)
+    last = parse_day(through, newsletter) if through else None
+    written = newsletter.archive(out_dir, today=last, include_future=include_future)
     pages = len(written) - 2
     click.echo(f"wrote {plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
 

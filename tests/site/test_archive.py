@@ -74,3 +74,14 @@ def test_archive_command(project_dir: Path) -> None:
     assert result.exit_code == 0
     assert result.output == "wrote 3 issue pages, index.html and feed.xml to public/\n"
     assert (project_dir / "public" / "2024-07-25" / "index.html").is_file()
+
+
+def test_through_publishes_an_issue_before_its_day(project_dir: Path) -> None:
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2024, 7, 24, 18, 0, tzinfo=dt.UTC), tick=False):
+        result = CliRunner().invoke(main, ["archive", "--out", "early", "--through",
+                                           "tomorrow"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "wrote 3 issue pages, index.html and feed.xml to early/\n"
+    assert (project_dir / "early" / "2024-07-25" / "index.html").is_file()
