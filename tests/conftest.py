@@ -147,6 +147,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def postgres() -> Iterator[Engine]:
+    """A migrated, empty PostgreSQL database alone (for what only PostgreSQL can show)."""
+    made = _fresh_postgres()
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
 def sendgrid_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
     """A strict local SendGrid, and the environment that points the transport at it."""
     with FakeSendGrid() as fake:

@@ -76,21 +76,19 @@ def run_owner() -> str:
 
 
 def _gone(holder: str, seen: dt.datetime | None, now: dt.datetime, lease: Lease) -> bool:
-    """Whether the run ``holder`` has stopped: its lease is stale, or it was a process of
-    this host that no longer exists."""
-    if seen is None or now - seen >= lease.stale_after:
-        return True
+    """Whether the run ``holder`` has stopped. A process of this host is asked directly (a
+    clock that jumped cannot fool that); a run elsewhere is gone when its lease is stale."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return seen is None or now - seen >= lease.stale_after
 
 
 def _held_message(issue: str, holder: str, seen: dt.datetime | None, now: dt.datetime,

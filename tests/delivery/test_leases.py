@@ -22,7 +22,7 @@ from newsletter.project import Project
 from newsletter.store import db
 from newsletter.store.ledger import Content, Lease, Ledger
 from newsletter.store.recipient import Recipient
-from tests.helpers import FAST, add_subscribers, example_email, make_transport, run_send
+from tests.helpers import FAST, add_subscribers, example_email, make_transport, need, run_send
 
 
 def held_by(engine: Engine, email: Email, owner: str) -> Ledger:
@@ -168,3 +168,30 @@ def test_the_lease_is_renewed_while_a_run_sends(engine: Engine, project: Project
     SendRun(engine, example_email(project), slow,
             dataclasses.replace(FAST, lease_timeout=0.9)).run()  # renewed every 0.3 s
     assert len(set(seen)) >= 2  # the heartbeat moved while batches were out
+
+
+@pytest.mark.postgres
+def test_a_runner_whose_clock_is_ahead_still_sees_a_live_lease(project_dir: Path,
+                                                               postgres: Engine) -> None:
+    """Another runner, 20 minutes ahead (Debian's faketime, its own host name): the lease's
+    age is the database server's, so the live run keeps it. (On SQLite the database's clock
+    is the machine's own; a SQLite file is never shared between machines.)"""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    need(shutil.which("faketime") is not None and shutil.which("unshare") is not None
+         and os.geteuid() == 0, "faketime and unshare (root)")
+    engine = postgres
+    add_subscribers(engine, 3)
+    project = Project(project_dir / "newsletter.yaml")
+    held_by(engine, example_email(project), "runner-a:4828:abc")
+    newsletter = str(Path(sys.executable).with_name("newsletter"))
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    later = subprocess.run(
+        ["unshare", "-u", "sh", "-c", 'hostname runner-b && exec "$@"', "sh",
+         "faketime", "-f", "+20m", newsletter, "send", "2024-07-23", "--transport", "outbox"],
+        cwd=project_dir, env=env, capture_output=True, text=True, timeout=120)
+    assert later.returncode == 1, later.stdout + later.stderr
+    assert "is being sent by another run (runner-a:4828:abc, last heard from" in later.stderr
