@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.transports import Transport
     from newsletter.email.render import Email
+    from newsletter.site.archive import Archived
     from newsletter.store.ledger import Cancelled, Ledger, Status
     from newsletter.store.subscribers import ImportReport, Subscriber
 
@@ -148,6 +149,8 @@ class Newsletter:
         if not files:
             raise IssueNotFound(f"no issue files in {self.project.issues_dir}")
         findings = options_problems(self.publication)
+        if not paths:
+            findings += self.project.second_files()
         for path in files:
             findings += self._check_one(path, link_timeout)
         return CheckResult(files, findings)
@@ -179,8 +182,9 @@ class Newsletter:
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.publication.zone).date()
 
     def archive(self, out: str | Path = "site", *, today: dt.date | None = None,
-                include_future: bool = False) -> list[Path]:
-        """Write the web archive (pages, index.html, feed.xml); return the files."""
+                include_future: bool = False) -> Archived:
+        """Write the web archive (pages, index.html, feed.xml): the files written, and the
+        problems of any issue left out (a broken file keeps only itself out)."""
         from newsletter.site import archive
 
         return archive.build(self.project, Path(out), today or self.today(),

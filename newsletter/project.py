@@ -89,15 +89,36 @@ class Project:
     def issue_files(self) -> list[Path]:
         return sorted([*self.issues_dir.glob("*.yaml"), *self.issues_dir.glob("*.yml")])
 
+    def second_files(self) -> list[Problem]:
+        """An error for each file that is a second one for its date (2024-07-23.yaml and
+        2024-07-23.yml): which would be sent is a guess no tool should make."""
+        first: dict[str, Path] = {}
+        found = []
+        for path in self.issue_files():
+            if path.stem in first:
+                found.append(Problem(_display(path), 1, 1, "",
+                                     f"a second file for {path.stem} (the other is "
+                                     f"{_display(first[path.stem])}); keep one"))
+            first.setdefault(path.stem, path)
+        return found
+
     def resolve(self, date_or_path: str) -> Path:
-        return issue.resolve(self.issues_dir, date_or_path)
+        path = issue.resolve(self.issues_dir, date_or_path)
+        twins = [p for p in self.issue_files() if p.stem == path.stem and p != path]
+        if twins and path.parent.resolve() == self.issues_dir.resolve():
+            raise ProblemsFound([p for p in self.second_files() if path.stem in p.message])
+        return path
 
     def render(self, path: Path) -> Rendered:
         """Parse, render and lint one file; ProblemsFound when the file itself is invalid."""
         from newsletter.email import lint
 
         parsed = issue.parse(path, display=_display(path))
-        email = self.renderer.render(parsed.issue)
+        try:
+            email = self.renderer.render(parsed.issue)
+        except (ValueError, RecursionError) as exc:  # what MJML or lxml could not take
+            raise ProblemsFound([Problem(_display(path), 1, 1, "",
+                                         f"the email could not be rendered: {exc}")]) from None
         return Rendered(parsed, email, lint.lint(parsed, email))
 
     def check(self, path: Path, *, link_timeout: float | None = None) -> list[Problem]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from newsletter.api import Newsletter
-from newsletter.cli.common import api, parse_day, plural
+from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.errors import IssueNotFound
 
 
@@ -36,9 +36,14 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
     """
     newsletter = api(ctx)
     last = parse_day(through, newsletter) if through else None
-    written = newsletter.archive(out_dir, today=last, include_future=include_future)
-    pages = len(written) - 2
+    archived = newsletter.archive(out_dir, today=last, include_future=include_future)
+    print_problems(archived.left_out)
+    pages = len(archived.files) - 2
     click.echo(f"wrote {plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
+    if archived.left_out:
+        files = {problem.file for problem in archived.left_out}
+        raise click.ClickException(f"left out {plural(len(files), 'issue file')} with errors "
+                                   "(above); the rest is written")
 
 
 @click.command()

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from newsletter.content import yamlfile
 from newsletter.content.links import links
-from newsletter.content.schema import Strict, Text, Url, url_problem, validate
+from newsletter.content.schema import Prose, Strict, Text, Url, url_problem, validate
 from newsletter.errors import IssueNotFound, Problem, ProblemsFound
 
 MAX_ISSUE_BYTES = 256 * 1024
@@ -31,14 +31,14 @@ class Lead(Strict):
     source: Text
     url: Url
     image: Image | None = None
-    body: Text
+    body: Prose
 
 
 class Item(Strict):
     headline: Text
     source: Text
     url: Url
-    summary: Text
+    summary: Prose
 
 
 class Section(Strict):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from newsletter.content import characters
 from newsletter.content.yamlfile import Document, Path_, dotted
 from newsletter.errors import Problem
 
@@ -57,7 +58,26 @@ def _hex_colour(value: str) -> str:
     return value.lower()
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+def _one_line(value: str) -> str:
+    problem = characters.problem(value)
+    if problem:
+        raise invalid("characters", problem)
+    return value
+
+
+def _prose(value: str) -> str:
+    problem = characters.problem(value, multiline=True)
+    if problem:
+        raise invalid("characters", problem)
+    return value
+
+
+# One line of text (a subject, a headline, a name): no line breaks, nothing that cannot
+# go in an email. Prose (Markdown bodies and teasers) may have line breaks.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
+                 AfterValidator(_one_line)]
+Prose = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
+                  AfterValidator(_prose)]
 Url = Annotated[Text, AfterValidator(_http_url)]
 Colour = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_hex_colour)]
 

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr
 
 from newsletter import timing
 from newsletter.content import yamlfile
-from newsletter.content.schema import Colour, Strict, Text, Url, invalid, validate
+from newsletter.content.schema import Colour, Prose, Strict, Text, Url, invalid, validate
 from newsletter.errors import ConfigError, ProblemsFound
 
 SETTINGS_FILE = "newsletter.yaml"
@@ -112,7 +112,7 @@ class Publication(Strict):
     site_url: Url
     sender: FromAddress = Field(alias="from")
     reply_to: EmailStr | None = None
-    postal_address: Text
+    postal_address: Prose  # may be written on several lines
     locale: Annotated[Text, AfterValidator(_locale)] = "en-US"
     timezone: Annotated[Text, AfterValidator(_timezone)] = "UTC"
     send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"

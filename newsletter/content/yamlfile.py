@@ -106,16 +106,16 @@ def _decode(raw: bytes, doc: Document) -> str | None:
 
 def _parse(text: str, doc: Document) -> None:
     try:
-        alias = _first_alias(text)
-        if alias is not None:
-            doc.problems.append(
-                Problem(doc.file, alias.line + 1, alias.column + 1, "",
-                        "YAML aliases (*name) are not allowed; write the value out")
-            )
+        refused = _refused_structure(text, doc.file)
+        if refused is not None:
+            doc.problems.append(refused)
             return
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         doc.problems.append(_syntax_problem(doc.file, exc))
+        return
+    except yaml.reader.ReaderError as exc:  # a raw control character in the file
+        doc.problems.append(_reader_problem(doc.file, text, exc))
         return
     if node is None:
         doc.problems.append(Problem(doc.file, 1, 1, "", "file is empty"))
@@ -123,19 +123,54 @@ def _parse(text: str, doc: Document) -> None:
     doc.data = _Walker(doc).value(node, ())
 
 
-def _first_alias(text: str) -> Any:
+MAX_DEPTH = 20  # an issue file is four levels deep; far deeper is a mistake or an attack
+
+
+def _refused_structure(text: str, file: str) -> Problem | None:
+    """An alias, or nesting past MAX_DEPTH, found by reading the events one by one (the
+    composer itself would recurse once per level and could exhaust the stack)."""
     events: Iterator[yaml.Event] = yaml.parse(text, Loader=_Loader)
+    depth = 0
     for event in events:
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent):
-            return event.start_mark
+            return Problem(file, line, column, "",
+                           "YAML aliases (*name) are not allowed; write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(file, line, column, "", f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
     return None
+
+
+# The slips editors make most, and what to do about them.
+_HINTS = {
+    "mapping values are not allowed": "a value that contains ': ' must be quoted, like "
+                                      "subject: \"Plus: more\"",
+    "found character that cannot start any token": "indent with spaces, not tabs; a value "
+                                                   "that starts with @ or ` must be quoted",
+}
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     what = " ".join(part for part in (exc.context, exc.problem) if part)
-    return Problem(file, line, column, "", f"YAML syntax error: {what}")
+    hint = next((h for key, h in _HINTS.items() if key in what), None)
+    return Problem(file, line, column, "",
+                   f"YAML syntax error: {what}" + (f" ({hint})" if hint else ""))
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+    return Problem(file, line, column, "",
+                   f"character U+{ord(char[:1] or ' '):04X} cannot be in a YAML file; "
+                   "remove it")
 
 
 class _Walker:

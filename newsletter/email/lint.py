@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from newsletter.content import characters
 from newsletter.content.issue import PREHEADER_MAX, Parsed
 from newsletter.content.links import links
 from newsletter.content.yamlfile import Path_, dotted
@@ -27,7 +28,28 @@ SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
 def lint(parsed: Parsed, email: Email) -> list[Problem]:
     return sorted([*size_findings(parsed, email), *placeholder_findings(parsed),
                    *subject_findings(parsed, email), *preheader_findings(parsed),
-                   *link_findings(parsed), *teaser_findings(parsed)])
+                   *link_findings(parsed), *teaser_findings(parsed),
+                   *invisible_findings(parsed)])
+
+
+def _shown_lines(parsed: Parsed) -> Iterator[tuple[Path_, str | None]]:
+    """The one-line fields a reader sees first: subject, preheader, titles, headlines."""
+    issue = parsed.issue
+    yield ("subject",), issue.subject
+    yield ("preheader",), issue.preheader
+    yield ("lead", "headline"), issue.lead.headline
+    for s, section in enumerate(issue.sections):
+        yield ("sections", s, "title"), section.title
+        for i, item in enumerate(section.items):
+            yield ("sections", s, "items", i, "headline"), item.headline
+
+
+def invisible_findings(parsed: Parsed) -> Iterator[Problem]:
+    for path, value in _shown_lines(parsed):
+        found = characters.invisible(value or "")
+        if found:
+            yield _warning(parsed, path, f"contains {found}, which can make it read "
+                                         "differently from what it says (or hide text)")
 
 
 def subject_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:

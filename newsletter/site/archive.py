@@ -15,6 +15,7 @@ from lxml import etree
 
 from newsletter.email import message
 from newsletter.content import richtext
+from newsletter.errors import Problem, ProblemsFound
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
 from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Email
@@ -30,12 +31,20 @@ class Entry:
 
 
 def published(project: Project, today: dt.date, *, include_future: bool = False
-              ) -> list[Rendered]:
-    """Every issue dated today or earlier (all of them with ``include_future``), newest
-    first; ProblemsFound if any of them is invalid."""
-    files = [p for p in project.issue_files()
-             if include_future or p.stem <= today.isoformat()]
-    return sorted((project.render(p) for p in files), key=lambda r: r.email.date, reverse=True)
+              ) -> tuple[list[Rendered], list[Problem]]:
+    """Every valid issue dated today or earlier (all of them with ``include_future``),
+    newest first, and the problems of those left out: one broken file (or a second file
+    for a date) keeps only itself out of the archive."""
+    seconds = project.second_files()
+    twice = {problem.file for problem in seconds}
+    rendered, problems = [], list(seconds)
+    for path in project.issue_files():
+        if (include_future or path.stem <= today.isoformat()) and str(path) not in twice:
+            try:
+                rendered.append(project.render(path))
+            except ProblemsFound as exc:
+                problems += exc.problems
+    return sorted(rendered, key=lambda r: r.email.date, reverse=True), problems
 
 
 def web_page(email: Email, unsubscribe_page: str) -> str:
@@ -44,10 +53,16 @@ def web_page(email: Email, unsubscribe_page: str) -> str:
     return html.replace(GREETING_HTML_TOKEN, "").replace(GREETING_TOKEN, "")
 
 
+@dataclass(frozen=True)
+class Archived:
+    files: list[Path]  # every page, then index.html and feed.xml
+    left_out: list[Problem]  # why an issue is not in it
+
+
 def build(project: Project, out: Path, today: dt.date, *, include_future: bool = False
-          ) -> list[Path]:
+          ) -> Archived:
     pub = project.publication
-    issues = published(project, today, include_future=include_future)
+    issues, left_out = published(project, today, include_future=include_future)
     entries = [Entry(r.email, _first_paragraph(r.parsed.issue.lead.body),
                      message.send_datetime(r.email, pub)) for r in issues]
     written = [write_atomic(out / e.email.date.isoformat() / "index.html",
@@ -57,7 +72,7 @@ def build(project: Project, out: Path, today: dt.date, *, include_future: bool =
         pub=pub, theme=pub.theme, entries=entries, lang=pub.locale)
     written.append(write_atomic(out / "index.html", index.encode("utf-8")))
     written.append(write_atomic(out / "feed.xml", atom(project, entries)))
-    return written
+    return Archived(written, left_out)
 
 
 def _first_paragraph(markdown: str) -> str:

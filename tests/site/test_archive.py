@@ -21,7 +21,7 @@ TODAY = dt.date(2024, 7, 24)  # 2024-07-25 is still to come
 
 @pytest.fixture
 def site(project: Project, tmp_path: Path) -> Path:
-    archive.build(project, tmp_path / "site", TODAY)
+    assert archive.build(project, tmp_path / "site", TODAY).left_out == []
     return tmp_path / "site"
 
 
