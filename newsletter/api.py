@@ -317,9 +317,13 @@ class Newsletter:
 
     def unsubscribe(self, token: str) -> Subscriber:
         """Unsubscribe the reader an unsubscribe link's token was made for."""
-        from newsletter.delivery.personalize import signing_key, verify
+        from newsletter.delivery.personalize import DEV_SECRET, signing_key, verify
+        from newsletter.errors import ConfigError
 
-        key = verify(signing_key(self.env, required=False), token)
+        secret = signing_key(self.env, required=True)
+        if secret == DEV_SECRET:  # the development key is in the source: anyone can sign
+            raise ConfigError("NEWSLETTER_SECRET is the development key; set a secret of your own")
+        key = verify(secret, token)
         return self.subscribers.set_status(key, "unsubscribed")
 
 

@@ -119,7 +119,7 @@ class Project:
         except (ValueError, RecursionError) as exc:  # what MJML or lxml could not take
             raise ProblemsFound([Problem(_display(path), 1, 1, "",
                                          f"the email could not be rendered: {exc}")]) from None
-        return Rendered(parsed, email, lint.lint(parsed, email))
+        return Rendered(parsed, email, lint.lint(parsed, email, self.publication))
 
     def check(self, path: Path, *, link_timeout: float | None = None) -> list[Problem]:
         """Every error and warning for one file, never raising for the file's own faults.

@@ -20,3 +20,25 @@ def one_line(text: str | None) -> str:
         return ""
     kept = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
     return re.sub(r"\s+", " ", kept).strip()
+
+
+def for_terminal(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``), so that a name
+    cannot move a terminal's cursor or change its colours when printed."""
+    return "".join(c if unicodedata.category(c) not in ("Cc", "Cf") or c == " "
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+# A spreadsheet runs a cell that starts with one of these (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def for_spreadsheet(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character is escaped
+    with an apostrophe, which spreadsheets hide."""
+    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
+
+
+def from_spreadsheet(cell: str) -> str:
+    """The cell :func:`for_spreadsheet` was given (so our own exports import as they were)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell

@@ -9,6 +9,7 @@ else. Commands live in one module per group and are imported only when one runs,
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -53,6 +54,23 @@ class _Group(click.Group):
             raise click.ClickException(count(exc.problems)) from None
         except NewsletterError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            message = _database_error(exc)
+            if message is None:
+                raise  # a bug: the traceback is what a report needs
+            raise click.ClickException(message) from None
+
+
+def _database_error(exc: Exception) -> str | None:
+    """One line for an error the database raised (a dropped table, a full disk, a lost
+    server), or None. Only the first line of the driver's message: the details that
+    follow can quote other rows' data."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.DBAPIError):
+        return None
+    first = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+    return f"database error: {first} (is DATABASE_URL the newsletter's database, and " \
+           "is it intact?)"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

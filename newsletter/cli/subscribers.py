@@ -10,6 +10,7 @@ import click
 
 from newsletter.cli.common import api, plural
 from newsletter.files import write_atomic
+from newsletter.safetext import for_terminal
 from newsletter.store.subscribers import STATUSES
 
 
@@ -44,7 +45,7 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
     """
     sub = api(ctx).subscribers.add(address, name=name, timezone=timezone,
                        reactivate=reactivate)
-    click.echo(f"subscribed {sub.email}")
+    click.echo(f"subscribed {for_terminal(sub.email)}")
 
 
 @subscribers.command("remove")
@@ -65,10 +66,10 @@ def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget
     listing = api(ctx).subscribers
     if forget:
         listing.forget(address)
-        click.echo(f"erased {address}")
+        click.echo(f"erased {for_terminal(address)}")
         return
     sub = listing.remove(address, new_status)
-    click.echo(f"{sub.email} is now {new_status}")
+    click.echo(f"{for_terminal(sub.email)} is now {new_status}")
 
 
 @subscribers.command("import")
@@ -89,7 +90,7 @@ def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> 
     """
     report = api(ctx).subscribers.import_csv(csv_file, reactivate=reactivate)
     for problem in report.problems:
-        click.echo(problem)
+        click.echo(for_terminal(problem))
     click.echo(f"Read {plural(report.rows_read, 'row')}: {report.added:,} added, "
                f"{report.reactivated:,} reactivated, {report.unchanged:,} already subscribed, "
                f"{len(report.problems):,} skipped.")
@@ -133,8 +134,8 @@ def subscribers_list(ctx: click.Context, only: str | None, limit: int) -> None:
       newsletter subscribers list --status unsubscribed
     """
     for sub in api(ctx).subscribers.list(only, limit):
-        click.echo(f"{sub.email:40} {sub.status:13} {sub.name or '':24} {sub.timezone or ''}"
-                   .rstrip())
+        click.echo(f"{for_terminal(sub.email):40} {sub.status:13} "
+                   f"{for_terminal(sub.name or ''):24} {sub.timezone or ''}".rstrip())
 
 
 @subscribers.command("count")

@@ -59,6 +59,8 @@ def sign(secret: bytes, key: str) -> str:
 
 def verify(secret: bytes, token: str) -> str:
     """The address key a token was made for; SubscriberError if it was not made by us."""
+    if not token.isascii():
+        raise SubscriberError("not an unsubscribe token")
     try:
         encoded, _ = token.split(".", 1)
         key = _unb64(encoded).decode()

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import lxml.html
+
 from newsletter.content import characters
 from newsletter.content.issue import PREHEADER_MAX, Parsed
 from newsletter.content.links import links
+from newsletter.content.settings import Publication
 from newsletter.content.yamlfile import Path_, dotted
-from newsletter.email.render import Email
+from newsletter.email.render import UNSUBSCRIBE_TOKEN, Email
 from newsletter.errors import Problem, Severity
 
 # Gmail hides everything after about 102 KB of HTML behind "[Message clipped]", and with it
@@ -25,8 +28,9 @@ SUBJECT_MAX = 78  # inboxes cut subjects at roughly 40 (phones) to 78 (desktops)
 SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
 
 
-def lint(parsed: Parsed, email: Email) -> list[Problem]:
-    return sorted([*size_findings(parsed, email), *placeholder_findings(parsed),
+def lint(parsed: Parsed, email: Email, publication: Publication) -> list[Problem]:
+    return sorted([*required_findings(parsed, email, publication),
+                   *size_findings(parsed, email), *placeholder_findings(parsed),
                    *subject_findings(parsed, email), *preheader_findings(parsed),
                    *link_findings(parsed), *teaser_findings(parsed),
                    *invisible_findings(parsed)])
@@ -93,6 +97,33 @@ def teaser_findings(parsed: Parsed) -> Iterator[Problem]:
                 yield _warning(parsed, ("sections", s, "items", i, "summary"),
                                f"teaser is {len(item.summary)} characters; keep it under "
                                f"{SUMMARY_MAX}")
+
+
+def required_findings(parsed: Parsed, email: Email, publication: Publication
+                      ) -> Iterator[Problem]:
+    """What the law asks of every bulk message (CAN-SPAM; Gmail's and Yahoo's rules), in
+    whatever template made it: an unsubscribe link and the postal address in both
+    editions, and the web version's link in the HTML."""
+    page = lxml.html.document_fromstring(email.html)
+    hrefs = {a.get("href") for a in page.iter("a")}
+    shown = _words(" ".join(page.itertext()))
+    postal = _words(publication.postal_address)
+    missing = [
+        ("HTML", "an unsubscribe link ({{ unsubscribe_url }})", UNSUBSCRIBE_TOKEN in hrefs),
+        ("HTML", "the postal address ({{ pub.postal_address }})", postal in shown),
+        ("HTML", "the link to the web version ({{ web_url }})", email.web_url in hrefs),
+        ("text", "the unsubscribe link ({{ unsubscribe_url }})", UNSUBSCRIBE_TOKEN in email.text),
+        ("text", "the postal address ({{ pub.postal_address }})",
+         postal in _words(email.text)),
+    ]
+    for edition, what, present in missing:
+        if not present:
+            yield parsed.doc.problem((), f"the {edition} edition lacks {what}, which the law "
+                                         "requires in every message: restore it in the template")
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def size_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from newsletter.errors import ConfigError
 from newsletter.store.migrate import migrate
@@ -105,12 +105,20 @@ def database_url(given: str, root: Path) -> str:
     return url
 
 
+# Query parameters that carry a credential in some drivers' URLs.
+_SECRET_PARAMETERS = {"password", "pass", "passwd", "pwd", "secret", "token", "sslpassword",
+                      "sslkey"}
+
+
 def safe_url(url: str) -> str:
-    """The URL with any password masked, fit for messages and logs."""
+    """The URL with any password masked, in its user part or its query, fit for messages
+    and logs."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
         return "<unparseable DATABASE_URL>"
+    hidden = {key: "***" for key in parsed.query if key.lower() in _SECRET_PARAMETERS}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def connect(url: str) -> Engine:
@@ -118,14 +126,30 @@ def connect(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError, ValueError) as exc:
-        raise ConfigError(f"DATABASE_URL {safe_url(url)}: {exc}") from None
+        raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: "
+                          f"{redact_url(str(exc), url)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
-    except (OperationalError, ProgrammingError) as exc:
-        raise ConfigError(f"cannot use database {safe_url(url)}: {exc.orig}") from None
+    except (DBAPIError, ValueError) as exc:  # a server that refuses, a file that is no database
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise ConfigError(f"cannot use database {safe_url(url)}: "
+                          f"{redact_url(str(cause), url)}".strip()) from None
     return engine
+
+
+def redact_url(text: str, url: str) -> str:
+    """``text`` with the URL's password (wherever it appears) replaced."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return text
+    secrets = [parsed.password or "", *(str(v) for k, v in parsed.query.items()
+                                        if k.lower() in _SECRET_PARAMETERS)]
+    for secret in filter(None, secrets):
+        text = text.replace(str(secret), "***")
+    return " ".join(text.split())
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

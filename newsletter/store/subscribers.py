@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from newsletter import timing
 from newsletter.errors import SubscriberError
-from newsletter.safetext import one_line
+from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store.db import deliveries, subscribers
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -143,12 +143,13 @@ def listing(engine: Engine, status: str | None = None, limit: int | None = None
 
 
 def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: then a stray CR inside a cell is quoted like any line break.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     count = 0
     for sub in listing(engine, status):
-        writer.writerow([sub.email, sub.name or "", sub.timezone or "", sub.status,
-                         sub.created_at.isoformat()])
+        writer.writerow([for_spreadsheet(sub.email), for_spreadsheet(sub.name or ""),
+                         sub.timezone or "", sub.status, sub.created_at.isoformat()])
         count += 1
     return count
 

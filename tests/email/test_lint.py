@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from newsletter.project import Project
-from tests.helpers import GOOD_ISSUE
+from tests.helpers import GOOD_ISSUE, run
 
 
 def findings(project: Project, path: Path) -> list[str]:
@@ -64,3 +66,48 @@ def test_overlong_teaser(project: Project, write_issue: Callable[..., Path]) -> 
     [finding] = findings(project, write_issue(text))
     assert finding.startswith("issues/2024-08-01.yaml:15:18: warning: sections[0].items[0]."
                               "summary: teaser is 34") and finding.endswith("keep it under 320")
+
+
+@pytest.mark.parametrize(("cut", "edition", "what"), [
+    ('<a href="{{ unsubscribe_url }}">Unsubscribe</a>', "HTML", "an unsubscribe link"),
+    ("{{ pub.postal_address }}<br><br>", "HTML", "the postal address"),
+    ('<a href="{{ web_url }}">View in your browser</a> &middot; ', "HTML",
+     "the link to the web version"),
+])
+def test_an_html_template_without_what_the_law_asks_is_an_error(
+        project_dir: Path, cut: str, edition: str, what: str) -> None:
+    from newsletter.email.render import TEMPLATES
+
+    source = (TEMPLATES / "issue.mjml.j2").read_text()
+    assert cut in source
+    (project_dir / "templates").mkdir()
+    (project_dir / "templates" / "issue.mjml.j2").write_text(source.replace(cut, ""))
+    for command in (["check", "--strict"], ["build", "2024-07-23"], ["send", "2024-07-23"]):
+        code, out = run(*command)
+        assert code == 1, command
+        assert f"the {edition} edition lacks {what}" in out, command
+
+
+@pytest.mark.parametrize(("cut", "what"), [
+    ("Unsubscribe: {{ unsubscribe_url }}", "the unsubscribe link"),
+    ("{{ pub.postal_address | wordwrap(72) }}", "the postal address"),
+])
+def test_a_text_template_without_what_the_law_asks_is_an_error(
+        project_dir: Path, cut: str, what: str) -> None:
+    from newsletter.email.render import TEMPLATES
+
+    source = (TEMPLATES / "issue.txt.j2").read_text()
+    assert cut in source
+    (project_dir / "templates").mkdir()
+    (project_dir / "templates" / "issue.txt.j2").write_text(source.replace(cut, ""))
+    code, out = run("check", "issues/2024-07-23.yaml")
+    assert code == 1 and f"the text edition lacks {what}" in out
+
+
+def test_a_postal_address_on_several_lines_is_found(project_dir: Path) -> None:
+    config = project_dir / "newsletter.yaml"
+    text = config.read_text().replace(
+        "postal_address: BIG Media Ltd, 12 Example Row, London EC1A 1AA, United Kingdom",
+        "postal_address: |\n  BIG Media Ltd\n  12 Example Row & Sons\n  London")
+    config.write_text(text)
+    assert run("check", "--strict")[0] == 0
