@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Control characters, and the line and paragraph separators some programs break lines at.
-_BREAKING = {"Cc", "Zl", "Zp"}
+# Control characters (Unicode's Cc: C0, DEL, C1), and the line and paragraph separators
+# some programs break lines at.
+_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SPACES = re.compile(r"\s+")
 
 
 def one_line(text: str | None) -> str:
@@ -18,8 +20,7 @@ def one_line(text: str | None) -> str:
     runs of white space made one and the ends trimmed."""
     if not text:
         return ""
-    kept = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
-    return re.sub(r"\s+", " ", kept).strip()
+    return _SPACES.sub(" ", _BREAKING.sub(" ", text)).strip()
 
 
 def for_terminal(text: str) -> str:
@@ -41,4 +42,6 @@ def for_spreadsheet(cell: str) -> str:
 
 def from_spreadsheet(cell: str) -> str:
     """The cell :func:`for_spreadsheet` was given (so our own exports import as they were)."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+    if cell[:1] != "'":  # nearly always: the cheap test first
+        return cell
+    return cell[1:] if cell[1:].startswith(_FORMULA_START) else cell

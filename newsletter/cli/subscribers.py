@@ -89,11 +89,12 @@ def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> 
       newsletter subscribers import people.csv
     """
     report = api(ctx).subscribers.import_csv(csv_file, reactivate=reactivate)
-    for problem in report.problems:
-        click.echo(for_terminal(problem))
+    for line in [*report.warnings, *report.problems]:
+        click.echo(for_terminal(line))
+    marked = f"{report.marked:,} marked as left, " if report.marked else ""
     click.echo(f"Read {plural(report.rows_read, 'row')}: {report.added:,} added, "
                f"{report.reactivated:,} reactivated, {report.unchanged:,} already subscribed, "
-               f"{len(report.problems):,} skipped.")
+               f"{marked}{len(report.problems):,} skipped.")
     if report.problems:
         raise click.ClickException(f"{plural(len(report.problems), 'row')} not imported "
                                    "(the others were)")

@@ -88,7 +88,7 @@ def test_import_reports_bad_rows_and_keeps_good_ones(engine: Engine, tmp_path: P
 
 def test_import_needs_an_email_column(engine: Engine, tmp_path: Path) -> None:
     csv_file = tmp_path / "x.csv"
-    csv_file.write_text("mail,name\na@example.org,A\n")
+    csv_file.write_text("address,name\na@example.org,A\n")
     with pytest.raises(SubscriberError, match="x.csv:1: the header must name an 'email' column"):
         audience.import_csv(engine, csv_file)
 
