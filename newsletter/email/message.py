@@ -11,19 +11,45 @@ import hashlib
 from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime
 
 from newsletter.content.settings import Publication
 from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
+from newsletter.safetext import one_line
 from newsletter.timing import send_instant
 
 PLACEHOLDER_TO = "undisclosed-recipients:;"
-# Long URLs in List-Unsubscribe have no space to fold at; with the usual 78-column limit
-# the email package would turn them into encoded-words that no client can follow.
-POLICY = policy.SMTP.clone(max_line_length=998)
+_URL_LISTS = {"list-unsubscribe", "list-unsubscribe-post"}
+
+
+class WirePolicy(EmailPolicy):
+    """Headers folded at 78 columns as RFC 5322 asks, except the URL lists of
+    List-Unsubscribe: a long URL has no space to fold at, and the email package would
+    turn it into encoded words no client follows. Those are folded between their items
+    and otherwise left as written (RFC 5322 allows up to 998 characters a line)."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in _URL_LISTS:
+            return self._between_items(name, value)
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in _URL_LISTS:
+            return self._between_items(name, value).encode("utf-8" if self.utf8 else "ascii")
+        return super().fold_binary(name, value)
+
+    def _between_items(self, name: str, value: str) -> str:
+        items = [item.strip() for item in str(value).split(",") if item.strip()]
+        return f"{name}: " + f",{self.linesep} ".join(items) + self.linesep
+
+
+POLICY = WirePolicy(linesep="\r\n")
 # For a recipient (or sender) whose address cannot be written in ASCII: UTF-8 headers.
 UTF8_POLICY = POLICY.clone(utf8=True)
+# The bodies are encoded under RFC 2045's limit: quoted-printable lines of 76 at most.
+BODY_POLICY = policy.SMTP.clone(max_line_length=76)
 
 
 def send_datetime(email: Email, publication: Publication) -> dt.datetime:
@@ -54,14 +80,30 @@ def build(
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(send_datetime(email, publication))
     msg["Message-ID"] = message_id(email, publication, to)
+    msg["List-Id"] = list_id(publication)
     for name, value in (headers or {}).items():
         msg[name] = value
+    # Encode the bodies under the 76-character policy, then give the headers back theirs
+    # (the parts keep their encoded bodies; only header folding reads the policy later).
+    header_policy, msg.policy = msg.policy, BODY_POLICY.clone(utf8=utf8)
     msg.set_content(text if text is not None else email.text, subtype="plain",
                     cte="quoted-printable")
     msg.add_alternative(html if html is not None else email.html, subtype="html",
                         cte="quoted-printable")
+    msg.policy = header_policy
     msg.set_boundary(f"=={email.digest[:32]}==")
     return msg
+
+
+def list_id(publication: Publication) -> str:
+    """RFC 2919's List-Id: the publication's name, and an id under the sender's domain
+    that stays the same from issue to issue."""
+    local, _, domain = for_wire(publication.sender.address).address.rpartition("@")
+    label = "".join(c if c.isascii() and (c.isalnum() or c in "-") else "-" for c in local)
+    name = one_line(publication.name).replace("\\", "").replace('"', "'")
+    ident = f"<{label.strip('-') or 'newsletter'}.{domain}>"
+    # The phrase is optional; one that is not ASCII would need an encoded word: leave it.
+    return f'"{name}" {ident}' if name.isascii() else ident
 
 
 def message_id(email: Email, publication: Publication, to: str) -> str:

@@ -1,0 +1,87 @@
+"""The message on the wire: line lengths, folding, List-Id, headings, the hidden preheader,
+image widths, and what SpamAssassin's local rules make of it."""
+
+from __future__ import annotations
+
+import email
+import re
+import shutil
+import subprocess
+from email import policy
+from pathlib import Path
+
+import lxml.html
+import pytest
+from sqlalchemy import Engine
+
+from newsletter.email.output import write_build
+from newsletter.project import Project
+from newsletter.store import subscribers as store
+from tests.helpers import EXAMPLE_DAY, need, run_send
+
+
+@pytest.fixture
+def messages(engine: Engine, project: Project, tmp_path: Path) -> list[bytes]:
+    """The built email.eml of each example issue, and a personal message of each."""
+    store.add(engine, "ann@example.org", name="Ann Example")
+    found = []
+    for path in project.issue_files():
+        rendered = project.render(path)
+        out = tmp_path / "built" / path.stem
+        write_build(rendered.email, project.publication, out)
+        found.append((out / "email.eml").read_bytes())
+        run_send(engine, project, transport="outbox", email=rendered.email, outbox=tmp_path)
+        found.append((tmp_path / path.stem / "ann@example.org.eml").read_bytes())
+    return found
+
+
+def test_body_lines_fit_rfc_2045_and_headers_are_folded(messages: list[bytes]) -> None:
+    for raw in messages:
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76
+        long_headers = [line for line in head.split(b"\r\n") if len(line) > 78]
+        # Only a List-Unsubscribe URL may be longer: it has nowhere to fold.
+        assert all(line.startswith(b"List-Unsubscribe: <https://") for line in long_headers)
+
+
+def test_list_headers_are_there_and_parse(messages: list[bytes]) -> None:
+    for raw in messages:
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert message["List-Id"] == '"BIG Media" <brief.bigmedia.example>'
+        if message["To"] != "undisclosed-recipients:;":
+            urls = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+            assert urls[0].startswith("https://news.bigmedia.example/unsubscribe?t=")
+            assert urls[1].startswith("mailto:")
+
+
+def test_headlines_are_headings_and_the_preheader_uses_no_colour_trick(
+        project: Project) -> None:
+    rendered = project.render(project.resolve(EXAMPLE_DAY))
+    page = lxml.html.document_fromstring(rendered.email.html)
+    issue = rendered.parsed.issue
+    assert [h.text_content() for h in page.iter("h1")] == [issue.lead.headline]
+    assert [h.text_content() for h in page.iter("h3")] == \
+        [item.headline for section in issue.sections for item in section.items]
+    hidden = page.body[0].get("style").replace(" ", "")
+    assert "display:none" in hidden and "color" not in hidden
+
+
+def test_the_image_is_no_wider_than_its_column(project: Project) -> None:
+    rendered = project.render(project.resolve("2024-07-24"))  # the issue with an image
+    [image] = lxml.html.document_fromstring(rendered.email.html).iter("img")
+    assert int(image.get("width")) <= 552
+
+
+def spam_score(raw: bytes) -> tuple[float, str]:
+    report = subprocess.run(["spamassassin", "-L", "-t"], input=raw, capture_output=True,
+                            timeout=120).stdout.decode("utf-8", "replace")
+    found = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
+    assert found, report[-2000:]
+    return float(found.group(1)), report.split("Content analysis details:")[1]
+
+
+def test_spamassassin_scores_every_message_at_most_1(messages: list[bytes]) -> None:
+    need(shutil.which("spamassassin") is not None, "Debian's spamassassin")
+    for raw in messages:
+        score, rules = spam_score(raw)
+        assert score <= 1.0, rules
