@@ -139,7 +139,7 @@ class Newsletter:
         return self.project.render(self.resolve(ref))
 
     def check(self, paths: Sequence[Path] | None = None, *,
-              link_timeout: float | None = None) -> CheckResult:
+              link_timeout: float | None = None, allow_private: bool = False) -> CheckResult:
         """Every error and warning in ``paths`` (folders are searched; default: every
         issue file) and in the transports' settings. With ``link_timeout``, every link
         of a valid file is fetched too."""
@@ -152,13 +152,14 @@ class Newsletter:
         if not paths:
             findings += self.project.second_files()
         for path in files:
-            findings += self._check_one(path, link_timeout)
+            findings += self._check_one(path, link_timeout, allow_private)
         return CheckResult(files, findings)
 
-    def _check_one(self, path: Path, link_timeout: float | None) -> list[Problem]:
+    def _check_one(self, path: Path, link_timeout: float | None,
+                   allow_private: bool) -> list[Problem]:
         if not path.is_file():
             return [Problem(str(path), 1, 1, "", "no such file")]
-        return self.project.check(path, link_timeout=link_timeout)
+        return self.project.check(path, link_timeout=link_timeout, allow_private=allow_private)
 
     def build(self, ref: IssueRef, out: str | Path | None = None) -> Built:
         """Write email.html, email.txt and email.eml (default folder build/DATE).

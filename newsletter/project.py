@@ -121,7 +121,8 @@ class Project:
                                          f"the email could not be rendered: {exc}")]) from None
         return Rendered(parsed, email, lint.lint(parsed, email, self.publication))
 
-    def check(self, path: Path, *, link_timeout: float | None = None) -> list[Problem]:
+    def check(self, path: Path, *, link_timeout: float | None = None,
+              allow_private: bool = False) -> list[Problem]:
         """Every error and warning for one file, never raising for the file's own faults.
 
         With ``link_timeout``, a file without errors also has its links fetched."""
@@ -133,7 +134,8 @@ class Project:
             return rendered.findings
         from newsletter.email.linkcheck import check_links  # the network, only when asked
 
-        return sorted([*rendered.findings, *check_links(rendered.parsed, timeout=link_timeout)])
+        fetched = check_links(rendered.parsed, timeout=link_timeout, allow_private=allow_private)
+        return sorted([*rendered.findings, *fetched])
 
 
 def _display(path: Path) -> str:

@@ -17,10 +17,12 @@ from newsletter.errors import NotReady
 @click.option("--check-links", is_flag=True,
               help="Also fetch every link (concurrently) and report those that fail.")
 @click.option("--link-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True, help="Seconds to wait for each link.")
+              show_default=True, help="Seconds each link may take, redirects and all.")
+@click.option("--allow-private", is_flag=True,
+              help="Also fetch links to loopback, private and link-local addresses.")
 @click.pass_context
 def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: bool,
-          link_timeout: float) -> None:
+          link_timeout: float, allow_private: bool) -> None:
     """Validate and lint issue files (default: every file in issues/).
 
     Prints each finding as FILE:LINE:COL: field: message, then a count.
@@ -32,7 +34,8 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: 
       newsletter check --strict issues/2024-07-23.yaml
       newsletter check --check-links issues/2024-07-23.yaml
     """
-    result = api(ctx).check(paths, link_timeout=link_timeout if check_links else None)
+    result = api(ctx).check(paths, link_timeout=link_timeout if check_links else None,
+                            allow_private=allow_private)
     print_problems(result.findings)
     errors, warnings = result.errors, result.warnings
     click.echo(f"Checked {plural(len(result.files), 'file')}: {plural(len(errors), 'error')}, "

@@ -51,11 +51,14 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on (loopback: only this machine can see it).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (repeatable); by default only "
+                   "localhost, 127.0.0.1 and ::1.")
 @click.option("--screenshot", "shots", type=click.Path(file_okay=False, path_type=Path),
               help="Write PNGs of the email at 375 and 600 px to this folder, then exit.")
 @click.pass_context
 def preview(ctx: click.Context, issue: str | None, host: str, port: int,
-            shots: Path | None) -> None:
+            allow_hosts: tuple[str, ...], shots: Path | None) -> None:
     """Preview an issue in the browser; the page reloads whenever you save.
 
     Shows the inbox line, the lint findings, the email at 375 px and 600 px, in
@@ -76,8 +79,11 @@ def preview(ctx: click.Context, issue: str | None, host: str, port: int,
         for written in live.screenshots(source, shots, newsletter.env.chromium):
             click.echo(f"wrote {written}")
         return
+    if not live.is_loopback(host):
+        click.echo(f"warning: serving on {host}: anyone who can reach this machine can read "
+                   "the issue before it is sent", err=True)
     try:
-        server = live.PreviewServer(source, host, port).start()
+        server = live.PreviewServer(source, host, port, allow_hosts).start()
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
     click.echo(f"previewing {path} at {server.url} (Ctrl-C to stop)")

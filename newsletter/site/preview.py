@@ -11,11 +11,13 @@ page; the server keeps running.
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 from pathlib import Path
 
 import watchfiles
@@ -129,6 +131,9 @@ def page(source: Source, version: int) -> str:
     except NewsletterError as exc:
         return _page(source.issue.name, f'<p class="findings error">{html.escape(str(exc))}</p>',
                      "", version)
+    except Exception as exc:  # noqa: BLE001 - a page that says so beats a dropped connection
+        return _page(source.issue.name, '<p class="findings error">the preview could not be '
+                     f"made: {html.escape(repr(exc))}</p>", "", version)
     email = rendered.email
     header = (f'<div class="inbox"><b>{html.escape(email.subject)}</b>'
               f"<span>{html.escape(email.preheader)}</span></div>"
@@ -166,7 +171,21 @@ def _email_part(source: Source, part: Callable[[Rendered], str]) -> str | None:
         return None
 
 
-def handler(source: Source, changes: Changes) -> type[BaseHTTPRequestHandler]:
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def host_name(header: str | None) -> str:
+    """The name in a Host header, without its port."""
+    value = (header or "").strip().lower()
+    if value.startswith("["):  # an IPv6 literal: [::1]:8000
+        return value.partition("]")[0] + "]"
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def handler(source: Source, changes: Changes,
+            allowed_hosts: frozenset[str] = LOOPBACK_NAMES) -> type[BaseHTTPRequestHandler]:
+    """Requests must name this machine: a page elsewhere cannot read the issue through a
+    DNS name that points here (DNS rebinding)."""
     routes: dict[str, tuple[str, Callable[[Rendered], str]]] = {
         "/email.html": ("text/html", lambda r: r.email.html),
         "/email-dark.html": ("text/html", lambda r: dark(r.email.html)),
@@ -178,12 +197,17 @@ def handler(source: Source, changes: Changes) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            if host_name(self.headers.get("Host")) not in allowed_hosts:
+                return self._send(403, "text/plain", "this preview answers to its own host "
+                                  "names only (newsletter preview --allow-host NAME)")
             path, _, query = self.path.partition("?")
             if path == "/":
                 return self._send(200, "text/html", page(source, changes.version))
             if path == "/events":
-                return self._events(int(query.removeprefix("since=") or 0)
-                                    if query.startswith("since=") else changes.version)
+                since = _since(query, changes.version)
+                if since is None:
+                    return self._send(400, "text/plain", "since must be a whole number")
+                return self._events(since)
             if path in routes:
                 kind, part = routes[path]
                 body = _email_part(source, part)
@@ -221,12 +245,30 @@ def handler(source: Source, changes: Changes) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _since(query: str, current: int) -> int | None:
+    values = parse_qs(query, keep_blank_values=True).get("since")
+    if values is None:
+        return current
+    text = values[-1]
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 class PreviewServer:
     """The server and its watcher, started and stopped together."""
 
-    def __init__(self, source: Source, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, source: Source, host: str = "127.0.0.1", port: int = 0,
+                 allow_hosts: tuple[str, ...] = ()) -> None:
         self.changes = Changes()
-        self.httpd = ThreadingHTTPServer((host, port), handler(source, self.changes))
+        allowed = LOOPBACK_NAMES | {h.lower() for h in allow_hosts}
+        self.httpd = ThreadingHTTPServer((host, port), handler(source, self.changes,
+                                                               frozenset(allowed)))
         self.httpd.daemon_threads = True
         self.source = source
         self.threads: list[threading.Thread] = []

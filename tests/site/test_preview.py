@@ -112,3 +112,55 @@ def test_page_reloads_after_a_settings_change(browser, server, project_dir: Path
     phone = page.frame_locator("iframe[title='Phone, 375 px']")
     assert "BIGGER Media" in phone.locator("body").inner_text()
     page.close()
+
+
+def get(url: str, host: str | None = None) -> tuple[int, str]:
+    """A request as any client makes it, with the Host header it likes."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    headers = {"Host": host} if host is not None else {}
+    conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                 headers=headers)
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, body
+
+
+@pytest.mark.parametrize(("host", "status"), [
+    ("localhost:8000", 200), ("127.0.0.1:8000", 200), ("[::1]:8000", 200), ("LOCALHOST", 200),
+    ("attacker.example", 403), ("attacker.example:8000", 403), ("127.0.0.1.nip.io", 403),
+    ("", 403),
+])
+def test_the_preview_answers_only_to_its_own_names(server, host: str, status: int) -> None:  # type: ignore[no-untyped-def]
+    assert get(server.url, host)[0] == status
+
+
+def test_other_names_can_be_allowed(project_dir: Path) -> None:
+    source = preview.Source(project_dir / "newsletter.yaml", project_dir / "issues" / f"{DAY}.yaml")
+    with preview.PreviewServer(source, allow_hosts=("preview.lan",)) as running:
+        assert get(running.url, "preview.lan:8000")[0] == 200
+        assert get(running.url, "other.lan")[0] == 403
+
+
+@pytest.mark.parametrize("query", ["since=abc", "since=-1", "since=1e9", "since=%00",
+                                   "since=" + "9" * 40, "since=%D9%A1%D9%A2"])
+def test_bad_query_values_get_400(server, query: str) -> None:  # type: ignore[no-untyped-def]
+    assert get(f"{server.url}events?{query}")[0] == 400
+
+
+def test_serving_beyond_loopback_is_warned_about(project_dir: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    running = subprocess.Popen(["newsletter", "preview", "--host", "0.0.0.0", "--port", "0"],
+                               cwd=project_dir, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert running.stderr is not None
+        line = running.stderr.readline()
+        assert line.startswith("warning: serving on 0.0.0.0: anyone who can reach this "
+                               "machine can read the issue")
+    finally:
+        running.terminate()
+        running.wait(10)
