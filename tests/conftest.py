@@ -18,7 +18,7 @@ from newsletter.project import Project, Rendered
 from newsletter.site.preview import CHROMIUM_ARGS
 from newsletter.store import db
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
-from tests.helpers import CHROMIUM, EXAMPLE_DAY, REPO, need
+from tests.helpers import CHROMIUM, EXAMPLE_DAY, PUBLICATION, need
 
 # Every variable the tool reads: a test starts with none of them set, whatever the
 # machine it runs on has, and sets what it needs.
@@ -36,8 +36,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the repo's publication (settings and issues) as the working folder."""
-    shutil.copy(REPO / "newsletter.yaml", tmp_path / "newsletter.yaml")
-    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    shutil.copy(PUBLICATION / "newsletter.yaml", tmp_path / "newsletter.yaml")
+    shutil.copytree(PUBLICATION / "issues", tmp_path / "issues")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

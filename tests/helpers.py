@@ -22,6 +22,9 @@ from newsletter.store import db
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The publication the tests run on: a copy of their own, so that a repository holding
+# another publication (its own newsletter.yaml and issues/) keeps a green test suite.
+PUBLICATION = FIXTURES / "publication"
 EXAMPLE_DAY = "2024-07-23"
 FAST = SendOptions(retry_base=0.01, retry_cap=0.05, concurrency=1)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import click
 import pytest
@@ -62,3 +64,40 @@ def test_every_public_name_of_the_api_is_documented() -> None:
     for name in methods:
         assert f"`{name}(" in api_doc or f"`{name}." in api_doc or f"`{name}`" in api_doc, name
     assert "newsletter.__all__" in api_doc and len(newsletter.__all__) > 20
+
+
+def test_the_suite_passes_on_another_publication(tmp_path: Path) -> None:
+    """The repository as someone's template: their own settings and issues in place of
+    ours, and the tests (which run on tests/fixtures/publication) still pass."""
+    import subprocess
+    import sys
+
+    copy = tmp_path / "theirs"
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file() and not name.startswith(("issues/", "newsletter.yaml")):
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy / name).write_bytes((REPO / name).read_bytes())
+    (copy / "newsletter.yaml").write_text(
+        "name: The Valley Ledger\ntagline: Small-town news, every weekday.\n"
+        "site_url: https://ledger.example.net\n"
+        "from: {name: Valley Ledger, address: desk@ledger.example.net}\n"
+        "postal_address: 4 Mill Lane, Valleytown\ntimezone: America/Chicago\n"
+        "publishing_days: [mon, tue, wed, thu, fri]\n")
+    (copy / "issues").mkdir()
+    (copy / "issues" / "2025-03-03.yaml").write_text(
+        "date: 2025-03-03\npreheader: Also the bridge, and the school board\nlead:\n"
+        "  headline: Council votes on the new library\n  source: Valley Ledger\n"
+        "  url: https://ledger.example.net/library\n  body: The vote is on Tuesday.\n"
+        "sections:\n  - title: Briefly\n    items:\n      - headline: Bridge reopens\n"
+        "        source: County desk\n        url: https://ledger.example.net/bridge\n"
+        "        summary: Traffic returns to Mill Lane.\n")
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         "tests/content", "tests/email/test_render.py", "tests/email/test_lint.py",
+         "tests/delivery/test_dates.py", "tests/cli/test_content_commands.py"],
+        cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout.splitlines()[-1]

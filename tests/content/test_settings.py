@@ -8,11 +8,11 @@ import pytest
 
 from newsletter.content import settings
 from newsletter.errors import ProblemsFound
-from tests.helpers import REPO
+from tests.helpers import PUBLICATION
 
 
 def test_repo_settings_load() -> None:
-    pub = settings.load(REPO / "newsletter.yaml")
+    pub = settings.load(PUBLICATION / "newsletter.yaml")
     assert pub.name == "BIG Media" and pub.sender.address == "brief@bigmedia.example"
     assert pub.send_time == "06:00" and pub.zone.key == "Europe/London"
 
@@ -44,6 +44,6 @@ def test_bad_settings_all_reported(tmp_path: Path) -> None:
 
 
 def test_web_url_follows_site_url() -> None:
-    pub = settings.load(REPO / "newsletter.yaml")
+    pub = settings.load(PUBLICATION / "newsletter.yaml")
     import datetime as dt
     assert pub.web_url(dt.date(2024, 7, 23)) == "https://news.bigmedia.example/2024-07-23/"

@@ -10,13 +10,13 @@ import time_machine
 
 from newsletter.content import settings
 from newsletter.delivery import dates
-from tests.helpers import REPO, run
+from tests.helpers import PUBLICATION, run
 
 UTC = dt.UTC
 
 
 def publication(**changes: object) -> settings.Publication:
-    return settings.load(REPO / "newsletter.yaml").model_copy(update=changes)
+    return settings.load(PUBLICATION / "newsletter.yaml").model_copy(update=changes)
 
 
 @pytest.mark.parametrize(("now", "is_due"), [
@@ -66,7 +66,7 @@ def test_publishing_days() -> None:
 
 def test_bad_publishing_days_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "newsletter.yaml"
-    path.write_text((REPO / "newsletter.yaml").read_text() + "publishing_days: [mon, funday]\n")
+    path.write_text((PUBLICATION / "newsletter.yaml").read_text() + "publishing_days: [mon, funday]\n")
     with pytest.raises(Exception, match="publishing days are names like mon"):
         settings.load(path)
 
