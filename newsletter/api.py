@@ -268,6 +268,13 @@ class Newsletter:
             raise IssueNotFound(f"{_day_text(day)} has not been sent")
         return ledger.status()
 
+    def events(self, day: str | dt.date) -> dict[str, int]:
+        """What the provider reported for an issue (delivered, bounce, open, click, ...),
+        counted by kind: the SendGrid webhook of `newsletter serve` records them."""
+        from newsletter.store import events
+
+        return events.counts(self.engine, _day_text(day))
+
     def cancelled(self, day: str | dt.date) -> list[Cancelled]:
         """The issue's cancelled sends, oldest first (kept as history)."""
         return self._ledger(day).cancelled()

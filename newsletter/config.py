@@ -38,6 +38,8 @@ class Environment:
     secret: str = field(default="", repr=False)  # NEWSLETTER_SECRET: signs reader links
     sendgrid_api_key: str = field(default="", repr=False)
     sendgrid_host: str = ""  # a stand-in SendGrid (tests, a proxy); default the real one
+    # SENDGRID_WEBHOOK_PUBLIC_KEY: checks the Event Webhook's signatures (base64 DER).
+    sendgrid_webhook_key: str = ""
     smtp: SmtpEnvironment = SmtpEnvironment()
     chromium: str = DEFAULT_CHROMIUM  # CHROMIUM: the browser for screenshots
 
@@ -52,5 +54,5 @@ class Environment:
                                get("SMTP_USERNAME"), env.get("SMTP_PASSWORD", ""),
                                get("SMTP_CA_FILE"))
         return cls(get(CONFIG_ENV), get(DATABASE_ENV), env.get(SECRET_ENV, ""),
-                   get("SENDGRID_API_KEY"), get("SENDGRID_HOST"), smtp,
-                   get("CHROMIUM") or DEFAULT_CHROMIUM)
+                   get("SENDGRID_API_KEY"), get("SENDGRID_HOST"),
+                   get("SENDGRID_WEBHOOK_PUBLIC_KEY"), smtp, get("CHROMIUM") or DEFAULT_CHROMIUM)

@@ -26,6 +26,7 @@ COMMANDS = {
     "send": ("delivery", "send"), "status": ("delivery", "status"),
     "schedule": ("delivery", "schedule"), "cancel": ("delivery", "cancel"),
     "unsubscribe": ("delivery", "unsubscribe"),
+    "serve": ("web", "serve"),
 }
 
 

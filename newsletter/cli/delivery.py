@@ -246,6 +246,13 @@ def status(ctx: click.Context, date: str) -> None:
     for name in DELIVERY_STATES:
         click.echo(f"  {name:10} {state.counts[name]:>10,}")
     click.echo(f"  {'left':10} {state.left:>10,}")
+    reported = newsletter.events(date)
+    if reported:
+        click.echo("reported by the provider:")
+        for kind in ("delivered", "bounce", "blocked", "dropped", "deferred", "spamreport",
+                     "unsubscribe", "group_unsubscribe", "open", "click"):
+            if reported.get(kind):
+                click.echo(f"  {kind:10} {reported[kind]:>10,}")
     for number, error in newsletter.errors(date):
         click.echo(f"  batch {number}: {error}")
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from newsletter.email import message
 from newsletter.content import richtext
+from newsletter.email import message
+from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Email
 from newsletter.errors import Problem, ProblemsFound
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
-from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Email
 
 ATOM = "http://www.w3.org/2005/Atom"
 

@@ -17,14 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import watchfiles
 
 from newsletter.config import Environment
-from newsletter.errors import ConfigError, NewsletterError, ProblemsFound
 from newsletter.email.render import TEMPLATES
+from newsletter.errors import ConfigError, NewsletterError, ProblemsFound
 from newsletter.project import Project, Rendered
 
 _DARK = re.compile(r"@media\s*\(prefers-color-scheme:\s*dark\)")
@@ -131,7 +131,7 @@ def page(source: Source, version: int) -> str:
     except NewsletterError as exc:
         return _page(source.issue.name, f'<p class="findings error">{html.escape(str(exc))}</p>',
                      "", version)
-    except Exception as exc:  # noqa: BLE001 - a page that says so beats a dropped connection
+    except Exception as exc:
         return _page(source.issue.name, '<p class="findings error">the preview could not be '
                      f"made: {html.escape(repr(exc))}</p>", "", version)
     email = rendered.email

@@ -86,6 +86,18 @@ batches = Table(
     Index("ix_batches_state", "issue", "state"),
 )
 
+# What the provider reported back, one row per event, keyed by the provider's event id
+# (revision 0004): deliveries, opens and clicks are counted per issue from here.
+events = Table(
+    "events", metadata,
+    Column("id", String(100), primary_key=True),
+    Column("issue", String(ISSUE_KEY)),
+    Column("kind", String(32), nullable=False),
+    Column("happened_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_issue", "issue", "kind"),
+)
+
 deliveries = Table(
     "deliveries", metadata,
     Column("issue", String(ISSUE_KEY), primary_key=True),

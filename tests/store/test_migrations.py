@@ -21,7 +21,8 @@ from tests.store import release_0_1
 def bare(engine: Engine) -> Iterator[Engine]:
     """The test database with nothing in it (the engine fixture's is already migrated)."""
     with engine.begin() as conn:
-        for table in ("alembic_version", "deliveries", "batches", "sends", "subscribers"):
+        for table in ("alembic_version", "events", "deliveries", "batches", "sends",
+                      "subscribers"):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     yield create_engine(engine.url)
 

@@ -1,0 +1,70 @@
+"""What the provider says happened to the email: recorded once per event, applied to the
+subscriber list, counted per issue.
+
+Events arrive normalized (see web/sendgrid.py): a kind, the address, the provider's event
+id, the issue from our own custom arguments, and when it happened. A hard bounce makes a
+subscriber bounced, a spam report complained, an unsubscribe unsubscribed; the rest
+(delivered, opened, clicked, deferred, ...) are only counted. An event seen before (the
+provider retries for a day) changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.store.db import events, subscribers
+
+# An event kind -> the status it gives a subscriber who is still active.
+STATUS_OF = {"bounce": "bounced", "spamreport": "complained", "unsubscribe": "unsubscribed",
+             "group_unsubscribe": "unsubscribed"}
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str  # the provider's own, unique: what makes a retried post harmless
+    kind: str  # bounce, spamreport, unsubscribe, delivered, open, click, ...
+    email: str
+    issue: str | None
+    happened_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    new: int  # events not seen before
+    statuses: int  # subscribers whose status they changed
+
+
+def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
+    """Keep the events not seen before and apply them, in one transaction."""
+    if not batch:
+        return Recorded(0, 0)
+    now = dt.datetime.now(dt.UTC)
+    rows = [{"id": e.id[:100], "issue": (e.issue or None) and e.issue[:40], "kind": e.kind[:32],
+             "happened_at": e.happened_at, "received_at": now} for e in batch]
+    with engine.begin() as conn:
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        inserted = conn.execute(dialect.insert(events).on_conflict_do_nothing(
+            index_elements=["id"]).returning(events.c.id), rows).scalars().all()
+        fresh = set(inserted)
+        changed = 0
+        for event in batch:
+            status = STATUS_OF.get(event.kind)
+            if status and event.id in fresh:
+                changed += conn.execute(update(subscribers).where(
+                    subscribers.c.email_key == event.email.strip().lower(),
+                    subscribers.c.status == "active").values(status=status, updated_at=now)
+                ).rowcount
+    return Recorded(len(fresh), changed)
+
+
+def counts(engine: Engine, issue: str) -> dict[str, int]:
+    """How many events of each kind the provider reported for an issue."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(events.c.kind, func.count()).where(events.c.issue == issue)
+                            .group_by(events.c.kind)).all()
+    return {kind: int(n) for kind, n in rows}

@@ -1,0 +1,238 @@
+"""The readers' service, served by uvicorn on loopback: one-click unsubscribe as a mail
+provider sends it, the page a person sees, and SendGrid's signed events."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine
+
+from newsletter.config import Environment
+from newsletter.errors import ConfigError
+from newsletter.store import events as store_events
+from newsletter.store import subscribers as store
+from newsletter.tokens import DEV_SECRET, sign
+from newsletter.web.app import create_app, mask
+
+SECRET = "web-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def signing_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def service(project_dir: Path, engine: Engine,
+            signing_key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
+    """The service on a real server, over the test database; its base URL."""
+    public = signing_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    env = Environment.from_environ({
+        "NEWSLETTER_SECRET": SECRET,
+        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public).decode()})
+    app = create_app(project_dir / "newsletter.yaml", env)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def link(address: str, secret: str = SECRET) -> str:
+    return f"/unsubscribe?t={sign(secret.encode(), address.lower())}"
+
+
+def test_one_click_as_a_mail_provider_sends_it(service: str, engine: Engine) -> None:
+    store.add(engine, "ann@example.org")
+    for _ in range(2):  # repeated, the same answer
+        answer = httpx.post(service + link("ann@example.org"),
+                            data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+        assert answer.status_code == 200 and answer.text == "unsubscribed"
+    assert store.find(engine, "ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_get_changes_nothing_and_shows_a_button(service: str, engine: Engine) -> None:
+    store.add(engine, "ann.smith@example.org")
+    page = httpx.get(service + link("ann.smith@example.org"))
+    assert page.status_code == 200 and "a*******h@example.org" in page.text
+    assert "ann.smith" not in page.text and '<button type="submit">' in page.text
+    assert store.find(engine, "ann.smith@example.org").status == "active"  # type: ignore[union-attr]
+    token = link("ann.smith@example.org").split("t=")[1]
+    done = httpx.post(service + "/unsubscribe", data={"t": token})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert store.find(engine, "ann.smith@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("token", [
+    sign(b"another-secret", "ann@example.org"),     # signed with another key
+    sign(DEV_SECRET, "ann@example.org"),              # the development key in the source
+    sign(SECRET.encode(), "ann@example.org")[:-3] + "AAA",  # tampered
+    "not-a-token", "", "ü.ü"])
+def test_bad_links_change_nothing_and_say_what_to_do(service: str, engine: Engine,
+                                                    token: str) -> None:
+    store.add(engine, "ann@example.org")
+    for answer in (httpx.get(f"{service}/unsubscribe", params={"t": token}),
+                   httpx.post(f"{service}/unsubscribe", params={"t": token},
+                              data={"List-Unsubscribe": "One-Click"})):
+        assert answer.status_code == 400
+    page = httpx.get(f"{service}/unsubscribe", params={"t": token}).text
+    assert "This link does not work" in page and "reply to it and ask" in page
+    assert store.find(engine, "ann@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_every_answer_carries_the_security_headers(service: str) -> None:
+    for answer in (httpx.get(service + "/health"), httpx.get(service + "/unsubscribe?t=x")):
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["referrer-policy"] == "no-referrer"
+    assert httpx.get(service + "/health").json() == {"status": "ok"}
+
+
+def test_the_service_refuses_to_start_without_a_secret(project_dir: Path) -> None:
+    for secret in ("", DEV_SECRET.decode()):
+        with pytest.raises(ConfigError, match="NEWSLETTER_SECRET is not set"):
+            create_app(project_dir / "newsletter.yaml",
+                       Environment.from_environ({"NEWSLETTER_SECRET": secret}))
+
+
+def test_mask_shows_enough_to_recognise() -> None:
+    assert mask("ann.smith@example.org") == "a*******h@example.org"
+    assert mask("al@example.org") == "a*@example.org"
+    assert mask("a@example.org") == "a*@example.org"
+
+
+# -- SendGrid's Event Webhook --------------------------------------------------------------
+
+def signed(key: ec.EllipticCurvePrivateKey, body: bytes,
+           when: dt.datetime | None = None) -> dict[str, str]:
+    """The headers SendGrid sends: ECDSA P-256/SHA-256 over timestamp + body, base64 DER."""
+    stamp = str(int((when or dt.datetime.now(dt.UTC)).timestamp()))
+    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {"X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+            "Content-Type": "application/json"}
+
+
+def event(kind: str, email: str, n: int, **extra: object) -> dict[str, object]:
+    return {"email": email, "timestamp": 1721710800, "event": kind, "sg_event_id": f"ev-{n}",
+            "sg_message_id": "msg.1", "issue": "2024-07-23", "subscriber": "1", **extra}
+
+
+def test_each_event_kind_and_duplicates_counted_once(service: str, engine: Engine,
+                                                     signing_key: ec.EllipticCurvePrivateKey
+                                                     ) -> None:
+    for address in ("hard@example.org", "blocked@example.org", "spam@example.org",
+                    "leaver@example.org", "group@example.org", "reader@example.org"):
+        store.add(engine, address)
+    posted = [event("processed", "reader@example.org", 1),
+              event("delivered", "reader@example.org", 2),
+              event("open", "reader@example.org", 3, useragent="x", ip="192.0.2.1"),
+              event("click", "reader@example.org", 4, url="https://example.org/a"),
+              event("deferred", "reader@example.org", 5),
+              event("bounce", "hard@example.org", 6, type="bounce", status="5.1.1"),
+              event("bounce", "blocked@example.org", 7, type="blocked", status="4.0.0"),
+              event("dropped", "reader@example.org", 8, reason="Bounced Address"),
+              event("spamreport", "spam@example.org", 9),
+              event("unsubscribe", "leaver@example.org", 10),
+              event("group_unsubscribe", "group@example.org", 11, asm_group_id=1),
+              event("group_resubscribe", "group@example.org", 12, asm_group_id=1)]
+    body = json.dumps(posted).encode()
+    for _ in range(2):  # SendGrid retries: the second post changes nothing
+        answer = httpx.post(service + "/webhooks/sendgrid", content=body,
+                            headers=signed(signing_key, body))
+        assert answer.status_code == 200
+    assert answer.json() == {"received": 12, "new": 0}
+    status = {s.email: s.status for s in store.listing(engine)}
+    assert status == {"hard@example.org": "bounced", "blocked@example.org": "active",
+                      "spam@example.org": "complained", "leaver@example.org": "unsubscribed",
+                      "group@example.org": "unsubscribed", "reader@example.org": "active"}
+    counts = store_events.counts(engine, "2024-07-23")
+    assert (counts["delivered"], counts["open"], counts["click"], counts["bounce"]) == \
+        (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("spoil", ["tampered", "wrong key", "no headers", "stale", "future"])
+def test_posts_not_from_sendgrid_are_refused(service: str, engine: Engine, spoil: str,
+                                             signing_key: ec.EllipticCurvePrivateKey) -> None:
+    store.add(engine, "hard@example.org")
+    body = json.dumps([event("bounce", "hard@example.org", 1, type="bounce")]).encode()
+    key = ec.generate_private_key(ec.SECP256R1()) if spoil == "wrong key" else signing_key
+    when = {"stale": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10),
+            "future": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)}.get(spoil)
+    headers = signed(key, body, when)
+    if spoil == "tampered":
+        body = body.replace(b"hard@", b"else@")
+    if spoil == "no headers":
+        headers = {"Content-Type": "application/json"}
+    answer = httpx.post(service + "/webhooks/sendgrid", content=body, headers=headers)
+    assert answer.status_code in (400, 401)
+    assert store.find(engine, "hard@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_ten_thousand_events_in_one_post(service: str, engine: Engine,
+                                         signing_key: ec.EllipticCurvePrivateKey) -> None:
+    body = json.dumps([event("delivered", f"r{n}@example.org", n) for n in range(10_000)]
+                      ).encode()
+    answer = httpx.post(service + "/webhooks/sendgrid", content=body,
+                        headers=signed(signing_key, body), timeout=60)
+    assert answer.json() == {"received": 10_000, "new": 10_000}
+    assert store_events.counts(engine, "2024-07-23") == {"delivered": 10_000}
+
+
+def test_serve_refuses_without_a_secret_then_serves(project_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    newsletter = str(Path(sys.executable).with_name("newsletter"))
+    env = {k: v for k, v in os.environ.items() if k != "NEWSLETTER_SECRET"}
+    refused = subprocess.run([newsletter, "serve"], cwd=project_dir, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and refused.stderr.startswith(
+        "Error: NEWSLETTER_SECRET is not set (or is the development key)")
+    port = free_port()
+    running = subprocess.Popen([newsletter, "serve", "--port", str(port)], cwd=project_dir,
+                               env={**env, "NEWSLETTER_SECRET": SECRET},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the service did not start")
+        httpx.get(f"http://127.0.0.1:{port}{link('ann@example.org')}")
+    finally:
+        running.terminate()
+        out, _ = running.communicate(timeout=30)
+    assert "GET /unsubscribe 400" in out  # the log line: path and status
+    assert "t=" not in out and "ann@example.org" not in out  # never the token or address
