@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from newsletter.delivery.progress import Progress
     from newsletter.delivery.send import Plan, SendOptions, SendReport
+    from newsletter.delivery.suppressions import Synced
     from newsletter.delivery.transports import Transport
     from newsletter.email.render import Email
     from newsletter.site.archive import Archived
@@ -322,6 +323,22 @@ class Newsletter:
         scheduler.cancel(batch_id)
         ledger.cancel()  # kept as history; the next `send` starts afresh, with a new batch id
         return send_at
+
+    def sync_suppressions(self) -> list[Synced]:
+        """Read SendGrid's suppression lists since the last sync into the subscriber list
+        (for publications without the webhook)."""
+        from newsletter.delivery import suppressions, transports
+        from newsletter.delivery.transports.sendgrid import SendGridTransport
+        from newsletter.errors import ConfigError
+
+        if not self.env.sendgrid_api_key:
+            raise ConfigError("SENDGRID_API_KEY is not set")
+        # Reading lists signs no link: the secret is not needed for this.
+        env = dataclasses.replace(self.env, secret=self.env.secret or "unused: signs nothing")
+        transport = transports.make("sendgrid", self.publication, env,
+                                    outbox=self.project.outbox_dir)
+        assert isinstance(transport, SendGridTransport)
+        return suppressions.sync(self.engine, transport)
 
     def unsubscribe(self, token: str) -> Subscriber:
         """Unsubscribe the reader an unsubscribe link's token was made for."""

@@ -27,6 +27,7 @@ COMMANDS = {
     "schedule": ("delivery", "schedule"), "cancel": ("delivery", "cancel"),
     "unsubscribe": ("delivery", "unsubscribe"),
     "serve": ("web", "serve"),
+    "suppressions": ("subscribers", "suppressions"),
 }
 
 

@@ -152,3 +152,28 @@ def subscribers_count(ctx: click.Context) -> None:
     for status_name, count in counts.items():
         click.echo(f"{status_name:13} {count:>10,}")
     click.echo(f"{'total':13} {sum(counts.values()):>10,}")
+
+
+@click.group()
+def suppressions() -> None:
+    """SendGrid's suppression lists (bounces, spam reports, unsubscribes, ...).
+
+    \b
+    Examples:
+      newsletter suppressions sync
+    """
+
+
+@suppressions.command("sync")
+@click.pass_context
+def suppressions_sync(ctx: click.Context) -> None:
+    """Mark readers SendGrid has suppressed since the last sync (bounced, complained,
+    unsubscribed), so they are not mailed again. For publications without the webhook;
+    the send workflow runs it before every send.
+
+    \b
+    Examples:
+      newsletter suppressions sync
+    """
+    for synced in api(ctx).sync_suppressions():
+        click.echo(f"{synced.source:28} {synced.read:>8,} read {synced.marked:>8,} marked")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -96,6 +97,13 @@ events = Table(
     Column("happened_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("ix_events_issue", "issue", "kind"),
+)
+
+# Up to when (a Unix time) each provider list was read by `suppressions sync` (0005).
+sync_marks = Table(
+    "sync_marks", metadata,
+    Column("source", String(100), primary_key=True),
+    Column("until", BigInteger, nullable=False),
 )
 
 deliveries = Table(

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +25,7 @@ from newsletter import timing
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile
-from newsletter.store.db import deliveries, subscribers
+from newsletter.store.db import deliveries, subscribers, sync_marks
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
 CSV_FIELDS = ("email", "name", "timezone", "status", "created_at")
@@ -142,6 +142,35 @@ def set_status(engine: Engine, address: str, status: str) -> Subscriber:
                      .values(status=status, updated_at=now()))
     return Subscriber(existing.id, existing.email, existing.name, existing.timezone, status,
                       existing.created_at)
+
+
+def mark_left(engine: Engine, addresses: Iterable[str], status: str) -> int:
+    """Give every active subscriber among ``addresses`` the status ``status`` (what a
+    provider's suppression list says); return how many changed."""
+    keys = sorted({a.strip().lower() for a in addresses if a and a.strip()})
+    changed, stamp = 0, now()
+    with engine.begin() as conn:
+        for start in range(0, len(keys), 1000):
+            changed += conn.execute(update(subscribers).where(
+                subscribers.c.email_key.in_(keys[start:start + 1000]),
+                subscribers.c.status == "active").values(status=status, updated_at=stamp)
+            ).rowcount
+    return changed
+
+
+def get_mark(engine: Engine, source: str) -> int:
+    """Up to when (a Unix time) ``source`` was last read; 0 for never."""
+    with engine.connect() as conn:
+        value = conn.execute(select(sync_marks.c.until).where(sync_marks.c.source == source)
+                             ).scalar()
+    return int(value or 0)
+
+
+def set_mark(engine: Engine, source: str, until: int) -> None:
+    with engine.begin() as conn:
+        if conn.execute(update(sync_marks).where(sync_marks.c.source == source)
+                        .values(until=until)).rowcount == 0:
+            conn.execute(sync_marks.insert().values(source=source, until=until))
 
 
 def forget(engine: Engine, address: str) -> None:

@@ -61,6 +61,11 @@ class FakeSendGrid:
         self.attempts = 0
         self.batches: list[str] = []
         self.cancelled: list[dict[str, Any]] = []
+        # Suppression lists by name ({"created", "email", ...} each), the group's list,
+        # and every GET's path and query, for the suppression sync.
+        self.suppressions: dict[str, list[dict[str, Any]]] = {}
+        self.group_suppressions: dict[str, list[str]] = {}
+        self.gets: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when a hanging request has arrived
         self.release = threading.Event()
@@ -109,6 +114,22 @@ class FakeSendGrid:
             found.append("text/plain must come before text/html")
         return found
 
+    def listing(self, path: str, query: dict[str, str]) -> Answer:
+        """A suppression list, filtered by time and paged as SendGrid does."""
+        prefix, group = "/v3/suppression/", path.removeprefix("/v3/asm/groups/")
+        if path.startswith(prefix):
+            entries = self.suppressions.get(path.removeprefix(prefix), [])
+            start, end = int(query.get("start_time", 0)), int(query.get("end_time", 2**40))
+            limit, offset = int(query.get("limit", 500)), int(query.get("offset", 0))
+            if limit > 500:
+                return error(400, "limit must be 500 or less")
+            chosen = [e for e in entries if start <= e["created"] <= end]
+            return Answer(200, body=chosen[offset:offset + limit])  # type: ignore[arg-type]
+        if group != path and group.endswith("/suppressions"):
+            return Answer(200, body=self.group_suppressions.get(  # type: ignore[arg-type]
+                group.removesuffix("/suppressions"), []))
+        return error(404, f"no route {path}")
+
     def other_route(self, path: str, raw: bytes) -> Answer:
         """The scheduled-send routes: create a batch id, cancel or pause a batch."""
         if path == "/v3/mail/batch":
@@ -134,6 +155,17 @@ class FakeSendGrid:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                from urllib.parse import parse_qsl, urlsplit
+
+                parts = urlsplit(self.path)
+                query = dict(parse_qsl(parts.query))
+                with fake.lock:
+                    fake.gets.append((parts.path, query))
+                if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+                    return self._reply(error(401, "bad or missing API key"))
+                return self._reply(fake.listing(parts.path, query))
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))

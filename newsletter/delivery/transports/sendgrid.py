@@ -99,12 +99,12 @@ class SendGridTransport(Transport):
 
     def create_batch(self) -> str:
         """A new batch id, which lets the scheduled send be cancelled later."""
-        response = self._call(lambda: self.client.client.mail.batch.post())
+        response = self.call(lambda: self.client.client.mail.batch.post())
         return str(json.loads(response.body)["batch_id"])
 
     def cancel(self, batch_id: str) -> None:
         body = {"batch_id": batch_id, "status": "cancel"}
-        self._call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
+        self.call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         body = dict(self.base_payload(email))
@@ -176,11 +176,11 @@ class SendGridTransport(Transport):
 
     def post(self, body: dict[str, Any]) -> str | None:
         """Make one /mail/send request; return SendGrid's X-Message-Id."""
-        response = self._call(lambda: self.client.send(body))
+        response = self.call(lambda: self.client.send(body))
         message_id = response.headers.get("X-Message-Id")
         return str(message_id) if message_id else None
 
-    def _call(self, request: Any) -> Any:
+    def call(self, request: Any) -> Any:
         """Make one API request, turning every failure into our transport errors."""
         from python_http_client.exceptions import HTTPError
 

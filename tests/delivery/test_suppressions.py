@@ -1,0 +1,72 @@
+"""`suppressions sync` against a local SendGrid that serves the suppression lists with
+paging, on both databases: each list read to its end, then only what is new."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from newsletter.api import Newsletter
+from newsletter.store import subscribers as store
+from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.helpers import add_subscribers, run
+
+
+def entries(addresses: list[str], created: int) -> list[dict[str, object]]:
+    return [{"created": created, "email": a, "reason": "550 5.1.1 no such user",
+             "status": "5.1.1"} for a in addresses]
+
+
+def test_every_list_is_read_page_by_page_and_applied(engine: Engine, project_dir: Path,
+                                                     sendgrid_env: FakeSendGrid,
+                                                     monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    everyone = add_subscribers(engine, 1300)
+    past = int(time.time()) - 3600
+    sendgrid_env.suppressions = {
+        "bounces": entries(everyone[:1100], past),           # three pages of 500
+        "blocks": entries(everyone[1100:1110], past),
+        "invalid_emails": entries(["stranger@example.org"], past),  # not a subscriber
+        "spam_reports": entries(everyone[1110:1120], past),
+        "unsubscribes": entries(everyone[1120:1130], past),
+    }
+    code, out = run("suppressions", "sync")
+    assert code == 0, out
+    assert "sendgrid:bounces                1,100 read    1,100 marked" in out
+    status = {s.email: s.status for s in store.listing(engine)}
+    assert sum(s == "bounced" for s in status.values()) == 1110
+    assert sum(s == "complained" for s in status.values()) == 10
+    assert sum(s == "unsubscribed" for s in status.values()) == 10
+    assert sum(s == "active" for s in status.values()) == 170
+    bounce_pages = [q for path, q in sendgrid_env.gets if path.endswith("/bounces")]
+    assert [q["offset"] for q in bounce_pages] == ["0", "500", "1000"]
+    assert {q["limit"] for q in bounce_pages} == {"500"}
+
+    sendgrid_env.gets.clear()  # the next sync asks only for what came after
+    sendgrid_env.suppressions["bounces"] += entries([everyone[1200]], int(time.time()) + 1)
+    time.sleep(1.1)
+    newsletter = Newsletter(project_dir / "newsletter.yaml")
+    synced = {s.source: s for s in newsletter.sync_suppressions()}
+    assert (synced["sendgrid:bounces"].read, synced["sendgrid:bounces"].marked) == (1, 1)
+    starts = {int(q["start_time"]) for _, q in sendgrid_env.gets}
+    assert len(starts) == 1 and starts.pop() > past
+
+
+def test_the_unsubscribe_group_is_read_when_set(engine: Engine, project_dir: Path,
+                                                sendgrid_env: FakeSendGrid,
+                                                monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text() + "delivery:\n  sendgrid:\n    asm_group_id: 77\n")
+    everyone = add_subscribers(engine, 3)
+    sendgrid_env.group_suppressions = {"77": [everyone[0].upper()]}
+    synced = {s.source: s for s in Newsletter(config).sync_suppressions()}
+    assert (synced["sendgrid:group 77"].read, synced["sendgrid:group 77"].marked) == (1, 1)
+    assert store.find(engine, everyone[0]).status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_without_sendgrid_it_says_so(project_dir: Path) -> None:
+    code, out = run("suppressions", "sync")
+    assert code == 1 and out == "Error: SENDGRID_API_KEY is not set\n"
