@@ -342,14 +342,18 @@ class Newsletter:
 
     def unsubscribe(self, token: str) -> Subscriber:
         """Unsubscribe the reader an unsubscribe link's token was made for."""
-        from newsletter.delivery.personalize import DEV_SECRET, signing_key, verify
-        from newsletter.errors import ConfigError
+        from newsletter.delivery.personalize import DEV_SECRET, signing_key
+        from newsletter.errors import ConfigError, SubscriberError
 
         secret = signing_key(self.env, required=True)
         if secret == DEV_SECRET:  # the development key is in the source: anyone can sign
             raise ConfigError("NEWSLETTER_SECRET is the development key; set a secret of your own")
-        key = verify(secret, token)
-        return self.subscribers.set_status(key, "unsubscribed")
+        from newsletter.store import subscribers
+
+        found = subscribers.find_by_link(self.engine, secret, token)
+        if found is None:
+            raise SubscriberError("the link's subscriber is no longer on the list")
+        return self.subscribers.set_status(found.email, "unsubscribed")
 
 
 class Subscribers:

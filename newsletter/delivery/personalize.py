@@ -17,7 +17,7 @@ from newsletter.content.settings import Publication
 from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN
 from newsletter.errors import ConfigError
 from newsletter.store.recipient import Recipient
-from newsletter.tokens import DEV_SECRET, sign, verify
+from newsletter.tokens import DEV_SECRET, make, sign, verify
 
 __all__ = ["DEV_SECRET", "Personalizer", "Recipient", "fill", "sign", "signing_key", "verify"]
 
@@ -44,7 +44,7 @@ class Personalizer:
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        return with_token(self.base, sign(self.secret, recipient.key))
+        return with_token(self.base, make(self.secret, "unsubscribe", recipient.id))
 
     def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
         return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"

@@ -21,7 +21,7 @@ from typing import IO, Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from newsletter import timing
+from newsletter import timing, tokens
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile
@@ -101,6 +101,24 @@ def find(engine: Engine, address: str) -> Subscriber | None:
     with engine.connect() as conn:
         row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
     return _row(row) if row else None
+
+
+def find_by_id(engine: Engine, subscriber_id: int) -> Subscriber | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    return _row(row) if row else None
+
+
+def find_by_link(engine: Engine, secret: bytes, token: str,
+                 purpose: str = "unsubscribe") -> Subscriber | None:
+    """The subscriber a link's token names (None when they were erased since);
+    SubscriberError when the token is not ours or not for ``purpose``. Links of the first
+    kind, which carry the address, still work for unsubscribing."""
+    if token.startswith("v2."):
+        return find_by_id(engine, tokens.read(secret, token, purpose))
+    if purpose != "unsubscribe":
+        raise SubscriberError("the link was made for something else")
+    return find(engine, tokens.verify(secret, token))
 
 
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,

@@ -32,7 +32,7 @@ from newsletter.content.settings import Publication
 from newsletter.errors import ConfigError, SubscriberError
 from newsletter.store import db, subscribers
 from newsletter.store import events as store_events
-from newsletter.tokens import DEV_SECRET, verify
+from newsletter.tokens import DEV_SECRET
 from newsletter.web import sendgrid
 
 log = logging.getLogger("newsletter.web")
@@ -148,7 +148,7 @@ def _unsubscribe(service: Service, token: str) -> subscribers.Subscriber | None:
 
 def _subscriber(service: Service, token: str) -> subscribers.Subscriber | None:
     try:
-        return subscribers.find(service.engine, verify(service.secret, token))
+        return subscribers.find_by_link(service.engine, service.secret, token)
     except SubscriberError:
         return None
 

@@ -236,3 +236,31 @@ def test_serve_refuses_without_a_secret_then_serves(project_dir: Path) -> None:
         out, _ = running.communicate(timeout=30)
     assert "GET /unsubscribe 400" in out  # the log line: path and status
     assert "t=" not in out and "ann@example.org" not in out  # never the token or address
+
+
+def test_links_of_today_name_no_address_and_serve_one_purpose(service: str,
+                                                              engine: Engine) -> None:
+    from newsletter.tokens import make
+
+    ann = store.add(engine, "ann@example.org")
+    confirm = make(SECRET.encode(), "confirm", ann.id)
+    wrong = httpx.post(f"{service}/unsubscribe", params={"t": confirm},
+                       data={"List-Unsubscribe": "One-Click"})
+    assert wrong.status_code == 400
+    assert store.find(engine, "ann@example.org").status == "active"  # type: ignore[union-attr]
+    token = make(SECRET.encode(), "unsubscribe", ann.id)
+    assert "ann" not in base64.urlsafe_b64decode(token.split(".")[1] + "==").decode("latin-1")
+    done = httpx.post(f"{service}/unsubscribe", params={"t": token},
+                      data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    assert store.find(engine, "ann@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_year_old_unsubscribe_link_still_works() -> None:
+    from newsletter.tokens import make, read
+
+    made = make(b"k", "unsubscribe", 42, day=20_000)
+    assert read(b"k", made, "unsubscribe", today=20_000 + 400) == 42
+    with pytest.raises(Exception, match="expired"):
+        read(b"k", make(b"k", "confirm", 42, day=20_000), "confirm", max_age_days=7,
+             today=20_008)
