@@ -340,6 +340,13 @@ class Newsletter:
         assert isinstance(transport, SendGridTransport)
         return suppressions.sync(self.engine, transport)
 
+    def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
+        """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and
+        the provider's events as old; return how many rows went, by table."""
+        from newsletter.store.ledger import Ledger
+
+        return Ledger.prune(self.engine, (now or dt.datetime.now(dt.UTC)) - older_than)
+
     def unsubscribe(self, token: str) -> Subscriber:
         """Unsubscribe the reader an unsubscribe link's token was made for."""
         from newsletter.delivery.personalize import DEV_SECRET, signing_key

@@ -28,6 +28,7 @@ COMMANDS = {
     "unsubscribe": ("delivery", "unsubscribe"),
     "serve": ("web", "serve"),
     "suppressions": ("subscribers", "suppressions"),
+    "prune": ("delivery", "prune"),
 }
 
 

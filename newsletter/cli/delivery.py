@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -255,6 +256,37 @@ def status(ctx: click.Context, date: str) -> None:
                 click.echo(f"  {kind:10} {reported[kind]:>10,}")
     for number, error in newsletter.errors(date):
         click.echo(f"  batch {number}: {error}")
+
+
+@click.command()
+@click.option("--older-than", "age", required=True, metavar="AGE",
+              help="Like 180d or 26w: sends begun longer ago than this are removed.")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@click.pass_context
+def prune(ctx: click.Context, age: str, yes: bool) -> None:
+    """Remove old sends from the ledger (and old provider events).
+
+    A finished send already keeps only the readers it did not reach; this removes the
+    rest of what is kept of sends begun before the given age.
+
+    \b
+    Examples:
+      newsletter prune --older-than 180d
+    """
+    span = _age(age)
+    if not yes:
+        click.confirm(f"Remove every send begun more than {span.days} days ago?", abort=True)
+    gone = api(ctx).prune(span)
+    click.echo(", ".join(f"{count:,} {table}" for table, count in gone.items()) + " removed")
+
+
+def _age(text: str) -> dt.timedelta:
+    match = re.fullmatch(r"(\d{1,5})\s*([dw]?)", text.strip().lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not an age like 180d or 26w",
+                                 param_hint="--older-than")
+    days = int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+    return dt.timedelta(days=days)
 
 
 @click.command()

@@ -70,6 +70,9 @@ sends = Table(
     Column("content_hash", String(64)),
     Column("subject", Text),
     Column("cancelled_at", DateTime(timezone=True)),
+    # Revision 0006: a finished send, compacted: how many it reached, and when.
+    Column("sent_count", BigInteger),
+    Column("compacted_at", DateTime(timezone=True)),
 )
 
 # A batch is one provider request (or, over SMTP, one run of messages on a connection).

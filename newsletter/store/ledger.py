@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
-from newsletter.store.db import batches, deliveries, sends, subscribers
+from newsletter.store.db import batches, deliveries, events, sends, subscribers
 from newsletter.store.recipient import Recipient
 
 DELIVERY_STATES = ("pending", "sent", "skipped", "failed", "uncertain")
@@ -403,6 +403,7 @@ class Ledger:
                                                batches.c.number == number).values(**values))
 
     def finish_if_done(self) -> bool:
+        """Mark the send finished when every batch is sent, and compact it."""
         with self.engine.begin() as conn:
             open_batches = conn.execute(select(func.count()).select_from(batches).where(
                 batches.c.issue == self.issue, batches.c.state != "sent")).scalar_one()
@@ -410,7 +411,24 @@ class Ledger:
                 conn.execute(update(sends).where(sends.c.issue == self.issue,
                                                  sends.c.finished_at.is_(None))
                              .values(finished_at=_now()))
+                self._compact(conn)
         return open_batches == 0
+
+    def _compact(self, conn: Connection) -> None:
+        """A finished send keeps a row only for each reader it did not reach (failed,
+        skipped): everyone it reached becomes one number. A million readers cost a few
+        megabytes then, not hundreds. Nothing is left to send, so exactly-once is not at
+        stake; ``status`` adds the number back."""
+        done = conn.execute(select(sends.c.compacted_at).where(sends.c.issue == self.issue)
+                            ).scalar()
+        if done is not None:
+            return
+        reached = deliveries.c.issue == self.issue, deliveries.c.state == "sent"
+        count = conn.execute(select(func.count()).select_from(deliveries).where(*reached)
+                             ).scalar_one()
+        conn.execute(update(sends).where(sends.c.issue == self.issue)
+                     .values(sent_count=count, compacted_at=_now()))
+        conn.execute(deliveries.delete().where(*reached))
 
     def status(self) -> Status:
         with self.engine.connect() as conn:
@@ -421,6 +439,8 @@ class Ledger:
             batch_counts: dict[str, int] = dict(conn.execute(
                 select(batches.c.state, func.count()).where(
                 batches.c.issue == self.issue).group_by(batches.c.state)).all())
+        if send is not None and send.sent_count is not None:  # compacted: one number
+            counts["sent"] = counts.get("sent", 0) + int(send.sent_count)
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,
                       {s: int(counts.get(s, 0)) for s in DELIVERY_STATES},
@@ -451,6 +471,25 @@ class Ledger:
                                 .order_by(sends.c.cancelled_at)).all()
         return [Cancelled(r.issue, _aware(r.cancelled_at), int(r.planned), r.batch_id,
                           _aware(r.send_at)) for r in rows]
+
+    @staticmethod
+    def prune(engine: Engine, before: dt.datetime) -> dict[str, int]:
+        """Remove sends begun before ``before`` (their batches and readers' rows, cancelled
+        ones too) and provider events received before it; return what went, by table."""
+        with engine.begin() as conn:
+            old = conn.execute(select(sends.c.issue).where(sends.c.created_at < before)
+                               ).scalars().all()
+            gone = {"sends": len(old), "batches": 0, "deliveries": 0, "events": 0}
+            for start in range(0, len(old), 500):
+                keys = old[start:start + 500]
+                gone["deliveries"] += conn.execute(
+                    deliveries.delete().where(deliveries.c.issue.in_(keys))).rowcount
+                gone["batches"] += conn.execute(
+                    batches.delete().where(batches.c.issue.in_(keys))).rowcount
+                conn.execute(sends.delete().where(sends.c.issue.in_(keys)))
+            gone["events"] = conn.execute(
+                events.delete().where(events.c.received_at < before)).rowcount
+        return gone
 
     def errors(self, limit: int = 5) -> list[tuple[int, str]]:
         with self.engine.connect() as conn:

@@ -1,0 +1,92 @@
+"""How many bytes the ledger costs per recipient, before and after a finished send is
+compacted, on SQLite and PostgreSQL. Prints figures and asserts nothing. Usage:
+
+    .venv/bin/python benchmarks/ledger_size.py [--recipients 1000000] [--db sqlite|postgres|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+BENCH_DB = "newsletter_bench"
+TABLES = ("sends", "batches", "deliveries")
+
+
+def fill(engine: Engine, count: int) -> None:
+    series = ("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :count) "
+              "SELECT i FROM s") if engine.dialect.name == "sqlite" else \
+        "SELECT generate_series(1, :count) AS i"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, name, timezone, status, created_at, "
+            "updated_at) SELECT 'reader' || i || '@example.org', 'reader' || i || "
+            "'@example.org', NULL, NULL, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+            f"FROM ({series}) AS s"), {"count": count})
+
+
+def ledger_bytes(engine: Engine) -> int:
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            return sum(int(conn.execute(text(f"SELECT pg_total_relation_size('{t}')"))
+                           .scalar_one()) for t in TABLES)
+        # SQLite: the pages the ledger's tables and indexes use (dbstat).
+        return int(conn.execute(text(
+            "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN "
+            "('sends', 'batches', 'deliveries', 'ix_batches_state', 'ix_deliveries_batch') "
+            "OR name LIKE 'sqlite_autoindex_sends%' OR name LIKE 'sqlite_autoindex_batches%' "
+            "OR name LIKE 'sqlite_autoindex_deliveries%'")).scalar_one())
+
+
+def measure(kind: str, url: str, count: int) -> None:
+    from newsletter.store import db
+    from newsletter.store.ledger import Content, Lease, Ledger
+
+    engine = db.connect(url)
+    fill(engine, count)
+    ledger = Ledger(engine, "2024-07-23")
+    ledger.begin("outbox", 1000, Content("x" * 64, "subject"), Lease("bench:1:a"))
+    with engine.begin() as conn:  # as if every batch had been sent
+        conn.execute(text("UPDATE deliveries SET state = 'sent'"))
+        conn.execute(text("UPDATE batches SET state = 'sent'"))
+    if kind == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM FULL deliveries"))
+    before = ledger_bytes(engine)
+    ledger.finish_if_done()
+    if kind == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM FULL deliveries"))
+    else:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM"))
+    after = ledger_bytes(engine)
+    print(f"{kind:10} {count:>10,} recipients: ledger {before / 1e6:8.1f} MB before "
+          f"({before / count:5.1f} bytes a recipient), {after / 1e6:6.2f} MB after compaction "
+          f"({after / count:5.2f} bytes a recipient)")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.db in ("sqlite", "both"):
+            measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args.recipients)
+        if args.db in ("postgres", "both"):
+            admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
+                conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+            admin.dispose()
+            measure("postgresql", f"{SERVER}/{BENCH_DB}", args.recipients)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""A finished send keeps one number for everyone it reached; old sends can be pruned."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from newsletter.api import Newsletter
+from newsletter.project import Project
+from newsletter.store import db
+from newsletter.store import subscribers as store
+from newsletter.store.ledger import Ledger
+from tests.helpers import add_subscribers, run, run_send
+
+
+def rows(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(db.metadata.tables[table])
+                                ).scalar_one())
+
+
+def test_a_finished_send_keeps_only_the_exceptions(engine: Engine, project: Project,
+                                                   tmp_path: Path) -> None:
+    add_subscribers(engine, 50)
+    ledger = Ledger(engine, "2024-07-23")
+    run_send(engine, project, transport="outbox", outbox=tmp_path)
+    assert rows(engine, "deliveries") == 0  # all 50 reached: one number
+    assert ledger.status().counts == {"pending": 0, "sent": 50, "skipped": 0, "failed": 0,
+                                      "uncertain": 0} and ledger.status().finished
+    again = run_send(engine, project, transport="outbox", outbox=tmp_path)
+    assert again.already_done and again.sent == 0  # still exactly once
+
+
+def test_exceptions_stay_row_by_row(engine: Engine, project: Project, tmp_path: Path) -> None:
+    add_subscribers(engine, 10)
+    store.add(engine, "josé@exámple.org")  # refused by SMTP without SMTPUTF8: a failure
+    ledger = Ledger(engine, "2024-07-23")
+    run_send(engine, project, transport="outbox", outbox=tmp_path)  # the outbox takes it
+    assert ledger.status().counts["sent"] == 11 and rows(engine, "deliveries") == 0
+
+
+def test_prune_removes_old_sends_and_events(engine: Engine, project_dir: Path,
+                                           monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    add_subscribers(engine, 5)
+    assert run("send", "2024-07-23")[0] == 0
+    newsletter = Newsletter(project_dir / "newsletter.yaml")
+    assert newsletter.prune(dt.timedelta(days=1)) == {"sends": 0, "batches": 0,
+                                                      "deliveries": 0, "events": 0}
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=200)
+    gone = newsletter.prune(dt.timedelta(days=180), now=later)
+    assert gone["sends"] == 1 and gone["batches"] == 1
+    assert rows(engine, "sends") == 0 and rows(engine, "batches") == 0
+    assert run("prune", "--older-than", "soon")[0] == 2  # a bad age: a usage error
+    assert run("prune", "--older-than", "26w", "--yes") == (
+        0, "0 sends, 0 batches, 0 deliveries, 0 events removed\n")
