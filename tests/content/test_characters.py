@@ -131,3 +131,16 @@ def test_bidi_and_zero_width_characters_are_warned_about(
     code, out = run("check", "--strict", "issues/2024-08-01.yaml")
     assert code == 1
     assert f"warning: sections[0].items[0].headline: contains U+{ord(char):04X}" in out
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_every_code_point_is_judged_alike_by_the_fast_and_the_plain_rule(
+        multiline: bool) -> None:
+    # The pattern that finds forbidden characters quickly must agree with the rule as
+    # written, for all 1,114,112 code points.
+    forbidden = characters.forbidden
+
+    disagree = [code for code in range(0x110000)
+                if (characters.problem(chr(code), multiline=multiline) is not None)
+                != forbidden(chr(code), multiline=multiline)]
+    assert disagree == []

@@ -264,3 +264,21 @@ def test_a_year_old_unsubscribe_link_still_works() -> None:
     with pytest.raises(Exception, match="expired"):
         read(b"k", make(b"k", "confirm", 42, day=20_000), "confirm", max_age_days=7,
              today=20_008)
+
+
+@pytest.mark.browser
+def test_a_reader_unsubscribes_in_a_browser_at_320_px(browser, service: str,  # type: ignore[no-untyped-def]
+                                                      engine: Engine) -> None:
+    from newsletter.tokens import make
+
+    reader = store.add(engine, "a.very.long.address.for.a.small.screen@example.org")
+    page = browser.new_page(viewport={"width": 320, "height": 640})
+    page.goto(f"{service}/unsubscribe?t={make(SECRET.encode(), 'unsubscribe', reader.id)}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert "@example.org" in page.inner_text("main")
+    assert store.find(engine, reader.email).status == "active"  # type: ignore[union-attr]
+    page.click("button")
+    page.wait_for_selector("text=You are unsubscribed")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert store.find(engine, reader.email).status == "unsubscribed"  # type: ignore[union-attr]
+    page.close()
