@@ -121,6 +121,19 @@ def find_by_link(engine: Engine, secret: bytes, token: str,
     return find(engine, tokens.verify(secret, token))
 
 
+def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
+    """Unsubscribe whoever an unsubscribe link names, in one statement (the one-click
+    path, which answers the same whether they were active, had left, or were erased);
+    SubscriberError when the token is not ours or not for unsubscribing."""
+    if token.startswith("v2."):
+        condition = subscribers.c.id == tokens.read(secret, token, "unsubscribe")
+    else:
+        condition = subscribers.c.email_key == tokens.verify(secret, token)
+    with engine.begin() as conn:
+        conn.execute(update(subscribers).where(condition, subscribers.c.status == "active")
+                     .values(status="unsubscribed", updated_at=now()))
+
+
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,
         reactivate: bool = False) -> Subscriber:
     """Subscribe one address; an address that left comes back only with ``reactivate``."""

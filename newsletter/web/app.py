@@ -104,11 +104,13 @@ def _routes(service: Service) -> list[Route]:
         token = request.query_params.get("t") or form.get("t", "")
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         # The database is blocking work: off the event loop, in the thread pool.
+        if one_click:  # a mail provider: one statement, the same answer every time
+            done = await run_in_threadpool(_one_click, service, token)
+            return PlainTextResponse("unsubscribed") if done else \
+                PlainTextResponse("invalid link", 400)
         subscriber = await run_in_threadpool(_unsubscribe, service, token)
         if subscriber is None:
-            return PlainTextResponse("invalid link", 400) if one_click else pages.invalid()
-        if one_click:
-            return PlainTextResponse("unsubscribed")
+            return pages.invalid()
         return pages.message("You are unsubscribed", [
             f"{mask(subscriber.email)} will get no more email from {service.publication.name}.",
             "Changed your mind? You are welcome back any time."])
@@ -136,6 +138,14 @@ async def _webhook(service: Service, request: Request) -> Response:
                                  "unsigned" in str(exc) else 400)
     recorded = await run_in_threadpool(store_events.record, service.engine, batch)
     return JSONResponse({"received": len(batch), "new": recorded.new})
+
+
+def _one_click(service: Service, token: str) -> bool:
+    try:
+        subscribers.unsubscribe_by_link(service.engine, service.secret, token)
+    except SubscriberError:
+        return False
+    return True
 
 
 def _unsubscribe(service: Service, token: str) -> subscribers.Subscriber | None:
