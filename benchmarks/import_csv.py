@@ -13,10 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-BENCH_DB = "newsletter_bench"
+from common import database
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -26,17 +23,6 @@ def write_csv(path: Path, rows: int) -> None:
             name = f"Reader {n}" if n % 3 else ""
             zone = "Europe/London" if n % 5 == 0 else ""
             out.write(f"reader{n}@example.org,{name},{zone}\n")
-
-
-def database(kind: str, folder: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.sqlite3'}"
-    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
-        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-    admin.dispose()
-    return f"{SERVER}/{BENCH_DB}"
 
 
 def main() -> None:

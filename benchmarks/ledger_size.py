@@ -10,10 +10,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from common import fresh_postgres
+from sqlalchemy import Engine, text
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-BENCH_DB = "newsletter_bench"
 TABLES = ("sends", "batches", "deliveries")
 
 
@@ -80,12 +79,7 @@ def main() -> None:
         if args.db in ("sqlite", "both"):
             measure("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args.recipients)
         if args.db in ("postgres", "both"):
-            admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
-                conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-            admin.dispose()
-            measure("postgresql", f"{SERVER}/{BENCH_DB}", args.recipients)
+            measure("postgresql", fresh_postgres(), args.recipients)
 
 
 if __name__ == "__main__":

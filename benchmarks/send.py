@@ -21,11 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Empty
 
+from common import fresh_postgres
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = os.environ.get("NEWSLETTER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-BENCH_DB = "newsletter_bench"  # its own database, so the tests' tables are never touched
 
 
 class Lean(BaseHTTPRequestHandler):
@@ -89,17 +88,6 @@ def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024,
              workers_peak / 1024))
-
-
-def fresh_postgres() -> str:
-    from sqlalchemy import create_engine
-
-    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
-        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
-    admin.dispose()
-    return f"{SERVER}/{BENCH_DB}"
 
 
 def result_of(child: mp.Process, queue: mp.Queue) -> tuple[float, ...]:  # type: ignore[type-arg]

@@ -1,0 +1,27 @@
+"""What the benchmarks share: a database of their own, never the tests' tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+SERVER = os.environ.get("NEWSLETTER_BENCH_POSTGRES",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432")
+BENCH_DB = "newsletter_bench"
+
+
+def fresh_postgres() -> str:
+    """The URL of an empty benchmark database on the PostgreSQL server."""
+    admin = create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DB}"))
+        conn.execute(text(f"CREATE DATABASE {BENCH_DB}"))
+    admin.dispose()
+    return f"{SERVER}/{BENCH_DB}"
+
+
+def database(kind: str, folder: Path) -> str:
+    """A fresh database of ``kind`` (sqlite in ``folder``, or postgres)."""
+    return f"sqlite:///{folder / 'bench.sqlite3'}" if kind == "sqlite" else fresh_postgres()
