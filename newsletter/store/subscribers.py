@@ -315,13 +315,30 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
                                   .where(subscribers.c.email_key.in_(keys))).all())
         fresh = [c for c in chunk if c.key not in known]
         if fresh:
-            conn.execute(subscribers.insert(), [
-                {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
-                 "status": c.status, "created_at": stamp, "updated_at": stamp} for c in fresh])
+            _insert_many(conn, fresh, stamp)
         report.added += len(fresh)
         for c in chunk:
             if c.key in known:
                 _merge(conn, c, known[c.key], report, reactivate, stamp)
+
+
+_SQLITE_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
+                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime) -> None:
+    """Insert new subscribers. On SQLite as plain tuples through the driver: a million rows
+    through SQLAlchemy's per-row conversions cost more than reading and checking them. On
+    PostgreSQL SQLAlchemy's multi-row VALUES is the faster of the two."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(subscribers.insert(), [
+            {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
+             "status": c.status, "created_at": stamp, "updated_at": stamp} for c in fresh])
+        return
+    # As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds.
+    when = stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    conn.exec_driver_sql(_SQLITE_INSERT, [(c.email, c.key, c.name, c.timezone, c.status,
+                                           when, when) for c in fresh])
 
 
 def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
