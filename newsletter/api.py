@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING
 from newsletter.config import Environment
 from newsletter.content import issue as issue_files
 from newsletter.content.settings import Publication
-from newsletter.errors import IssueNotFound, Problem, Severity
+from newsletter.errors import IssueNotFound, Problem, Severity, errors_in
 from newsletter.project import Project, Rendered
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class CheckResult:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.findings if p.severity is Severity.ERROR]
+        return errors_in(self.findings)
 
     @property
     def warnings(self) -> list[Problem]:

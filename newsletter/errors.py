@@ -53,6 +53,11 @@ class Problem:
         return f"{where}: {label}{field}{self.message}"
 
 
+def errors_in(problems: Sequence[Problem]) -> list[Problem]:
+    """The errors among ``problems`` (the rest are warnings)."""
+    return [p for p in problems if p.severity is Severity.ERROR]
+
+
 class NewsletterError(Exception):
     """Base of every error this package raises on purpose."""
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from newsletter.config import Environment
 from newsletter.content import issue, settings
 from newsletter.content.settings import Publication
-from newsletter.errors import NotReady, Problem, ProblemsFound, Severity
+from newsletter.errors import NotReady, Problem, ProblemsFound, Severity, errors_in
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +30,7 @@ class Rendered:
 
     @property
     def errors(self) -> list[Problem]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
+        return errors_in(self.findings)
 
     def raise_errors(self) -> None:
         """NotReady, with every finding, if any of them is an error."""

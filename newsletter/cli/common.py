@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from newsletter.api import Newsletter
-from newsletter.errors import Problem, Severity
+from newsletter.errors import Problem, errors_in
 
 
 def api(ctx: click.Context) -> Newsletter:
@@ -34,15 +34,11 @@ def print_problems(problems: Sequence[Problem]) -> None:
         click.echo(str(problem))
 
 
-def errors_of(problems: Sequence[Problem]) -> list[Problem]:
-    return [p for p in problems if p.severity is Severity.ERROR]
-
-
 def count(problems: Sequence[Problem]) -> str:
     """``N errors in FILE`` (or ``in N files``), the last line of a failed check."""
     files = {p.file for p in problems}
     where = next(iter(files)) if len(files) == 1 else plural(len(files), "file")
-    return f"{plural(len(errors_of(problems)), 'error')} in {where}"
+    return f"{plural(len(errors_in(problems)), 'error')} in {where}"
 
 
 def plural(number: int, noun: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.common import api, errors_of, parse_day, plural, print_problems
-from newsletter.errors import NotReady
+from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.errors import NotReady, errors_in
 
 
 @click.command()
@@ -69,7 +69,7 @@ def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | 
         built = api(ctx).build(issue, out_dir)
     except NotReady as exc:
         print_problems(exc.problems)
-        raise click.ClickException(f"not built: {plural(len(errors_of(exc.problems)), 'error')}"
+        raise click.ClickException(f"not built: {plural(len(errors_in(exc.problems)), 'error')}"
                                    ) from None
     print_problems(built.rendered.findings)
     for path in built.files:

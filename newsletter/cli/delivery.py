@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from newsletter.api import Newsletter
-from newsletter.cli.common import api, errors_of, parse_day, plural, print_problems
+from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.send import Plan, SendOptions, SendReport
 from newsletter.delivery.transports import NAMES
-from newsletter.errors import NotReady, Problem, SendPaused
+from newsletter.errors import NotReady, Problem, SendPaused, errors_in
 from newsletter.store.ledger import DELIVERY_STATES
 
 
@@ -125,7 +125,7 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
 
 
 def _not_ready(problems: Sequence[Problem]) -> str:
-    errors = errors_of(problems)
+    errors = errors_in(problems)
     warnings = len(problems) - len(errors)
     counted = ", ".join(filter(None, [plural(len(errors), "error") if errors else "",
                                       plural(warnings, "warning") if warnings else ""]))
