@@ -8,6 +8,7 @@ database lookup, and cheap enough (a few microseconds) for a million recipients.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlsplit, urlunsplit
@@ -39,13 +40,15 @@ class Personalizer:
         self.publication = publication
         self.secret = secret
         self.slot = token_slot(publication.unsubscribe_base)
+        # The day the links are made: read once, not a clock call for each of a million.
+        self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
         self.plain_greeting = publication.delivery.greeting_without_name
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def unsubscribe_url(self, recipient: Recipient) -> str:
         before, after = self.slot
-        return f"{before}{make(self.secret, 'unsubscribe', recipient.id)}{after}"
+        return f"{before}{make(self.secret, 'unsubscribe', recipient.id, self.day)}{after}"
 
     def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
         return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"
