@@ -71,8 +71,11 @@ def options_problems(publication: Publication) -> list[Problem]:
     return found
 
 
-def make(name: str, publication: Publication, env: Environment, *, outbox: Path) -> Transport:
-    """The transport called ``name`` (or the one ``auto`` picks), ready to send."""
+def make(name: str, publication: Publication, env: Environment, *, outbox: Path,
+         signs_links: bool = True) -> Transport:
+    """The transport called ``name`` (or the one ``auto`` picks), ready to send.
+    ``signs_links=False`` for work that puts no reader link anywhere (reading the
+    provider's lists): then NEWSLETTER_SECRET is not asked for."""
     name = auto_name(env) if name == "auto" else name
     if name not in REGISTRY:
         raise ConfigError(f"unknown transport {name!r}; one of: {', '.join(NAMES)}")
@@ -81,6 +84,6 @@ def make(name: str, publication: Publication, env: Environment, *, outbox: Path)
         raise ProblemsFound(problems)
     transport = REGISTRY[name]
     options = options_for(name, publication)
-    key = signing_key(env, required=transport.needs_secret(options))
+    key = signing_key(env, required=signs_links and transport.needs_secret(options))
     setup = Setup(publication, env, Personalizer(publication, key), outbox)
     return transport(setup, options)
