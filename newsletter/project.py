@@ -104,9 +104,10 @@ class Project:
 
     def resolve(self, date_or_path: str) -> Path:
         path = issue.resolve(self.issues_dir, date_or_path)
-        twins = [p for p in self.issue_files() if p.stem == path.stem and p != path]
-        if twins and path.parent.resolve() == self.issues_dir.resolve():
-            raise ProblemsFound([p for p in self.second_files() if path.stem in p.message])
+        if path.parent.resolve() == self.issues_dir.resolve():
+            twins = [p for p in self.second_files() if Path(p.file).stem == path.stem]
+            if twins:
+                raise ProblemsFound(twins)
         return path
 
     def render(self, path: Path) -> Rendered:
