@@ -257,8 +257,11 @@ class Ledger:
 
     def _check_content(self, content: Content, accept_changes: bool) -> None:
         with self.engine.begin() as conn:
-            row = conn.execute(select(sends.c.content_hash, sends.c.subject)
+            row = conn.execute(select(sends.c.content_hash, sends.c.subject,
+                                      sends.c.finished_at)
                                .where(sends.c.issue == self.issue)).one()
+            if row.finished_at is not None:
+                return  # nothing is left to send: an edit after the send changes nothing
             if row.content_hash in (None, content.digest) or accept_changes:
                 # A send of release 0.1 had no pin: it takes the content it resumes with.
                 conn.execute(update(sends).where(sends.c.issue == self.issue).values(

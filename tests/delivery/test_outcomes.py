@@ -282,3 +282,14 @@ def test_a_rejected_request_releases_the_batch(engine: Engine, project: Project,
         run_send(engine, project)
     assert Ledger(engine, "2024-07-23").status().counts["uncertain"] == 0
     assert make_transport(project).scheduler() is not None
+
+
+def test_an_issue_edited_after_its_send_finished_is_not_an_error(cli_sendgrid: FakeSendGrid,
+                                                                 project_dir: Path) -> None:
+    # The hourly scheduled run goes on after the send, and editors fix typos for the archive.
+    assert run("send", "2024-07-23")[0] == 0
+    issue = project_dir / "issues" / "2024-07-23.yaml"
+    issue.write_text(issue.read_text().replace("subject: ", "subject: Corrected, ", 1))
+    code, out = run("send", "2024-07-23")
+    assert code == 0 and "2024-07-23 was already sent (4 delivered); nothing to do" in out
+    assert len(cli_sendgrid.recipients()) == 4
