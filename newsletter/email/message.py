@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ from newsletter.timing import send_instant
 
 PLACEHOLDER_TO = "undisclosed-recipients:;"
 _URL_LISTS = {"list-unsubscribe", "list-unsubscribe-post"}
+_BETWEEN_ITEMS = re.compile(r",(?![^<]*>)")  # a comma not inside angle brackets
 
 
 class WirePolicy(EmailPolicy):
@@ -41,7 +43,8 @@ class WirePolicy(EmailPolicy):
         return super().fold_binary(name, value)
 
     def _between_items(self, name: str, value: str) -> str:
-        items = [item.strip() for item in str(value).split(",") if item.strip()]
+        # Between the <...> items only: a comma inside a URL is part of it.
+        items = [item.strip() for item in _BETWEEN_ITEMS.split(str(value)) if item.strip()]
         return f"{name}: " + f",{self.linesep} ".join(items) + self.linesep
 
 

@@ -85,3 +85,18 @@ def test_spamassassin_scores_every_message_at_most_1(messages: list[bytes]) -> N
     for raw in messages:
         score, rules = spam_score(raw)
         assert score <= 1.0, rules
+
+
+def test_a_comma_inside_the_unsubscribe_url_stays_in_it(engine: Engine, project_dir: Path,
+                                                        tmp_path: Path) -> None:
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text() + "delivery:\n  unsubscribe_url: "
+                      "https://x.example/u?lists=a,b&x=1\n")
+    project = Project(config)
+    store.add(engine, "ann@example.org")
+    run_send(engine, project, transport="outbox", outbox=tmp_path)
+    raw = (tmp_path / EXAMPLE_DAY / "ann@example.org.eml").read_bytes()
+    message = email.message_from_bytes(raw, policy=policy.default)
+    urls = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+    assert urls[0].startswith("https://x.example/u?lists=a,b&x=1&t=v2.")
+    assert " " not in urls[0] and urls[1].startswith("mailto:")
