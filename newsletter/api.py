@@ -337,10 +337,18 @@ class Newsletter:
 
     def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and
-        the provider's events as old; return how many rows went, by table."""
+        the provider's events as old; also readers who never confirmed before their link
+        expired, and the service's request counts of past hours. Return how many rows
+        went, by kind."""
+        from newsletter.store import consent, throttle
         from newsletter.store.ledger import Ledger
 
-        return Ledger.prune(self.engine, (now or dt.datetime.now(dt.UTC)) - older_than)
+        now = now or dt.datetime.now(dt.UTC)
+        gone = Ledger.prune(self.engine, now - older_than)
+        expired = now - dt.timedelta(days=self.project.publication.readers.confirm_days + 1)
+        gone["unconfirmed"] = consent.drop_unconfirmed(self.engine, expired)
+        gone["request counts"] = throttle.prune(self.engine, now.timestamp())
+        return gone
 
     def unsubscribe(self, token: str) -> Subscriber:
         """Unsubscribe the reader an unsubscribe link's token was made for."""

@@ -1,11 +1,12 @@
 """Signed tokens for the links in an email: verifiable without a database lookup, and
 cheap enough (a microsecond or so) for a million recipients.
 
-A token (``v2.PAYLOAD.MAC``) names what it is for (unsubscribe, confirm, manage), the
-subscriber's number and the day it was made, and carries an HMAC-SHA256 of that (16
-bytes) under ``NEWSLETTER_SECRET``: it reveals no address, serves one purpose only, and
-can expire. The web service and the command line verify them; delivery makes them. Kept
-apart from both so each can use it alone.
+A token (``v2.PAYLOAD.MAC``; ``v3`` for the unsubscribe and manage pair every email
+carries) names what it is for (unsubscribe, confirm, manage), the subscriber's number and
+the day it was made, and carries an HMAC-SHA256 of that (16 bytes) under
+``NEWSLETTER_SECRET``: it reveals no address, serves one purpose only, and can expire.
+The web service and the command line verify them; delivery makes them. Kept apart from
+both so each can use it alone.
 
 Links in emails sent before (``ADDRESS.MAC``, the address in base64) keep working for
 unsubscribing: :func:`verify` still reads them.
@@ -50,6 +51,22 @@ def make(secret: bytes, purpose: str, subscriber_id: int, day: int | None = None
     return f"v2.{_b64(raw)}.{_b64(digest)}"
 
 
+# The two links every email carries, unsubscribe and manage, come from one HMAC: its
+# first half signs the one, its second half the other. Each half is an independent
+# pseudorandom value, so holding one says nothing of the other, and a send of a million
+# pays for one HMAC a reader, not two.
+_PAIRED = {b"u": slice(0, _SIG_BYTES), b"m": slice(_SIG_BYTES, 2 * _SIG_BYTES)}
+
+
+def make_pair(secret: bytes, subscriber_id: int, day: int | None = None) -> tuple[str, str]:
+    """The unsubscribe and manage tokens for one subscriber (``v3``), made on ``day``."""
+    made = (day if day is not None else int(time.time()) // 86400) - _EPOCH
+    tail = _PAYLOAD.pack(b"u", subscriber_id, max(made, 0))[1:]
+    digest = hmac.digest(secret, b"v3" + tail, hashlib.sha256)
+    return (f"v3.{_b64(b'u' + tail)}.{_b64(digest[_PAIRED[b'u']])}",
+            f"v3.{_b64(b'm' + tail)}.{_b64(digest[_PAIRED[b'm']])}")
+
+
 def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = None,
          today: int | None = None) -> int:
     """The subscriber number a ``purpose`` token was made for; SubscriberError if it was
@@ -60,8 +77,13 @@ def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = 
         kind, subscriber_id, made = _PAYLOAD.unpack(raw)
     except (ValueError, binascii.Error, struct.error):
         raise SubscriberError("not a link of ours") from None
-    expected = hmac.digest(secret, b"v2" + raw, hashlib.sha256)[:_SIG_BYTES]
-    if version != "v2" or not hmac.compare_digest(_b64(expected), mac):
+    if version == "v2":
+        expected = hmac.digest(secret, b"v2" + raw, hashlib.sha256)[:_SIG_BYTES]
+    elif version == "v3" and kind in _PAIRED:
+        expected = hmac.digest(secret, b"v3" + raw[1:], hashlib.sha256)[_PAIRED[kind]]
+    else:
+        raise SubscriberError("not a link of ours")
+    if not hmac.compare_digest(_b64(expected), mac):
         raise SubscriberError("the link does not verify (wrong NEWSLETTER_SECRET?)")
     if kind != PURPOSES[purpose]:
         raise SubscriberError("the link was made for something else")
@@ -69,6 +91,16 @@ def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = 
     if max_age_days is not None and age > max_age_days:
         raise SubscriberError("the link has expired")
     return int(subscriber_id)
+
+
+def is_current(token: str) -> bool:
+    """Whether ``token`` is of a kind made now (v2, v3), not an address-carrying one."""
+    return token.startswith(("v2.", "v3."))
+
+
+def made_on(token: str) -> int:
+    """The day (days since 1970) a current token was made; read only after :func:`read`."""
+    return int(_PAYLOAD.unpack(_unb64(token.split(".")[1]))[2]) + _EPOCH
 
 
 def sign(secret: bytes, key: str) -> str:

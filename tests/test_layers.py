@@ -63,3 +63,17 @@ def test_the_store_loads_without_the_renderer() -> None:
     assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
     assert [m for m in loaded if m.startswith(("newsletter.email", "newsletter.content",
                                                "newsletter.project", "newsletter.api"))] == []
+
+
+def test_the_readers_service_loads_no_renderer() -> None:
+    # It sends its confirmation emails through a transport; rendering an issue (MJML,
+    # premailer, lxml) stays out of its processes.
+    code = ("import sys, newsletter.web.app, newsletter.delivery.transports\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60).stdout.split()
+    assert "starlette" in loaded and "newsletter.delivery.transports.smtp" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("mjml", "premailer", "cssutils", "lxml",
+                                                     "alembic")] == []
+    assert [m for m in loaded if m.startswith(("newsletter.delivery.send", "newsletter.site",
+                                               "newsletter.project"))] == []

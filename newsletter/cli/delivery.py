@@ -264,10 +264,13 @@ def status(ctx: click.Context, date: str) -> None:
 @click.option("--yes", is_flag=True, help="Do it without asking.")
 @click.pass_context
 def prune(ctx: click.Context, age: str, yes: bool) -> None:
-    """Remove old sends from the ledger (and old provider events).
+    """Remove old sends from the ledger (and old provider events), and readers who never
+    confirmed.
 
     A finished send already keeps only the readers it did not reach; this removes the
-    rest of what is kept of sends begun before the given age.
+    rest of what is kept of sends begun before the given age. Whoever asked to subscribe
+    and let the confirmation link expire is erased, and the readers' service's request
+    counts of past hours go.
 
     \b
     Examples:

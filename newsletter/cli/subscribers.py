@@ -11,7 +11,7 @@ import click
 from newsletter.cli.common import api, plural
 from newsletter.files import write_atomic
 from newsletter.safetext import for_terminal
-from newsletter.store.subscribers import STATUSES
+from newsletter.store.subscribers import LEFT, STATUSES
 
 
 @click.group()
@@ -50,7 +50,7 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
 
 @subscribers.command("remove")
 @click.argument("address")
-@click.option("--status", "new_status", type=click.Choice(STATUSES[1:]),
+@click.option("--status", "new_status", type=click.Choice(LEFT),
               default="unsubscribed", show_default=True, help="Why they no longer get it.")
 @click.option("--forget", is_flag=True, help="Erase the address and its delivery records.")
 @click.pass_context

@@ -98,6 +98,14 @@ class DeliverySettings(Strict):
         return dict(self.model_extra or {})
 
 
+class Readers(Strict):
+    """The readers' service (``newsletter serve``): where it answers, and its limits."""
+
+    service_url: Url | None = None  # default: site_url
+    confirm_days: Annotated[int, Field(ge=1, le=90)] = 7  # a confirmation link's life
+    requests_per_hour: Annotated[int, Field(ge=1, le=100_000)] = 20  # per client address
+
+
 class Campaign(Strict):
     """UTM tags added to every story link; ``{date}`` stands for the issue's date."""
 
@@ -120,6 +128,7 @@ class Publication(Strict):
     default_section_title: Text = "The Wrap"
     theme: Theme = Theme()
     delivery: DeliverySettings = DeliverySettings()
+    readers: Readers = Readers()
     utm: Campaign | None = None
 
     # The document this was read from, for the line and column of settings that other
@@ -141,7 +150,20 @@ class Publication(Strict):
 
     @property
     def unsubscribe_base(self) -> str:
-        return self.delivery.unsubscribe_url or f"{self.site_url.rstrip('/')}/unsubscribe"
+        return self.delivery.unsubscribe_url or f"{self.service_url}/unsubscribe"
+
+    @property
+    def service_url(self) -> str:
+        """Where ``newsletter serve`` answers readers (no trailing slash)."""
+        return (self.readers.service_url or self.site_url).rstrip("/")
+
+    @property
+    def manage_base(self) -> str:
+        return f"{self.service_url}/manage"
+
+    @property
+    def subscribe_url(self) -> str:
+        return f"{self.service_url}/subscribe"
 
     @property
     def unsubscribe_mailto(self) -> str:

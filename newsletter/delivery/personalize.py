@@ -1,9 +1,10 @@
-"""The per-recipient parts of an email: unsubscribe link and greeting, as token values.
+"""The per-recipient parts of an email: unsubscribe and manage links and greeting, as
+token values.
 
 The email is rendered once with tokens in it; a provider substitutes them per recipient
-(SendGrid substitutions) or a transport does (SMTP, outbox). Unsubscribe tokens are an
-HMAC of the subscriber's address key under ``NEWSLETTER_SECRET``: verifiable without a
-database lookup, and cheap enough (a few microseconds) for a million recipients.
+(SendGrid substitutions) or a transport does (SMTP, outbox). The links' tokens (see
+tokens.py) are an HMAC of the subscriber's number under ``NEWSLETTER_SECRET``: verifiable
+without a database lookup, and cheap enough (a few microseconds) for a million recipients.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.config import SECRET_ENV, Environment
 from newsletter.content.settings import Publication
-from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN
+from newsletter.email.render import (
+    GREETING_HTML_TOKEN,
+    GREETING_TOKEN,
+    MANAGE_TOKEN,
+    UNSUBSCRIBE_TOKEN,
+)
 from newsletter.errors import ConfigError
 from newsletter.store.recipient import Recipient
-from newsletter.tokens import DEV_SECRET, make, sign, verify
+from newsletter.tokens import DEV_SECRET, make_pair, sign, verify
 
 __all__ = ["DEV_SECRET", "Personalizer", "Recipient", "fill", "sign", "signing_key", "verify"]
 
@@ -40,21 +46,28 @@ class Personalizer:
         self.publication = publication
         self.secret = secret
         self.slot = token_slot(publication.unsubscribe_base)
+        self.manage_slot = token_slot(publication.manage_base)
         # The day the links are made: read once, not a clock call for each of a million.
         self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
         self.plain_greeting = publication.delivery.greeting_without_name
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
+    def links(self, recipient: Recipient) -> tuple[str, str]:
+        """The reader's unsubscribe and manage links (one HMAC for both)."""
+        leave, manage = make_pair(self.secret, recipient.id, self.day)
+        return (f"{self.slot[0]}{leave}{self.slot[1]}",
+                f"{self.manage_slot[0]}{manage}{self.manage_slot[1]}")
+
     def unsubscribe_url(self, recipient: Recipient) -> str:
-        before, after = self.slot
-        return f"{before}{make(self.secret, 'unsubscribe', recipient.id, self.day)}{after}"
+        return self.links(recipient)[0]
 
     def list_unsubscribe(self, recipient: Recipient, url: str | None = None) -> str:
         return f"<{url or self.unsubscribe_url(recipient)}>{self.mailto_tail}"
 
     def values(self, recipient: Recipient) -> dict[str, str]:
-        values = {UNSUBSCRIBE_TOKEN: self.unsubscribe_url(recipient)}
+        leave, manage = self.links(recipient)
+        values = {UNSUBSCRIBE_TOKEN: leave, MANAGE_TOKEN: manage}
         if self.greeting:
             text = self.greeting_for(recipient)
             values[GREETING_TOKEN] = text

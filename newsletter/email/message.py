@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import format_datetime
+from email.utils import format_datetime, formatdate
 
 from newsletter.content.settings import Publication
 from newsletter.email.addresses import for_wire, header_address
@@ -113,3 +115,40 @@ def message_id(email: Email, publication: Publication, to: str) -> str:
     domain = for_wire(publication.sender.address).address.rpartition("@")[2]
     token = hashlib.sha256(f"{email.digest}\0{to}".encode()).hexdigest()[:20]
     return f"<{email.date.isoformat()}.{token}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to one reader, outside any issue: the email that asks them to confirm
+    their subscription. Rendered by the caller; sent by any transport."""
+
+    to_email: str
+    to_name: str | None
+    subject: str
+    text: str
+    html: str
+    kind: str = "notice"  # names it for the provider (a SendGrid category) and the outbox
+
+
+def build_notice(notice: Notice, publication: Publication) -> EmailMessage:
+    """The complete message for a notice: from the publication, dated now, its own id."""
+    sender = publication.sender
+    addresses = {"From": header_address(sender.name, sender.address),
+                 "To": header_address(notice.to_name, notice.to_email)}
+    if publication.reply_to:
+        addresses["Reply-To"] = header_address(None, publication.reply_to)
+    utf8 = not all(value.isascii() for value in addresses.values())
+    msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
+    for name, value in addresses.items():
+        msg[name] = value
+    msg["Subject"] = one_line(notice.subject)
+    msg["Date"] = formatdate(usegmt=True)
+    domain = for_wire(sender.address).address.rpartition("@")[2]
+    msg["Message-ID"] = f"<{notice.kind}.{uuid.uuid4().hex}@{domain}>"
+    # RFC 3834: made by a program, so vacation responders do not answer it.
+    msg["Auto-Submitted"] = "auto-generated"
+    header_policy, msg.policy = msg.policy, BODY_POLICY.clone(utf8=utf8)
+    msg.set_content(notice.text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(notice.html, subtype="html", cte="quoted-printable")
+    msg.policy = header_policy
+    return msg

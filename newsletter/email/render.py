@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import mjml
-from babel.dates import format_date
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -34,7 +32,6 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 from markupsafe import Markup
-from premailer import Premailer
 
 from newsletter.content import richtext
 from newsletter.content.issue import PREHEADER_MAX, Issue
@@ -43,6 +40,7 @@ from newsletter.errors import ConfigError
 
 TEMPLATES = Path(__file__).parent / "templates"
 UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
+MANAGE_TOKEN = "%%manage_url%%"  # the reader's preferences page
 GREETING_TOKEN = "%%greeting%%"  # the text edition's, as written
 GREETING_HTML_TOKEN = "%%greeting_html%%"  # the HTML edition's, escaped
 
@@ -98,11 +96,16 @@ class Renderer:
             text = self.env.get_template("issue.txt.j2").render(context)
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}") from exc
+        import mjml  # here, not at the top: the readers' service loads this module to
+        # send its notices and never renders an issue
+
         html = hide_preheader(mjml.mjml2html(mjml_source))
         return Email(issue.date, str(context["subject"]), str(context["preheader"]),
                      inline_css(html), text, str(context["web_url"]))
 
     def context(self, issue: Issue) -> dict[str, object]:
+        from babel.dates import format_date
+
         pub = self.publication
         return {
             "pub": pub,
@@ -115,6 +118,8 @@ class Renderer:
             "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
+            "manage_url": MANAGE_TOKEN,
+            "subscribe_url": pub.subscribe_url,
             "tag": campaign_tagger(pub, issue.date),
             "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
             "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
@@ -180,6 +185,8 @@ _OTHER_STYLE = re.compile(r'<style(?![^>]*id="nl-inline")')
 
 
 def inline_css(html: str) -> str:
+    from premailer import Premailer
+
     premailer = Premailer(
         _OTHER_STYLE.sub('<style data-premailer="ignore"', html),
         remove_classes=False,  # the dark-mode and small-screen rules select on them

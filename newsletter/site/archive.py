@@ -15,7 +15,13 @@ from lxml import etree
 
 from newsletter.content import richtext
 from newsletter.email import message
-from newsletter.email.render import GREETING_HTML_TOKEN, GREETING_TOKEN, UNSUBSCRIBE_TOKEN, Email
+from newsletter.email.render import (
+    GREETING_HTML_TOKEN,
+    GREETING_TOKEN,
+    MANAGE_TOKEN,
+    UNSUBSCRIBE_TOKEN,
+    Email,
+)
 from newsletter.errors import Problem, ProblemsFound
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
@@ -47,9 +53,11 @@ def published(project: Project, today: dt.date, *, include_future: bool = False
     return sorted(rendered, key=lambda r: r.email.date, reverse=True), problems
 
 
-def web_page(email: Email, unsubscribe_page: str) -> str:
-    """The email as a web page: no per-reader parts, the unsubscribe link generic."""
+def web_page(email: Email, unsubscribe_page: str, manage_page: str = "") -> str:
+    """The email as a web page: no per-reader parts, the reader links generic (the pages
+    say where a reader's own links are)."""
     html = email.html.replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
+    html = html.replace(MANAGE_TOKEN, manage_page or unsubscribe_page)
     return html.replace(GREETING_HTML_TOKEN, "").replace(GREETING_TOKEN, "")
 
 
@@ -66,7 +74,8 @@ def build(project: Project, out: Path, today: dt.date, *, include_future: bool =
     entries = [Entry(r.email, _first_paragraph(r.parsed.issue.lead.body),
                      message.send_datetime(r.email, pub)) for r in issues]
     written = [write_atomic(out / e.email.date.isoformat() / "index.html",
-                            web_page(e.email, pub.unsubscribe_base).encode("utf-8"))
+                            web_page(e.email, pub.unsubscribe_base, pub.manage_base)
+                            .encode("utf-8"))
                for e in entries]
     index = project.renderer.env.get_template("archive.html.j2").render(
         pub=pub, theme=pub.theme, entries=entries, lang=pub.locale)

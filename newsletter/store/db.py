@@ -47,7 +47,24 @@ subscribers = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Revision 0007, the consent on record: where the subscription came from ("form
+    # news.example.org", "import members.csv", "command"), when it was last asked for by
+    # the reader (set while a confirmation is outstanding), when confirmed, and when the
+    # last confirmation email went (at most one an hour).
+    Column("consent_source", String(200)),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("confirm_sent_at", DateTime(timezone=True)),
     Index("ix_subscribers_status", "status", "id"),
+)
+
+# Requests counted per client (a keyed hash of its address, never the address) and per
+# reader, in fixed windows (revision 0007): limits that hold across the service's instances.
+throttle = Table(
+    "throttle", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("window", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 # One row per issue being (or having been) sent: the audience is fixed when it is planned.

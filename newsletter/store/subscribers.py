@@ -27,7 +27,8 @@ from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile
 from newsletter.store.db import deliveries, subscribers, sync_marks
 
-STATUSES = ("active", "unsubscribed", "bounced", "complained")
+STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
+LEFT = ("unsubscribed", "bounced", "complained")  # what a reader can be marked by hand
 CSV_FIELDS = ("email", "name", "timezone", "status", "created_at")
 _CHUNK = 5_000
 
@@ -114,7 +115,7 @@ def find_by_link(engine: Engine, secret: bytes, token: str,
     """The subscriber a link's token names (None when they were erased since);
     SubscriberError when the token is not ours or not for ``purpose``. Links of the first
     kind, which carry the address, still work for unsubscribing."""
-    if token.startswith("v2."):
+    if tokens.is_current(token):
         return find_by_id(engine, tokens.read(secret, token, purpose))
     if purpose != "unsubscribe":
         raise SubscriberError("the link was made for something else")
@@ -125,7 +126,7 @@ def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
     """Unsubscribe whoever an unsubscribe link names, in one statement (the one-click
     path, which answers the same whether they were active, had left, or were erased);
     SubscriberError when the token is not ours or not for unsubscribing."""
-    if token.startswith("v2."):
+    if tokens.is_current(token):
         condition = subscribers.c.id == tokens.read(secret, token, "unsubscribe")
     else:
         condition = subscribers.c.email_key == tokens.verify(secret, token)
@@ -135,15 +136,17 @@ def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
 
 
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,
-        reactivate: bool = False) -> Subscriber:
-    """Subscribe one address; an address that left comes back only with ``reactivate``."""
+        reactivate: bool = False, source: str = "command") -> Subscriber:
+    """Subscribe one address; an address that left comes back only with ``reactivate``
+    (one still to confirm needs no more than this: the person adding them vouches).
+    ``source`` is kept as the consent on record."""
     name = one_line(name) or None  # a line break in a name would break the To header
     email, key = normalize(address)
     zone = check_timezone(timezone)
     existing = find(engine, email)
     if existing and existing.status == "active":
         raise SubscriberError(f"{existing.email} is already subscribed")
-    if existing and not reactivate:
+    if existing and existing.status != "pending" and not reactivate:
         raise SubscriberError(f"{existing.email} is {existing.status}; pass --reactivate if they "
                               "asked to subscribe again")
     stamp = now()
@@ -151,11 +154,12 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
         if existing:
             conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(
                 status="active", name=name or existing.name,
-                timezone=zone or existing.timezone, updated_at=stamp))
+                timezone=zone or existing.timezone, updated_at=stamp,
+                consent_source=source[:200], requested_at=None))
         else:
             conn.execute(subscribers.insert().values(
                 email=email, email_key=key, name=name, timezone=zone, status="active",
-                created_at=stamp, updated_at=stamp))
+                created_at=stamp, updated_at=stamp, consent_source=source[:200]))
     found = find(engine, email)
     assert found is not None
     return found
@@ -283,8 +287,9 @@ def import_csv(engine: Engine, path: Path, *, reactivate: bool = False) -> Impor
     report = ImportReport(problems=problems.rows, warnings=problems.warnings)
     # Chunk by chunk as the file is read: memory stays flat whatever the file's size.
     rows = _candidates(path, problems)
+    source = f"import {path.name}"[:200]  # the consent on record: which file
     while chunk := list(itertools.islice(rows, _CHUNK)):
-        _import_chunk(engine, chunk, report, reactivate)
+        _import_chunk(engine, chunk, report, reactivate, source)
     prefix = len(f"{path}:")
     report.problems.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
     return report
@@ -307,7 +312,7 @@ def _candidates(path: Path, problems: csvfile.Problems) -> Iterator[_Candidate]:
 
 
 def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
-                  reactivate: bool) -> None:
+                  reactivate: bool, source: str) -> None:
     stamp = now()
     with engine.begin() as conn:
         keys = [c.key for c in chunk]
@@ -315,7 +320,7 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
                                   .where(subscribers.c.email_key.in_(keys))).all())
         fresh = [c for c in chunk if c.key not in known]
         if fresh:
-            _insert_many(conn, fresh, stamp)
+            _insert_many(conn, fresh, stamp, source)
         report.added += len(fresh)
         for c in chunk:
             if c.key in known:
@@ -323,22 +328,24 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
 
 
 _SQLITE_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                  "created_at, updated_at, consent_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime) -> None:
+def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime,
+                 source: str) -> None:
     """Insert new subscribers. On SQLite as plain tuples through the driver: a million rows
     through SQLAlchemy's per-row conversions cost more than reading and checking them. On
     PostgreSQL SQLAlchemy's multi-row VALUES is the faster of the two."""
     if conn.dialect.name != "sqlite":
         conn.execute(subscribers.insert(), [
             {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
-             "status": c.status, "created_at": stamp, "updated_at": stamp} for c in fresh])
+             "status": c.status, "created_at": stamp, "updated_at": stamp,
+             "consent_source": source} for c in fresh])
         return
     # As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds.
     when = stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     conn.exec_driver_sql(_SQLITE_INSERT, [(c.email, c.key, c.name, c.timezone, c.status,
-                                           when, when) for c in fresh])
+                                           when, when, source) for c in fresh])
 
 
 def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,

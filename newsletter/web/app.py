@@ -1,4 +1,5 @@
-"""The readers' web service (ASGI, Starlette): one-click unsubscribe, and SendGrid's
+"""The readers' web service (ASGI, Starlette): subscribing with double opt-in
+(subscribe.py), one-click unsubscribe, each reader's own page (manage.py), and SendGrid's
 events. Stateless over the same database as the command line, so several instances can
 run behind a load balancer on one PostgreSQL.
 
@@ -12,32 +13,33 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment as Templates
-from jinja2 import PackageLoader, select_autoescape
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Environment
 from newsletter.content import settings
 from newsletter.content.settings import Publication
+from newsletter.delivery import transports
+from newsletter.delivery.transports import Transport
 from newsletter.errors import ConfigError, SubscriberError
-from newsletter.store import db, subscribers
+from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
 from newsletter.tokens import DEV_SECRET
-from newsletter.web import sendgrid
+from newsletter.web import forms, manage, sendgrid, subscribe
+from newsletter.web.pages import Pages, mask
 
 log = logging.getLogger("newsletter.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-MAX_FORM = 16 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -48,12 +50,26 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Service:
     publication: Publication
     engine: Engine
     secret: bytes
     webhook_key: object | None  # an EllipticCurvePublicKey when the webhook is set up
+    pages: Pages
+    env: Environment
+    outbox: Path  # where the outbox transport writes, when no provider is set up
+    _transport: Transport | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def transport(self) -> Transport:
+        """The transport confirmation emails go by (the same choice as the command
+        line's ``auto``), made once per process."""
+        with self._lock:
+            if self._transport is None:
+                self._transport = transports.make("auto", self.publication, self.env,
+                                                  outbox=self.outbox)
+            return self._transport
 
 
 def create_app(config: str | Path | None = None, env: Environment | None = None) -> Starlette:
@@ -73,8 +89,13 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
             raise ConfigError(f"SENDGRID_WEBHOOK_PUBLIC_KEY: {exc}") from None
     publication = settings.load(path)
     engine = db.connect(db.database_url(env.database_url, path.parent))
-    service = Service(publication, engine, secret, key)
+    overrides = path.parent / "templates"
+    service = Service(publication, engine, secret, key,
+                      Pages(publication, overrides if overrides.is_dir() else None),
+                      env, path.parent / "outbox")
+    service.transport()  # a transport that cannot be made is refused at start, in one line
     app = Starlette(routes=_routes(service))
+    app.state.service = service
     app.add_middleware(_Headers)
     return app
 
@@ -85,7 +106,7 @@ def factory() -> Starlette:
 
 
 def _routes(service: Service) -> list[Route]:
-    pages = _Pages(service.publication)
+    pages = service.pages
 
     def health(_request: Request) -> Response:
         with service.engine.connect() as conn:
@@ -100,7 +121,10 @@ def _routes(service: Service) -> list[Route]:
                             token=request.query_params["t"], action="unsubscribe")
 
     async def unsubscribe(request: Request) -> Response:
-        form = await _form(request)
+        try:
+            form = await forms.form(request)
+        except forms.TooLarge:
+            return PlainTextResponse("too large", 413)
         token = request.query_params.get("t") or form.get("t", "")
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         # The database is blocking work: off the event loop, in the thread pool.
@@ -113,21 +137,31 @@ def _routes(service: Service) -> list[Route]:
             return pages.invalid()
         return pages.message("You are unsubscribed", [
             f"{mask(subscriber.email)} will get no more email from {service.publication.name}.",
-            "Changed your mind? You are welcome back any time."])
+            "Changed your mind? You are welcome back any time."],
+            link=("Subscribe again", "subscribe"))
 
     async def webhook(request: Request) -> Response:
         return await _webhook(service, request)
 
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
+            Route("/subscribe", subscribe.subscribe_form, methods=["GET"]),
+            Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+            Route("/confirm", subscribe.confirm_page, methods=["GET"]),
+            Route("/confirm", subscribe.confirm, methods=["POST"]),
+            Route("/manage", manage.show, methods=["GET"]),
+            Route("/manage", manage.save, methods=["POST"]),
+            Route("/manage/data", manage.download, methods=["POST"]),
+            Route("/manage/forget", manage.forget, methods=["POST"]),
             Route("/webhooks/sendgrid", webhook, methods=["POST"])]
 
 
 async def _webhook(service: Service, request: Request) -> Response:
     if service.webhook_key is None:
         return PlainTextResponse("the SendGrid webhook is not set up", 404)
-    body = await _body(request, sendgrid.MAX_BODY)
-    if body is None:
+    try:
+        body = await forms.body(request, sendgrid.MAX_BODY)
+    except forms.TooLarge:
         return PlainTextResponse("too large", 413)
     try:
         sendgrid.verify(service.webhook_key, request.headers, body,  # type: ignore[arg-type]
@@ -149,10 +183,11 @@ def _one_click(service: Service, token: str) -> bool:
 
 
 def _unsubscribe(service: Service, token: str) -> subscribers.Subscriber | None:
-    """The subscriber a token names, unsubscribed now if they were active."""
+    """The subscriber a token names, unsubscribed now if they were active (or still to
+    confirm: leaving withdraws the request too)."""
     subscriber = _subscriber(service, token)
-    if subscriber is not None and subscriber.status == "active":
-        subscribers.set_status(service.engine, subscriber.email, "unsubscribed")
+    if subscriber is not None:
+        consent.leave(service.engine, subscriber.id)
     return subscriber
 
 
@@ -161,56 +196,6 @@ def _subscriber(service: Service, token: str) -> subscribers.Subscriber | None:
         return subscribers.find_by_link(service.engine, service.secret, token)
     except SubscriberError:
         return None
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = await _body(request, MAX_FORM)
-    if not body:
-        return {}
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than ``limit``."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def mask(address: str) -> str:
-    """``ann.smith@example.org`` -> ``a*******h@example.org``: enough to recognise one's
-    own, not enough to learn someone else's from a forwarded link."""
-    local, _, domain = address.rpartition("@")
-    shown = local[:1] + "*" * max(len(local) - 2, 1) + (local[-1:] if len(local) > 2 else "")
-    return f"{shown}@{domain}"
-
-
-class _Pages:
-    def __init__(self, publication: Publication) -> None:
-        self.publication = publication
-        self.env = Templates(loader=PackageLoader("newsletter.web", "templates"),
-                             autoescape=select_autoescape(default=True))
-
-    def render(self, template: str, title: str, status: int = 200, **values: object
-               ) -> HTMLResponse:
-        page = self.env.get_template(template).render(pub=self.publication, title=title,
-                                                      **values)
-        return HTMLResponse(page, status)
-
-    def message(self, title: str, lines: list[str], status: int = 200) -> HTMLResponse:
-        return self.render("message.html.j2", title, status, lines=lines)
-
-    def invalid(self) -> HTMLResponse:
-        return self.message("This link does not work", [
-            "It may have been changed on the way, or made for another purpose.",
-            "To stop the newsletter, use the unsubscribe link of a recent issue, or reply "
-            "to it and ask: a person will take you off the list."], 400)
 
 
 class _Headers:

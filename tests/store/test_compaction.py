@@ -47,12 +47,38 @@ def test_prune_removes_old_sends_and_events(engine: Engine, project_dir: Path,
     add_subscribers(engine, 5)
     assert run("send", "2024-07-23")[0] == 0
     newsletter = Newsletter(project_dir / "newsletter.yaml")
-    assert newsletter.prune(dt.timedelta(days=1)) == {"sends": 0, "batches": 0,
-                                                      "deliveries": 0, "events": 0}
+    assert newsletter.prune(dt.timedelta(days=1)) == {
+        "sends": 0, "batches": 0, "deliveries": 0, "events": 0, "unconfirmed": 0,
+        "request counts": 0}
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=200)
     gone = newsletter.prune(dt.timedelta(days=180), now=later)
     assert gone["sends"] == 1 and gone["batches"] == 1
     assert rows(engine, "sends") == 0 and rows(engine, "batches") == 0
     assert run("prune", "--older-than", "soon")[0] == 2  # a bad age: a usage error
     assert run("prune", "--older-than", "26w", "--yes") == (
-        0, "0 sends, 0 batches, 0 deliveries, 0 events removed\n")
+        0, "0 sends, 0 batches, 0 deliveries, 0 events, 0 unconfirmed, 0 request counts "
+        "removed\n")
+
+
+def test_prune_erases_readers_who_never_confirmed(engine: Engine, project_dir: Path,
+                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from newsletter.store import consent, throttle
+    from newsletter.store import subscribers as store
+
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    now = dt.datetime.now(dt.UTC)
+    consent.request(engine, "never@example.org", at=now - dt.timedelta(days=9))
+    consent.request(engine, "recent@example.org", at=now - dt.timedelta(days=2))
+    store.add(engine, "back@example.org")
+    store.set_status(engine, "back@example.org", "unsubscribed")
+    consent.request(engine, "back@example.org", at=now - dt.timedelta(days=9))
+    throttle.hit(engine, "ip:old", now=now.timestamp() - 7200)
+    throttle.hit(engine, "ip:now", now=now.timestamp())
+    gone = Newsletter(project_dir / "newsletter.yaml").prune(dt.timedelta(days=180), now=now)
+    assert (gone["unconfirmed"], gone["request counts"]) == (1, 1)
+    assert store.find(engine, "never@example.org") is None
+    assert store.find(engine, "recent@example.org").status == "pending"  # type: ignore[union-attr]
+    # One who had left is kept, as they were; their stale request is forgotten.
+    assert store.find(engine, "back@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert consent.awaiting(engine, store.find(engine, "back@example.org").id,  # type: ignore[union-attr]
+                            now.date()) is None

@@ -51,7 +51,7 @@ def test_counts_and_listing(engine: Engine) -> None:
     audience.set_status(engine, "p1@example.org", "bounced")
     audience.set_status(engine, "p2@example.org", "complained")
     assert audience.counts(engine) == {"active": 3, "unsubscribed": 0, "bounced": 1,
-                                       "complained": 1}
+                                       "complained": 1, "pending": 0}
     assert [s.email for s in audience.listing(engine, "active")] == \
         ["p0@example.org", "p3@example.org", "p4@example.org"]
 

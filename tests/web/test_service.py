@@ -6,16 +6,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine
 
@@ -24,45 +20,9 @@ from newsletter.errors import ConfigError
 from newsletter.store import events as store_events
 from newsletter.store import subscribers as store
 from newsletter.tokens import DEV_SECRET, sign
-from newsletter.web.app import create_app, mask
-
-SECRET = "web-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def signing_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture
-def service(project_dir: Path, engine: Engine,
-            signing_key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
-    """The service on a real server, over the test database; its base URL."""
-    public = signing_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    env = Environment.from_environ({
-        "NEWSLETTER_SECRET": SECRET,
-        "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-        "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public).decode()})
-    app = create_app(project_dir / "newsletter.yaml", env)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+from newsletter.web.app import create_app
+from newsletter.web.pages import mask
+from tests.web.server import SECRET, free_port
 
 
 def link(address: str, secret: str = SECRET) -> str:

@@ -32,7 +32,7 @@ from newsletter.delivery.personalize import Personalizer, Recipient, fill
 from newsletter.email import message
 from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, TransportRejected
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -104,6 +104,22 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - most transports hold nothing open
         pass
+
+    def send_notice(self, notice: message.Notice) -> None:
+        """Send one message to one reader now (a confirmation email); raises
+        TransportRejected or TransportUnavailable when it did not go."""
+        raise self.unsupported("send a single message")
+
+    def notice_message(self, notice: message.Notice) -> Personal:
+        """A notice as a complete message (SMTP and outbox)."""
+        try:
+            msg = message.build_notice(notice, self.publication)
+            raw = msg.as_bytes()
+        except (ValueError, UnicodeError, IndexError) as exc:
+            raise TransportRejected(f"cannot write a message to {notice.to_email!r}: {exc}"
+                                    ) from exc
+        return Personal(raw, for_wire(notice.to_email).address,
+                        bool(msg.policy.utf8))  # type: ignore[attr-defined]
 
     def scheduler(self) -> Scheduler | None:
         """This transport's way to deliver later, or None when it has none."""

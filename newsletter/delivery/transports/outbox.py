@@ -6,11 +6,13 @@ whole send (ledger included) and an editor can open what each reader would get.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Sequence
 
 from newsletter.delivery.transports.base import MessageError, Options, Outcome, Setup, Transport
+from newsletter.email.message import Notice
 from newsletter.email.render import Email
 from newsletter.errors import OutputError
 from newsletter.files import write_atomic
@@ -45,6 +47,13 @@ class OutboxTransport(Transport):
                     outcome.not_sent[rest.id] = str(exc)
                 break
         return outcome
+
+    def send_notice(self, notice: Notice) -> None:
+        """A notice goes to ``notices/`` in the outbox, named by when and to whom."""
+        message = self.notice_message(notice)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        write_atomic(self.folder / "notices" / f"{stamp}-{notice.kind}-"
+                     f"{file_name(notice.to_email.lower())}", message.raw)
 
 
 _SAFE = re.compile(r"[^a-z0-9@._+-]")

@@ -32,7 +32,8 @@ from newsletter.delivery.transports.base import (
     Setup,
     Transport,
 )
-from newsletter.email.render import UNSUBSCRIBE_TOKEN, Email
+from newsletter.email.message import Notice
+from newsletter.email.render import MANAGE_TOKEN, UNSUBSCRIBE_TOKEN, Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
 from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
@@ -41,6 +42,7 @@ from newsletter.timing import send_instant
 logging.getLogger("python_http_client").setLevel(logging.INFO)
 
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
+ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
 
 
 class SendGridOptions(Options):
@@ -113,6 +115,26 @@ class SendGridTransport(Transport):
         body["personalizations"] = [self.personalization(issue, r) for r in recipients]
         return Outcome(provider_id=self.post(body))
 
+    def send_notice(self, notice: Notice) -> None:
+        """One message now, with click tracking off: SendGrid would otherwise rewrite the
+        confirmation link through its own domain."""
+        pub = self.publication
+        to = {"email": notice.to_email, **({"name": notice.to_name} if notice.to_name else {})}
+        body: dict[str, Any] = {
+            "personalizations": [{"to": [to]}],
+            "from": {"email": pub.sender.address, "name": pub.sender.name},
+            "subject": notice.subject,
+            "content": [{"type": "text/plain", "value": notice.text},
+                        {"type": "text/html", "value": notice.html}],
+            "categories": [*self.categories[:8], notice.kind],
+            "headers": {"Auto-Submitted": "auto-generated"},
+            "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False},
+                                  "open_tracking": {"enable": False}},
+        }
+        if pub.reply_to:
+            body["reply_to"] = {"email": pub.reply_to}
+        self.post(body)
+
     def base_payload(self, email: Email) -> dict[str, Any]:
         """Everything but the recipients: built once per email, shared by every request."""
         if self._base is None or self._base[0] is not email:
@@ -122,8 +144,10 @@ class SendGridTransport(Transport):
     def _build_base(self, email: Email) -> dict[str, Any]:
         pub, html, text = self.publication, email.html, email.text
         if self.asm:
-            # SendGrid fills this tag with the recipient's own group-unsubscribe link.
-            html, text = (part.replace(UNSUBSCRIBE_TOKEN, ASM_UNSUBSCRIBE) for part in (html, text))
+            # SendGrid fills these tags with the recipient's own group-unsubscribe link and
+            # preferences page: with a group, the links are SendGrid's, not ours.
+            html, text = (part.replace(UNSUBSCRIBE_TOKEN, ASM_UNSUBSCRIBE)
+                          .replace(MANAGE_TOKEN, ASM_PREFERENCES) for part in (html, text))
         body: dict[str, Any] = {
             "from": {"email": pub.sender.address, "name": pub.sender.name},
             "subject": email.subject,
@@ -157,8 +181,10 @@ class SendGridTransport(Transport):
                 entry["send_at"] = at
         values = self.personalizer.values(recipient)
         url = values.pop(UNSUBSCRIBE_TOKEN)
+        manage = values.pop(MANAGE_TOKEN)
         if not self.asm:
             values[UNSUBSCRIBE_TOKEN] = url
+            values[MANAGE_TOKEN] = manage
             entry["headers"] = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient,
                                                                                       url)}
         if values:

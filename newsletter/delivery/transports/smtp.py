@@ -28,6 +28,7 @@ from newsletter.delivery.transports.base import (
     Transport,
 )
 from newsletter.email.addresses import for_wire
+from newsletter.email.message import Notice
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
 from newsletter.store.recipient import Recipient
@@ -92,6 +93,11 @@ class SmtpTransport(Transport):
             if refused:
                 outcome.refused[recipient.id] = refused
         return outcome
+
+    def send_notice(self, notice: Notice) -> None:
+        refused = self._deliver(self.notice_message(notice))
+        if refused:
+            raise TransportRejected(refused)
 
     def _one(self, email: Email, recipient: Recipient) -> str | None:
         """Send one recipient's message; the reason if it was refused, else None."""

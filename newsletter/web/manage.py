@@ -1,0 +1,119 @@
+"""A reader's own page, reached by the manage link at the foot of every issue: their name
+and timezone, leaving, a download of everything kept about them, and erasing it.
+
+The link's token is for managing only (see tokens.py); it does not expire, as the link
+in an old issue should still work. Every change is a POST carrying the token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from newsletter import tokens
+from newsletter.errors import SubscriberError
+from newsletter.store import consent
+from newsletter.store.subscribers import Subscriber, find_by_link
+from newsletter.web import forms
+from newsletter.web.pages import mask
+from newsletter.web.subscribe import zones
+
+if TYPE_CHECKING:
+    from newsletter.web.app import Service
+
+STATUS_TEXT = {"active": "subscribed", "pending": "waiting for you to confirm",
+               "unsubscribed": "unsubscribed", "bounced": "stopped: your inbox refused mail",
+               "complained": "stopped: an issue was reported as spam"}
+
+
+def _reader(service: Service, token: str) -> Subscriber | Response:
+    try:
+        found = find_by_link(service.engine, service.secret, token, "manage")
+    except SubscriberError:
+        return service.pages.invalid()
+    if found is None:
+        return service.pages.message("Nothing is stored about you", [
+            "Your address and everything about it were erased. To read "
+            f"{service.publication.name} again, subscribe."], link=("Subscribe", "subscribe"))
+    return found
+
+
+def page(service: Service, reader: Subscriber, token: str, *, saved: str = "",
+         error: str = "", status: int = 200, name: str | None = None,
+         timezone: str | None = None) -> Response:
+    leave = tokens.make_pair(service.secret, reader.id)[0]
+    return service.pages.render(
+        "manage.html.j2", "Your subscription", status, masked=mask(reader.email),
+        status_text=STATUS_TEXT.get(reader.status, reader.status),
+        active=reader.status == "active", token=token, unsubscribe_token=leave,
+        name=reader.name or "" if name is None else name,
+        timezone=reader.timezone or "" if timezone is None else timezone,
+        saved=saved, error=error, zones=zones())
+
+
+async def show(request: Request) -> Response:
+    service: Service = request.app.state.service
+    token = request.query_params.get("t", "")
+    if not token:
+        return service.pages.message("Your subscription", [
+            "Your own page is reached from the \u201cManage your subscription\u201d link at "
+            "the foot of any issue you received."], link=("Subscribe", "subscribe"))
+    found = await run_in_threadpool(_reader, service, token)
+    return found if isinstance(found, Response) else page(service, found, token)
+
+
+async def _posted(request: Request) -> tuple[dict[str, str], Subscriber | Response]:
+    service: Service = request.app.state.service
+    try:
+        fields = await forms.form(request)
+    except forms.TooLarge:
+        return {}, service.pages.invalid()
+    return fields, await run_in_threadpool(_reader, service, fields.get("t", ""))
+
+
+async def save(request: Request) -> Response:
+    service: Service = request.app.state.service
+    fields, found = await _posted(request)
+    if isinstance(found, Response):
+        return found
+    name, zone = fields.get("name", ""), fields.get("timezone", "").strip()
+    try:
+        await run_in_threadpool(consent.set_preferences, service.engine, found.id,
+                                name=name, timezone=zone or None)
+    except SubscriberError:
+        return page(service, found, fields["t"], status=400, name=name, timezone=zone,
+                    error="That timezone is not one we know: choose one from the list, "
+                          "e.g. Europe/Paris.")
+    updated = await run_in_threadpool(_reader, service, fields["t"])
+    assert not isinstance(updated, Response)
+    return page(service, updated, fields["t"], saved="Saved.")
+
+
+async def download(request: Request) -> Response:
+    service: Service = request.app.state.service
+    _, found = await _posted(request)
+    if isinstance(found, Response):
+        return found
+    data = await run_in_threadpool(consent.record, service.engine, found.id)
+    body = json.dumps({"publication": service.publication.name, "subscriber": data},
+                      indent=2, ensure_ascii=False)
+    return Response(body + "\n", media_type="application/json", headers={
+        "Content-Disposition": 'attachment; filename="my-subscription.json"'})
+
+
+async def forget(request: Request) -> Response:
+    service: Service = request.app.state.service
+    fields, found = await _posted(request)
+    if isinstance(found, Response):
+        return found
+    if fields.get("sure") != "yes":
+        return page(service, found, fields["t"], status=400,
+                    error="Tick the box to say you mean it: erasing cannot be undone.")
+    await run_in_threadpool(consent.forget, service.engine, found.id)
+    return service.pages.message("Erased", [
+        f"Everything about {mask(found.email)} is gone, and nothing more will be sent.",
+        "An issue already on its way may still arrive."], link=("Subscribe", "subscribe"))

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine
+
+from newsletter.config import Environment
+from newsletter.web.app import create_app
+from tests.web.server import SECRET, serving
+
+
+@pytest.fixture
+def signing_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def service_env(engine: Engine, **extra: str) -> Environment:
+    return Environment.from_environ({
+        "NEWSLETTER_SECRET": SECRET,
+        "DATABASE_URL": engine.url.render_as_string(hide_password=False), **extra})
+
+
+@pytest.fixture
+def service(project_dir: Path, engine: Engine,
+            signing_key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
+    """The service on a real server, over the test database, sending by the outbox; its
+    base URL."""
+    public = signing_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    env = service_env(engine, SENDGRID_WEBHOOK_PUBLIC_KEY=base64.b64encode(public).decode())
+    with serving(create_app(project_dir / "newsletter.yaml", env)) as url:
+        yield url

@@ -1,0 +1,345 @@
+"""The reader's side of the service, on a real server: subscribing with double opt-in,
+confirming, the preferences page; the same answer whoever asks; the abuse limits."""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+import threading
+from email import policy
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from newsletter import tokens
+from newsletter.project import Project
+from newsletter.store import consent
+from newsletter.store import subscribers as store
+from newsletter.store.db import subscribers as table
+from newsletter.web.app import create_app
+from tests.helpers import run_send
+from tests.web.conftest import service_env
+from tests.web.server import SECRET, serving
+
+KEY = SECRET.encode()
+
+
+def notices(project_dir: Path) -> list[email.message.EmailMessage]:
+    folder = project_dir / "outbox" / "notices"
+    return [email.message_from_bytes(p.read_bytes(), policy=policy.default)  # type: ignore[misc]
+            for p in sorted(folder.glob("*.eml"))] if folder.is_dir() else []
+
+
+def confirm_link(message: email.message.EmailMessage) -> str:
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"https?://\S+/confirm\?t=\S+", text)
+    assert found, text
+    return found.group(0)
+
+
+def local(url: str, service: str) -> str:
+    """A link from an email (under site_url) made to point at the test server."""
+    return service + url[url.index("/", url.index("//") + 2):]
+
+
+def row(engine: Engine, address: str):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(table).where(table.c.email_key == address.lower())).first()
+
+
+def subscribe(service: str, address: str, **fields: str) -> httpx.Response:
+    return httpx.post(f"{service}/subscribe", data={"email": address, **fields})
+
+
+def test_subscribe_then_confirm(service: str, engine: Engine, project_dir: Path) -> None:
+    answer = subscribe(service, "ann@example.org", name="Ann", timezone="Europe/Paris")
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    pending = row(engine, "ann@example.org")
+    assert (pending.status, pending.name, pending.timezone) == ("pending", "Ann", "Europe/Paris")
+    assert pending.consent_source == "form" and pending.requested_at is not None
+    [message] = notices(project_dir)
+    assert message["To"] == "Ann <ann@example.org>" and "Confirm" in message["Subject"]
+    assert message["Auto-Submitted"] == "auto-generated"
+    link = local(confirm_link(message), service)
+    assert "ann" not in link.split("?t=")[1]  # the token names no address
+    shown = httpx.get(link)  # a GET, as a mail scanner makes, changes nothing
+    assert shown.status_code == 200 and "a*n@example.org" in shown.text
+    assert row(engine, "ann@example.org").status == "pending"
+    done = httpx.post(f"{service}/confirm", data={"t": link.split("?t=")[1]})
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    active = row(engine, "ann@example.org")
+    assert active.status == "active" and active.confirmed_at is not None
+    again = httpx.post(f"{service}/confirm", data={"t": link.split("?t=")[1]})
+    assert "already subscribed" in again.text  # a second press changes nothing
+
+
+def test_the_answer_is_the_same_for_every_kind_of_address(service: str, engine: Engine,
+                                                          project_dir: Path) -> None:
+    store.add(engine, "active@example.org")
+    store.add(engine, "gone@example.org")
+    store.set_status(engine, "gone@example.org", "unsubscribed")
+    subscribe(service, "waiting@example.org")
+    before = len(notices(project_dir))
+    pages = {}
+    for address in ("new@example.org", "active@example.org", "gone@example.org",
+                    "waiting@example.org"):
+        answer = subscribe(service, address)
+        assert answer.status_code == 200
+        pages[address] = answer.text.replace(address, "ADDRESS")
+    assert len(set(pages.values())) == 1
+    sent = [m["To"] for m in notices(project_dir)[before:]]
+    # The new reader and the one who left are asked to confirm; the active one is not
+    # mailed, and the waiting one had an email within the hour.
+    assert sorted(sent) == ["gone@example.org", "new@example.org"]
+    assert row(engine, "gone@example.org").status == "unsubscribed"  # until they confirm
+
+
+def test_a_reader_who_left_comes_back_only_by_confirming(service: str, engine: Engine,
+                                                         project_dir: Path) -> None:
+    subscribe(service, "bo@example.org")
+    old_token = confirm_link(notices(project_dir)[-1]).split("?t=")[1]
+    httpx.post(f"{service}/confirm", data={"t": old_token})
+    reader = store.find(engine, "bo@example.org")
+    assert reader is not None and reader.status == "active"
+    leave = tokens.make_pair(KEY, reader.id)[0]
+    httpx.post(f"{service}/unsubscribe", data={"t": leave})
+    assert row(engine, "bo@example.org").status == "unsubscribed"
+    # The old confirmation link does not bring them back: they withdrew.
+    stale = httpx.post(f"{service}/confirm", data={"t": old_token})
+    assert stale.status_code == 400 and "Nothing to confirm" in stale.text
+    assert row(engine, "bo@example.org").status == "unsubscribed"
+
+
+@pytest.mark.parametrize("spoil", ["expired", "tampered", "wrong purpose", "development key",
+                                   "garbage"])
+def test_bad_confirmation_links_confirm_nothing(service: str, engine: Engine, spoil: str) -> None:
+    consent.request(engine, "cy@example.org")
+    reader = store.find(engine, "cy@example.org")
+    assert reader is not None
+    today = int(__import__("time").time()) // 86400
+    token = {
+        "expired": tokens.make(KEY, "confirm", reader.id, day=today - 8),
+        "tampered": tokens.make(KEY, "confirm", reader.id)[:-2] + "AA",
+        "wrong purpose": tokens.make_pair(KEY, reader.id)[0],
+        "development key": tokens.make(tokens.DEV_SECRET, "confirm", reader.id),
+        "garbage": "v2.%%%.x",
+    }[spoil]
+    for answer in (httpx.get(f"{service}/confirm", params={"t": token}),
+                   httpx.post(f"{service}/confirm", data={"t": token})):
+        assert answer.status_code == 400
+        assert ("expired" in answer.text) == (spoil == "expired")
+        assert "Subscribe" in answer.text or "does not work" in answer.text
+    assert row(engine, "cy@example.org").status == "pending"
+
+
+def test_a_week_old_link_still_confirms(service: str, engine: Engine) -> None:
+    today = int(__import__("time").time()) // 86400
+    consent.request(engine, "dee@example.org")
+    reader = store.find(engine, "dee@example.org")
+    assert reader is not None
+    with engine.begin() as conn:  # they asked a week ago
+        conn.execute(table.update().where(table.c.id == reader.id).values(
+            requested_at=consent.now() - consent.dt.timedelta(days=7)))
+    token = tokens.make(KEY, "confirm", reader.id, day=today - 7)
+    assert httpx.post(f"{service}/confirm", data={"t": token}).status_code == 200
+    assert row(engine, "dee@example.org").status == "active"
+
+
+def test_the_hidden_field_catches_scripts(service: str, engine: Engine,
+                                          project_dir: Path) -> None:
+    person = subscribe(service, "real@example.org").text
+    script = subscribe(service, "bot@example.org", website="http://spam.example")
+    assert script.status_code == 200
+    assert script.text.replace("bot@", "X@") == person.replace("real@", "X@")
+    assert row(engine, "bot@example.org") is None
+    assert [m["To"] for m in notices(project_dir)] == ["real@example.org"]
+
+
+def test_requests_per_client_are_limited(project_dir: Path, engine: Engine) -> None:
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text() + "readers:\n  requests_per_hour: 3\n")
+    with serving(create_app(settings, service_env(engine))) as url:
+        answers = [subscribe(url, f"r{n}@example.org").status_code for n in range(5)]
+    assert answers == [200, 200, 200, 429, 429]
+    assert [row(engine, f"r{n}@example.org") is not None for n in range(5)] == \
+        [True, True, True, False, False]
+
+
+def test_invalid_input_is_said_and_kept(service: str, engine: Engine) -> None:
+    bad = subscribe(service, "not an address", name="Zoë")
+    assert bad.status_code == 400 and "does not look like an email address" in bad.text
+    assert 'value="Zoë"' in bad.text  # what was typed is kept
+    zone = subscribe(service, "zoe@example.org", timezone="Mars/Olympus")
+    assert zone.status_code == 400 and "timezone" in zone.text
+    assert row(engine, "zoe@example.org") is None
+    huge = httpx.post(f"{service}/subscribe", content=b"email=" + b"a" * 100_000,
+                      headers={"content-type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413
+
+
+def test_a_form_on_another_site_may_post_here(service: str, engine: Engine) -> None:
+    answer = httpx.post(f"{service}/subscribe", data={"email": "eve@example.org"},
+                        headers={"Origin": "https://news.bigmedia.example"})
+    assert answer.status_code == 200
+    assert row(engine, "eve@example.org").consent_source == "form news.bigmedia.example"
+
+
+def test_concurrent_requests_make_one_reader_and_one_email(engine: Engine) -> None:
+    results: list[consent.Request] = []
+    start = threading.Barrier(6)
+
+    def ask() -> None:
+        start.wait()
+        results.append(consent.request(engine, "same@example.org"))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({r.subscriber_id for r in results}) == 1
+    assert sum(r.send for r in results) == 1
+    assert store.counts(engine)["pending"] == 1
+
+
+def test_a_failed_confirmation_email_can_be_asked_for_again(engine: Engine) -> None:
+    first = consent.request(engine, "fay@example.org")
+    assert first.send
+    assert not consent.request(engine, "fay@example.org").send  # within the hour
+    consent.release_send(engine, first.subscriber_id)  # it did not go
+    assert consent.request(engine, "fay@example.org").send
+    later = consent.now() + consent.RESEND_AFTER
+    assert consent.request(engine, "fay@example.org", at=later).send
+
+
+def manage_link(engine: Engine, address: str) -> str:
+    reader = store.find(engine, address)
+    assert reader is not None
+    return tokens.make_pair(KEY, reader.id)[1]
+
+
+def test_the_manage_page_changes_name_and_timezone(service: str, engine: Engine) -> None:
+    store.add(engine, "gil@example.org", name="Gil")
+    token = manage_link(engine, "gil@example.org")
+    page = httpx.get(f"{service}/manage", params={"t": token})
+    assert page.status_code == 200 and "g*l@example.org" in page.text and 'value="Gil"' in page.text
+    saved = httpx.post(f"{service}/manage", data={"t": token, "name": "Gilbert",
+                                                  "timezone": "Asia/Tokyo"})
+    assert saved.status_code == 200 and "Saved." in saved.text
+    reader = store.find(engine, "gil@example.org")
+    assert reader is not None and (reader.name, reader.timezone) == ("Gilbert", "Asia/Tokyo")
+    bad = httpx.post(f"{service}/manage", data={"t": token, "name": "G", "timezone": "Nowhere"})
+    assert bad.status_code == 400 and "timezone" in bad.text
+    assert store.find(engine, "gil@example.org").timezone == "Asia/Tokyo"  # type: ignore[union-attr]
+
+
+def test_the_data_download_holds_what_is_kept(service: str, engine: Engine) -> None:
+    subscribe(service, "hal@example.org", name="Hal")
+    reader = store.find(engine, "hal@example.org")
+    assert reader is not None
+    consent.confirm(engine, reader.id)
+    answer = httpx.post(f"{service}/manage/data", data={"t": manage_link(engine,
+                                                                        "hal@example.org")})
+    assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
+    data = json.loads(answer.text)["subscriber"]
+    assert (data["email"], data["name"], data["status"]) == ("hal@example.org", "Hal", "active")
+    assert data["consent"]["source"] == "form" and data["consent"]["confirmed_at"]
+    assert data["consent"]["confirmation_sent_at"]
+
+
+def test_forget_me_erases_after_a_tick(service: str, engine: Engine) -> None:
+    store.add(engine, "ida@example.org")
+    token = manage_link(engine, "ida@example.org")
+    unsure = httpx.post(f"{service}/manage/forget", data={"t": token})
+    assert unsure.status_code == 400 and store.find(engine, "ida@example.org") is not None
+    done = httpx.post(f"{service}/manage/forget", data={"t": token, "sure": "yes"})
+    assert done.status_code == 200 and "Erased" in done.text
+    assert store.find(engine, "ida@example.org") is None
+    after = httpx.get(f"{service}/manage", params={"t": token})
+    assert "Nothing is stored about you" in after.text
+
+
+def test_each_link_serves_its_own_purpose_only(service: str, engine: Engine) -> None:
+    store.add(engine, "jo@example.org")
+    reader = store.find(engine, "jo@example.org")
+    assert reader is not None
+    leave, manage = tokens.make_pair(KEY, reader.id)
+    # A manage token does not unsubscribe, in one click or by the page's button...
+    one_click = httpx.post(f"{service}/unsubscribe?t={manage}",
+                           data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 400
+    assert httpx.post(f"{service}/unsubscribe", data={"t": manage}).status_code == 400
+    # ... an unsubscribe token opens no preferences, and a confirm token neither.
+    assert httpx.get(f"{service}/manage", params={"t": leave}).status_code == 400
+    confirm = tokens.make(KEY, "confirm", reader.id)
+    assert httpx.post(f"{service}/manage/data", data={"t": confirm}).status_code == 400
+    # The halves of the pair are not interchangeable: the manage payload with the
+    # unsubscribe half (or the other way round) does not verify.
+    swapped = manage.rsplit(".", 1)[0] + "." + leave.rsplit(".", 1)[1]
+    assert httpx.get(f"{service}/manage", params={"t": swapped}).status_code == 400
+    assert store.find(engine, "jo@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_a_page_without_a_token_says_where_the_link_is(service: str) -> None:
+    answer = httpx.get(f"{service}/manage")
+    assert answer.status_code == 200 and "Manage your subscription" in answer.text
+
+
+@pytest.mark.browser
+def test_a_reader_subscribes_confirms_and_manages_in_a_browser_at_320_px(  # type: ignore[no-untyped-def]
+        browser, service: str, engine: Engine, project_dir: Path) -> None:
+    page = browser.new_page(viewport={"width": 320, "height": 640})
+
+    def fits() -> bool:
+        return bool(page.evaluate("document.documentElement.scrollWidth <= 320"))
+
+    page.goto(f"{service}/subscribe")
+    assert fits()
+    page.fill("#email", "a.rather.long.address.for.a.phone@example.org")
+    page.fill("#name", "Kim")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Check your inbox")
+    assert fits()
+    [message] = notices(project_dir)
+    page.goto(local(confirm_link(message), service))
+    assert fits() and row(engine, "a.rather.long.address.for.a.phone@example.org").status == \
+        "pending"
+    page.click("text=Confirm my subscription")
+    page.wait_for_selector("text=You are subscribed")
+    assert row(engine, "a.rather.long.address.for.a.phone@example.org").status == "active"
+    page.click("text=Manage your subscription")
+    page.wait_for_selector("#timezone")
+    assert fits()
+    page.fill("#timezone", "America/Chicago")
+    page.click("text=Save")
+    page.wait_for_selector("text=Saved.")
+    assert fits()
+    reader = store.find(engine, "a.rather.long.address.for.a.phone@example.org")
+    assert reader is not None and (reader.name, reader.timezone) == ("Kim", "America/Chicago")
+    page.close()
+
+
+def test_the_links_in_a_sent_issue_reach_the_reader_pages(service: str, engine: Engine,
+                                                          project_dir: Path,
+                                                          project: Project) -> None:
+    store.add(engine, "lou@example.org")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSLETTER_SECRET", SECRET)
+        run_send(engine, project, "outbox")
+    [sent] = (project_dir / "outbox").glob("*/lou@example.org.eml")
+    message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    manage = re.search(r'href="([^"]+/manage\?t=[^"]+)"', html)
+    assert manage and manage.group(1) in text and "%%" not in html + text
+    assert "/subscribe" in html and "/subscribe" in text  # for whoever it is forwarded to
+    page = httpx.get(local(manage.group(1), service))
+    assert page.status_code == 200 and "l*u@example.org" in page.text
+    leave = re.search(r"<([^>]+/unsubscribe\?t=[^>]+)>", message["List-Unsubscribe"])
+    assert leave
+    gone = httpx.post(local(leave.group(1), service), data={"List-Unsubscribe": "One-Click"})
+    assert gone.status_code == 200
+    assert store.find(engine, "lou@example.org").status == "unsubscribed"  # type: ignore[union-attr]
