@@ -191,7 +191,9 @@ def test_asm_group_replaces_our_unsubscribe_link(engine: Engine, project: Projec
     [body] = sendgrid_env.accepted
     assert body["asm"] == {"group_id": 42}
     assert "<%asm_group_unsubscribe_raw_url%>" in body["content"][1]["value"]
-    assert UNSUBSCRIBE_TOKEN not in json.dumps(body)
+    # With a group, "Manage your subscription" is SendGrid's preferences page too.
+    assert all("<%asm_preferences_raw_url%>" in part["value"] for part in body["content"])
+    assert UNSUBSCRIBE_TOKEN not in json.dumps(body) and "%%manage_url%%" not in json.dumps(body)
     assert all("headers" not in p for p in body["personalizations"])
 
 
