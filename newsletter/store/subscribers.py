@@ -315,9 +315,7 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
                   reactivate: bool, source: str) -> None:
     stamp = now()
     with engine.begin() as conn:
-        keys = [c.key for c in chunk]
-        known = dict(conn.execute(select(subscribers.c.email_key, subscribers.c.status)
-                                  .where(subscribers.c.email_key.in_(keys))).all())
+        known = _known(conn, [c.key for c in chunk])
         fresh = [c for c in chunk if c.key not in known]
         if fresh:
             _insert_many(conn, fresh, stamp, source)
@@ -327,6 +325,27 @@ def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
                 _merge(conn, c, known[c.key], report, reactivate, stamp)
 
 
+def _known(conn: Connection, keys: list[str]) -> dict[str, str]:
+    """Which of ``keys`` are here already, with their status."""
+    if _psycopg(conn):  # one array, not a statement of 5,000 placeholders to parse
+        return dict(conn.exec_driver_sql(
+            "SELECT email_key, status FROM subscribers WHERE email_key = ANY(%(keys)s)",
+            {"keys": keys}).all())
+    return dict(conn.execute(select(subscribers.c.email_key, subscribers.c.status)
+                             .where(subscribers.c.email_key.in_(keys))).all())
+
+
+def _psycopg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+# PostgreSQL: a chunk of new subscribers as arrays, in one statement whose text never
+# changes (a multi-row VALUES would be 40,000 placeholders for psycopg to parse each time).
+_PG_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
+              "created_at, updated_at, consent_source) SELECT u.*, %(at)s, %(at)s, "
+              "%(source)s FROM unnest(%(emails)s::varchar[], %(keys)s::varchar[], "
+              "%(names)s::varchar[], %(zones)s::varchar[], %(statuses)s::varchar[]) "
+              "AS u(email, email_key, name, timezone, status)")
 _SQLITE_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
                   "created_at, updated_at, consent_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -335,7 +354,13 @@ def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime,
                  source: str) -> None:
     """Insert new subscribers. On SQLite as plain tuples through the driver: a million rows
     through SQLAlchemy's per-row conversions cost more than reading and checking them. On
-    PostgreSQL SQLAlchemy's multi-row VALUES is the faster of the two."""
+    PostgreSQL (psycopg) as arrays; through SQLAlchemy elsewhere."""
+    if _psycopg(conn):
+        conn.exec_driver_sql(_PG_INSERT, {
+            "at": stamp, "source": source, "emails": [c.email for c in fresh],
+            "keys": [c.key for c in fresh], "names": [c.name for c in fresh],
+            "zones": [c.timezone for c in fresh], "statuses": [c.status for c in fresh]})
+        return
     if conn.dialect.name != "sqlite":
         conn.execute(subscribers.insert(), [
             {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
