@@ -209,6 +209,30 @@ def test_greeting_is_a_per_recipient_substitution(engine: Engine, project: Proje
     assert "%%greeting_html%%" in sendgrid_env.accepted[0]["content"][1]["value"]
 
 
+ODD_NAMES = ['He said "hi" \\ then left', "Zoë Ünal 🦊", "</script>&amp;", "tab\there",
+             "line\u2028sep", "José O'Brien"]
+
+
+def test_every_value_reaches_sendgrid_exactly_as_stored(engine: Engine, project: Project,
+                                                        sendgrid_env: FakeSendGrid) -> None:
+    # The request body is written as JSON text, value by value: whatever a name or an
+    # address holds, SendGrid must read back exactly what is stored.
+    for n, name in enumerate(ODD_NAMES):
+        audience.add(engine, f"odd{n}@example.org", name=name)
+    audience.add(engine, "jörg@bücher.example", name="Jörg")
+    pub = with_delivery(project.publication, greeting="Hello, {name}!")
+    email = Renderer(pub).render(project.render(project.resolve("2024-07-23")).parsed.issue)
+    run_send(engine, project, publication=pub, email=email)
+    people = {p["to"][0]["email"]: p for p in sendgrid_env.accepted[0]["personalizations"]}
+    for reader in audience.listing(engine):
+        sent = people[reader.email]
+        assert sent["to"] == [{"email": reader.email, "name": reader.name}]
+        assert sent["custom_args"] == {"issue": "2024-07-23", "subscriber": str(reader.id)}
+        assert sent["substitutions"]["%%greeting%%"] == f"Hello, {reader.name}!"
+        assert sent["headers"]["List-Unsubscribe"].startswith(
+            f"<{sent['substitutions']['%%unsubscribe_url%%']}>")
+
+
 def test_proof_goes_only_to_the_given_addresses(engine: Engine, project: Project,
                                                 sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 5)

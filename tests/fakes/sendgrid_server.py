@@ -99,6 +99,9 @@ class FakeSendGrid:
         found = []
         if headers.get("Authorization") != f"Bearer {API_KEY}":
             found.append("bad or missing API key")
+        kind = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            found.append(f"Content-Type must be application/json, not {kind or 'missing'!r}")
         found += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
                   for e in self.validator.iter_errors(body)]
         if found:

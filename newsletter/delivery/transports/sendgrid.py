@@ -16,6 +16,7 @@ import re
 import time
 import urllib.error
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as quoted  # json.dumps's own, in C
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -43,6 +44,7 @@ logging.getLogger("python_http_client").setLevel(logging.INFO)
 
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
+JSON_TEXT = "application/json; charset=utf-8"
 
 
 class SendGridOptions(Options):
@@ -70,11 +72,16 @@ class SendGridTransport(Transport):
         host = setup.env.sendgrid_host or self.DEFAULT_HOST
         self.warnings = _host_warnings(host)
         self.client = SendGridAPIClient(api_key=self.api_key, host=host)
+        # A client of its own for /mail/send, whose bodies we write as JSON text (see
+        # send): the package sends a str body as it is when the content type is not
+        # exactly "application/json", and encodes anything else with json.dumps.
+        self.mail = SendGridAPIClient(api_key=self.api_key, host=host)
+        self.mail.client.request_headers["Content-Type"] = JSON_TEXT
         # The package has no timeout of its own: a hung server would hang the send.
-        self.client.client.timeout = options.timeout
+        self.client.client.timeout = self.mail.client.timeout = options.timeout
         self.asm = options.asm_group_id
         self.categories = options.categories
-        self._base: tuple[Email, dict[str, Any]] | None = None
+        self._base: tuple[Email, dict[str, Any], str] | None = None
         self.timing: Timing | None = None
         self._local_at: dict[str | None, int] = {}  # timezone -> that zone's send time
         self._now = 0.0
@@ -109,11 +116,16 @@ class SendGridTransport(Transport):
         self.call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
-        body = dict(self.base_payload(email))
-        issue = email.date.isoformat()
+        """One request for the batch. Its body is written as JSON text: the shared part
+        once per email, then one small template per recipient, filled with values escaped
+        as json.dumps would. A million dicts through json.dumps took longer than
+        everything else a send does."""
+        self.base_payload(email)
+        assert self._base is not None
+        issue = quoted(email.date.isoformat())
         self._now = time.time()  # readers whose local time has passed get it at once
-        body["personalizations"] = [self.personalization(issue, r) for r in recipients]
-        return Outcome(provider_id=self.post(body))
+        people = ",".join([self.personalization(issue, r) for r in recipients])
+        return Outcome(provider_id=self.post_text(f"{self._base[2]}{people}]}}"))
 
     def send_notice(self, notice: Notice) -> None:
         """One message now, with click tracking off: SendGrid would otherwise rewrite the
@@ -138,7 +150,10 @@ class SendGridTransport(Transport):
     def base_payload(self, email: Email) -> dict[str, Any]:
         """Everything but the recipients: built once per email, shared by every request."""
         if self._base is None or self._base[0] is not email:
-            self._base = (email, self._build_base(email))
+            base = self._build_base(email)
+            # The body up to the recipients' list, as text: the base is a JSON object.
+            head = json.dumps(base)[:-1] + ', "personalizations": ['
+            self._base = (email, base, head)
         return self._base[1]
 
     def _build_base(self, email: Email) -> dict[str, Any]:
@@ -167,29 +182,28 @@ class SendGridTransport(Transport):
             body["headers"] = {"List-Unsubscribe-Post": ONE_CLICK}
         return body
 
-    def personalization(self, issue: str, recipient: Recipient) -> dict[str, Any]:
-        """One envelope. Runs once per recipient: a million times for a large list."""
-        to = {"email": recipient.email, "name": recipient.name} if recipient.name \
-            else {"email": recipient.email}
-        entry: dict[str, Any] = {
-            "to": [to],
-            "custom_args": {"issue": issue, "subscriber": str(recipient.id)},
-        }
+    def personalization(self, issue: str, recipient: Recipient) -> str:
+        """One envelope, as JSON text (``issue`` already quoted). Runs once per recipient:
+        a million times for a large list. Every value goes through json's own escaping."""
+        to = f'{{"email":{quoted(recipient.email)},"name":{quoted(recipient.name)}}}' \
+            if recipient.name else f'{{"email":{quoted(recipient.email)}}}'
+        entry = f'{{"to":[{to}],"custom_args":{{"issue":{issue},"subscriber":"{recipient.id}"}}'
         if self.timing is not None and self.timing.local_day is not None:
             at = self._local_time(recipient.timezone, self.timing.local_day)
             if at > self._now:
-                entry["send_at"] = at
+                entry += f',"send_at":{at}'
         values = self.personalizer.values(recipient)
         url = values.pop(UNSUBSCRIBE_TOKEN)
         manage = values.pop(MANAGE_TOKEN)
         if not self.asm:
             values[UNSUBSCRIBE_TOKEN] = url
             values[MANAGE_TOKEN] = manage
-            entry["headers"] = {"List-Unsubscribe": self.personalizer.list_unsubscribe(recipient,
-                                                                                      url)}
+            header = quoted(self.personalizer.list_unsubscribe(recipient, url))
+            entry += f',"headers":{{"List-Unsubscribe":{header}}}'
         if values:
-            entry["substitutions"] = values
-        return entry
+            entry += ',"substitutions":{' + ",".join(
+                [f"{quoted(key)}:{quoted(value)}" for key, value in values.items()]) + "}"
+        return entry + "}"
 
     def _local_time(self, zone: str | None, day: dt.date) -> int:
         """The send time on ``day`` in ``zone`` (the publication's when unknown), cached."""
@@ -202,7 +216,11 @@ class SendGridTransport(Transport):
 
     def post(self, body: dict[str, Any]) -> str | None:
         """Make one /mail/send request; return SendGrid's X-Message-Id."""
-        response = self.call(lambda: self.client.send(body))
+        return self.post_text(json.dumps(body))
+
+    def post_text(self, body: str) -> str | None:
+        """Make one /mail/send request with a body already written as JSON."""
+        response = self.call(lambda: self.mail.client.mail.send.post(request_body=body))
         message_id = response.headers.get("X-Message-Id")
         return str(message_id) if message_id else None
 
