@@ -22,9 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Empty
 
-from common import fresh_postgres
-from sqlalchemy import text
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,6 +47,8 @@ def serve(port: mp.Value) -> None:  # type: ignore[valid-type]
 
 def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
     """Generate ``count`` active subscribers in SQL, without Python-side rows."""
+    from sqlalchemy import text
+
     series = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
               "SELECT i FROM n") if engine.dialect.name == "sqlite" \
         else "SELECT generate_series(1, :count) AS i"
@@ -133,6 +132,10 @@ def main() -> None:
     server.start()
     while not port.value:
         time.sleep(0.01)
+    # Imported here, not at the top: worker processes re-import this module, and should
+    # load what a worker of `newsletter send` loads, no more.
+    from common import fresh_postgres
+
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     try:
         for kind in kinds:

@@ -77,3 +77,14 @@ def test_the_readers_service_loads_no_renderer() -> None:
                                                      "alembic")] == []
     assert [m for m in loaded if m.startswith(("newsletter.delivery.send", "newsletter.site",
                                                "newsletter.project"))] == []
+
+
+def test_a_send_worker_loads_no_ledger_and_no_renderer() -> None:
+    # Each worker process of `send --workers N` costs what it imports.
+    code = ("import sys, newsletter.delivery.worker\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60).stdout.split()
+    assert "newsletter.delivery.transports.sendgrid" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("sqlalchemy", "alembic", "mjml",
+                                                     "premailer", "cssutils", "lxml")] == []

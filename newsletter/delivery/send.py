@@ -35,10 +35,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from newsletter.delivery import worker
 from newsletter.delivery.dates import Timing
 from newsletter.delivery.lease import Heartbeat
 from newsletter.delivery.progress import Progress
-from newsletter.delivery.stopping import ignore_stop_signals, stop_signals
+from newsletter.delivery.stopping import stop_signals
 from newsletter.delivery.transports import Outcome, Scheduler, Transport
 from newsletter.email.render import Email
 from newsletter.errors import (
@@ -222,12 +223,12 @@ class SendRun:
         if self.options.workers and self.factory is not None:
             self.pool = ProcessPoolExecutor(
                 self.options.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.factory, self.email, self.scheduled))
+                initializer=worker.start, initargs=(self.factory, self.email, self.scheduled))
 
     def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
         if self.pool is None:
             return self.transport.send(self.email, recipients)
-        return self.pool.submit(_send_in_worker, list(recipients)).result()
+        return self.pool.submit(worker.send, list(recipients)).result()
 
     def _send_all(self) -> None:
         pending = self.ledger.pending_batches()
@@ -367,26 +368,6 @@ class SendRun:
             self.report.stopped = f"paused after {self.failed_batches} failed batches"
             raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
                              "run the same command again to resume", report=self.report)
-
-
-_worker: tuple[Transport, Email] | None = None
-
-
-def _init_worker(factory: Callable[[], Transport], email: Email,
-                 scheduled: Timing | None) -> None:
-    global _worker
-    ignore_stop_signals()
-    transport = factory()
-    scheduler = transport.scheduler()
-    if scheduled is not None and scheduler is not None:
-        scheduler.deliver_later(scheduled)
-    _worker = (transport, email)
-
-
-def _send_in_worker(recipients: list[Recipient]) -> Outcome:
-    assert _worker is not None, "worker process not initialised"
-    transport, email = _worker
-    return transport.send(email, recipients)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,36 @@
+"""What a worker process of a send runs (``send --workers N``): it makes its own
+transport and turns batches of recipients into provider requests.
+
+A module of its own, apart from send.py, so that a worker process imports the transports
+and nothing of the ledger: no SQLAlchemy, no renderer. Each worker then costs the memory
+of a transport, not of the whole send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from newsletter.delivery.dates import Timing
+from newsletter.delivery.stopping import ignore_stop_signals
+from newsletter.delivery.transports import Outcome, Transport
+from newsletter.email.render import Email
+from newsletter.store.recipient import Recipient
+
+_worker: tuple[Transport, Email] | None = None
+
+
+def start(factory: Callable[[], Transport], email: Email, scheduled: Timing | None) -> None:
+    """The pool's initializer: make this process's transport, scheduled as the run's."""
+    global _worker
+    ignore_stop_signals()  # the main process decides when to stop, and says so
+    transport = factory()
+    scheduler = transport.scheduler()
+    if scheduled is not None and scheduler is not None:
+        scheduler.deliver_later(scheduled)
+    _worker = (transport, email)
+
+
+def send(recipients: list[Recipient]) -> Outcome:
+    assert _worker is not None, "worker process not initialised"
+    transport, email = _worker
+    return transport.send(email, recipients)
