@@ -58,13 +58,38 @@ def make(secret: bytes, purpose: str, subscriber_id: int, day: int | None = None
 _PAIRED = {b"u": slice(0, _SIG_BYTES), b"m": slice(_SIG_BYTES, 2 * _SIG_BYTES)}
 
 
+_TAIL = struct.Struct(">QH")  # the payload after its purpose byte
+
+
+class Signer:
+    """Makes the token pairs of one send: the secret's HMAC state is keyed once and copied
+    for each reader, half the cost of keying it every time (a send makes a million)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._keyed = hmac.new(secret, b"v3", hashlib.sha256)
+        self._prefixes: dict[bytes, str] = {}
+
+    def pair(self, subscriber_id: int, day: int | None = None) -> tuple[str, str]:
+        """The unsubscribe and manage tokens for one subscriber (``v3``), made on ``day``
+        (days since 1970; today by default)."""
+        made = (day if day is not None else int(time.time()) // 86400) - _EPOCH
+        tail = _TAIL.pack(subscriber_id, max(made, 0))
+        mac = self._keyed.copy()
+        mac.update(tail)
+        digest = mac.digest()
+        leave = _b64(b"u" + tail)
+        # The two payloads differ in their first byte only, so in their first four
+        # base64 characters only (three bytes each): those come from a small cache.
+        head = self._prefixes.get(tail[:2])
+        if head is None:
+            head = self._prefixes[tail[:2]] = _b64(b"m" + tail[:2])
+        return (f"v3.{leave}.{_b64(digest[_PAIRED[b'u']])}",
+                f"v3.{head}{leave[4:]}.{_b64(digest[_PAIRED[b'm']])}")
+
+
 def make_pair(secret: bytes, subscriber_id: int, day: int | None = None) -> tuple[str, str]:
     """The unsubscribe and manage tokens for one subscriber (``v3``), made on ``day``."""
-    made = (day if day is not None else int(time.time()) // 86400) - _EPOCH
-    tail = _PAYLOAD.pack(b"u", subscriber_id, max(made, 0))[1:]
-    digest = hmac.digest(secret, b"v3" + tail, hashlib.sha256)
-    return (f"v3.{_b64(b'u' + tail)}.{_b64(digest[_PAIRED[b'u']])}",
-            f"v3.{_b64(b'm' + tail)}.{_b64(digest[_PAIRED[b'm']])}")
+    return Signer(secret).pair(subscriber_id, day)
 
 
 def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = None,

@@ -24,7 +24,7 @@ from newsletter.email.render import (
 )
 from newsletter.errors import ConfigError
 from newsletter.store.recipient import Recipient
-from newsletter.tokens import DEV_SECRET, make_pair, sign, verify
+from newsletter.tokens import DEV_SECRET, Signer, sign, verify
 
 __all__ = ["DEV_SECRET", "Personalizer", "Recipient", "fill", "sign", "signing_key", "verify"]
 
@@ -45,6 +45,7 @@ class Personalizer:
     def __init__(self, publication: Publication, secret: bytes) -> None:
         self.publication = publication
         self.secret = secret
+        self.signer = Signer(secret)
         self.slot = token_slot(publication.unsubscribe_base)
         self.manage_slot = token_slot(publication.manage_base)
         # The day the links are made: read once, not a clock call for each of a million.
@@ -55,7 +56,7 @@ class Personalizer:
 
     def links(self, recipient: Recipient) -> tuple[str, str]:
         """The reader's unsubscribe and manage links (one HMAC for both)."""
-        leave, manage = make_pair(self.secret, recipient.id, self.day)
+        leave, manage = self.signer.pair(recipient.id, self.day)
         return (f"{self.slot[0]}{leave}{self.slot[1]}",
                 f"{self.manage_slot[0]}{manage}{self.manage_slot[1]}")
 
