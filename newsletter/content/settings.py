@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr, model_validator
 
 from newsletter import timing
 from newsletter.content import yamlfile
@@ -104,6 +104,18 @@ class Readers(Strict):
     service_url: Url | None = None  # default: site_url
     confirm_days: Annotated[int, Field(ge=1, le=90)] = 7  # a confirmation link's life
     requests_per_hour: Annotated[int, Field(ge=1, le=100_000)] = 20  # per client address
+    # A proof-of-work challenge (ALTCHA) on the subscribe form; the page then needs
+    # JavaScript, and loads ALTCHA's widget from altcha_script (a copy you serve).
+    altcha: bool = False
+    altcha_script: Url | None = None
+    altcha_difficulty: Annotated[int, Field(ge=1_000, le=10_000_000)] = 100_000
+
+    @model_validator(mode="after")
+    def _script_for_altcha(self) -> Readers:
+        if self.altcha and not self.altcha_script:
+            raise ValueError("altcha needs altcha_script: the address of ALTCHA's widget "
+                             "script (altcha.min.js) as you serve it")
+        return self
 
 
 class Campaign(Strict):

@@ -34,6 +34,17 @@ def hit(engine: Engine, key: str, now: float | None = None) -> int:
         return int(conn.execute(statement).scalar_one())
 
 
+def once(engine: Engine, key: str, until: float) -> bool:
+    """Whether this is the first use of ``key`` (a one-time value, good until ``until``, a
+    Unix time); it is remembered until then, past any change of hour."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(throttle).values(
+        key=key[:100], window=_window(until) + 1, count=1
+    ).on_conflict_do_nothing(index_elements=["key"]).returning(throttle.c.key)
+    with engine.begin() as conn:
+        return conn.execute(statement).first() is not None
+
+
 def prune(engine: Engine, now: float | None = None) -> int:
     """Remove the counts of hours that have ended; return how many."""
     with engine.begin() as conn:

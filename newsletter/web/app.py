@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -40,7 +41,7 @@ from newsletter.web.pages import Pages, mask
 
 log = logging.getLogger("newsletter.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-SECURITY_HEADERS = {
+SECURITY_HEADERS = {  # the policy for a publication without ALTCHA (security_headers)
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
@@ -96,8 +97,21 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     service.transport()  # a transport that cannot be made is refused at start, in one line
     app = Starlette(routes=_routes(service))
     app.state.service = service
-    app.add_middleware(_Headers)
+    app.add_middleware(_Headers, headers=security_headers(publication))
     return app
+
+
+def security_headers(publication: Publication) -> dict[str, str]:
+    """The headers every answer carries. With ALTCHA, its script's origin may load, and
+    the widget may fetch a challenge and solve it in a worker."""
+    headers = dict(SECURITY_HEADERS)
+    script = publication.readers.altcha_script
+    if publication.readers.altcha and script:
+        parts = urlsplit(script)
+        origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
+        headers["Content-Security-Policy"] += (f"; script-src {origin}; connect-src 'self'; "
+                                               "worker-src blob:")
+    return headers
 
 
 def factory() -> Starlette:
@@ -147,6 +161,7 @@ def _routes(service: Service) -> list[Route]:
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
             Route("/subscribe", subscribe.subscribe_form, methods=["GET"]),
             Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+            Route("/altcha", subscribe.altcha_challenge, methods=["GET"]),
             Route("/confirm", subscribe.confirm_page, methods=["GET"]),
             Route("/confirm", subscribe.confirm, methods=["POST"]),
             Route("/manage", manage.show, methods=["GET"]),
@@ -201,8 +216,9 @@ def _subscriber(service: Service, token: str) -> subscribers.Subscriber | None:
 class _Headers:
     """Security headers on every answer, and a log line without addresses or tokens."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str]) -> None:
         self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
         if scope.get("type") != "http":
@@ -214,7 +230,7 @@ class _Headers:
             if message.get("type") == "http.response.start":
                 status[0] = int(message["status"])  # type: ignore[call-overload]
                 headers = list(message.get("headers") or [])  # type: ignore[call-overload]
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += self.headers
                 message = {**message, "headers": headers}
             await send(message)  # type: ignore[operator]
 

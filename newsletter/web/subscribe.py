@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from newsletter import tokens
 from newsletter.errors import NewsletterError, SubscriberError
 from newsletter.store import consent, throttle
 from newsletter.store.subscribers import Subscriber, find_by_id
-from newsletter.web import forms
+from newsletter.web import challenge, forms
 from newsletter.web.pages import mask
 
 if TYPE_CHECKING:
@@ -47,8 +47,18 @@ def zones() -> list[str]:
 def form_page(service: Service, values: dict[str, str] | None = None, error: str = "",
               status: int = 200) -> Response:
     shown = {key: (values or {}).get(key, "")[:400] for key in ("email", "name", "timezone")}
+    readers = service.publication.readers
     return service.pages.render("subscribe.html.j2", f"Subscribe to {service.publication.name}",
-                                status, values=shown, error=error, zones=zones())
+                                status, values=shown, error=error, zones=zones(),
+                                altcha_script=readers.altcha_script if readers.altcha else None)
+
+
+async def altcha_challenge(request: Request) -> Response:
+    service: Service = request.app.state.service
+    readers = service.publication.readers
+    if not readers.altcha:
+        return PlainTextResponse("no challenge is set up", 404)
+    return JSONResponse(challenge.challenge(service.secret, readers.altcha_difficulty))
 
 
 async def subscribe_form(request: Request) -> Response:
@@ -71,6 +81,13 @@ async def subscribe(request: Request) -> Response:
     if fields.get(HONEYPOT):
         log.info("subscribe: hidden field filled; nothing done")
         return sent_page(service, address)
+    if service.publication.readers.altcha:
+        refused = await run_in_threadpool(challenge.problem, service.engine, service.secret,
+                                          fields.get(challenge.FIELD, ""))
+        if refused:
+            log.info("subscribe: challenge %s", refused)
+            return form_page(service, fields, "Please wait for the check below the form to "
+                             "finish (it needs JavaScript), then subscribe again.", 400)
     try:
         request_ = await run_in_threadpool(
             consent.request, service.engine, address, name=fields.get("name"),

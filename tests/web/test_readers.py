@@ -3,6 +3,8 @@ confirming, the preferences page; the same answer whoever asks; the abuse limits
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import email
 import json
 import re
@@ -142,7 +144,7 @@ def test_a_week_old_link_still_confirms(service: str, engine: Engine) -> None:
     assert reader is not None
     with engine.begin() as conn:  # they asked a week ago
         conn.execute(table.update().where(table.c.id == reader.id).values(
-            requested_at=consent.now() - consent.dt.timedelta(days=7)))
+            requested_at=consent.now() - dt.timedelta(days=7)))
     token = tokens.make(KEY, "confirm", reader.id, day=today - 7)
     assert httpx.post(f"{service}/confirm", data={"t": token}).status_code == 200
     assert row(engine, "dee@example.org").status == "active"
@@ -343,3 +345,80 @@ def test_the_links_in_a_sent_issue_reach_the_reader_pages(service: str, engine: 
     gone = httpx.post(local(leave.group(1), service), data={"List-Unsubscribe": "One-Click"})
     assert gone.status_code == 200
     assert store.find(engine, "lou@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def altcha_service(project_dir: Path, engine: Engine):  # type: ignore[no-untyped-def]
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text() + "readers:\n  altcha: true\n  altcha_script: "
+                        "https://static.bigmedia.example/altcha.min.js\n"
+                        "  altcha_difficulty: 2000\n")
+    return serving(create_app(settings, service_env(engine)))
+
+
+def solved(url: str) -> str:
+    """What ALTCHA's widget posts: the challenge solved, as base64 JSON."""
+    from altcha.v1 import solve_challenge
+
+    asked = httpx.get(f"{url}/altcha").json()
+    found = solve_challenge(asked["challenge"], asked["salt"], asked["algorithm"],
+                            asked["maxNumber"])
+    assert found is not None
+    return base64.b64encode(json.dumps({
+        "algorithm": asked["algorithm"], "challenge": asked["challenge"],
+        "number": found.number, "salt": asked["salt"], "signature": asked["signature"],
+    }).encode()).decode()
+
+
+def test_with_altcha_a_solved_challenge_is_needed_once(project_dir: Path,
+                                                       engine: Engine) -> None:
+    with altcha_service(project_dir, engine) as url:
+        page = httpx.get(f"{url}/subscribe")
+        assert "<altcha-widget" in page.text and "altcha.min.js" in page.text
+        policy_ = page.headers["content-security-policy"]
+        assert "script-src https://static.bigmedia.example" in policy_
+        without = subscribe(url, "mo@example.org")
+        assert without.status_code == 400 and "check" in without.text
+        assert row(engine, "mo@example.org") is None
+        payload = solved(url)
+        assert subscribe(url, "mo@example.org", altcha=payload).status_code == 200
+        assert row(engine, "mo@example.org").status == "pending"
+        replayed = subscribe(url, "ned@example.org", altcha=payload)  # the same solution
+        assert replayed.status_code == 400 and row(engine, "ned@example.org") is None
+        forged = json.loads(base64.b64decode(payload))
+        forged["number"] += 1
+        bad = base64.b64encode(json.dumps(forged).encode()).decode()
+        assert subscribe(url, "ned@example.org", altcha=bad).status_code == 400
+        assert subscribe(url, "ned@example.org", altcha="not base64!").status_code == 400
+        assert row(engine, "ned@example.org") is None
+
+
+def test_altcha_needs_its_script(project_dir: Path) -> None:
+    from newsletter.content import settings
+    from newsletter.errors import ProblemsFound
+
+    path = project_dir / "newsletter.yaml"
+    path.write_text(path.read_text() + "readers:\n  altcha: true\n")
+    with pytest.raises(ProblemsFound, match="altcha_script"):
+        settings.load(path)
+
+
+def test_without_altcha_there_is_no_challenge(service: str) -> None:
+    assert httpx.get(f"{service}/altcha").status_code == 404
+    assert "altcha" not in httpx.get(f"{service}/subscribe").text.lower()
+
+
+def test_an_expired_challenge_is_refused(project_dir: Path, engine: Engine) -> None:
+    from altcha.v1 import ChallengeOptions, create_challenge, solve_challenge
+
+    from newsletter.web import challenge
+
+    made = create_challenge(ChallengeOptions(
+        hmac_key=challenge.key(KEY), max_number=1000,
+        expires=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+    found = solve_challenge(made)
+    assert found is not None
+    payload = base64.b64encode(json.dumps({
+        "algorithm": made.algorithm, "challenge": made.challenge, "number": found.number,
+        "salt": made.salt, "signature": made.signature}).encode()).decode()
+    assert challenge.problem(engine, KEY, payload) == "Altcha payload expired"
+    assert row(engine, "x@example.org") is None
