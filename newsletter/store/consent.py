@@ -164,8 +164,8 @@ def forget(engine: Engine, subscriber_id: int) -> None:
 
 def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
     """Everything kept about one reader: their row, the consent on record, and the issues
-    sent to them. Sends compacted after they finished keep no per-reader rows; those are
-    the sends that finished while the reader was subscribed, and are listed as such."""
+    sent to them. A send keeps no row for a reader it reached (only a number); the
+    finished sends begun while the reader was subscribed are listed as such."""
     with engine.connect() as conn:
         row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         if row is None:

@@ -390,7 +390,13 @@ class Ledger:
                     .values(state="failed"), [{"sid": sid} for sid in refused])
             reached = in_batch if not held else and_(
                 in_batch, deliveries.c.subscriber_id.not_in(held))
-            sent = conn.execute(update(deliveries).where(reached).values(state="sent")).rowcount
+            # Those reached become a number on the send, in the same transaction: their
+            # rows go now rather than being rewritten as "sent" and deleted when the send
+            # is compacted (on PostgreSQL an UPDATE writes every row anew, and the index
+            # entries with it; a DELETE only marks them).
+            sent = conn.execute(deliveries.delete().where(reached)).rowcount
+            conn.execute(update(sends).where(sends.c.issue == self.issue).values(
+                sent_count=func.coalesce(sends.c.sent_count, 0) + sent))
             reasons = {**(not_sent or {}), **refused}
             errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
             conn.execute(update(batches).where(batches.c.issue == self.issue,
@@ -419,9 +425,10 @@ class Ledger:
 
     def _compact(self, conn: Connection) -> None:
         """A finished send keeps a row only for each reader it did not reach (failed,
-        skipped): everyone it reached becomes one number. A million readers cost a few
-        megabytes then, not hundreds. Nothing is left to send, so exactly-once is not at
-        stake; ``status`` adds the number back."""
+        skipped): everyone it reached is one number. Each batch adds its readers to that
+        number as it settles; rows marked "sent" remain only from sends begun by an
+        earlier release, and are counted and removed here. A million readers cost a few
+        megabytes, not hundreds; ``status`` adds the number back."""
         done = conn.execute(select(sends.c.compacted_at).where(sends.c.issue == self.issue)
                             ).scalar()
         if done is not None:
@@ -429,9 +436,10 @@ class Ledger:
         reached = deliveries.c.issue == self.issue, deliveries.c.state == "sent"
         count = conn.execute(select(func.count()).select_from(deliveries).where(*reached)
                              ).scalar_one()
-        conn.execute(update(sends).where(sends.c.issue == self.issue)
-                     .values(sent_count=count, compacted_at=_now()))
-        conn.execute(deliveries.delete().where(*reached))
+        conn.execute(update(sends).where(sends.c.issue == self.issue).values(
+            sent_count=func.coalesce(sends.c.sent_count, 0) + count, compacted_at=_now()))
+        if count:
+            conn.execute(deliveries.delete().where(*reached))
 
     def status(self) -> Status:
         with self.engine.connect() as conn:
@@ -442,7 +450,7 @@ class Ledger:
             batch_counts: dict[str, int] = dict(conn.execute(
                 select(batches.c.state, func.count()).where(
                 batches.c.issue == self.issue).group_by(batches.c.state)).all())
-        if send is not None and send.sent_count is not None:  # compacted: one number
+        if send is not None and send.sent_count is not None:  # those reached: one number
             counts["sent"] = counts.get("sent", 0) + int(send.sent_count)
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,
