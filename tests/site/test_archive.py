@@ -49,6 +49,17 @@ def test_issue_pages_are_the_email_without_personal_parts(site: Path, project: P
     page = lxml.html.document_fromstring(html)
     assert "Putin says Russia could send weapons to North Korea" in page.text_content()
     assert project.publication.unsubscribe_base in page.xpath("//a/@href")
+    assert project.publication.manage_base in page.xpath("//a/@href")  # no reader's token
+    assert project.publication.subscribe_url in page.xpath("//a/@href")
+
+
+def test_the_index_has_a_subscribe_form_for_the_service(site: Path, project: Project) -> None:
+    index = lxml.html.parse(str(site / "index.html")).getroot()
+    [form] = index.xpath("//footer//form")
+    assert form.get("method") == "post" and form.get("action") == \
+        project.publication.subscribe_url == "https://news.bigmedia.example/subscribe"
+    assert form.xpath(".//input[@type='email']/@name") == ["email"]
+    assert form.xpath(".//input[@name='website']/@tabindex") == ["-1"]  # the hidden field
 
 
 def test_feed_is_atom(site: Path) -> None:
