@@ -61,6 +61,8 @@ STATUSES = {
     "removed": "unsubscribed", "churning": "unsubscribed",
     "bounced": "bounced", "cleaned": "bounced", "complained": "complained",
     "spammy": "complained",
+    # Asked, never confirmed: kept as such, never made active by an import.
+    "pending": "pending", "unconfirmed": "pending",
 }
 _KEY = re.compile(r"[\s_\-]+")
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)

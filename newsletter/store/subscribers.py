@@ -376,7 +376,9 @@ def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime,
 def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
            reactivate: bool, stamp: dt.datetime) -> None:
     """A row whose address is already here: the file may say they left, or came back."""
-    if c.status != "active":
+    if c.status == "pending":  # not a change of mind either way
+        report.unchanged += 1
+    elif c.status != "active":
         if status == "active":  # they left, as the file's tool knows: honour it
             conn.execute(update(subscribers).where(subscribers.c.email_key == c.key)
                          .values(status=c.status, updated_at=stamp))
@@ -385,9 +387,9 @@ def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
             report.unchanged += 1
     elif status == "active":
         report.unchanged += 1
-    elif reactivate:
+    elif reactivate or status == "pending":  # the file vouches for one still to confirm
         conn.execute(update(subscribers).where(subscribers.c.email_key == c.key)
-                     .values(status="active", updated_at=stamp))
+                     .values(status="active", updated_at=stamp, requested_at=None))
         report.reactivated += 1
     else:
         report.problems.append(f"{c.where}: {c.email} is {status}; not reactivated "

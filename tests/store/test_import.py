@@ -45,19 +45,32 @@ def test_names_and_timezones_come_across(engine: Engine) -> None:
 
 
 def test_our_own_export_imports_back(engine: Engine, tmp_path: Path) -> None:
+    from newsletter.store import consent
+
     store.add(engine, "a@example.org", name="=cmd", timezone="Asia/Tokyo")
     store.add(engine, "b@example.org")
     store.set_status(engine, "b@example.org", "bounced")
+    consent.request(engine, "c@example.org")  # still to confirm
     exported = tmp_path / "export.csv"
     with exported.open("w", newline="", encoding="utf-8") as out:
         store.export_csv(engine, out)
-    store.forget(engine, "a@example.org")
-    store.forget(engine, "b@example.org")
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        store.forget(engine, address)
     report = store.import_csv(engine, exported)
-    assert (report.added, report.problems, report.warnings) == (2, [], [])
+    assert (report.added, report.problems, report.warnings) == (3, [], [])
     assert {s.email: (s.name, s.timezone, s.status) for s in store.listing(engine)} == {
         "a@example.org": ("=cmd", "Asia/Tokyo", "active"),
-        "b@example.org": (None, None, "bounced")}
+        "b@example.org": (None, None, "bounced"),
+        "c@example.org": (None, None, "pending")}
+    # A file that says "pending" never takes a reader who is here out of the list.
+    report = store.import_csv(engine, exported)
+    assert (report.unchanged, report.marked) == (3, 0)
+    assert store.find(engine, "a@example.org").status == "active"  # type: ignore[union-attr]
+    # One still to confirm whom a file lists as subscribed is taken at the file's word.
+    vouched = tmp_path / "vouched.csv"
+    vouched.write_text("email\nc@example.org\n")
+    assert store.import_csv(engine, vouched).reactivated == 1
+    assert store.find(engine, "c@example.org").status == "active"  # type: ignore[union-attr]
 
 
 def test_a_file_that_says_a_reader_left_marks_them(engine: Engine) -> None:
