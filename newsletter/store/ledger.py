@@ -334,25 +334,28 @@ class Ledger:
         with self.engine.begin() as conn:
             taken = conn.execute(update(batches).where(
                 batches.c.issue == self.issue, batches.c.number == number,
-                batches.c.state == "pending").values(state="in_flight")).rowcount
+                batches.c.state == "pending").values(
+                    state="in_flight", attempts=batches.c.attempts + 1, started_at=_now())
+            ).rowcount
             if not taken:
                 return []  # another worker or run has it
-            # One indexed join reads the batch with each subscriber's status as it is now.
+            # One indexed join reads the batch with each subscriber's status as it is now;
+            # plain numbers and text, so taken from the driver's cursor as they are.
             rows = conn.execute(
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
                        subscribers.c.timezone, subscribers.c.status)
                 .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-                .where(in_batch).order_by(subscribers.c.id)).all()
+                .where(in_batch).order_by(subscribers.c.id)).cursor.fetchall()
             recipients = [Recipient(sid, email, name, zone)
                           for sid, email, name, zone, status in rows if status == "active"]
             if len(recipients) < len(rows):
                 gone = [row[0] for row in rows if row[4] != "active"]
                 conn.execute(update(deliveries).where(
                     in_batch, deliveries.c.subscriber_id.in_(gone)).values(state="skipped"))
-            conn.execute(update(batches).where(batches.c.issue == self.issue,
-                                               batches.c.number == number)
-                         .values(state="in_flight" if recipients else "sent",
-                                 attempts=batches.c.attempts + 1, started_at=_now()))
+            if not recipients:  # everyone in it left: nothing to send
+                conn.execute(update(batches).where(batches.c.issue == self.issue,
+                                                   batches.c.number == number)
+                             .values(state="sent"))
         return recipients
 
     def in_flight_again(self, number: int) -> None:
