@@ -1,8 +1,9 @@
 """Send one issue to N generated subscribers through the SendGrid transport.
 
 A lean local server (another process: it reads each request and answers 202, nothing
-more) stands in for SendGrid, so the figures are ours: subscribers read, payloads built,
-requests posted through the `sendgrid` package, ledger written. Prints figures; asserts
+more) stands in for SendGrid, so the figures are ours: the issue rendered and checked,
+subscribers read, payloads built, requests posted through the `sendgrid` package, ledger
+written, all as `newsletter send` does it (the API's send). Prints figures; asserts
 nothing. Run from the repository root:
 
     .venv/bin/python benchmarks/send.py                       # 100,000 and 1,000,000 on SQLite
@@ -60,53 +61,73 @@ def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
             f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
 
 
-def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
-             out: mp.Queue) -> None:  # type: ignore[type-arg]
-    os.environ.update({"SENDGRID_API_KEY": "bench", "SENDGRID_HOST": f"http://127.0.0.1:{port}",
-                       "NEWSLETTER_SECRET": "bench-secret"})
-    from functools import partial
+def populate(url: str, count: int) -> None:
+    from sqlalchemy import text
 
-    from newsletter.delivery import transports
-    from newsletter.delivery.send import SendOptions, SendRun
-    from newsletter.project import Project
     from newsletter.store import db
 
     engine = db.connect(url)
     fill(engine, count)
-    project = Project(ROOT / "newsletter.yaml")
-    email = project.render(project.resolve("2024-07-23")).email
-    factory = partial(transports.make, "sendgrid", project.publication, project.env,
-                      outbox=project.outbox_dir)
-    transport = factory()
+    if engine.dialect.name == "sqlite":  # as a database that has been in use is
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+
+
+def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
+             out: mp.Queue) -> None:  # type: ignore[type-arg]
+    os.environ.update({"SENDGRID_API_KEY": "bench", "SENDGRID_HOST": f"http://127.0.0.1:{port}",
+                       "NEWSLETTER_SECRET": "bench-secret", "DATABASE_URL": url})
+    from newsletter import Newsletter, SendOptions
+
+    # As `newsletter send` does it, from the API: with workers, the email is rendered in
+    # a short-lived process of its own, so this one never loads the renderer.
+    newsletter = Newsletter(ROOT / "newsletter.yaml")
+    newsletter.engine  # noqa: B018 - opened (and migrated) before the clock starts
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peaks: dict[int, int] = {}
-    watching = threading.Event()
-    watcher = threading.Thread(target=watch_children, args=(peaks, watching), daemon=True)
-    watcher.start()
     started = time.perf_counter()
-    options = SendOptions(concurrency=concurrency, workers=workers)
-    report = SendRun(engine, email, transport, options, factory=factory).run()
+    options = SendOptions(transport="sendgrid", concurrency=concurrency, workers=workers)
+    report = newsletter.send("2024-07-23", options)
     wall = time.perf_counter() - started
-    watching.set()
-    watcher.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024,
-             sum(peaks.values()) / 1024, len(peaks)))
+    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024))
 
 
-def watch_children(peaks: dict[int, int], done: threading.Event) -> None:
-    """Each worker process's peak RSS (VmHWM, in kB), read until the send ends: their
-    sum, with this process's own, is what the send costs the machine."""
-    while not done.wait(0.1):
-        for child in mp.active_children():
-            try:
-                status = Path(f"/proc/{child.pid}/status").read_text()
-            except OSError:
-                continue  # it has just ended; its last reading stands
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[child.pid or 0] = max(peaks.get(child.pid or 0, 0),
-                                                int(line.split()[1]))
+def watch(root: int, peaks: dict[int, int], done: threading.Event) -> None:
+    """What the send's processes hold together, read from /proc every 50 ms by this
+    process (so that the reading costs the send nothing) until it ends: ``peaks[0]`` is
+    the largest sum at one moment of the resident memory of ``root`` and all its
+    descendants (kB); ``peaks[pid]`` is each descendant's own peak (VmHWM). Processes
+    that never run at the same time (the one that renders, then the workers) are not
+    added up."""
+    while not done.wait(0.05):
+        tree = _descendants(root)
+        peaks[0] = max(peaks.get(0, 0), sum(_status_kb(pid, "VmRSS") for pid in [root, *tree]))
+        for pid in tree:
+            peaks[pid] = max(peaks.get(pid, 0), _status_kb(pid, "VmHWM"))
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0  # it has just ended
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
 
 
 def result_of(child: mp.Process, queue: mp.Queue) -> tuple[float, ...]:  # type: ignore[type-arg]
@@ -142,20 +163,31 @@ def main() -> None:
             for count in args.counts:
                 with tempfile.TemporaryDirectory() as tmp:
                     url = f"sqlite:///{tmp}/bench.sqlite3" if kind == "sqlite" else fresh_postgres()
+                    filler = ctx.Process(target=populate, args=(url, count))
+                    filler.start()
+                    filler.join()
                     queue = ctx.Queue()
                     child = ctx.Process(target=scenario,
                                         args=(url, count, port.value, args.concurrency,
                                               args.workers, queue))
                     child.start()
-                    wall, requests, sent, base, peak, workers_sum, seen = \
-                        result_of(child, queue)
+                    peaks: dict[int, int] = {}
+                    done = threading.Event()
+                    watcher = threading.Thread(target=watch, args=(child.pid, peaks, done),
+                                               daemon=True)
+                    watcher.start()
+                    wall, requests, sent, base, peak = result_of(child, queue)
+                    done.set()
+                    watcher.join()
                     child.join()
+                    together = peaks.pop(0, 0) / 1024
+                    largest, others = max(peaks.values(), default=0) / 1024, len(peaks)
                 print(f"{kind:8} {count:>9,} recipients, concurrency {args.concurrency}, "
                       f"{args.workers} workers: {wall:6.2f} s wall, {requests:,} "
                       f"requests, {sent:,} sent, {wall / count * 1e6:.1f} us per recipient; "
-                      f"peak RSS of all processes {peak + workers_sum:.0f} MB (this one "
-                      f"{peak:.0f} MB, {base:.0f} MB before the send; {seen} workers "
-                      f"{workers_sum:.0f} MB)", flush=True)
+                      f"peak RSS of all processes together {together:.0f} MB (this one "
+                      f"{peak:.0f} MB, {base:.0f} MB before the send; {others} other "
+                      f"processes, each at most {largest:.0f} MB)", flush=True)
     finally:
         server.terminate()
 

@@ -223,7 +223,10 @@ class Newsletter:
         from newsletter.delivery.send import SendOptions, SendRun
 
         options = options or SendOptions()
-        email = self._sendable(ref, ready=True, allow_warnings=options.allow_warnings)
+        if options.workers:
+            email = self._sendable_apart(ref, allow_warnings=options.allow_warnings)
+        else:
+            email = self._sendable(ref, ready=True, allow_warnings=options.allow_warnings)
         chosen = self.transport(options.transport, options.outbox)
         if options.at_send_time and options.send_at is None:
             options = dataclasses.replace(
@@ -243,6 +246,18 @@ class Newsletter:
         else:
             rendered.raise_errors()
         return rendered.email
+
+    def _sendable_apart(self, ref: IssueRef, *, allow_warnings: bool) -> Email:
+        """As ``_sendable(ready=True)``, rendered in a short-lived process of its own. A
+        send with worker processes is one where memory counts: the renderer (MJML,
+        premailer, lxml, cssutils) is about 20 MB that the sending process never needs
+        again, and this way it never loads it."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(_render_sendable, self.project.config, self.env, ref,
+                               allow_warnings).result()
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
               outbox: str | Path | None = None) -> Proof:
@@ -364,6 +379,13 @@ class Newsletter:
         if found is None:
             raise SubscriberError("the link's subscriber is no longer on the list")
         return self.subscribers.set_status(found.email, "unsubscribed")
+
+
+def _render_sendable(config: Path, env: Environment, ref: IssueRef,
+                     allow_warnings: bool) -> Email:
+    """In the child process of ``Newsletter._sendable_apart``."""
+    return Newsletter(config, env=env)._sendable(ref, ready=True,
+                                                 allow_warnings=allow_warnings)
 
 
 class Subscribers:

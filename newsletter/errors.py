@@ -67,6 +67,11 @@ class ProblemsFound(NewsletterError):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[ProblemsFound], tuple[list[Problem]]]:
+        # Made again from its problems (not its message) when it crosses to another
+        # process: a send renders its email in a process of its own.
+        return type(self), (self.problems,)
+
 
 class NotReady(ProblemsFound):
     """An issue that parses, but whose email must not go out as it is (too large, say).

@@ -58,3 +58,27 @@ def test_due_says_why_nothing_is_due(newsletter: Newsletter) -> None:
         missing.require_file()
 
 
+
+
+def test_a_send_with_workers_renders_apart_and_refuses_alike(
+        project_dir: Path, engine, sendgrid_env,  # type: ignore[no-untyped-def]
+        write_issue, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With worker processes the email is rendered in a process of its own (the sender
+    # never loads the renderer): what it sends, and what it refuses, must be the same.
+    from newsletter import SendOptions
+    from tests.helpers import GOOD_ISSUE, add_subscribers
+
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    everyone = add_subscribers(engine, 30)
+    nl = Newsletter(project_dir / "newsletter.yaml")
+    apart = SendOptions(transport="sendgrid", workers=2, concurrency=2)
+    report = nl.send("2024-07-23", apart)
+    assert report.counts["sent"] == 30 and sorted(sendgrid_env.recipients()) == sorted(everyone)
+    assert sendgrid_env.accepted[0]["subject"] == nl.render("2024-07-23").email.subject
+    write_issue(GOOD_ISSUE.replace("Teaser one", "TODO teaser"))
+    with pytest.raises(NotReady) as in_child:
+        nl.send("2024-08-01", apart)
+    with pytest.raises(NotReady) as here:
+        nl.send("2024-08-01", SendOptions(transport="sendgrid"))
+    assert in_child.value.problems == here.value.problems != []
+    assert str(in_child.value) == str(here.value)
