@@ -244,6 +244,7 @@ class SendRun:
 
     def _drain(self, pool: ThreadPoolExecutor, upcoming: Iterator[int]) -> None:
         running: set[Future[None]] = set()
+        finished = 0
         while True:
             while not self.stop.is_set() and len(running) < max(1, self.options.concurrency):
                 number = next(upcoming, None)
@@ -255,6 +256,12 @@ class SendRun:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()  # a bug or a database error stops the send here
+            finished += len(done)
+            if finished % COLLECT_EVERY < len(done):
+                # With collections rare (see _fewer_collections), the few cycles each
+                # batch leaves (retry state, SQL expressions) would pile up over millions
+                # of readers: clear them now and then, so memory stays flat.
+                gc.collect()
 
     def _batch(self, number: int) -> None:
         recipients = self.ledger.claim(number)
@@ -368,6 +375,9 @@ class SendRun:
             self.report.stopped = f"paused after {self.failed_batches} failed batches"
             raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
                              "run the same command again to resume", report=self.report)
+
+
+COLLECT_EVERY = 200  # batches between full collections during a send
 
 
 @contextlib.contextmanager
