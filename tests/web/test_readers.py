@@ -422,3 +422,17 @@ def test_an_expired_challenge_is_refused(project_dir: Path, engine: Engine) -> N
         "salt": made.salt, "signature": made.signature}).encode()).decode()
     assert challenge.problem(engine, KEY, payload) == "Altcha payload expired"
     assert row(engine, "x@example.org") is None
+
+
+def test_when_the_confirmation_cannot_go_the_reader_may_ask_again(
+        service: str, engine: Engine, project_dir: Path) -> None:
+    # The outbox cannot be written (a file where its folder should be): the page says
+    # to try again soon, and the hour's limit is not spent on an email that never went.
+    (project_dir / "outbox").mkdir(exist_ok=True)
+    (project_dir / "outbox" / "notices").write_text("in the way")
+    failed = subscribe(service, "pat@example.org")
+    assert failed.status_code == 503 and "try again" in failed.text
+    assert row(engine, "pat@example.org").confirm_sent_at is None
+    (project_dir / "outbox" / "notices").unlink()
+    assert subscribe(service, "pat@example.org").status_code == 200
+    assert [m["To"] for m in notices(project_dir)] == ["pat@example.org"]
