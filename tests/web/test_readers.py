@@ -113,6 +113,15 @@ def test_a_reader_who_left_comes_back_only_by_confirming(service: str, engine: E
     stale = httpx.post(f"{service}/confirm", data={"t": old_token})
     assert stale.status_code == 400 and "Nothing to confirm" in stale.text
     assert row(engine, "bo@example.org").status == "unsubscribed"
+    # Asking again, later, sends a new link; that one brings them back.
+    with engine.begin() as conn:  # the last confirmation email went over an hour ago
+        conn.execute(table.update().where(table.c.email_key == "bo@example.org")
+                     .values(confirm_sent_at=consent.now() - dt.timedelta(hours=2)))
+    subscribe(service, "bo@example.org")
+    assert row(engine, "bo@example.org").status == "unsubscribed"  # until they confirm
+    fresh = confirm_link(notices(project_dir)[-1]).split("?t=")[1]
+    assert httpx.post(f"{service}/confirm", data={"t": fresh}).status_code == 200
+    assert row(engine, "bo@example.org").status == "active"
 
 
 @pytest.mark.parametrize("spoil", ["expired", "tampered", "wrong purpose", "development key",
