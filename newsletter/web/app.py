@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,26 +50,16 @@ SECURITY_HEADERS = {  # the policy for a publication without ALTCHA (security_he
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Service:
     publication: Publication
     engine: Engine
     secret: bytes
     webhook_key: object | None  # an EllipticCurvePublicKey when the webhook is set up
     pages: Pages
-    env: Environment
-    outbox: Path  # where the outbox transport writes, when no provider is set up
-    _transport: Transport | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def transport(self) -> Transport:
-        """The transport confirmation emails go by (the same choice as the command
-        line's ``auto``), made once per process."""
-        with self._lock:
-            if self._transport is None:
-                self._transport = transports.make("auto", self.publication, self.env,
-                                                  outbox=self.outbox)
-            return self._transport
+    # What confirmation emails go by: the command line's ``auto`` choice (SendGrid, SMTP,
+    # else the outbox beside newsletter.yaml), made when the process starts.
+    transport: Transport
 
 
 def create_app(config: str | Path | None = None, env: Environment | None = None) -> Starlette:
@@ -91,10 +80,10 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     publication = settings.load(path)
     engine = db.connect(db.database_url(env.database_url, path.parent))
     overrides = path.parent / "templates"
+    # A transport that cannot be made is refused here, at start, in one line.
+    transport = transports.make("auto", publication, env, outbox=path.parent / "outbox")
     service = Service(publication, engine, secret, key,
-                      Pages(publication, overrides if overrides.is_dir() else None),
-                      env, path.parent / "outbox")
-    service.transport()  # a transport that cannot be made is refused at start, in one line
+                      Pages(publication, overrides if overrides.is_dir() else None), transport)
     app = Starlette(routes=_routes(service))
     app.state.service = service
     app.add_middleware(_Headers, headers=security_headers(publication))

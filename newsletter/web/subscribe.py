@@ -152,7 +152,7 @@ def send_confirmation(service: Service, request_: consent.Request) -> None:
     notice = Notice(request_.email, request_.name, subject,
                     service.pages.text("confirm_email.txt.j2", **values),
                     service.pages.text("confirm_email.html.j2", **values), kind="confirm")
-    service.transport().send_notice(notice)
+    service.transport.send_notice(notice)
 
 
 async def confirm_page(request: Request) -> Response:
