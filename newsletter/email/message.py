@@ -74,28 +74,15 @@ def build(
     """A message for ``to``; ``html``/``text`` replace the email's (personalised) bodies.
 
     Its policy writes UTF-8 headers when an address needs them (see addresses.py)."""
-    sender = publication.sender
-    addresses = {"From": header_address(sender.name, sender.address), "To": to}
-    if publication.reply_to:
-        addresses["Reply-To"] = header_address(None, publication.reply_to)
-    utf8 = not all(value.isascii() for value in addresses.values())
-    msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
-    for name, value in addresses.items():
-        msg[name] = value
+    msg = _addressed(publication, to)
     msg["Subject"] = email.subject
     msg["Date"] = format_datetime(send_datetime(email, publication))
     msg["Message-ID"] = message_id(email, publication, to)
     msg["List-Id"] = list_id(publication)
     for name, value in (headers or {}).items():
         msg[name] = value
-    # Encode the bodies under the 76-character policy, then give the headers back theirs
-    # (the parts keep their encoded bodies; only header folding reads the policy later).
-    header_policy, msg.policy = msg.policy, BODY_POLICY.clone(utf8=utf8)
-    msg.set_content(text if text is not None else email.text, subtype="plain",
-                    cte="quoted-printable")
-    msg.add_alternative(html if html is not None else email.html, subtype="html",
-                        cte="quoted-printable")
-    msg.policy = header_policy
+    _add_bodies(msg, text if text is not None else email.text,
+                html if html is not None else email.html)
     msg.set_boundary(f"=={email.digest[:32]}==")
     return msg
 
@@ -132,23 +119,37 @@ class Notice:
 
 def build_notice(notice: Notice, publication: Publication) -> EmailMessage:
     """The complete message for a notice: from the publication, dated now, its own id."""
+    msg = _addressed(publication, header_address(notice.to_name, notice.to_email))
+    msg["Subject"] = one_line(notice.subject)
+    msg["Date"] = formatdate(usegmt=True)
+    domain = for_wire(publication.sender.address).address.rpartition("@")[2]
+    msg["Message-ID"] = f"<{notice.kind}.{uuid.uuid4().hex}@{domain}>"
+    # RFC 3834: made by a program, so vacation responders do not answer it.
+    msg["Auto-Submitted"] = "auto-generated"
+    _add_bodies(msg, notice.text, notice.html)
+    return msg
+
+
+def _addressed(publication: Publication, to: str) -> EmailMessage:
+    """A message from the publication to ``to`` (a header value), Reply-To set. Its
+    policy writes UTF-8 headers when an address needs them (see addresses.py)."""
     sender = publication.sender
-    addresses = {"From": header_address(sender.name, sender.address),
-                 "To": header_address(notice.to_name, notice.to_email)}
+    addresses = {"From": header_address(sender.name, sender.address), "To": to}
     if publication.reply_to:
         addresses["Reply-To"] = header_address(None, publication.reply_to)
     utf8 = not all(value.isascii() for value in addresses.values())
     msg = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
     for name, value in addresses.items():
         msg[name] = value
-    msg["Subject"] = one_line(notice.subject)
-    msg["Date"] = formatdate(usegmt=True)
-    domain = for_wire(sender.address).address.rpartition("@")[2]
-    msg["Message-ID"] = f"<{notice.kind}.{uuid.uuid4().hex}@{domain}>"
-    # RFC 3834: made by a program, so vacation responders do not answer it.
-    msg["Auto-Submitted"] = "auto-generated"
-    header_policy, msg.policy = msg.policy, BODY_POLICY.clone(utf8=utf8)
-    msg.set_content(notice.text, subtype="plain", cte="quoted-printable")
-    msg.add_alternative(notice.html, subtype="html", cte="quoted-printable")
-    msg.policy = header_policy
     return msg
+
+
+def _add_bodies(msg: EmailMessage, text: str, html: str) -> None:
+    """The text and HTML parts, encoded under the 76-character policy; then the headers
+    get their own policy back (the parts keep their encoded bodies; only header folding
+    reads the policy later)."""
+    header_policy = msg.policy
+    msg.policy = BODY_POLICY.clone(utf8=header_policy.utf8)  # type: ignore[attr-defined]
+    msg.set_content(text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    msg.policy = header_policy
