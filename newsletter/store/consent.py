@@ -174,11 +174,10 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
             deliveries.c.subscriber_id == subscriber_id).order_by(deliveries.c.issue)).all()
         known = {issue for issue, _ in own}
         since = row.confirmed_at or row.created_at
-        compacted = conn.execute(select(sends.c.issue).where(
+        finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(
             sends.c.compacted_at.is_not(None), sends.c.cancelled_at.is_(None),
-            sends.c.created_at >= since).order_by(sends.c.issue)
-        ).scalars().all()
-    left_at = row.updated_at if row.status != "active" else None
+            sends.c.created_at >= since).order_by(sends.c.issue)).all()
+    left_at = _aware(row.updated_at) if row.status != "active" else None
     return {
         "email": row.email, "name": row.name, "timezone": row.timezone, "status": row.status,
         "subscribed_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
@@ -187,15 +186,9 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
                     "confirmation_sent_at": _iso(row.confirm_sent_at)},
         "deliveries": [{"issue": issue, "state": state} for issue, state in own],
         "issues_sent_while_subscribed": [
-            issue for issue in compacted if issue not in known and
-            (left_at is None or _send_before(engine, issue, left_at))],
+            issue for issue, begun in finished if issue not in known and
+            (left_at is None or _aware(begun) <= left_at)],
     }
-
-
-def _send_before(engine: Engine, issue: str, when: dt.datetime) -> bool:
-    with engine.connect() as conn:
-        created = conn.execute(select(sends.c.created_at).where(sends.c.issue == issue)).scalar()
-    return created is not None and _aware(created) <= _aware(when)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -82,3 +82,21 @@ def test_prune_erases_readers_who_never_confirmed(engine: Engine, project_dir: P
     assert store.find(engine, "back@example.org").status == "unsubscribed"  # type: ignore[union-attr]
     assert consent.awaiting(engine, store.find(engine, "back@example.org").id,  # type: ignore[union-attr]
                             now.date()) is None
+
+
+def test_the_data_download_lists_the_sends_a_reader_was_in(engine: Engine, project: Project,
+                                                            tmp_path: Path) -> None:
+    # A finished send keeps no row for a reader it reached: the download names the sends
+    # that finished while the reader was subscribed, and not those after they left.
+    from newsletter.store import consent
+
+    store.add(engine, "stays@example.org")
+    store.add(engine, "leaves@example.org")
+    store.set_status(engine, "leaves@example.org", "unsubscribed")
+    run_send(engine, project, transport="outbox", outbox=tmp_path)
+    staying, leaving = (store.find(engine, a) for a in ("stays@example.org",
+                                                        "leaves@example.org"))
+    assert staying is not None and leaving is not None
+    assert consent.record(engine, staying.id)["issues_sent_while_subscribed"] == ["2024-07-23"]
+    assert consent.record(engine, leaving.id)["issues_sent_while_subscribed"] == []
+    assert consent.record(engine, leaving.id)["deliveries"] == []  # never planned
