@@ -57,9 +57,10 @@ def _now() -> dt.datetime:
 
 def db_now(conn: Connection) -> dt.datetime:
     """The database's clock (UTC): the one clock every runner of a send shares."""
+    if conn.dialect.name == "sqlite":  # in UTC; CURRENT_TIMESTAMP would drop the fraction
+        text_now = conn.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
+        return dt.datetime.fromisoformat(str(text_now)).replace(tzinfo=dt.UTC)
     value = conn.execute(select(func.current_timestamp())).scalar_one()
-    if isinstance(value, str):  # SQLite answers 'YYYY-MM-DD HH:MM:SS', in UTC
-        value = dt.datetime.fromisoformat(value)
     return _aware(value) or _now()
 
 
