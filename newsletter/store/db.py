@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -128,11 +129,13 @@ sync_marks = Table(
 
 deliveries = Table(
     "deliveries", metadata,
-    Column("issue", String(ISSUE_KEY), primary_key=True),
-    Column("subscriber_id", Integer, primary_key=True),
+    Column("issue", String(ISSUE_KEY), nullable=False),
+    Column("subscriber_id", Integer, nullable=False),
     Column("batch", Integer, nullable=False),
     Column("state", String(12), nullable=False),
-    Index("ix_deliveries_batch", "issue", "batch"),
+    PrimaryKeyConstraint("issue", "batch", "subscriber_id"),
+    Index("ix_deliveries_subscriber", "subscriber_id"),
+    sqlite_with_rowid=False,
 )
 
 
