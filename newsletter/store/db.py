@@ -134,7 +134,6 @@ deliveries = Table(
     Column("batch", Integer, nullable=False),
     Column("state", String(12), nullable=False),
     PrimaryKeyConstraint("issue", "batch", "subscriber_id"),
-    Index("ix_deliveries_subscriber", "subscriber_id"),
     sqlite_with_rowid=False,
 )
 
