@@ -228,7 +228,7 @@ class SendRun:
     def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
         if self.pool is None:
             return self.transport.send(self.email, recipients)
-        return self.pool.submit(worker.send, list(recipients)).result()
+        return self.pool.submit(worker.send, worker.as_rows(recipients)).result()
 
     def _send_all(self) -> None:
         pending = self.ledger.pending_batches()
