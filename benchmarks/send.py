@@ -89,8 +89,11 @@ def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
     options = SendOptions(transport="sendgrid", concurrency=concurrency, workers=workers)
     report = newsletter.send("2024-07-23", options)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.put((wall, report.requests, report.counts["sent"], before / 1024, peak / 1024))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    helpers = resource.getrusage(resource.RUSAGE_CHILDREN)  # renderer and workers, reaped
+    cpu = (own.ru_utime + own.ru_stime, helpers.ru_utime + helpers.ru_stime)
+    out.put((wall, report.requests, report.counts["sent"], before / 1024,
+             own.ru_maxrss / 1024, *cpu))
 
 
 def watch(root: int, peaks: dict[int, int], done: threading.Event) -> None:
@@ -176,7 +179,7 @@ def main() -> None:
                     watcher = threading.Thread(target=watch, args=(child.pid, peaks, done),
                                                daemon=True)
                     watcher.start()
-                    wall, requests, sent, base, peak = result_of(child, queue)
+                    wall, requests, sent, base, peak, cpu, helper_cpu = result_of(child, queue)
                     done.set()
                     watcher.join()
                     child.join()
@@ -187,7 +190,8 @@ def main() -> None:
                       f"requests, {sent:,} sent, {wall / count * 1e6:.1f} us per recipient; "
                       f"peak RSS of all processes together {together:.0f} MB (this one "
                       f"{peak:.0f} MB, {base:.0f} MB before the send; {others} other "
-                      f"processes, each at most {largest:.0f} MB)", flush=True)
+                      f"processes, each at most {largest:.0f} MB); CPU time: the sender "
+                      f"{cpu:.1f} s, the processes it started {helper_cpu:.1f} s", flush=True)
     finally:
         server.terminate()
 
