@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from newsletter.project import Project
 from newsletter.store import db
 from newsletter.store import subscribers as audience
 from newsletter.store.ledger import Content, Lease, Ledger
+from newsletter.store.recipient import Recipient
 from tests.fakes.sendgrid_server import API_KEY, Answer, FakeSendGrid, error
 from tests.helpers import (
     FAST,
@@ -231,6 +233,49 @@ def test_every_value_reaches_sendgrid_exactly_as_stored(engine: Engine, project:
         assert sent["substitutions"]["%%greeting%%"] == f"Hello, {reader.name}!"
         assert sent["headers"]["List-Unsubscribe"].startswith(
             f"<{sent['substitutions']['%%unsubscribe_url%%']}>")
+
+
+@pytest.mark.parametrize("greeting", [None, "Hi, {name}."])
+def test_links_reach_sendgrid_as_the_personalizer_makes_them(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid,
+        greeting: str | None) -> None:
+    # The links' JSON is escaped once per send, around each reader's tokens: whatever
+    # the link settings hold (non-ASCII, a query, a fragment, quotes, a backslash; set
+    # here unchecked), every reader's links and header must read back exactly as made.
+    for n in range(3):
+        audience.add(engine, f"link{n}@example.org", name=None if n == 0 else f"Link {n}")
+    pub = with_delivery(project.publication, greeting=greeting,
+                        unsubscribe_url="https://bücher.example/ab?x=1&y=ü#ende",
+                        unsubscribe_mailto='"leave"@bücher.example')
+    pub = pub.model_copy(update={"readers": pub.readers.model_copy(
+        update={"service_url": "https://zoë.example/lëser?q=a\\b"})})
+    email = Renderer(pub).render(project.render(project.resolve("2024-07-23")).parsed.issue)
+    transport = make_transport(project, publication=pub)
+    assert isinstance(transport, transports.SendGridTransport)
+    run_send(engine, project, publication=pub, email=email)
+    people = {p["to"][0]["email"]: p for p in sendgrid_env.accepted[0]["personalizations"]}
+    assert len(people) == 3
+    personalizer = transport.personalizer
+    for reader in audience.listing(engine):
+        recipient = Recipient(reader.id, reader.email, reader.name, reader.timezone)
+        expected = personalizer.values(recipient)
+        sent = people[reader.email]
+        assert sent["substitutions"] == expected
+        assert sent["headers"] == {"List-Unsubscribe": personalizer.list_unsubscribe(recipient)}
+
+
+def test_request_bodies_stay_out_of_the_clients_log(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The client writes every body into a DEBUG line; ours say only their size, so a
+    # log at DEBUG holds no reader's address (and the line costs nothing to make).
+    add_subscribers(engine, 3)
+    caplog.set_level(logging.DEBUG, logger="python_http_client")
+    run_send(engine, project)
+    payloads = [r.getMessage() for r in caplog.records if "PAYLOAD" in r.getMessage()]
+    assert len(payloads) == 1 and payloads[0].endswith(" bytes)")
+    assert not any("@example.org" in r.getMessage() for r in caplog.records)
+    assert len(sendgrid_env.accepted[0]["personalizations"]) == 3
 
 
 def test_proof_goes_only_to_the_given_addresses(engine: Engine, project: Project,
