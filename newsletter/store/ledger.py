@@ -214,16 +214,16 @@ class Ledger:
         picked = select(literal(self.issue), subscribers.c.id,
                         (number - 1) // batch_size, literal("pending")) \
             .where(subscribers.c.status == "active")
-        conn.execute(insert(deliveries).from_select(
-            ["issue", "subscriber_id", "batch", "state"], picked))
-        counted = select(deliveries.c.issue, deliveries.c.batch, literal("pending"),
-                         func.count(), literal(0)) \
-            .where(deliveries.c.issue == self.issue).group_by(deliveries.c.issue,
-                                                              deliveries.c.batch)
-        conn.execute(insert(batches).from_select(
-            ["issue", "number", "state", "size", "attempts"], counted))
-        planned = int(conn.execute(select(func.count()).select_from(deliveries)
-                                   .where(deliveries.c.issue == self.issue)).scalar_one())
+        planned = int(conn.execute(insert(deliveries).from_select(
+            ["issue", "subscriber_id", "batch", "state"], picked)
+            .execution_options(preserve_rowcount=True)).rowcount)
+        # The batches follow from the count: full ones, then the rest. Worked out here
+        # rather than counted back from a million rows just written.
+        if planned:
+            conn.execute(insert(batches), [
+                {"issue": self.issue, "number": number, "state": "pending", "attempts": 0,
+                 "size": min(batch_size, planned - start)}
+                for number, start in enumerate(range(0, planned, batch_size))])
         conn.execute(update(sends).where(sends.c.issue == self.issue).values(planned=planned))
         return planned
 
