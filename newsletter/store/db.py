@@ -105,6 +105,7 @@ batches = Table(
     Column("error", Text),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    Column("reached", Integer),  # readers the batch reached (0008), its rows gone
     Index("ix_batches_state", "issue", "state"),
 )
 

@@ -398,15 +398,16 @@ class Ledger:
             # is compacted (on PostgreSQL an UPDATE writes every row anew, and the index
             # entries with it; a DELETE only marks them).
             sent = conn.execute(deliveries.delete().where(reached)).rowcount
-            conn.execute(update(sends).where(sends.c.issue == self.issue).values(
-                sent_count=func.coalesce(sends.c.sent_count, 0) + sent))
             reasons = {**(not_sent or {}), **refused}
             errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
+            # The number reached goes on the batch's own row (a batch retried after
+            # failing part-way adds to it): no row that every batch must lock in turn.
             conn.execute(update(batches).where(batches.c.issue == self.issue,
                                                batches.c.number == number)
                          .values(state="failed" if held else "sent", provider_id=provider_id,
                                  error="; ".join(filter(None, [note, errors])) or None,
-                                 finished_at=_now()))
+                                 finished_at=_now(),
+                                 reached=func.coalesce(batches.c.reached, 0) + sent))
         return int(sent)
 
     def _set_batch(self, number: int, **values: object) -> None:
@@ -428,10 +429,10 @@ class Ledger:
 
     def _compact(self, conn: Connection) -> None:
         """A finished send keeps a row only for each reader it did not reach (failed,
-        skipped): everyone it reached is one number. Each batch adds its readers to that
-        number as it settles; rows marked "sent" remain only from sends begun by an
-        earlier release, and are counted and removed here. A million readers cost a few
-        megabytes, not hundreds; ``status`` adds the number back."""
+        skipped): everyone it reached is a number. Each batch counts its own as it
+        settles; rows marked "sent" remain only from sends begun by an earlier release,
+        and are counted into the send's number and removed here. A million readers cost
+        a few megabytes, not hundreds; ``status`` adds the numbers back."""
         done = conn.execute(select(sends.c.compacted_at).where(sends.c.issue == self.issue)
                             ).scalar()
         if done is not None:
@@ -450,15 +451,20 @@ class Ledger:
             counts: dict[str, int] = dict(conn.execute(
                 select(deliveries.c.state, func.count()).where(
                 deliveries.c.issue == self.issue).group_by(deliveries.c.state)).all())
-            batch_counts: dict[str, int] = dict(conn.execute(
-                select(batches.c.state, func.count()).where(
-                batches.c.issue == self.issue).group_by(batches.c.state)).all())
-        if send is not None and send.sent_count is not None:  # those reached: one number
-            counts["sent"] = counts.get("sent", 0) + int(send.sent_count)
+            by_state = conn.execute(
+                select(batches.c.state, func.count(), func.sum(batches.c.reached)).where(
+                batches.c.issue == self.issue).group_by(batches.c.state)).all()
+        batch_counts = {state: int(count) for state, count, _ in by_state}
+        # Those reached are numbers, not rows: each batch's, and (from sends begun by an
+        # earlier release) the send's own.
+        reached = sum(int(n or 0) for *_, n in by_state)
+        if send is not None and send.sent_count is not None:
+            reached += int(send.sent_count)
+        counts["sent"] = counts.get("sent", 0) + reached
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,
                       {s: int(counts.get(s, 0)) for s in DELIVERY_STATES},
-                      {k: int(v) for k, v in batch_counts.items()},
+                      batch_counts,
                       bool(send and send.finished_at))
 
     def cancel(self) -> str:

@@ -116,8 +116,18 @@ def test_a_send_in_progress_keeps_every_row_across_revision_0008(bare: Engine) -
         assert "WITHOUT ROWID" in made.upper()
     else:
         assert inspect(bare).get_pk_constraint("deliveries")["name"] == "deliveries_pkey"
+    # A batch settled under 0008 counts what it reached; going back, the send's one
+    # number takes it over, so status says the same under either revision.
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at, sent_count) VALUES ('2024-07-23', 'outbox', 2, 12, "
+                          "CURRENT_TIMESTAMP, 3)"))
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "reached) VALUES ('2024-07-23', 9, 'sent', 2, 1, 2)"))
     _to(bare, "0007", down=True)
     assert stored() == rows
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT sent_count FROM sends")).scalar_one() == 5
     assert inspect(bare).get_pk_constraint("deliveries")["constrained_columns"] == \
         ["issue", "subscriber_id"]
     _to(bare, "head")

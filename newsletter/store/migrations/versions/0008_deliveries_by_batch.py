@@ -1,4 +1,4 @@
-"""A send's rows are kept in batch order: one index, read and removed a batch at a time.
+"""A send's rows are kept in batch order, and each batch counts the readers it reached.
 
 The ledger reads, skips and removes a send's rows one batch at a time, so its key is now
 (issue, batch, subscriber): a batch is one contiguous range, written in order by the plan
@@ -7,6 +7,10 @@ is WITHOUT ROWID, so the key is the table and each row is written once rather th
 times (table, key, batch index). A reader's own rows (the data download, "forget me")
 are found by a scan, with no index of their own: those are rare requests, and a finished
 send keeps few rows, where an index would cost every plan a third more time.
+
+Each batch now keeps the number of readers it reached (``reached``), which the send's own
+``sent_count`` had summed: every batch updated that one row, so batches settling at the
+same moment queued for its lock. ``sent_count`` stays for sends settled before.
 
 Revision ID: 0008
 Revises: 0007
@@ -52,8 +56,15 @@ def _swap(by_batch: bool) -> None:
 
 def upgrade() -> None:
     _swap(by_batch=True)
+    with op.batch_alter_table("batches") as batch:
+        batch.add_column(sa.Column("reached", sa.Integer))
 
 
 def downgrade() -> None:
+    # What the batches reached goes back to the send's one number, as before 0008.
+    op.execute("UPDATE sends SET sent_count = COALESCE(sent_count, 0) + (SELECT "
+               "COALESCE(SUM(reached), 0) FROM batches WHERE batches.issue = sends.issue)")
+    with op.batch_alter_table("batches") as batch:
+        batch.drop_column("reached")
     _swap(by_batch=False)
     op.create_index("ix_deliveries_batch", "deliveries", ["issue", "batch"])

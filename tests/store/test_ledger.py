@@ -1,4 +1,4 @@
-"""How the ledger reads a batch: by key, on both databases, whatever the list's size."""
+"""The ledger on both databases: a batch read by key, whatever the list's size, and counted."""
 
 from __future__ import annotations
 
@@ -46,3 +46,22 @@ def test_a_batch_is_read_by_key_and_in_order(engine: Engine) -> None:
     first = next(i for i in range(1, READERS) if i - i // 7 == 30 * 1000 + 1)
     assert ids == sorted(ids) and ids[0] == first and len(recipients) == 1000
     assert all(r.email == f"r{r.id}@example.org" and r.name == f"R {r.id}" for r in recipients)
+
+
+def test_a_batch_settled_twice_counts_everyone_it_reached(engine: Engine) -> None:
+    # The outbox filled up part-way: two readers were not sent. The next run sends them
+    # (and only them); the batch's count adds to what it had reached, so status says 5.
+    fill(engine, 5)  # every 7th has left: all five are active
+    ledger = Ledger(engine, "2024-07-23")
+    ledger.begin("outbox", 1000, Content("digest", "subject"), Lease("here:1:a"))
+    first = ledger.claim(0)
+    assert [r.id for r in first] == [1, 2, 3, 4, 5]
+    assert ledger.settle(0, None, {}, not_sent={4: "disk full", 5: "disk full"}) == 3
+    assert ledger.status().counts["sent"] == 3 and ledger.status().left == 2
+    assert ledger.release_failed() == 2  # the next run: the batch is pending again
+    assert [r.id for r in ledger.claim(0)] == [4, 5]
+    assert ledger.settle(0, None, {}) == 2
+    status = ledger.status()
+    assert status.counts == {"pending": 0, "sent": 5, "skipped": 0, "failed": 0,
+                             "uncertain": 0}
+    assert ledger.finish_if_done() and ledger.status().counts["sent"] == 5
