@@ -88,3 +88,27 @@ def test_a_send_worker_loads_no_ledger_and_no_renderer() -> None:
     assert "newsletter.delivery.transports.sendgrid" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("sqlalchemy", "alembic", "mjml",
                                                      "premailer", "cssutils", "lxml")] == []
+
+
+def test_build_loads_no_network_client_and_leaves_requests_whole(tmp_path: Path) -> None:
+    # `newsletter build` inlines CSS with premailer, which imports `requests` to fetch
+    # remote stylesheets (never asked of it here): a stand-in keeps that tenth of the
+    # command's time out, and anyone importing `requests` later gets the real package.
+    shutil.copy(REPO / "newsletter.yaml", tmp_path)
+    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    code = ("import sys\n"
+            "from newsletter.cli import main\n"
+            "try:\n    main(['build', '2024-07-23'])\nexcept SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "print('\\n'.join(sorted(sys.modules)))\n"
+            "import requests, premailer\n"
+            "print('real requests:', callable(requests.get))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, cwd=tmp_path).stdout
+    loaded = out.split()
+    assert "premailer" in loaded and "cssutils" in loaded  # the CSS was inlined
+    assert [m for m in loaded if m.split(".")[0] in ("requests", "urllib3", "chardet",
+                                                     "charset_normalizer", "sqlalchemy",
+                                                     "sendgrid", "alembic")] == []
+    assert "real requests: True" in out
+    assert 'style="' in (tmp_path / "build" / "2024-07-23" / "email.html").read_text()

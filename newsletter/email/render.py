@@ -12,9 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import logging
 import pickle
 import re
+import sys
+import threading
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -70,6 +74,30 @@ class Email:
         """A hash of the content: the source of the message's boundary and Message-ID.
         Cached, as SMTP and the outbox build a message per recipient from one Email."""
         return hashlib.sha256((self.subject + self.html + self.text).encode()).hexdigest()
+
+
+_LOADING = threading.Lock()
+
+
+def _premailer() -> Callable[..., Any]:
+    """premailer's class, loaded without `requests`.
+
+    premailer imports `requests` at the top, to fetch stylesheets from the network, which
+    we never ask it to do (``allow_network=False``; our styles are in the template).
+    `requests` brings urllib3, ssl, chardet and charset-normalizer with it: a tenth of a
+    `build`. An empty module stands in for it while premailer loads, and is taken away at
+    once, so anything else that imports `requests` gets the real one."""
+    with _LOADING:
+        stand_in = "premailer" not in sys.modules and "requests" not in sys.modules
+        if stand_in:
+            sys.modules["requests"] = types.ModuleType("requests")
+        try:
+            module = importlib.import_module("premailer")
+        finally:
+            if stand_in:
+                del sys.modules["requests"]
+    made: Callable[..., Any] = module.Premailer
+    return made
 
 
 class _QuietCache(FileSystemBytecodeCache):
@@ -215,9 +243,7 @@ _OTHER_STYLE = re.compile(r'<style(?![^>]*id="nl-inline")')
 
 
 def inline_css(html: str) -> str:
-    from premailer import Premailer
-
-    premailer = Premailer(
+    premailer = _premailer()(
 
         _OTHER_STYLE.sub('<style data-premailer="ignore"', html),
         remove_classes=False,  # the dark-mode and small-screen rules select on them
