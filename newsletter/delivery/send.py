@@ -51,7 +51,7 @@ from newsletter.errors import (
     TransportUnavailable,
 )
 from newsletter.store import subscribers
-from newsletter.store.ledger import Content, Lease, Ledger, run_owner
+from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
@@ -146,11 +146,19 @@ class SendRun:
 
     def run(self) -> SendReport:
         with _fewer_collections():
-            return self._run()
+            try:
+                return self._run()
+            finally:
+                if self.pool is not None:
+                    self.pool.shutdown(cancel_futures=True)
 
     def _run(self) -> SendReport:
         started = time.monotonic()
         timing = self._check_timing()
+        if timing is None and not self.ledger.exists():
+            # A first run plans a million rows for a second or more: the workers (a fresh
+            # interpreter each, needing only the email) start meanwhile, not after.
+            self._start_workers()
         lease = Lease(run_owner(), dt.timedelta(seconds=self.options.lease_timeout),
                       self.options.accept_changes)
         content = Content(self.email.digest, self.email.subject)
@@ -163,11 +171,10 @@ class SendRun:
                 self._prepare()
                 if timing is not None:
                     self._schedule(*timing)
-                self._start_workers()
-                self._send_all()
+                if self.pool is None:
+                    self._start_workers()
+                self._send_all(begun)
         finally:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
             self.ledger.release_lease(lease.owner)
             self.transport.close()
             self.report.seconds = time.monotonic() - started
@@ -224,19 +231,26 @@ class SendRun:
             self.pool = ProcessPoolExecutor(
                 self.options.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=worker.start, initargs=(self.factory, self.email, self.scheduled))
+            # The pool starts a process for each task that finds none idle: one small
+            # task each starts them all now, while this process goes on.
+            for _ in range(self.options.workers):
+                self.pool.submit(worker.ready)
 
     def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
         if self.pool is None:
             return self.transport.send(self.email, recipients)
         return self.pool.submit(worker.send, worker.as_rows(recipients)).result()
 
-    def _send_all(self) -> None:
+    def _send_all(self, begun: Begun) -> None:
         pending = self.ledger.pending_batches()
         if not pending:
             self.report.already_done = self.ledger.finish_if_done()
             return
-        status = self.ledger.status()
-        self.progress.start(status.planned, status.planned - status.left)
+        if begun.resumed:
+            status = self.ledger.status()
+            self.progress.start(status.planned, status.planned - status.left)
+        else:  # just planned: all of it is left (no count of a million rows needed)
+            self.progress.start(begun.planned, 0)
         with ThreadPoolExecutor(max(1, self.options.concurrency)) as pool:
             self._drain(pool, iter(pending))
         self.ledger.finish_if_done()

@@ -30,6 +30,10 @@ def start(factory: Callable[[], Transport], email: Email, scheduled: Timing | No
     _worker = (transport, email)
 
 
+def ready() -> None:
+    """Nothing: a task whose only effect is that the pool has started a process for it."""
+
+
 Row = tuple[int, str, str | None, str | None]  # a Recipient as a plain tuple
 
 

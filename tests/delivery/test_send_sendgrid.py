@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import logging
+import multiprocessing
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from newsletter.config import Environment
 from newsletter.delivery import transports
 from newsletter.delivery.send import SendRun, dry_run, proof
 from newsletter.email.render import UNSUBSCRIBE_TOKEN, Renderer
-from newsletter.errors import ConfigError, SendPaused, TransportRejected
+from newsletter.errors import ConfigError, DeliveryError, SendPaused, TransportRejected
 from newsletter.project import Project
 from newsletter.store import db
 from newsletter.store import subscribers as audience
@@ -333,6 +334,26 @@ def test_worker_processes_deliver_each_once(engine: Engine, project: Project,
     report = SendRun(engine, example_email(project), factory(), options, factory=factory).run()
     assert report.requests == 9 and sendgrid_env.attempts == 10
     assert sorted(sendgrid_env.recipients()) == sorted(everyone)
+
+
+def test_workers_started_before_a_plan_that_fails_are_stopped(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A first run starts its workers while it plans. Here another run (alive, on this
+    # host) takes the send in the moment between the first run looking and planning:
+    # the plan is refused, and the workers must not outlive the refusal.
+    add_subscribers(engine, 5)
+    email = example_email(project)
+    other = Ledger(engine, "2024-07-23")
+    other.begin("sendgrid", 1000, Content(email.digest, email.subject), Lease("elsewhere:1:a"))
+    monkeypatch.setattr(Ledger, "exists", lambda self: False)  # the moment before
+    options = dataclasses.replace(FAST, workers=2)
+    factory = partial(transports.make, "sendgrid", project.publication,
+                      Environment.from_environ(), outbox=project.outbox_dir)
+    with pytest.raises(DeliveryError, match="is being sent by another run"):
+        SendRun(engine, email, factory(), options, factory=factory).run()
+    assert multiprocessing.active_children() == []
+    assert sendgrid_env.attempts == 0
 
 
 def test_the_fake_refuses_to_run_without_the_schema(monkeypatch: pytest.MonkeyPatch,
