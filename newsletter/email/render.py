@@ -84,7 +84,7 @@ def _premailer() -> Callable[..., Any]:
 
     premailer imports `requests` at the top, to fetch stylesheets from the network, which
     we never ask it to do (``allow_network=False``; our styles are in the template).
-    `requests` brings urllib3, ssl, chardet and charset-normalizer with it: a tenth of a
+    `requests` brings urllib3, certifi, chardet and charset-normalizer with it: a tenth of a
     `build`. An empty module stands in for it while premailer loads, and is taken away at
     once, so anything else that imports `requests` gets the real one."""
     with _LOADING:
@@ -244,7 +244,6 @@ _OTHER_STYLE = re.compile(r'<style(?![^>]*id="nl-inline")')
 
 def inline_css(html: str) -> str:
     premailer = _premailer()(
-
         _OTHER_STYLE.sub('<style data-premailer="ignore"', html),
         remove_classes=False,  # the dark-mode and small-screen rules select on them
         strip_important=False,
