@@ -23,6 +23,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,7 @@ class SendRun:
                                  warnings=list(transport.warnings))
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
+        self.starting: list[Future[str | None]] = []  # each worker's first task
         self.scheduled: Timing | None = None
         self.interrupted: str | None = None  # the signal that asked this run to stop
         self.lost: str | None = None  # why the lease was lost, if it was
@@ -233,8 +235,22 @@ class SendRun:
                 initializer=worker.start, initargs=(self.factory, self.email, self.scheduled))
             # The pool starts a process for each task that finds none idle: one small
             # task each starts them all now, while this process goes on.
-            for _ in range(self.options.workers):
-                self.pool.submit(worker.ready)
+            self.starting = [self.pool.submit(worker.ready)
+                             for _ in range(self.options.workers)]
+
+    def _workers_ready(self) -> None:
+        """Before the first batch is claimed: workers that could not start are a setup
+        error, said in one line, with nothing claimed and so nothing left uncertain."""
+        for future in self.starting:
+            try:
+                failure = future.result()
+            except BrokenProcessPool as exc:
+                failure = f"a worker process ended ({exc})"
+            if failure:
+                raise DeliveryError(f"the send's worker processes could not start: "
+                                    f"{failure}; nothing was sent (--workers 0 sends from "
+                                    "this process alone)")
+        self.starting = []
 
     def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
         if self.pool is None:
@@ -246,6 +262,7 @@ class SendRun:
         if not pending:
             self.report.already_done = self.ledger.finish_if_done()
             return
+        self._workers_ready()
         if begun.resumed:
             status = self.ledger.status()
             self.progress.start(status.planned, status.planned - status.left)

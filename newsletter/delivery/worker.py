@@ -17,21 +17,32 @@ from newsletter.email.render import Email
 from newsletter.store.recipient import Recipient
 
 _worker: tuple[Transport, Email] | None = None
+_failure: str | None = None  # why this process could not make its transport
 
 
 def start(factory: Callable[[], Transport], email: Email, scheduled: Timing | None) -> None:
-    """The pool's initializer: make this process's transport, scheduled as the run's."""
-    global _worker
+    """The pool's initializer: make this process's transport, scheduled as the run's.
+
+    A failure is kept for :func:`ready` to report, not raised: raised here, it would end
+    the process with a traceback on the terminal, and the sending process would learn
+    only that a worker had died."""
+    global _worker, _failure
     ignore_stop_signals()  # the main process decides when to stop, and says so
-    transport = factory()
-    scheduler = transport.scheduler()
-    if scheduled is not None and scheduler is not None:
-        scheduler.deliver_later(scheduled)
+    try:
+        transport = factory()
+        scheduler = transport.scheduler()
+        if scheduled is not None and scheduler is not None:
+            scheduler.deliver_later(scheduled)
+    except Exception as exc:
+        _failure = f"{type(exc).__name__}: {exc}"
+        return
     _worker = (transport, email)
 
 
-def ready() -> None:
-    """Nothing: a task whose only effect is that the pool has started a process for it."""
+def ready() -> str | None:
+    """None when this process is ready to send; otherwise why it is not, in one line. The
+    sending process asks each worker once, before it claims a batch."""
+    return _failure
 
 
 Row = tuple[int, str, str | None, str | None]  # a Recipient as a plain tuple

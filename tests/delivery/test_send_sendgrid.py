@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from newsletter.config import Environment
+from newsletter.content.settings import Publication
 from newsletter.delivery import transports
 from newsletter.delivery.send import SendRun, dry_run, proof
+from newsletter.delivery.transports.sendgrid import SendGridTransport
 from newsletter.email.render import UNSUBSCRIBE_TOKEN, Renderer
 from newsletter.errors import ConfigError, DeliveryError, SendPaused, TransportRejected
 from newsletter.project import Project
@@ -252,7 +254,7 @@ def test_links_reach_sendgrid_as_the_personalizer_makes_them(
         update={"service_url": "https://zoë.example/lëser?q=a\\b"})})
     email = Renderer(pub).render(project.render(project.resolve("2024-07-23")).parsed.issue)
     transport = make_transport(project, publication=pub)
-    assert isinstance(transport, transports.SendGridTransport)
+    assert isinstance(transport, SendGridTransport)
     run_send(engine, project, publication=pub, email=email)
     people = {p["to"][0]["email"]: p for p in sendgrid_env.accepted[0]["personalizations"]}
     assert len(people) == 3
@@ -354,6 +356,35 @@ def test_workers_started_before_a_plan_that_fails_are_stopped(
         SendRun(engine, email, factory(), options, factory=factory).run()
     assert multiprocessing.active_children() == []
     assert sendgrid_env.attempts == 0
+
+
+def transport_here_only(publication: Publication, env: Environment,
+                        outbox: Path) -> transports.Transport:
+    """The SendGrid transport in the sending process; in a worker, the error a worker
+    whose environment lacked the key would meet."""
+    if multiprocessing.parent_process() is not None:
+        raise ConfigError("SENDGRID_API_KEY is not set")
+    return transports.make("sendgrid", publication, env, outbox=outbox)
+
+
+def test_workers_that_cannot_start_stop_the_send_before_it_claims(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    everyone = add_subscribers(engine, 5)
+    email = example_email(project)
+    options = dataclasses.replace(FAST, workers=2)
+    failing = partial(transport_here_only, project.publication, Environment.from_environ(),
+                      project.outbox_dir)
+    with pytest.raises(DeliveryError, match=r"^the send's worker processes could not start: "
+                                            r"ConfigError: SENDGRID_API_KEY is not set; "
+                                            r"nothing was sent"):
+        SendRun(engine, email, failing(), options, factory=failing).run()
+    status = Ledger(engine, "2024-07-23").status()
+    assert status.counts["pending"] == 5 and status.counts["uncertain"] == 0
+    assert sendgrid_env.attempts == 0 and multiprocessing.active_children() == []
+    working = partial(transports.make, "sendgrid", project.publication,
+                      Environment.from_environ(), outbox=project.outbox_dir)
+    report = SendRun(engine, email, working(), options, factory=working).run()
+    assert report.sent == 5 and sorted(sendgrid_env.recipients()) == sorted(everyone)
 
 
 def test_the_fake_refuses_to_run_without_the_schema(monkeypatch: pytest.MonkeyPatch,
