@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,6 +34,8 @@ from newsletter.errors import IssueNotFound, Problem, Severity, errors_in
 from newsletter.project import Project, Rendered
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from sqlalchemy import Engine
 
     from newsletter.delivery.progress import Progress
@@ -223,18 +226,24 @@ class Newsletter:
         from newsletter.delivery.send import SendOptions, SendRun
 
         options = options or SendOptions()
+        email: Email | _Rendering
         if options.workers:
-            email = self._sendable_apart(ref, allow_warnings=options.allow_warnings)
+            email = self._rendering_apart(ref, allow_warnings=options.allow_warnings)
         else:
             email = self._sendable(ref, ready=True, allow_warnings=options.allow_warnings)
-        chosen = self.transport(options.transport, options.outbox)
-        if options.at_send_time and options.send_at is None:
-            options = dataclasses.replace(
-                options, send_at=dates.send_time_on(self.publication, email.date))
-        outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
-        factory = partial(transports.make, options.transport, self.publication, self.env,
-                          outbox=outbox)
-        return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
+        try:
+            chosen = self.transport(options.transport, options.outbox)
+            day = email.day if isinstance(email, _Rendering) else email.date
+            if options.at_send_time and options.send_at is None:
+                options = dataclasses.replace(
+                    options, send_at=dates.send_time_on(self.publication, day))
+            outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
+            factory = partial(transports.make, options.transport, self.publication, self.env,
+                              outbox=outbox)
+            return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
+        finally:
+            if isinstance(email, _Rendering):
+                email.close()
 
     def _sendable(self, ref: IssueRef, *, ready: bool = False,
                   allow_warnings: bool = False) -> Email:
@@ -247,17 +256,27 @@ class Newsletter:
             rendered.raise_errors()
         return rendered.email
 
-    def _sendable_apart(self, ref: IssueRef, *, allow_warnings: bool) -> Email:
-        """As ``_sendable(ready=True)``, rendered in a short-lived process of its own. A
-        send with worker processes is one where memory counts: the renderer (MJML,
-        premailer, lxml, cssutils) is about 20 MB that the sending process never needs
-        again, and this way it never loads it."""
+    def _rendering_apart(self, ref: IssueRef, *, allow_warnings: bool) -> Email | _Rendering:
+        """As ``_sendable(ready=True)``, rendered in a short-lived process of its own, and
+        returned at once while it renders. A send with worker processes is one where
+        memory counts: the renderer (MJML, premailer, lxml, cssutils) is about 20 MB that
+        the sending process never needs again, and this way it never loads it. Meanwhile
+        the send plans: an issue file is named after its day (``check`` holds it to that),
+        so the ledger knows which send it is before the email is made."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return pool.submit(_render_sendable, self.project.config, self.env, ref,
-                               allow_warnings).result()
+        try:
+            day: dt.date | None = dt.date.fromisoformat(self.resolve(ref).stem)
+        except ValueError:
+            day = None  # misnamed: rendered first, and that says what is wrong
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(_render_sendable, self.project.config, self.env, ref,
+                             allow_warnings)
+        if day is None:
+            with pool:
+                return future.result()
+        return _Rendering(pool, future, day)
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
               outbox: str | Path | None = None) -> Proof:
@@ -379,6 +398,28 @@ class Newsletter:
         if found is None:
             raise SubscriberError("the link's subscriber is no longer on the list")
         return self.subscribers.set_status(found.email, "unsubscribed")
+
+
+class _Rendering:
+    """An issue's email being rendered in a process of its own (see
+    ``Newsletter._rendering_apart``): the send's ``Rendering``. Its process has ended by
+    the time :meth:`result` returns."""
+
+    def __init__(self, pool: ProcessPoolExecutor, future: Future[Email], day: dt.date) -> None:
+        self.day = day
+        self._pool, self._future, self._lock = pool, future, threading.Lock()
+
+    def result(self) -> Email:
+        with self._lock:
+            try:
+                return self._future.result()
+            finally:
+                self._pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        """End the rendering process, whether or not its email was asked for."""
+        with self._lock:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _render_sendable(config: Path, env: Environment, ref: IssueRef,

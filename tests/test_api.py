@@ -82,3 +82,9 @@ def test_a_send_with_workers_renders_apart_and_refuses_alike(
         nl.send("2024-08-01", SendOptions(transport="sendgrid"))
     assert in_child.value.problems == here.value.problems != []
     assert str(in_child.value) == str(here.value)
+    # The plan ran while the draft was being rendered; refused, it kept nothing.
+    from newsletter.store.ledger import Ledger
+
+    assert not Ledger(engine, "2024-08-01").exists()
+    with pytest.raises(IssueNotFound, match="has not been sent"):
+        nl.status("2024-08-01")

@@ -26,6 +26,7 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine
 from tenacity import (
@@ -121,14 +122,26 @@ class RateLimiter:
         time.sleep(start - now)
 
 
+class Rendering(Protocol):
+    """An email still being rendered (in a process of its own); its day is known."""
+
+    day: dt.date
+
+    def result(self) -> Email:
+        """The email, once rendered (waiting for it); raises what the rendering raised."""
+        ...
+
+
 class SendRun:
-    def __init__(self, engine: Engine, email: Email, transport: Transport, options: SendOptions,
-                 progress: Progress | None = None,
+    def __init__(self, engine: Engine, email: Email | Rendering, transport: Transport,
+                 options: SendOptions, progress: Progress | None = None,
                  factory: Callable[[], Transport] | None = None) -> None:
-        """``factory`` makes the transport again in each worker process (``workers``)."""
-        self.ledger = Ledger(engine, email.date.isoformat())
+        """``factory`` makes the transport again in each worker process (``workers``).
+        ``email`` may still be rendering: the first run then plans meanwhile."""
+        self.day = email.date if isinstance(email, Email) else email.day
+        self.ledger = Ledger(engine, self.day.isoformat())
         self.engine = engine
-        self.email = email
+        self.source = email
         self.transport = transport
         self.options = options
         self.progress = progress or Progress()
@@ -145,25 +158,38 @@ class SendRun:
         self.scheduled: Timing | None = None
         self.interrupted: str | None = None  # the signal that asked this run to stop
         self.lost: str | None = None  # why the lease was lost, if it was
+        self.starter: threading.Thread | None = None  # starts the workers once rendered
+
+    @property
+    def email(self) -> Email:
+        """The email; while it is still being rendered, this waits for it."""
+        return self.source if isinstance(self.source, Email) else self.source.result()
 
     def run(self) -> SendReport:
         with _fewer_collections():
             try:
                 return self._run()
             finally:
+                if self.starter is not None:
+                    self.starter.join()
                 if self.pool is not None:
                     self.pool.shutdown(cancel_futures=True)
 
     def _run(self) -> SendReport:
         started = time.monotonic()
         timing = self._check_timing()
-        if timing is None and not self.ledger.exists():
-            # A first run plans a million rows for a second or more: the workers (a fresh
-            # interpreter each, needing only the email) start meanwhile, not after.
-            self._start_workers()
+        if timing is None and self.options.workers and not self.ledger.exists():
+            # A first run plans a million rows for a second or more: the email is rendered
+            # and the workers (a fresh interpreter each) start meanwhile, not after.
+            self.starter = threading.Thread(target=self._start_when_rendered,
+                                            name="start-workers", daemon=True)
+            self.starter.start()
         lease = Lease(run_owner(), dt.timedelta(seconds=self.options.lease_timeout),
                       self.options.accept_changes)
-        content = Content(self.email.digest, self.email.subject)
+
+        def content() -> Content:  # waited for inside the plan's transaction
+            return Content(self.email.digest, self.email.subject)
+
         begun = self.ledger.begin(self.transport.name, self.transport.batch_size, content, lease)
         self.report.planned, self.report.taken_over_from = begun.planned, begun.taken_over_from
         renew_every = min(30.0, self.options.lease_timeout / 3)
@@ -173,6 +199,8 @@ class SendRun:
                 self._prepare()
                 if timing is not None:
                     self._schedule(*timing)
+                if self.starter is not None:
+                    self.starter.join()
                 if self.pool is None:
                     self._start_workers()
                 self._send_all(begun)
@@ -194,7 +222,7 @@ class SendRun:
         """(when the last reader is due, whether per reader), or None to deliver now."""
         now = dt.datetime.now(dt.UTC)
         if self.options.local_time:
-            last = send_instant(self.email.date, self.transport.publication.send_clock,
+            last = send_instant(self.day, self.transport.publication.send_clock,
                                 LATEST_ZONE)
             return self._within_reach(last, now), True
         send_at = self.options.send_at
@@ -222,9 +250,18 @@ class SendRun:
         if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
             batch_id = scheduler.create_batch()
             self.ledger.set_scheduled(batch_id, last)
-        self.scheduled = Timing(batch_id, local_day=self.email.date) if per_reader \
+        self.scheduled = Timing(batch_id, local_day=self.day) if per_reader \
             else Timing(batch_id, send_at=last)
         scheduler.deliver_later(self.scheduled)
+
+    def _start_when_rendered(self) -> None:
+        """In a thread of its own: wait for the email (its process gone, so the memory of
+        the two never adds up), then start the workers."""
+        try:
+            self.email  # noqa: B018 - waits for the rendering
+        except Exception:  # the plan waits for it too, and says what went wrong
+            return
+        self._start_workers()
 
     def _start_workers(self) -> None:
         # Building and encoding a request is pure Python work, bound by the GIL; worker

@@ -28,6 +28,7 @@ import datetime as dt
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,36 +170,43 @@ class Ledger:
             return conn.execute(select(sends.c.issue).where(sends.c.issue == self.issue)) \
                 .first() is not None
 
-    def begin(self, transport: str, batch_size: int, content: Content, lease: Lease) -> Begun:
+    def begin(self, transport: str, batch_size: int,
+              content: Content | Callable[[], Content], lease: Lease) -> Begun:
         """Take the issue for this run, planning its audience if this is the first run.
 
         The first run inserts the send and plans it in one transaction; a run that finds
         the send already there takes the lease (see :meth:`acquire`) and checks that the
         content is the one the send began with. Two runs started at the same instant end
         with one sending and the other refused with DeliveryError.
+
+        ``content`` may be a callable that waits for the content (an email still being
+        rendered): the plan runs meanwhile, and its transaction commits only once the
+        content is pinned. If the callable raises, nothing of the send is kept.
         """
         planned = self._plan_new(transport, batch_size, content, lease.owner)
         if planned is not None:
             return Begun(planned)
         previous = self.acquire(lease)
         try:
-            self._check_content(content, lease.accept_changes)
-        except DeliveryError:
+            self._check_content(_pinned(content), lease.accept_changes)
+        except BaseException:
             self.release_lease(lease.owner)
             raise
         return Begun(self.status().planned, taken_over_from=previous, resumed=True)
 
-    def _plan_new(self, transport: str, batch_size: int, content: Content,
-                  owner: str) -> int | None:
+    def _plan_new(self, transport: str, batch_size: int,
+                  content: Content | Callable[[], Content], owner: str) -> int | None:
         """Insert and plan the send; None when it already exists (another run's)."""
         try:
             with self.engine.begin() as conn:
                 now = db_now(conn)
                 conn.execute(sends.insert().values(
                     issue=self.issue, transport=transport, batch_size=batch_size, planned=0,
-                    created_at=now, owner=owner, heartbeat=now, content_hash=content.digest,
-                    subject=content.subject))
+                    created_at=now, owner=owner, heartbeat=now))
                 planned = self._plan(conn, batch_size)
+                pinned = _pinned(content)  # may wait for it: the plan has been made meanwhile
+                conn.execute(update(sends).where(sends.c.issue == self.issue).values(
+                    content_hash=pinned.digest, subject=pinned.subject))
         except IntegrityError:
             return None
         except OperationalError as exc:
@@ -517,6 +525,10 @@ class Ledger:
                 select(batches.c.number, batches.c.error).where(
                     batches.c.issue == self.issue, batches.c.error.is_not(None))
                 .order_by(batches.c.number).limit(limit))]
+
+
+def _pinned(content: Content | Callable[[], Content]) -> Content:
+    return content() if callable(content) else content
 
 
 def _readers_of(conn: Connection, in_batch: ColumnElement[bool]) -> Select[Any]:
