@@ -424,7 +424,7 @@ class _Rendering:
 
 def _render_sendable(config: Path, env: Environment, ref: IssueRef,
                      allow_warnings: bool) -> Email:
-    """In the child process of ``Newsletter._sendable_apart``."""
+    """In the child process of ``Newsletter._rendering_apart``."""
     return Newsletter(config, env=env)._sendable(ref, ready=True,
                                                  allow_warnings=allow_warnings)
 
