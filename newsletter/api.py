@@ -266,10 +266,14 @@ class Newsletter:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # The day as the issue file's name gives it, by the rule `check` holds names to;
+        # a misnamed file (or an impossible date) is rendered first, which says what is
+        # wrong.
+        named = issue_files.FILE_NAME.fullmatch(self.resolve(ref).name)
         try:
-            day: dt.date | None = dt.date.fromisoformat(self.resolve(ref).stem)
+            day = dt.date.fromisoformat(named.group(1)) if named else None
         except ValueError:
-            day = None  # misnamed: rendered first, and that says what is wrong
+            day = None
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         future = pool.submit(_render_sendable, self.project.config, self.env, ref,
                              allow_warnings)

@@ -11,7 +11,7 @@ import pytest
 
 import newsletter
 from newsletter import Newsletter
-from newsletter.errors import IssueNotFound, NotReady
+from newsletter.errors import IssueNotFound, NotReady, ProblemsFound
 from tests.helpers import REPO
 
 
@@ -88,3 +88,10 @@ def test_a_send_with_workers_renders_apart_and_refuses_alike(
     assert not Ledger(engine, "2024-08-01").exists()
     with pytest.raises(IssueNotFound, match="has not been sent"):
         nl.status("2024-08-01")
+    # A file not named by the rule (here a date written another way) is rendered first:
+    # refused for its name, with no plan made under any day.
+    misnamed = write_issue(GOOD_ISSUE, name="20240801.yaml")
+    with pytest.raises(ProblemsFound) as named:
+        nl.send(misnamed, apart)
+    assert "file name must be the issue's date" in str(named.value.problems)
+    assert not Ledger(engine, "2024-08-01").exists()
