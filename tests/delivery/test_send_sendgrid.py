@@ -202,6 +202,22 @@ def test_asm_group_replaces_our_unsubscribe_link(engine: Engine, project: Projec
     assert all("headers" not in p for p in body["personalizations"])
 
 
+def test_with_a_group_the_greeting_is_the_only_substitution(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # SendGrid makes the links; the greeting is still ours, escaped as any value.
+    monkeypatch.delenv("NEWSLETTER_SECRET")
+    audience.add(engine, "quote@example.org", name='Zoë "Q" \\ Ünal')
+    pub = with_delivery(project.publication, sendgrid={"asm_group_id": 42},
+                        greeting="Hello, {name}!")
+    email = Renderer(pub).render(project.render(project.resolve("2024-07-23")).parsed.issue)
+    run_send(engine, project, publication=pub, email=email)
+    [person] = sendgrid_env.accepted[0]["personalizations"]
+    assert person["substitutions"] == {"%%greeting%%": 'Hello, Zoë "Q" \\ Ünal!',
+                                       "%%greeting_html%%": "Hello, Zoë &quot;Q&quot; \\ Ünal!"}
+    assert "headers" not in person
+
+
 def test_greeting_is_a_per_recipient_substitution(engine: Engine, project: Project,
                                                   sendgrid_env: FakeSendGrid) -> None:
     add_subscribers(engine, 2)  # reader0 has no name, reader1 is "Reader 1"
