@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from newsletter.email.render import Email, Renderer
 
+SUFFIXES = (".yaml", ".yml")  # an issue file's; both at once for one date is an error
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -87,25 +89,20 @@ class Project:
         return db.connect(db.database_url(self.env.database_url, self.root))
 
     def issue_files(self) -> list[Path]:
-        return sorted([*self.issues_dir.glob("*.yaml"), *self.issues_dir.glob("*.yml")])
+        return sorted(p for suffix in SUFFIXES for p in self.issues_dir.glob(f"*{suffix}"))
 
     def second_files(self) -> list[Problem]:
         """An error for each file that is a second one for its date (2024-07-23.yaml and
         2024-07-23.yml): which would be sent is a guess no tool should make."""
-        first: dict[str, Path] = {}
-        found = []
-        for path in self.issue_files():
-            if path.stem in first:
-                found.append(Problem(_display(path), 1, 1, "",
-                                     f"a second file for {path.stem} (the other is "
-                                     f"{_display(first[path.stem])}); keep one"))
-            first.setdefault(path.stem, path)
-        return found
+        return _seconds(self.issue_files())
 
     def resolve(self, date_or_path: str) -> Path:
         path = issue.resolve(self.issues_dir, date_or_path)
         if path.parent.resolve() == self.issues_dir.resolve():
-            twins = [p for p in self.second_files() if Path(p.file).stem == path.stem]
+            # Only this date's two spellings: listing the folder would cost a command on
+            # one issue time in proportion to the years of issues beside it.
+            spellings = (self.issues_dir / f"{path.stem}{suffix}" for suffix in SUFFIXES)
+            twins = _seconds(sorted(p for p in spellings if p.exists()))
             if twins:
                 raise ProblemsFound(twins)
         return path
@@ -137,6 +134,19 @@ class Project:
 
         fetched = check_links(rendered.parsed, timeout=link_timeout, allow_private=allow_private)
         return sorted([*rendered.findings, *fetched])
+
+
+def _seconds(paths: list[Path]) -> list[Problem]:
+    """An error for each of ``paths`` (sorted) that is not the first for its date."""
+    first: dict[str, Path] = {}
+    found = []
+    for path in paths:
+        if path.stem in first:
+            found.append(Problem(_display(path), 1, 1, "",
+                                 f"a second file for {path.stem} (the other is "
+                                 f"{_display(first[path.stem])}); keep one"))
+        first.setdefault(path.stem, path)
+    return found
 
 
 def _display(path: Path) -> str:

@@ -110,6 +110,11 @@ def test_two_files_for_one_date_are_an_error(project_dir: Path) -> None:
                          "is issues/2024-07-23.yaml); keep one" in out
     code, out = run("send", "2024-07-23", "--dry-run")
     assert code == 1 and "a second file for 2024-07-23" in out
+    for named in ("2024-07-23", "issues/2024-07-23.yml", "issues/2024-07-23.yaml"):
+        code, out = run("build", named)
+        assert code == 1 and "a second file for 2024-07-23" in out, named
+    code, out = run("build", "2024-07-24")
+    assert code == 0 and "second file" not in out
     code, out = run("archive", "--out", "site", "--all")
     assert code == 1 and "wrote 3 issue pages" in out and "left out 1 issue file" in out
 
