@@ -8,6 +8,7 @@ else. Commands live in one module per group and are imported only when one runs,
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -47,6 +48,13 @@ class _Group(click.Group):
                                          attribute)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        finally:
+            _Collector.resume()  # the command's modules are loaded: it may run
+
     def invoke(self, ctx: click.Context) -> Any:
         from newsletter.cli.common import count, print_problems
 
@@ -62,6 +70,31 @@ class _Group(click.Group):
             if message is None:
                 raise  # a bug: the traceback is what a report needs
             raise click.ClickException(message) from None
+
+
+class _Collector:
+    """Python's cyclic garbage collector, paused while a command's modules load.
+
+    Loading them makes a few hundred thousand objects that live as long as the process,
+    and the collector went over them again and again as they were made: 25-30 ms of
+    build's 0.37 s. Once the command is found they are frozen out of its scans
+    (``gc.freeze``) and collecting resumes, so a long command (send, serve) runs with it.
+    """
+
+    paused = False
+
+    @classmethod
+    def pause(cls) -> None:
+        if gc.isenabled():  # one that a caller turned off stays off
+            gc.disable()
+            cls.paused = True
+
+    @classmethod
+    def resume(cls) -> None:
+        if cls.paused:
+            cls.paused = False
+            gc.freeze()
+            gc.enable()
 
 
 def _database_error(exc: Exception) -> str | None:
@@ -91,3 +124,13 @@ def main(ctx: click.Context, config: str | None) -> None:
       newsletter build 2024-07-23      write email.html, .txt and .eml
     """
     ctx.obj = config
+
+
+def run() -> None:
+    """The ``newsletter`` console script: :func:`main`, with the collector paused until
+    the command's modules have loaded (see :class:`_Collector`)."""
+    _Collector.pause()
+    try:
+        main()
+    finally:
+        _Collector.resume()
