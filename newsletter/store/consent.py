@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store.db import deliveries, sends, subscribers
+from newsletter.store.db import batches, deliveries, holding, sends, subscribers
 from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, normalize, now
 
 RESEND_AFTER = dt.timedelta(hours=1)
@@ -170,8 +170,14 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         if row is None:
             return None
-        own = conn.execute(select(deliveries.c.issue, deliveries.c.state).where(
-            deliveries.c.subscriber_id == subscriber_id).order_by(deliveries.c.issue)).all()
+        own = [(issue, state) for issue, state in conn.execute(
+            select(deliveries.c.issue, deliveries.c.state).where(
+                deliveries.c.subscriber_id == subscriber_id))]
+        # A send under way holds the reader on a batch's list until the batch goes.
+        own += [(issue, "uncertain" if state == "uncertain" else "pending")
+                for issue, state in conn.execute(select(batches.c.issue, batches.c.state)
+                                                 .where(holding(subscriber_id)))]
+        own.sort()
         known = {issue for issue, _ in own}
         since = row.confirmed_at or row.created_at
         finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(

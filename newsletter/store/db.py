@@ -7,11 +7,13 @@ a database newer than this code is refused rather than guessed at (see migrate.p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     DateTime,
     Engine,
     Index,
@@ -106,8 +108,31 @@ batches = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("reached", Integer),  # readers the batch reached (0008), its rows gone
+    # Revision 0009: the readers the batch has yet to reach (pending, or uncertain with
+    # the batch), as their ids in the text ",12,15,19," (see reader_ids), and how many.
+    # The audience of a send is a thousand such rows, not a row a reader.
+    Column("readers", Text),
+    Column("waiting", Integer),
     Index("ix_batches_state", "issue", "state"),
 )
+
+
+
+def readers_text(ids: Iterable[int]) -> str | None:
+    """``batches.readers`` for ``ids``: ",12,15,19," (None for none). The commas at both
+    ends let a reader be found with LIKE '%,15,%' (:func:`holding`) on either database."""
+    joined = ",".join(map(str, ids))
+    return f",{joined}," if joined else None
+
+
+def reader_ids(text: str | None) -> list[int]:
+    return list(map(int, text[1:-1].split(","))) if text and len(text) > 2 else []
+
+
+def holding(subscriber_id: int) -> ColumnElement[bool]:
+    """Batches that have yet to reach this reader."""
+    return batches.c.readers.like(f"%,{int(subscriber_id)},%")
+
 
 # What the provider reported back, one row per event, keyed by the provider's event id
 # (revision 0004): deliveries, opens and clicks are counted per issue from here.
@@ -128,6 +153,9 @@ sync_marks = Table(
     Column("until", BigInteger, nullable=False),
 )
 
+# A row for each reader a send did not reach: skipped (left before their batch went) or
+# failed (refused by the provider). Since revision 0009 the readers still waiting are on
+# their batch's row; "pending", "uncertain" and "sent" rows are of earlier releases.
 deliveries = Table(
     "deliveries", metadata,
     Column("issue", String(ISSUE_KEY), nullable=False),

@@ -2,13 +2,14 @@
 
 The protocol that makes a send exactly-once:
 
-1. ``plan`` fixes the audience in one transaction: every active subscriber gets a row in
-   ``deliveries`` (state ``pending``) in a numbered batch. Done once per issue.
-2. ``claim`` commits a batch as ``in_flight`` *before* its request goes out, first marking
-   anyone who has since left as ``skipped``.
-3. ``settle`` commits the provider's answer: ``sent`` with its id, recipients it refused
-   as ``failed``. ``release`` puts a batch the provider surely did not take back to
-   ``pending`` for a later attempt.
+1. ``plan`` fixes the audience in one transaction: every active subscriber is put in a
+   numbered batch, whose row lists the ids of the readers it has yet to reach
+   (``readers``, ``waiting``). Done once per issue.
+2. ``claim`` commits a batch as ``in_flight`` *before* its request goes out, first taking
+   anyone who has since left off its list (a ``skipped`` row in ``deliveries``).
+3. ``settle`` commits the provider's answer: ``sent`` with its id and the number reached,
+   recipients it refused as ``failed`` rows. ``release`` puts a batch the provider surely
+   did not take back to ``pending`` for a later attempt.
 4. ``recover``, at the start of every run, turns batches still ``in_flight`` (the process
    died while their request was out) into ``uncertain``: they may or may not have been
    delivered, and are resent only when asked (``--resend-uncertain``).
@@ -30,27 +31,32 @@ import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    Select,
+    Text,
     and_,
-    any_,
     bindparam,
+    cast,
     func,
     insert,
     literal,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
-from newsletter.store.db import batches, deliveries, events, sends, subscribers
+from newsletter.store.db import (
+    batches,
+    deliveries,
+    events,
+    reader_ids,
+    readers_text,
+    sends,
+    subscribers,
+)
 from newsletter.store.recipient import Recipient
 
 DELIVERY_STATES = ("pending", "sent", "skipped", "failed", "uncertain")
@@ -214,24 +220,25 @@ class Ledger:
                 raise DeliveryError(f"issue {self.issue}: another run is planning this send "
                                     "right now; run again in a minute") from None
             raise
-        _analyze(self.engine)  # once, after the bulk insert: not on every resumed run
         return planned
 
     def _plan(self, conn: Connection, batch_size: int) -> int:
-        number = func.row_number().over(order_by=subscribers.c.id)
-        picked = select(literal(self.issue), subscribers.c.id,
-                        (number - 1) // batch_size, literal("pending")) \
-            .where(subscribers.c.status == "active")
-        planned = int(conn.execute(insert(deliveries).from_select(
-            ["issue", "subscriber_id", "batch", "state"], picked)
-            .execution_options(preserve_rowcount=True)).rowcount)
-        # The batches follow from the count: full ones, then the rest. Worked out here
-        # rather than counted back from a million rows just written.
-        if planned:
-            conn.execute(insert(batches), [
-                {"issue": self.issue, "number": number, "state": "pending", "attempts": 0,
-                 "size": min(batch_size, planned - start)}
-                for number, start in enumerate(range(0, planned, batch_size))])
+        """One statement: the active subscribers in id order, a batch for each
+        ``batch_size`` of them, and on each batch's row the list of its readers."""
+        number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
+        active = select(subscribers.c.id, number.label("number")) \
+            .where(subscribers.c.status == "active").subquery()
+        ids = cast(active.c.id, Text)
+        listed = func.string_agg(ids, literal(",")) \
+            if conn.dialect.name == "postgresql" else func.group_concat(ids, literal(","))
+        size = func.count()
+        conn.execute(insert(batches).from_select(
+            ["issue", "number", "state", "attempts", "size", "waiting", "readers"],
+            select(literal(self.issue), active.c.number, literal("pending"), literal(0),
+                   size, size, literal(",").concat(listed).concat(","))
+            .group_by(active.c.number)))
+        planned = int(conn.execute(select(func.coalesce(func.sum(batches.c.size), 0))
+                                   .where(batches.c.issue == self.issue)).scalar_one())
         conn.execute(update(sends).where(sends.c.issue == self.issue).values(planned=planned))
         return planned
 
@@ -311,26 +318,21 @@ class Ledger:
 
     def recover(self) -> int:
         """Batches left in flight by a run that died become uncertain; return recipients."""
-        return self._move_batches("in_flight", "uncertain", "pending", "uncertain")
+        return self._move_batches("in_flight", "uncertain")
 
     def release_uncertain(self) -> int:
-        return self._move_batches("uncertain", "pending", "uncertain", "pending")
+        return self._move_batches("uncertain", "pending")
 
     def release_failed(self) -> int:
-        return self._move_batches("failed", "pending", "pending", "pending")
+        return self._move_batches("failed", "pending")
 
-    def _move_batches(self, from_state: str, to_state: str, from_delivery: str,
-                      to_delivery: str) -> int:
+    def _move_batches(self, from_state: str, to_state: str) -> int:
+        """Batches in ``from_state`` go to ``to_state``; return the readers they hold."""
         with self.engine.begin() as conn:
-            numbers = conn.execute(select(batches.c.number).where(
-                batches.c.issue == self.issue, batches.c.state == from_state)).scalars().all()
-            if not numbers:
-                return 0
-            moved = conn.execute(update(deliveries).where(
-                deliveries.c.issue == self.issue, deliveries.c.batch.in_(numbers),
-                deliveries.c.state == from_delivery).values(state=to_delivery)).rowcount
+            moved = conn.execute(select(func.coalesce(func.sum(batches.c.waiting), 0)).where(
+                batches.c.issue == self.issue, batches.c.state == from_state)).scalar_one()
             conn.execute(update(batches).where(batches.c.issue == self.issue,
-                                               batches.c.number.in_(numbers))
+                                               batches.c.state == from_state)
                          .values(state=to_state))
         return int(moved)
 
@@ -342,28 +344,25 @@ class Ledger:
 
     def claim(self, number: int) -> list[Recipient]:
         """Skip who left, mark the batch in flight, and return who it goes to."""
-        in_batch = and_(deliveries.c.issue == self.issue, deliveries.c.batch == number,
-                        deliveries.c.state == "pending")
+        this = and_(batches.c.issue == self.issue, batches.c.number == number)
         with self.engine.begin() as conn:
-            taken = conn.execute(update(batches).where(
-                batches.c.issue == self.issue, batches.c.number == number,
-                batches.c.state == "pending").values(
-                    state="in_flight", attempts=batches.c.attempts + 1, started_at=_now())
-            ).rowcount
+            taken = conn.execute(update(batches).where(this, batches.c.state == "pending")
+                                 .values(state="in_flight", attempts=batches.c.attempts + 1,
+                                         started_at=_now())).rowcount
             if not taken:
                 return []  # another worker or run has it
-            # Plain numbers and text, so taken from the driver's cursor as they are.
-            rows = conn.execute(_readers_of(conn, in_batch)).cursor.fetchall()
-            make = Recipient._make  # a thousand a batch: the tuple's own constructor
-            recipients = [make(row[:4]) for row in rows if row[4] == "active"]
-            if len(recipients) < len(rows):
-                gone = [row[0] for row in rows if row[4] != "active"]
-                conn.execute(update(deliveries).where(
-                    in_batch, deliveries.c.subscriber_id.in_(gone)).values(state="skipped"))
-            if not recipients:  # everyone in it left: nothing to send
-                conn.execute(update(batches).where(batches.c.issue == self.issue,
-                                                   batches.c.number == number)
-                             .values(state="sent"))
+            members = reader_ids(conn.execute(select(batches.c.readers).where(this)).scalar())
+            recipients, left = _readers(conn, members)
+            if left:  # on file, no longer active: recorded, and off the list
+                conn.execute(insert(deliveries), [
+                    {"issue": self.issue, "batch": number, "subscriber_id": sid,
+                     "state": "skipped"} for sid in left])
+            if not recipients:  # everyone in it left, or was erased: nothing to send
+                conn.execute(update(batches).where(this).values(
+                    state="sent", readers=None, waiting=0))
+            elif len(recipients) < len(members):
+                conn.execute(update(batches).where(this).values(
+                    readers=readers_text(r.id for r in recipients), waiting=len(recipients)))
         return recipients
 
     def in_flight_again(self, number: int) -> None:
@@ -372,13 +371,7 @@ class Ledger:
 
     def uncertain(self, number: int, error: str) -> None:
         """The last attempt got no answer: it may have been delivered, or not."""
-        with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(
-                deliveries.c.issue == self.issue, deliveries.c.batch == number,
-                deliveries.c.state == "pending").values(state="uncertain"))
-            conn.execute(update(batches).where(batches.c.issue == self.issue,
-                                               batches.c.number == number)
-                         .values(state="uncertain", error=error))
+        self._set_batch(number, state="uncertain", error=error)
 
     def release(self, number: int, error: str, *, failed: bool = False) -> None:
         """The provider surely did not take the batch: pending again (or failed, to retry
@@ -391,32 +384,35 @@ class Ledger:
 
         ``refused`` recipients become failed; ``not_sent`` ones stay pending and the batch
         is marked failed, so the next run sends to them (and only them)."""
-        in_batch = and_(deliveries.c.issue == self.issue, deliveries.c.batch == number,
-                        deliveries.c.state == "pending")
-        held = [sid for sid in (not_sent or {}) if sid not in refused]
+        this = and_(batches.c.issue == self.issue, batches.c.number == number)
         with self.engine.begin() as conn:
-            if refused:
-                conn.execute(update(deliveries).where(
-                    in_batch, deliveries.c.subscriber_id == bindparam("sid"))
-                    .values(state="failed"), [{"sid": sid} for sid in refused])
-            reached = in_batch if not held else and_(
-                in_batch, deliveries.c.subscriber_id.not_in(held))
-            # Those reached become a number on the send, in the same transaction: their
-            # rows go now rather than being rewritten as "sent" and deleted when the send
-            # is compacted (on PostgreSQL an UPDATE writes every row anew, and the index
-            # entries with it; a DELETE only marks them).
-            sent = conn.execute(deliveries.delete().where(reached)).rowcount
+            # Who the batch held when it went, as the ledger has it: the answer is about
+            # them and no one else. When it reached them all, their number is enough.
+            if refused or not_sent:
+                member = set(reader_ids(conn.execute(select(batches.c.readers).where(this))
+                                        .scalar()))
+                waiting = len(member)
+            else:
+                member, waiting = set(), int(conn.execute(
+                    select(func.coalesce(batches.c.waiting, 0)).where(this)).scalar() or 0)
+            failed = [sid for sid in refused if sid in member]
+            held = [sid for sid in (not_sent or {}) if sid in member and sid not in refused]
+            if failed:
+                conn.execute(insert(deliveries), [
+                    {"issue": self.issue, "batch": number, "subscriber_id": sid,
+                     "state": "failed"} for sid in failed])
+            sent = waiting - len(failed) - len(held)
             reasons = {**(not_sent or {}), **refused}
             errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
             # The number reached goes on the batch's own row (a batch retried after
             # failing part-way adds to it): no row that every batch must lock in turn.
-            conn.execute(update(batches).where(batches.c.issue == self.issue,
-                                               batches.c.number == number)
-                         .values(state="failed" if held else "sent", provider_id=provider_id,
-                                 error="; ".join(filter(None, [note, errors])) or None,
-                                 finished_at=_now(),
-                                 reached=func.coalesce(batches.c.reached, 0) + sent))
-        return int(sent)
+            # Those held back stay on its list for the next run.
+            conn.execute(update(batches).where(this).values(
+                state="failed" if held else "sent", provider_id=provider_id,
+                error="; ".join(filter(None, [note, errors])) or None, finished_at=_now(),
+                reached=func.coalesce(batches.c.reached, 0) + sent,
+                readers=readers_text(held), waiting=len(held)))
+        return sent
 
     def _set_batch(self, number: int, **values: object) -> None:
         with self.engine.begin() as conn:
@@ -460,15 +456,20 @@ class Ledger:
                 select(deliveries.c.state, func.count()).where(
                 deliveries.c.issue == self.issue).group_by(deliveries.c.state)).all())
             by_state = conn.execute(
-                select(batches.c.state, func.count(), func.sum(batches.c.reached)).where(
-                batches.c.issue == self.issue).group_by(batches.c.state)).all()
-        batch_counts = {state: int(count) for state, count, _ in by_state}
+                select(batches.c.state, func.count(), func.sum(batches.c.reached),
+                       func.sum(batches.c.waiting))
+                .where(batches.c.issue == self.issue).group_by(batches.c.state)).all()
+        batch_counts = {state: int(count) for state, count, _, _ in by_state}
         # Those reached are numbers, not rows: each batch's, and (from sends begun by an
-        # earlier release) the send's own.
-        reached = sum(int(n or 0) for *_, n in by_state)
+        # earlier release) the send's own. So are those still waiting: uncertain with
+        # their batch, pending in any other.
+        reached = sum(int(n or 0) for _, _, n, _ in by_state)
         if send is not None and send.sent_count is not None:
             reached += int(send.sent_count)
         counts["sent"] = counts.get("sent", 0) + reached
+        for state, _, _, waiting in by_state:
+            held = "uncertain" if state == "uncertain" else "pending"
+            counts[held] = counts.get(held, 0) + int(waiting or 0)
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,
                       {s: int(counts.get(s, 0)) for s in DELIVERY_STATES},
@@ -531,25 +532,27 @@ def _pinned(content: Content | Callable[[], Content]) -> Content:
     return content() if callable(content) else content
 
 
-def _readers_of(conn: Connection, in_batch: ColumnElement[bool]) -> Select[Any]:
-    """The query for a batch's readers, each with their status as it is now, in id order.
-
-    SQLite joins the batch's rows to the subscribers by key, in the ledger's own order,
-    sorting nothing. PostgreSQL, given the same join, scans the whole subscribers table
-    for each batch whenever that looks cheaper than a thousand lookups (below about half
-    a million rows: 28 ms a batch at 200,000); handed the batch's ids as one array, it
-    looks each one up (1 ms)."""
-    columns = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
-                     subscribers.c.timezone, subscribers.c.status)
-    if conn.dialect.name == "postgresql":
-        ids = func.array(select(deliveries.c.subscriber_id).where(in_batch).scalar_subquery())
-        return columns.where(subscribers.c.id == any_(ids)).order_by(subscribers.c.id)
-    return columns.join(deliveries, deliveries.c.subscriber_id == subscribers.c.id) \
-        .where(in_batch).order_by(deliveries.c.subscriber_id)
+_READERS = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
+                  subscribers.c.timezone, subscribers.c.status) \
+    .where(subscribers.c.id.between(bindparam("low"), bindparam("high"))) \
+    .order_by(subscribers.c.id)
 
 
-def _analyze(engine: Engine) -> None:
-    """Refresh planner statistics after a bulk plan (PostgreSQL picks better joins)."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE deliveries"))
+def _readers(conn: Connection, members: list[int]) -> tuple[list[Recipient], list[int]]:
+    """Of a batch's ``members``: who it goes to, in id order, and who has left (still on
+    file, no longer active). One erased since the plan is in neither.
+
+    A batch is a run of consecutive ids among the active readers, so one range read by
+    the subscribers' key finds them all; the few inside it who were not planned (not
+    active when the plan was made) are passed over here."""
+    if not members:
+        return [], []
+    wanted = set(members)
+    # Plain numbers and text, so taken from the driver's cursor as they are.
+    rows = conn.execute(_READERS, {"low": min(members), "high": max(members)}
+                        ).cursor.fetchall()
+    make = Recipient._make  # a thousand a batch: the tuple's own constructor
+    recipients = [make(row[:4]) for row in rows if row[0] in wanted and row[4] == "active"]
+    left = [row[0] for row in rows if row[0] in wanted and row[4] != "active"]
+    return recipients, left
+

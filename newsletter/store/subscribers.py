@@ -25,7 +25,15 @@ from newsletter import timing, tokens
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile
-from newsletter.store.db import deliveries, subscribers, sync_marks
+from newsletter.store.db import (
+    batches,
+    deliveries,
+    holding,
+    reader_ids,
+    readers_text,
+    subscribers,
+    sync_marks,
+)
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 LEFT = ("unsubscribed", "bounced", "complained")  # what a reader can be marked by hand
@@ -215,6 +223,15 @@ def forget(engine: Engine, address: str) -> None:
         raise SubscriberError(f"{address} is not a subscriber")
     with engine.begin() as conn:
         conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == existing.id))
+        # Off the list of any batch yet to go: the id would otherwise outlive the reader
+        # (and SQLite may give it to the next subscriber, who was never planned).
+        for issue, number, readers in conn.execute(
+                select(batches.c.issue, batches.c.number, batches.c.readers)
+                .where(holding(existing.id))).all():
+            rest = [sid for sid in reader_ids(readers) if sid != existing.id]
+            conn.execute(update(batches).where(batches.c.issue == issue,
+                                               batches.c.number == number)
+                         .values(readers=readers_text(rest), waiting=len(rest)))
         conn.execute(delete(subscribers).where(subscribers.c.id == existing.id))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, text
+from sqlalchemy import Engine, func, select, text
 
-from newsletter.store.db import deliveries
-from newsletter.store.ledger import Content, Lease, Ledger, _readers_of
+from newsletter.store import consent
+from newsletter.store.db import batches, deliveries, reader_ids
+from newsletter.store.ledger import _READERS, Content, Lease, Ledger
+from newsletter.store.subscribers import forget
 
 READERS = 60_000  # where PostgreSQL, given a plain join, scanned the whole table a batch
 
@@ -27,12 +29,13 @@ def test_a_batch_is_read_by_key_and_in_order(engine: Engine) -> None:
     fill(engine, READERS)
     ledger = Ledger(engine, "2024-07-23")
     ledger.begin("outbox", 1000, Content("digest", "subject"), Lease("here:1:a"))
-    in_batch = and_(deliveries.c.issue == ledger.issue, deliveries.c.batch == 30,
-                    deliveries.c.state == "pending")
     with engine.connect() as conn:
-        query = _readers_of(conn, in_batch).compile(conn, compile_kwargs={"literal_binds": True})
+        members = reader_ids(conn.execute(select(batches.c.readers).where(
+            batches.c.issue == ledger.issue, batches.c.number == 30)).scalar())
+        query = str(_READERS.params(low=min(members), high=max(members))
+                    .compile(conn, compile_kwargs={"literal_binds": True}))
         explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        plan = " / ".join(str(row[-1]) for row in conn.execute(text(explain + str(query))))
+        plan = " / ".join(str(row[-1]) for row in conn.execute(text(explain + query)))
     assert "subscribers" in plan
     if engine.dialect.name == "sqlite":
         assert "SEARCH subscribers USING INTEGER PRIMARY KEY" in plan, plan
@@ -42,10 +45,68 @@ def test_a_batch_is_read_by_key_and_in_order(engine: Engine) -> None:
         assert "Seq Scan on subscribers" not in plan and "Sort" not in plan, plan
     recipients = ledger.claim(30)
     ids = [r.id for r in recipients]
-    # Batch 30 holds the 30,001st to 31,000th active readers; those who left are skipped.
+    # Batch 30 holds the 30,001st to 31,000th active readers; those who were not active
+    # when it was planned are in its range of ids but not in it.
     first = next(i for i in range(1, READERS) if i - i // 7 == 30 * 1000 + 1)
-    assert ids == sorted(ids) and ids[0] == first and len(recipients) == 1000
-    assert all(r.email == f"r{r.id}@example.org" and r.name == f"R {r.id}" for r in recipients)
+    assert ids == members and ids[0] == first and len(recipients) == 1000
+    assert all(r.id % 7 and r.email == f"r{r.id}@example.org" and r.name == f"R {r.id}"
+               for r in recipients)
+    assert ledger.status().counts["skipped"] == 0  # never planned: not "skipped"
+
+
+def test_the_audience_is_fixed_at_the_plan_and_kept_on_the_batches(engine: Engine) -> None:
+    fill(engine, 20)  # 7 and 14 have left before the plan
+    ledger = Ledger(engine, "2024-07-23")
+    assert ledger.begin("outbox", 6, Content("d", "s"), Lease("here:1:a")).planned == 18
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar() == 0
+        lists = conn.execute(select(batches.c.number, batches.c.waiting, batches.c.readers)
+                             .order_by(batches.c.number)).all()
+    assert [(n, w, reader_ids(r)) for n, w, r in lists] == [
+        (0, 6, [1, 2, 3, 4, 5, 6]), (1, 6, [8, 9, 10, 11, 12, 13]),
+        (2, 6, [15, 16, 17, 18, 19, 20])]
+    with engine.begin() as conn:  # after the plan: 7 comes back, 9 leaves
+        conn.execute(text("UPDATE subscribers SET status = 'active' WHERE id = 7"))
+        conn.execute(text("UPDATE subscribers SET status = 'unsubscribed' WHERE id = 9"))
+    forget(engine, "r10@example.org")  # and 10 asks to be erased
+    assert consent.record(engine, 11)["deliveries"] == [  # type: ignore[index]
+        {"issue": "2024-07-23", "state": "pending"}]
+    assert [r.id for r in ledger.claim(1)] == [8, 11, 12, 13]  # not 7, who was not planned
+    assert ledger.settle(1, None, {12: "refused"}) == 3
+    assert consent.record(engine, 9)["deliveries"] == [  # type: ignore[index]
+        {"issue": "2024-07-23", "state": "skipped"}]
+    assert consent.record(engine, 12)["deliveries"] == [  # type: ignore[index]
+        {"issue": "2024-07-23", "state": "failed"}]
+    assert consent.record(engine, 11)["deliveries"] == []  # type: ignore[index]
+    with engine.connect() as conn:
+        assert conn.execute(select(deliveries.c.subscriber_id).order_by(
+            deliveries.c.subscriber_id)).scalars().all() == [9, 12]  # nothing of 10
+    assert ledger.status().counts == {"pending": 12, "sent": 3, "skipped": 1, "failed": 1,
+                                      "uncertain": 0}
+
+
+def test_readers_of_an_uncertain_batch_are_uncertain_until_released(engine: Engine) -> None:
+    fill(engine, 5)
+    ledger = Ledger(engine, "2024-07-23")
+    ledger.begin("outbox", 1000, Content("d", "s"), Lease("here:1:a"))
+    assert len(ledger.claim(0)) == 5
+    assert ledger.recover() == 5  # the run died with the request out
+    assert ledger.status().counts["uncertain"] == 5
+    assert consent.record(engine, 3)["deliveries"] == [  # type: ignore[index]
+        {"issue": "2024-07-23", "state": "uncertain"}]
+    assert ledger.release_uncertain() == 5
+    assert ledger.status().counts["pending"] == 5 and len(ledger.claim(0)) == 5
+
+
+def test_a_batch_whose_readers_were_all_erased_is_done(engine: Engine) -> None:
+    fill(engine, 2)
+    ledger = Ledger(engine, "2024-07-23")
+    ledger.begin("outbox", 1000, Content("d", "s"), Lease("here:1:a"))
+    for address in ("r1@example.org", "r2@example.org"):
+        forget(engine, address)
+    assert ledger.status().left == 0
+    assert ledger.claim(0) == [] and ledger.pending_batches() == []
+    assert ledger.finish_if_done()
 
 
 def test_a_batch_settled_twice_counts_everyone_it_reached(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, inspect, select, text
 from newsletter.errors import ConfigError
 from newsletter.store import db, migrate
 from newsletter.store import subscribers as store
+from newsletter.store.ledger import Ledger
 from tests.store import release_0_1
 
 
@@ -130,5 +131,55 @@ def test_a_send_in_progress_keeps_every_row_across_revision_0008(bare: Engine) -
         assert conn.execute(text("SELECT sent_count FROM sends")).scalar_one() == 5
     assert inspect(bare).get_pk_constraint("deliveries")["constrained_columns"] == \
         ["issue", "subscriber_id"]
-    _to(bare, "head")
+    _to(bare, "0008")
     assert stored() == rows
+
+
+def test_a_send_in_progress_moves_onto_its_batches_at_revision_0009(bare: Engine) -> None:
+    # 0009 keeps the readers a batch has yet to reach on the batch's row. A send half
+    # done (batch 0 sent, 1 held back part-way, 2 uncertain, 3 not yet gone) comes
+    # through in either direction, and resumes where it was.
+    _to(bare, "0008")
+    states = {0: "sent", 1: "failed", 2: "uncertain", 3: "pending"}
+    rows = [("2024-07-23", 1, 0, "skipped"), ("2024-07-23", 2, 1, "pending"),
+            ("2024-07-23", 3, 1, "pending"), ("2024-07-23", 4, 2, "uncertain"),
+            ("2024-07-23", 5, 2, "uncertain"), ("2024-07-23", 6, 3, "pending"),
+            ("2024-07-23", 7, 3, "pending"), ("2024-07-24", 8, 0, "pending")]
+    with bare.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at) "
+            "VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            [{"i": i, "e": f"r{i}@example.org"} for i in range(1, 9)])
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 2, 8, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "reached) VALUES ('2024-07-23', :n, :s, 2, 1, :r)"),
+                     [{"n": n, "s": s, "r": 1 if n == 0 else None} for n, s in states.items()])
+        conn.execute(text("INSERT INTO deliveries (issue, subscriber_id, batch, state) "
+                          "VALUES (:i, :s, :b, :t)"),
+                     [{"i": i, "s": s, "b": b, "t": t} for i, s, b, t in rows])
+
+    def stored() -> list[tuple[str, int, int, str]]:
+        with bare.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT issue, subscriber_id, batch, state FROM deliveries "
+                "ORDER BY subscriber_id"))]
+
+    _to(bare, "0009")
+    # The skipped reader keeps a row; so does the one whose batch row is missing (no
+    # ledger makes that, and a revision loses nothing it cannot place).
+    assert stored() == [rows[0], rows[-1]]
+    with bare.connect() as conn:
+        lists = conn.execute(text("SELECT number, waiting, readers FROM batches "
+                                  "ORDER BY number")).all()
+    assert [tuple(r) for r in lists] == [(0, None, None), (1, 2, ",2,3,"), (2, 2, ",4,5,"),
+                                         (3, 2, ",6,7,")]
+    ledger = Ledger(bare, "2024-07-23")
+    assert ledger.status().counts == {"pending": 4, "sent": 1, "skipped": 1, "failed": 0,
+                                      "uncertain": 2}
+    _to(bare, "0008", down=True)
+    assert stored() == rows
+    _to(bare, "head")
+    assert ledger.release_uncertain() == 2 and ledger.release_failed() == 2
+    assert [[r.id for r in ledger.claim(n)] for n in (1, 2, 3)] == [[2, 3], [4, 5], [6, 7]]
