@@ -388,13 +388,15 @@ class Ledger:
         with self.engine.begin() as conn:
             # Who the batch held when it went, as the ledger has it: the answer is about
             # them and no one else. When it reached them all, their number is enough.
+            # (Locked on PostgreSQL: "forget me" may be taking an id off this list.)
             if refused or not_sent:
-                member = set(reader_ids(conn.execute(select(batches.c.readers).where(this))
-                                        .scalar()))
+                member = set(reader_ids(conn.execute(
+                    select(batches.c.readers).where(this).with_for_update()).scalar()))
                 waiting = len(member)
             else:
                 member, waiting = set(), int(conn.execute(
-                    select(func.coalesce(batches.c.waiting, 0)).where(this)).scalar() or 0)
+                    select(func.coalesce(batches.c.waiting, 0)).where(this)
+                    .with_for_update()).scalar() or 0)
             failed = [sid for sid in refused if sid in member]
             held = [sid for sid in (not_sent or {}) if sid in member and sid not in refused]
             if failed:

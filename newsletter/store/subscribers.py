@@ -227,7 +227,7 @@ def forget(engine: Engine, address: str) -> None:
         # (and SQLite may give it to the next subscriber, who was never planned).
         for issue, number, readers in conn.execute(
                 select(batches.c.issue, batches.c.number, batches.c.readers)
-                .where(holding(existing.id))).all():
+                .where(holding(existing.id)).with_for_update()).all():
             rest = [sid for sid in reader_ids(readers) if sid != existing.id]
             conn.execute(update(batches).where(batches.c.issue == issue,
                                                batches.c.number == number)
