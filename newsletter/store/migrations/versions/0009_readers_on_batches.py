@@ -42,11 +42,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("readers", sa.Text))
         batch.add_column(sa.Column("waiting", sa.Integer))
     conn = op.get_bind()
+    # Streamed: a send of millions in progress is not held in memory row by row.
     rows = conn.execute(sa.select(deliveries.c.issue, deliveries.c.batch,
                                   deliveries.c.subscriber_id)
                         .where(deliveries.c.state.in_(WAITING))
                         .order_by(deliveries.c.issue, deliveries.c.batch,
-                                  deliveries.c.subscriber_id))
+                                  deliveries.c.subscriber_id)
+                        .execution_options(stream_results=True, max_row_buffer=10_000))
     lists = [{"key_issue": issue, "key_number": number,
               "readers": "," + ",".join(str(row.subscriber_id) for row in group) + ","}
              for (issue, number), group in itertools.groupby(rows, lambda r: (r.issue, r.batch))]
@@ -67,15 +69,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
-    waiting = conn.execute(sa.select(batches.c.issue, batches.c.number, batches.c.state,
-                                     batches.c.readers)
-                           .where(batches.c.readers.is_not(None))).all()
-    rows = [{"issue": issue, "batch": number, "subscriber_id": int(sid),
-             "state": "uncertain" if state == "uncertain" else "pending"}
-            for issue, number, state, readers in waiting
-            for sid in readers.split(",") if sid]
-    for start in range(0, len(rows), 10_000):
-        conn.execute(sa.insert(deliveries), rows[start:start + 10_000])
+    keys = conn.execute(sa.select(batches.c.issue, batches.c.number)
+                        .where(batches.c.readers.is_not(None))).all()
+    for issue, number in keys:  # a batch at a time: a thousand readers, not millions
+        state, readers = conn.execute(sa.select(batches.c.state, batches.c.readers).where(
+            batches.c.issue == issue, batches.c.number == number)).one()
+        rows = [{"issue": issue, "batch": number, "subscriber_id": int(sid),
+                 "state": "uncertain" if state == "uncertain" else "pending"}
+                for sid in readers.split(",") if sid]
+        if rows:
+            conn.execute(sa.insert(deliveries), rows)
     with op.batch_alter_table("batches") as batch:
         batch.drop_column("waiting")
         batch.drop_column("readers")
