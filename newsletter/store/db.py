@@ -117,7 +117,6 @@ batches = Table(
 )
 
 
-
 def readers_text(ids: Iterable[int]) -> str | None:
     """``batches.readers`` for ``ids``: ",12,15,19," (None for none). The commas at both
     ends let a reader be found with LIKE '%,15,%' (:func:`holding`) on either database."""
@@ -126,6 +125,7 @@ def readers_text(ids: Iterable[int]) -> str | None:
 
 
 def reader_ids(text: str | None) -> list[int]:
+    """The ids in a ``batches.readers`` text, in their order."""
     return list(map(int, text[1:-1].split(","))) if text and len(text) > 2 else []
 
 
