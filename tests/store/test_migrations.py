@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 
 from newsletter.errors import ConfigError
 from newsletter.store import db, migrate
@@ -87,6 +87,22 @@ def _to(engine: Engine, revision: str, *, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(config, revision)
 
 
+Row = tuple[str, int, int, str]  # a reader's row in deliveries: issue, reader, batch, state
+
+
+def _put(conn: Connection, rows: list[Row]) -> None:
+    conn.execute(text("INSERT INTO deliveries (issue, subscriber_id, batch, state) "
+                      "VALUES (:i, :s, :b, :t)"),
+                 [{"i": i, "s": s, "b": b, "t": t} for i, s, b, t in rows])
+
+
+def _stored(engine: Engine) -> list[Row]:
+    with engine.connect() as conn:
+        return [(r.issue, r.subscriber_id, r.batch, r.state) for r in conn.execute(text(
+            "SELECT issue, subscriber_id, batch, state FROM deliveries "
+            "ORDER BY subscriber_id"))]
+
+
 def test_a_send_in_progress_keeps_every_row_across_revision_0008(bare: Engine) -> None:
     # 0008 rebuilds the ledger's rows in batch order; a send half done must come through
     # whole, in either direction, and resume where it was.
@@ -94,18 +110,10 @@ def test_a_send_in_progress_keeps_every_row_across_revision_0008(bare: Engine) -
     rows = [("2024-07-23", sid, sid // 2, "pending" if sid > 3 else "skipped")
             for sid in range(1, 8)]
     with bare.begin() as conn:
-        conn.execute(text("INSERT INTO deliveries (issue, subscriber_id, batch, state) "
-                          "VALUES (:i, :s, :b, :t)"),
-                     [{"i": i, "s": s, "b": b, "t": t} for i, s, b, t in rows])
-
-    def stored() -> list[tuple[str, int, int, str]]:
-        with bare.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT issue, subscriber_id, batch, state FROM deliveries "
-                "ORDER BY subscriber_id"))]
+        _put(conn, rows)
 
     _to(bare, "0008")
-    assert stored() == rows
+    assert _stored(bare) == rows
     names = {index["name"] for index in inspect(bare).get_indexes("deliveries")}
     assert names == set()
     assert inspect(bare).get_pk_constraint("deliveries")["constrained_columns"] == \
@@ -126,13 +134,13 @@ def test_a_send_in_progress_keeps_every_row_across_revision_0008(bare: Engine) -
         conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
                           "reached) VALUES ('2024-07-23', 9, 'sent', 2, 1, 2)"))
     _to(bare, "0007", down=True)
-    assert stored() == rows
+    assert _stored(bare) == rows
     with bare.connect() as conn:
         assert conn.execute(text("SELECT sent_count FROM sends")).scalar_one() == 5
     assert inspect(bare).get_pk_constraint("deliveries")["constrained_columns"] == \
         ["issue", "subscriber_id"]
     _to(bare, "0008")
-    assert stored() == rows
+    assert _stored(bare) == rows
 
 
 def test_a_send_in_progress_moves_onto_its_batches_at_revision_0009(bare: Engine) -> None:
@@ -156,20 +164,12 @@ def test_a_send_in_progress_moves_onto_its_batches_at_revision_0009(bare: Engine
         conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
                           "reached) VALUES ('2024-07-23', :n, :s, 2, 1, :r)"),
                      [{"n": n, "s": s, "r": 1 if n == 0 else None} for n, s in states.items()])
-        conn.execute(text("INSERT INTO deliveries (issue, subscriber_id, batch, state) "
-                          "VALUES (:i, :s, :b, :t)"),
-                     [{"i": i, "s": s, "b": b, "t": t} for i, s, b, t in rows])
-
-    def stored() -> list[tuple[str, int, int, str]]:
-        with bare.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT issue, subscriber_id, batch, state FROM deliveries "
-                "ORDER BY subscriber_id"))]
+        _put(conn, rows)
 
     _to(bare, "0009")
     # The skipped reader keeps a row; so does the one whose batch row is missing (no
     # ledger makes that, and a revision loses nothing it cannot place).
-    assert stored() == [rows[0], rows[-1]]
+    assert _stored(bare) == [rows[0], rows[-1]]
     with bare.connect() as conn:
         lists = conn.execute(text("SELECT number, waiting, readers FROM batches "
                                   "ORDER BY number")).all()
@@ -179,7 +179,7 @@ def test_a_send_in_progress_moves_onto_its_batches_at_revision_0009(bare: Engine
     assert ledger.status().counts == {"pending": 4, "sent": 1, "skipped": 1, "failed": 0,
                                       "uncertain": 2}
     _to(bare, "0008", down=True)
-    assert stored() == rows
+    assert _stored(bare) == rows
     _to(bare, "head")
     assert ledger.release_uncertain() == 2 and ledger.release_failed() == 2
     assert [[r.id for r in ledger.claim(n)] for n in (1, 2, 3)] == [[2, 3], [4, 5], [6, 7]]
