@@ -7,11 +7,13 @@ a database newer than this code is refused rather than guessed at (see migrate.p
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
     DateTime,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -38,6 +41,12 @@ DEFAULT_SQLITE = "newsletter.sqlite3"
 ISSUE_KEY = 40
 
 metadata = MetaData()
+
+
+def new_key() -> str:
+    """A random key (128 bits, 32 hex digits) for a reader's links or a signup's."""
+    return secrets.token_hex(16)
+
 
 subscribers = Table(
     "subscribers", metadata,
@@ -58,7 +67,57 @@ subscribers = Table(
     Column("requested_at", DateTime(timezone=True)),
     Column("confirmed_at", DateTime(timezone=True)),
     Column("confirm_sent_at", DateTime(timezone=True)),
+    # Revision 0010. The random key a reader's links name (32 hex digits; never their row
+    # number), renewed when they subscribe again; whether links of the kinds made before
+    # it (by row number) still act for them; when and from which network they asked to
+    # subscribe (kept after they confirm; another tool's opt-in record on import); and
+    # labels brought from another tool (a JSON list).
+    Column("link_key", String(32), nullable=False, unique=True, default=new_key),
+    Column("legacy_links", Boolean, nullable=False, default=False, server_default=false()),
+    Column("opted_in_at", DateTime(timezone=True)),
+    Column("opt_in_ip", String(64)),
+    Column("tags", Text),
     Index("ix_subscribers_status", "status", "id"),
+    sqlite_autoincrement=True,  # an id given to one person is never given to another
+)
+
+# Requests to subscribe from the form (revision 0010), queued as they came: the service
+# mails them in the background (state queued -> mailing -> mailed | skipped; a mailed
+# one is confirmed or expires), so the form's answer never depends on who asked. ``key``
+# is what the confirmation link names.
+signups = Table(
+    "signups", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(32), nullable=False, unique=True, default=new_key),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),
+    Column("name", String(200)),
+    Column("timezone", String(64)),
+    Column("source", String(200), nullable=False),
+    Column("network", String(64)),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("mailed_at", DateTime(timezone=True)),
+    Index("ix_signups_state", "state", "id"),
+    Index("ix_signups_email_key", "email_key", "mailed_at"),
+    sqlite_autoincrement=True,
+)
+
+# A keyed hash of each address erased on request (revision 0010): no import brings it
+# back; only a new request that the reader confirms does.
+erased = Table(
+    "erased", metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+# Keys the store makes for itself (revision 0010): "erased", the key of those hashes.
+store_keys = Table(
+    "store_keys", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
 )
 
 # Requests counted per client (a keyed hash of its address, never the address) and per
