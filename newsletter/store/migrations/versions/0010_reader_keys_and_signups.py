@@ -30,6 +30,8 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+# SQLite: ids are never reused (each recreation of the table must say so again).
+_AUTOINCREMENT = {"sqlite_autoincrement": True}
 _SUBSCRIBERS = sa.table("subscribers", sa.column("id", sa.Integer),
                         sa.column("link_key", sa.String),
                         sa.column("legacy_links", sa.Boolean))
@@ -37,7 +39,7 @@ _SUBSCRIBERS = sa.table("subscribers", sa.column("id", sa.Integer),
 
 def upgrade() -> None:
     with op.batch_alter_table("subscribers", recreate="always",
-                              table_kwargs={"sqlite_autoincrement": True}) as batch:
+                              table_kwargs=_AUTOINCREMENT) as batch:
         batch.add_column(sa.Column("link_key", sa.String(32)))
         batch.add_column(sa.Column("legacy_links", sa.Boolean, nullable=False,
                                    server_default=sa.false()))
@@ -45,7 +47,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("opt_in_ip", sa.String(64)))
         batch.add_column(sa.Column("tags", sa.Text))
     _give_keys()
-    with op.batch_alter_table("subscribers") as batch:
+    with op.batch_alter_table("subscribers", table_kwargs=_AUTOINCREMENT) as batch:
         batch.alter_column("link_key", existing_type=sa.String(32), nullable=False)
         batch.create_unique_constraint("uq_subscribers_link_key", ["link_key"])
     op.create_table(
