@@ -14,6 +14,8 @@ from pathlib import Path
 from common import fresh_postgres
 from sqlalchemy import Engine, text
 
+from newsletter.store.db import KEY_SQL
+
 TABLES = ("sends", "batches", "deliveries")
 
 
@@ -24,9 +26,9 @@ def fill(engine: Engine, count: int) -> None:
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO subscribers (email, email_key, name, timezone, status, created_at, "
-            "updated_at) SELECT 'reader' || i || '@example.org', 'reader' || i || "
-            "'@example.org', NULL, NULL, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
-            f"FROM ({series}) AS s"), {"count": count})
+            "updated_at, link_key) SELECT 'reader' || i || '@example.org', 'reader' || i || "
+            "'@example.org', NULL, NULL, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+            f"{KEY_SQL[engine.dialect.name]} FROM ({series}) AS s"), {"count": count})
 
 
 def ledger_bytes(engine: Engine) -> int:

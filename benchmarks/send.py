@@ -50,15 +50,18 @@ def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
     """Generate ``count`` active subscribers in SQL, without Python-side rows."""
     from sqlalchemy import text
 
+    from newsletter.store.db import KEY_SQL
+
     series = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
               "SELECT i FROM n") if engine.dialect.name == "sqlite" \
         else "SELECT generate_series(1, :count) AS i"
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
-            f"SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', "
+            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, "
+            f"link_key) SELECT 'reader' || i || '@example.org', 'reader' || i || '@example.org', "
             f"CASE WHEN i % 3 = 0 THEN NULL ELSE 'Reader ' || i END, 'active', "
-            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
+            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, {KEY_SQL[engine.dialect.name]} "
+            f"FROM ({series}) AS s"), {"count": count})
 
 
 def populate(url: str, count: int) -> None:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret"
+SECRET = "bench-secret-of-at-least-thirty-two-bytes"
 
 
 def fill(url: str, count: int) -> None:
@@ -41,8 +41,9 @@ def fill(url: str, count: int) -> None:
              "updated_at": "2024-01-01"} for n in range(count)]
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-                          "created_at, updated_at) VALUES (:email, :email_key, :name, "
-                          ":timezone, :status, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), rows)
+                          "created_at, updated_at, link_key) VALUES (:email, :email_key, "
+                          ":name, :timezone, :status, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
+                          f"{db.KEY_SQL[engine.dialect.name]})"), rows)
     engine.dispose()
 
 
@@ -83,7 +84,7 @@ def main() -> None:
                     break
                 except httpx.TransportError:
                     time.sleep(0.05)
-            unsubscribe_rate(base, args.unsubscribes, args.clients, make)
+            unsubscribe_rate(base, link_keys(url), args.clients, make)
             event_rate(base, args.events, key)
         finally:
             server.terminate()
@@ -91,9 +92,21 @@ def main() -> None:
         print(f"peak RSS of the service: {child_peak_mb():.0f} MB")
 
 
-def unsubscribe_rate(base: str, count: int, clients: int, make) -> None:  # type: ignore[no-untyped-def]
-    links = [f"{base}/unsubscribe?t={make(SECRET.encode(), 'unsubscribe', n + 1)}"
-             for n in range(count)]
+def link_keys(url: str) -> list[str]:
+    """The readers' link keys, which their unsubscribe links name."""
+    from newsletter.store import db
+
+    engine = db.connect(url)
+    with engine.connect() as conn:
+        keys = list(conn.execute(text("SELECT link_key FROM subscribers ORDER BY id")).scalars())
+    engine.dispose()
+    return keys
+
+
+def unsubscribe_rate(base: str, keys: list[str], clients: int, make) -> None:  # type: ignore[no-untyped-def]
+    count = len(keys)
+    links = [f"{base}/unsubscribe?t={make(SECRET.encode(), 'unsubscribe', key)}"
+             for key in keys]
     with httpx.Client() as client, ThreadPoolExecutor(clients) as pool:
         started = time.perf_counter()
         codes = list(pool.map(lambda link: client.post(

@@ -1,15 +1,21 @@
 """Signed tokens for the links in an email: verifiable without a database lookup, and
 cheap enough (a microsecond or so) for a million recipients.
 
-A token (``v2.PAYLOAD.MAC``; ``v3`` for the unsubscribe and manage pair every email
-carries) names what it is for (unsubscribe, confirm, manage), the subscriber's number and
-the day it was made, and carries an HMAC-SHA256 of that (16 bytes) under
-``NEWSLETTER_SECRET``: it reveals no address, serves one purpose only, and can expire.
-The web service and the command line verify them; delivery makes them. Kept apart from
-both so each can use it alone.
+A token (``v4.PAYLOAD.MAC``) names what it is for (unsubscribe, manage, confirm), a random
+key and the day it was made, and carries an HMAC-SHA256 of that (16 bytes) under
+``NEWSLETTER_SECRET``. The key is the reader's own (``subscribers.link_key``: never their
+row number, renewed when they subscribe again) or, for a confirmation link, the request's
+(``signups.key``), so a link acts on the one person it was made for whatever happens to
+rows, and reveals nothing: no address, no sequential number, nothing about the list.
 
-Links in emails sent before (``ADDRESS.MAC``, the address in base64) keep working for
-unsubscribing: :func:`verify` still reads them.
+Every token has one spelling: the payload must be exactly the canonical unpadded
+base64url of its bytes, and the MAC exactly its own; ``=``, a changed last character
+(base64's spare bits), or anything appended is refused.
+
+Tokens of earlier kinds still verify and say so (:class:`Link`): ``v2``/``v3`` name a row
+number, which the store honours only for a reader on file when those kinds were made;
+``ADDRESS.MAC`` (the address in base64) is read by :func:`verify`, for unsubscribing. The
+web service and the command line verify tokens; delivery makes them.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ import hashlib
 import hmac
 import struct
 import time
+from dataclasses import dataclass
 
 from newsletter.errors import SubscriberError
 
 DEV_SECRET = b"newsletter-development-only"
 _SIG_BYTES = 16
+_KEY_BYTES = 16
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_MAX_TOKEN = 200  # every token made here is under 80 characters
 
 
 def _b64(data: bytes) -> str:
@@ -34,31 +43,67 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of canonical unpadded base64url ``text``; ValueError for any other
+    spelling (padding, characters outside the alphabet, stray bits in the last one)."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical spelling")
+    return raw
 
 
 PURPOSES = {"unsubscribe": b"u", "confirm": b"c", "manage": b"m"}
 _EPOCH = 18262  # 2020-01-01, in days since 1970: a token's day fits two bytes till 2199
-_PAYLOAD = struct.Struct(">cQH")  # purpose, subscriber id, day made
+_LEGACY = struct.Struct(">cQH")  # v2/v3: purpose, subscriber number, day made
+_PAYLOAD = struct.Struct(">c16sH")  # v4: purpose, key, day made
+_TAIL = struct.Struct(">16sH")  # the v4 payload after its purpose byte
 
 
-def make(secret: bytes, purpose: str, subscriber_id: int, day: int | None = None) -> str:
-    """A token for ``purpose`` and subscriber ``subscriber_id``, made on ``day`` (days since
+@dataclass(frozen=True)
+class Link:
+    """What a verified token names: a key (current links) or, for links of the kinds
+    made before keys, a row number; and the day it was made (days since 1970)."""
+
+    key: str | None
+    legacy_id: int | None
+    made: int
+
+
+def _today() -> int:
+    return int(time.time()) // 86400
+
+
+def _made(day: int | None) -> int:
+    return max((day if day is not None else _today()) - _EPOCH, 0)
+
+
+def _key_bytes(key: str) -> bytes:
+    """A key as stored (32 hex digits) as the token's 16 bytes; an empty key (a proof's
+    reader, who is on no list) is all zeros, which no reader's random key is."""
+    if not key:
+        return bytes(_KEY_BYTES)
+    raw = bytes.fromhex(key)
+    if len(raw) != _KEY_BYTES:
+        raise ValueError(f"a link key is {_KEY_BYTES} bytes")
+    return raw
+
+
+def make(secret: bytes, purpose: str, key: str, day: int | None = None) -> str:
+    """A token for ``purpose`` naming ``key`` (32 hex digits), made on ``day`` (days since
     1970; today by default)."""
-    made = (day if day is not None else int(time.time()) // 86400) - _EPOCH
-    raw = _PAYLOAD.pack(PURPOSES[purpose], subscriber_id, max(made, 0))
-    digest = hmac.digest(secret, b"v2" + raw, hashlib.sha256)[:_SIG_BYTES]
-    return f"v2.{_b64(raw)}.{_b64(digest)}"
+    raw = _PAYLOAD.pack(PURPOSES[purpose], _key_bytes(key), _made(day))
+    if purpose in ("unsubscribe", "manage"):
+        digest = hmac.digest(secret, b"v4" + raw[1:], hashlib.sha256)[_PAIRED[raw[:1]]]
+    else:
+        digest = hmac.digest(secret, b"v4" + raw, hashlib.sha256)[:_SIG_BYTES]
+    return f"v4.{_b64(raw)}.{_b64(digest)}"
 
 
 # The two links every email carries, unsubscribe and manage, come from one HMAC: its
 # first half signs the one, its second half the other. Each half is an independent
 # pseudorandom value, so holding one says nothing of the other, and a send of a million
-# pays for one HMAC a reader, not two.
+# pays for one HMAC a reader, not two. (A confirmation token's HMAC covers its purpose
+# byte as well, so it can never equal either half.)
 _PAIRED = {b"u": slice(0, _SIG_BYTES), b"m": slice(_SIG_BYTES, 2 * _SIG_BYTES)}
-
-
-_TAIL = struct.Struct(">QH")  # the payload after its purpose byte
 
 
 class Signer:
@@ -66,66 +111,78 @@ class Signer:
     for each reader, half the cost of keying it every time (a send makes a million)."""
 
     def __init__(self, secret: bytes) -> None:
-        self._keyed = hmac.new(secret, b"v3", hashlib.sha256)
-        self._prefixes: dict[bytes, str] = {}
+        self._keyed = hmac.new(secret, b"v4", hashlib.sha256)
 
-    def pair(self, subscriber_id: int, day: int | None = None) -> tuple[str, str]:
-        """The unsubscribe and manage tokens for one subscriber (``v3``), made on ``day``
-        (days since 1970; today by default)."""
-        made = (day if day is not None else int(time.time()) // 86400) - _EPOCH
-        tail = _TAIL.pack(subscriber_id, max(made, 0))
+    def pair(self, key: str, day: int | None = None) -> tuple[str, str]:
+        """The unsubscribe and manage tokens for the reader whose link key is ``key``,
+        made on ``day`` (days since 1970; today by default)."""
+        tail = _TAIL.pack(_key_bytes(key), _made(day))
         mac = self._keyed.copy()
         mac.update(tail)
         digest = mac.digest()
-        leave = _b64(b"u" + tail)
-        # The two payloads differ in their first byte only, so in their first four
-        # base64 characters only (three bytes each): those come from a small cache.
-        head = self._prefixes.get(tail[:2])
-        if head is None:
-            head = self._prefixes[tail[:2]] = _b64(b"m" + tail[:2])
-        return (f"v3.{leave}.{_b64(digest[_PAIRED[b'u']])}",
-                f"v3.{head}{leave[4:]}.{_b64(digest[_PAIRED[b'm']])}")
+        return (f"v4.{_b64(b'u' + tail)}.{_b64(digest[_PAIRED[b'u']])}",
+                f"v4.{_b64(b'm' + tail)}.{_b64(digest[_PAIRED[b'm']])}")
 
 
-def make_pair(secret: bytes, subscriber_id: int, day: int | None = None) -> tuple[str, str]:
-    """The unsubscribe and manage tokens for one subscriber (``v3``), made on ``day``."""
-    return Signer(secret).pair(subscriber_id, day)
+def make_pair(secret: bytes, key: str, day: int | None = None) -> tuple[str, str]:
+    """The unsubscribe and manage tokens for the reader whose link key is ``key``."""
+    return Signer(secret).pair(key, day)
 
 
 def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = None,
-         today: int | None = None) -> int:
-    """The subscriber number a ``purpose`` token was made for; SubscriberError if it was
-    not made by us, for another purpose, or is older than ``max_age_days``."""
-    try:
-        version, payload, mac = token.split(".")
-        raw = _unb64(payload)
-        kind, subscriber_id, made = _PAYLOAD.unpack(raw)
-    except (ValueError, binascii.Error, struct.error):
-        raise SubscriberError("not a link of ours") from None
-    if version == "v2":
-        expected = hmac.digest(secret, b"v2" + raw, hashlib.sha256)[:_SIG_BYTES]
-    elif version == "v3" and kind in _PAIRED:
-        expected = hmac.digest(secret, b"v3" + raw[1:], hashlib.sha256)[_PAIRED[kind]]
-    else:
-        raise SubscriberError("not a link of ours")
-    if not hmac.compare_digest(_b64(expected), mac):
+         today: int | None = None) -> Link:
+    """What a ``purpose`` token names; SubscriberError if it was not made by us, is not
+    spelt exactly as we spell it, is for another purpose, or is older than
+    ``max_age_days``."""
+    version, kind, raw, mac = _split(token)
+    expected = _expected(secret, version, kind, raw)
+    if expected is None or not hmac.compare_digest(_b64(expected), mac):
         raise SubscriberError("the link does not verify (wrong NEWSLETTER_SECRET?)")
     if kind != PURPOSES[purpose]:
         raise SubscriberError("the link was made for something else")
-    age = (today if today is not None else int(time.time()) // 86400) - _EPOCH - made
+    if version == "v4":
+        _, key, made = _PAYLOAD.unpack(raw)
+        link = Link(key.hex(), None, made + _EPOCH)
+    else:
+        _, number, made = _LEGACY.unpack(raw)
+        link = Link(None, int(number), made + _EPOCH)
+    age = (today if today is not None else _today()) - link.made
     if max_age_days is not None and age > max_age_days:
         raise SubscriberError("the link has expired")
-    return int(subscriber_id)
+    return link
+
+
+def _split(token: str) -> tuple[str, bytes, bytes, str]:
+    """A token's version, purpose byte, payload bytes and MAC text; SubscriberError for
+    anything that is not shaped as one of ours."""
+    if not token.isascii() or len(token) > _MAX_TOKEN or token.count(".") != 2:
+        raise SubscriberError("not a link of ours")
+    version, payload, mac = token.split(".")
+    size = _PAYLOAD.size if version == "v4" else _LEGACY.size
+    try:
+        raw = _unb64(payload)
+    except (ValueError, binascii.Error):
+        raise SubscriberError("not a link of ours") from None
+    if version not in ("v2", "v3", "v4") or len(raw) != size:
+        raise SubscriberError("not a link of ours")
+    return version, raw[:1], raw, mac
+
+
+def _expected(secret: bytes, version: str, kind: bytes, raw: bytes) -> bytes | None:
+    """The MAC a token of ``version`` and ``kind`` must carry; None for a kind that
+    version never made."""
+    if version == "v2":
+        return hmac.digest(secret, b"v2" + raw, hashlib.sha256)[:_SIG_BYTES]
+    if kind in _PAIRED:  # v3 and v4 pairs: one HMAC, halved
+        return hmac.digest(secret, version.encode() + raw[1:], hashlib.sha256)[_PAIRED[kind]]
+    if version == "v4" and kind in PURPOSES.values():
+        return hmac.digest(secret, b"v4" + raw, hashlib.sha256)[:_SIG_BYTES]
+    return None
 
 
 def is_current(token: str) -> bool:
-    """Whether ``token`` is of a kind made now (v2, v3), not an address-carrying one."""
-    return token.startswith(("v2.", "v3."))
-
-
-def made_on(token: str) -> int:
-    """The day (days since 1970) a current token was made; read only after :func:`read`."""
-    return int(_PAYLOAD.unpack(_unb64(token.split(".")[1]))[2]) + _EPOCH
+    """Whether ``token`` is of a kind made since the address left tokens (v2, v3, v4)."""
+    return token.startswith(("v2.", "v3.", "v4."))
 
 
 def sign(secret: bytes, key: str) -> str:

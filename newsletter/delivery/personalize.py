@@ -3,7 +3,7 @@ token values.
 
 The email is rendered once with tokens in it; a provider substitutes them per recipient
 (SendGrid substitutions) or a transport does (SMTP, outbox). The links' tokens (see
-tokens.py) are an HMAC of the subscriber's number under ``NEWSLETTER_SECRET``: verifiable
+tokens.py) are an HMAC of the reader's random link key under ``NEWSLETTER_SECRET``: verifiable
 without a database lookup, and cheap enough (a few microseconds) for a million recipients.
 """
 
@@ -56,7 +56,7 @@ class Personalizer:
 
     def links(self, recipient: Recipient) -> tuple[str, str]:
         """The reader's unsubscribe and manage links (one HMAC for both)."""
-        leave, manage = self.signer.pair(recipient.id, self.day)
+        leave, manage = self.signer.pair(recipient.link, self.day)
         return (f"{self.slot[0]}{leave}{self.slot[1]}",
                 f"{self.manage_slot[0]}{manage}{self.manage_slot[1]}")
 

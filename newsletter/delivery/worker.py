@@ -45,14 +45,14 @@ def ready() -> str | None:
     return _failure
 
 
-Row = tuple[int, str, str | None, str | None]  # a Recipient as a plain tuple
+Row = tuple[int, str, str | None, str | None, str]  # a Recipient as a plain tuple
 
 
 def as_rows(recipients: Sequence[Recipient]) -> list[Row]:
     """A batch as it crosses to a worker: plain tuples. Pickling a thousand named tuples
     costs the sending process five times what plain ones do (each is pickled as a call
     to its class), and that process is the one that keeps the ledger."""
-    return [(r.id, r.email, r.name, r.timezone) for r in recipients]
+    return [(r.id, r.email, r.name, r.timezone, r.link) for r in recipients]
 
 
 def send(rows: list[Row]) -> Outcome:

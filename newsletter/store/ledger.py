@@ -535,7 +535,7 @@ def _pinned(content: Content | Callable[[], Content]) -> Content:
 
 
 _READERS = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
-                  subscribers.c.timezone, subscribers.c.status) \
+                  subscribers.c.timezone, subscribers.c.link_key, subscribers.c.status) \
     .where(subscribers.c.id.between(bindparam("low"), bindparam("high"))) \
     .order_by(subscribers.c.id)
 
@@ -554,7 +554,7 @@ def _readers(conn: Connection, members: list[int]) -> tuple[list[Recipient], lis
     rows = conn.execute(_READERS, {"low": min(members), "high": max(members)}
                         ).cursor.fetchall()
     make = Recipient._make  # a thousand a batch: the tuple's own constructor
-    recipients = [make(row[:4]) for row in rows if row[0] in wanted and row[4] == "active"]
-    left = [row[0] for row in rows if row[0] in wanted and row[4] != "active"]
+    recipients = [make(row[:5]) for row in rows if row[0] in wanted and row[5] == "active"]
+    left = [row[0] for row in rows if row[0] in wanted and row[5] != "active"]
     return recipients, left
 

@@ -16,6 +16,7 @@ class Recipient(NamedTuple):
     email: str
     name: str | None = None
     timezone: str | None = None
+    link: str = ""  # the reader's link key (see tokens.py); a proof's reader has none
 
     @property
     def key(self) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, select, update
 
 from newsletter import timing, tokens
 from newsletter.errors import SubscriberError
@@ -49,6 +49,7 @@ class Subscriber:
     timezone: str | None
     status: str
     created_at: dt.datetime
+    link_key: str = ""  # what the reader's links name (see tokens.py)
 
 
 def now() -> dt.datetime:
@@ -102,7 +103,8 @@ def check_timezone(value: str | None) -> str | None:
 
 
 def _row(row: Any) -> Subscriber:
-    return Subscriber(row.id, row.email, row.name, row.timezone, row.status, row.created_at)
+    return Subscriber(row.id, row.email, row.name, row.timezone, row.status, row.created_at,
+                      row.link_key)
 
 
 def find(engine: Engine, address: str) -> Subscriber | None:
@@ -120,24 +122,37 @@ def find_by_id(engine: Engine, subscriber_id: int) -> Subscriber | None:
 
 def find_by_link(engine: Engine, secret: bytes, token: str,
                  purpose: str = "unsubscribe") -> Subscriber | None:
-    """The subscriber a link's token names (None when they were erased since);
-    SubscriberError when the token is not ours or not for ``purpose``. Links of the first
-    kind, which carry the address, still work for unsubscribing."""
+    """The subscriber a link's token was made for (None when there is none now: erased,
+    or a link of an earlier kind whose reader has since subscribed anew); SubscriberError
+    when the token is not ours or not for ``purpose``."""
+    with engine.connect() as conn:
+        row = conn.execute(select(subscribers).where(link_owner(secret, token, purpose))
+                           ).first()
+    return _row(row) if row else None
+
+
+def link_owner(secret: bytes, token: str, purpose: str) -> ColumnElement[bool]:
+    """The condition that selects the one reader a ``purpose`` token was made for: the
+    reader whose link key it names; for a link of an earlier kind (a row number, or for
+    unsubscribing the address itself), that reader only while they hold links of that
+    kind, never whoever has the number or the address since. SubscriberError when the
+    token is not ours or not for ``purpose``."""
     if tokens.is_current(token):
-        return find_by_id(engine, tokens.read(secret, token, purpose))
+        link = tokens.read(secret, token, purpose)
+        if link.key is not None:
+            return subscribers.c.link_key == link.key
+        return and_(subscribers.c.id == link.legacy_id, subscribers.c.legacy_links.is_(True))
     if purpose != "unsubscribe":
         raise SubscriberError("the link was made for something else")
-    return find(engine, tokens.verify(secret, token))
+    return and_(subscribers.c.email_key == tokens.verify(secret, token),
+                subscribers.c.legacy_links.is_(True))
 
 
 def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
-    """Unsubscribe whoever an unsubscribe link names, in one statement (the one-click
-    path, which answers the same whether they were active, had left, or were erased);
-    SubscriberError when the token is not ours or not for unsubscribing."""
-    if tokens.is_current(token):
-        condition = subscribers.c.id == tokens.read(secret, token, "unsubscribe")
-    else:
-        condition = subscribers.c.email_key == tokens.verify(secret, token)
+    """Unsubscribe whoever an unsubscribe link was made for, in one statement (the
+    one-click path, which answers the same whether they were active, had left, or were
+    erased); SubscriberError when the token is not ours or not for unsubscribing."""
+    condition = link_owner(secret, token, "unsubscribe")
     with engine.begin() as conn:
         conn.execute(update(subscribers).where(condition, subscribers.c.status == "active")
                      .values(status="unsubscribed", updated_at=now()))
@@ -184,7 +199,7 @@ def set_status(engine: Engine, address: str, status: str) -> Subscriber:
         conn.execute(update(subscribers).where(subscribers.c.id == existing.id)
                      .values(status=status, updated_at=now()))
     return Subscriber(existing.id, existing.email, existing.name, existing.timezone, status,
-                      existing.created_at)
+                      existing.created_at, existing.link_key)
 
 
 def mark_left(engine: Engine, addresses: Iterable[str], status: str) -> int:

@@ -45,7 +45,7 @@ def _reader(service: Service, token: str) -> Subscriber | Response:
 def page(service: Service, reader: Subscriber, token: str, *, saved: str = "",
          error: str = "", status: int = 200, name: str | None = None,
          timezone: str | None = None) -> Response:
-    leave = tokens.make_pair(service.secret, reader.id)[0]
+    leave = tokens.make_pair(service.secret, reader.link_key)[0]
     return service.pages.render(
         "manage.html.j2", "Your subscription", status, masked=mask(reader.email),
         status_text=STATUS_TEXT.get(reader.status, reader.status),

@@ -276,7 +276,8 @@ def test_links_reach_sendgrid_as_the_personalizer_makes_them(
     assert len(people) == 3
     personalizer = transport.personalizer
     for reader in audience.listing(engine):
-        recipient = Recipient(reader.id, reader.email, reader.name, reader.timezone)
+        recipient = Recipient(reader.id, reader.email, reader.name, reader.timezone,
+                              reader.link_key)
         expected = personalizer.values(recipient)
         sent = people[reader.email]
         assert sent["substitutions"] == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select, text
 
 from newsletter.store import consent
-from newsletter.store.db import batches, deliveries, reader_ids
+from newsletter.store.db import KEY_SQL, batches, deliveries, reader_ids
 from newsletter.store.ledger import _READERS, Content, Lease, Ledger
 from newsletter.store.subscribers import forget
 
@@ -18,10 +18,11 @@ def fill(engine: Engine, count: int) -> None:
         else "SELECT generate_series(1, :count) AS i"
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
-            "SELECT 'r' || i || '@example.org', 'r' || i || '@example.org', 'R ' || i, "
+            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, "
+            f"link_key) SELECT 'r' || i || '@example.org', 'r' || i || '@example.org', 'R ' || i, "
             f"CASE WHEN i % 7 = 0 THEN 'unsubscribed' ELSE 'active' END, "
-            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
+            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, {KEY_SQL[engine.dialect.name]} "
+            f"FROM ({series}) AS s"), {"count": count})
         conn.execute(text("ANALYZE"))
 
 

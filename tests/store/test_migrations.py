@@ -183,3 +183,53 @@ def test_a_send_in_progress_moves_onto_its_batches_at_revision_0009(bare: Engine
     _to(bare, "head")
     assert ledger.release_uncertain() == 2 and ledger.release_failed() == 2
     assert [[r.id for r in ledger.claim(n)] for n in (1, 2, 3)] == [[2, 3], [4, 5], [6, 7]]
+
+
+def test_readers_on_file_keep_their_links_across_revision_0010(bare: Engine) -> None:
+    # 0010 gives every reader a random link key. Readers on file keep the links of the
+    # kinds made before (by row number, or the address), for them alone; a send in
+    # progress comes through and resumes; the revision goes down and up again.
+    import hashlib
+    import hmac
+    import struct
+
+    from newsletter import tokens
+
+    secret = b"s" * 32
+    _to(bare, "0009")
+    with bare.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at) "
+            "VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            [{"i": i, "e": f"r{i}@example.org"} for i in range(1, 6)])
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 5, 5, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "readers, waiting) VALUES ('2024-07-23', 0, 'pending', 5, 0, "
+                          "',1,2,3,4,5,', 5)"))
+    raw = struct.pack(">cQH", b"u", 3, 2000)
+    v3 = "v3.{}.{}".format(*(tokens._b64(part) for part in (
+        raw, hmac.digest(secret, b"v3" + raw[1:], hashlib.sha256)[:16])))
+    first_kind = tokens.sign(secret, "r4@example.org")
+
+    _to(bare, "0010")
+    with bare.connect() as conn:
+        keys = [r.link_key for r in conn.execute(text("SELECT link_key FROM subscribers"))]
+    assert len(set(keys)) == 5 and all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+    assert store.find_by_link(bare, secret, v3).email == "r3@example.org"  # type: ignore[union-attr]
+    assert store.find_by_link(bare, secret, first_kind).email == "r4@example.org"  # type: ignore[union-attr]
+    # The number and the address given to someone new: the old links are not theirs.
+    store.forget(bare, "r3@example.org")
+    store.forget(bare, "r4@example.org")
+    newcomer = store.add(bare, "r4@example.org")
+    assert newcomer.id == 6  # numbers are never given out again
+    assert store.find_by_link(bare, secret, v3) is None
+    assert store.find_by_link(bare, secret, first_kind) is None
+    ledger = Ledger(bare, "2024-07-23")
+    assert [r.id for r in ledger.claim(0)] == [1, 2, 5]
+    _to(bare, "0009", down=True)
+    _to(bare, "head")
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT link_key) FROM subscribers")
+                            ).scalar() == 4

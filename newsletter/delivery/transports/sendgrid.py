@@ -232,7 +232,7 @@ class SendGridTransport(Transport):
         greeting = self._greeting(recipient)
         if self.asm:  # SendGrid's own links: only a greeting is ours to fill
             return f'{entry},"substitutions":{{{greeting[:-1]}}}}}' if greeting else entry + "}"
-        leave, manage = self.personalizer.signer.pair(recipient.id, self.personalizer.day)
+        leave, manage = self.personalizer.signer.pair(recipient.link, self.personalizer.day)
         parts = self.links
         return (f'{entry},"headers":{{"List-Unsubscribe":{parts.header[0]}{leave}'
                 f'{parts.header[1]}}},"substitutions":{{{greeting}{parts.leave[0]}{leave}'

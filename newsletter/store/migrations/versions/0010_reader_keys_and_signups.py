@@ -38,7 +38,7 @@ _SUBSCRIBERS = sa.table("subscribers", sa.column("id", sa.Integer),
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("subscribers", recreate="always",
+    with op.batch_alter_table("subscribers", recreate=_recreate(),
                               table_kwargs=_AUTOINCREMENT) as batch:
         batch.add_column(sa.Column("link_key", sa.String(32)))
         batch.add_column(sa.Column("legacy_links", sa.Boolean, nullable=False,
@@ -84,12 +84,19 @@ def upgrade() -> None:
                    [{"name": "erased", "value": secrets.token_hex(32)}])
 
 
+def _recreate() -> str:
+    """SQLite gains AUTOINCREMENT only by making the table anew; PostgreSQL alters it in
+    place (a copy would also start a new sequence at 1: numbers given out again)."""
+    return "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+
+
 def _give_keys() -> None:
     """A random key for every reader on file, whose old links go on working for them."""
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":  # gen_random_uuid: a strong random source, 13+
         op.execute("UPDATE subscribers SET link_key = replace(gen_random_uuid()::text, "
                    "'-', ''), legacy_links = true")
+        _sequence_past_every_row(bind)
         return
     if bind.dialect.name == "sqlite":  # randomblob: SQLite's own strong generator
         op.execute("UPDATE subscribers SET link_key = lower(hex(randomblob(16))), "
@@ -101,11 +108,25 @@ def _give_keys() -> None:
                      .values(link_key=secrets.token_hex(16), legacy_links=True))
 
 
+def _sequence_past_every_row(bind: sa.Connection) -> None:
+    """Rows written with their own numbers (a restore, say) leave PostgreSQL's sequence
+    behind: it must never hand out a number a reader has had. Only ever moved forward."""
+    sequence = bind.execute(sa.text("SELECT pg_get_serial_sequence('subscribers', 'id')")
+                            ).scalar()
+    if sequence is None:
+        return
+    top = bind.execute(sa.text("SELECT COALESCE(max(id), 0) FROM subscribers")).scalar_one()
+    bind.execute(sa.text("SELECT setval(CAST(:seq AS regclass), :top) WHERE :top > "
+                         "(SELECT COALESCE(last_value, 0) FROM pg_sequences WHERE "
+                         "format('%I.%I', schemaname, sequencename)::regclass "
+                         "= CAST(:seq AS regclass))"), {"seq": sequence, "top": top})
+
+
 def downgrade() -> None:
     op.drop_table("store_keys")
     op.drop_table("erased")
     op.drop_table("signups")
-    with op.batch_alter_table("subscribers", recreate="always") as batch:
+    with op.batch_alter_table("subscribers", recreate=_recreate()) as batch:
         batch.drop_constraint("uq_subscribers_link_key", type_="unique")
         batch.drop_column("tags")
         batch.drop_column("opt_in_ip")
