@@ -375,16 +375,19 @@ class Newsletter:
 
     def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and
-        the provider's events as old; also readers who never confirmed before their link
-        expired, and the service's request counts of past hours. Return how many rows
-        went, by kind."""
-        from newsletter.store import consent, throttle
+        the provider's events as old; also requests to subscribe whose link expired (and
+        readers who asked before the queue and never confirmed), and the service's
+        request counts of past hours. Return how many rows went, by kind. (The service's
+        mailer prunes the requests and counts by itself; this is for a database that no
+        service runs on.)"""
+        from newsletter.store import consent, signups, throttle
         from newsletter.store.ledger import Ledger
 
         now = now or dt.datetime.now(dt.UTC)
         gone = Ledger.prune(self.engine, now - older_than)
         expired = now - dt.timedelta(days=self.project.publication.readers.confirm_days + 1)
-        gone["unconfirmed"] = consent.drop_unconfirmed(self.engine, expired)
+        gone["unconfirmed"] = consent.drop_unconfirmed(self.engine, expired) + \
+            signups.prune(self.engine, expired)
         gone["request counts"] = throttle.prune(self.engine, now.timestamp())
         return gone
 

@@ -1,104 +1,35 @@
-"""Double opt-in: a reader asks, the list mails them a link, their click confirms.
+"""A reader's own changes and records: leaving, preferences, erasing, and everything
+kept about them, read back whole (:func:`record`) for the download on their page.
 
-A request records the reader as ``pending`` (or, for one who had left, notes the request
-and leaves them as they are) with where it came from; confirming makes them ``active``
-and records when. The answer to a request never says whether the address was known: the
-caller shows the same page whatever happened. At most one confirmation email goes to an
-address an hour, decided by one conditional UPDATE so that two instances of the service
-answering at the same instant send one.
-
-What is kept about a reader can be read back whole (:func:`record`), for the download
-on their preferences page.
+Requests to subscribe wait in a queue (signups.py). Readers who asked before the queue
+existed are ``pending`` rows whose links name their row number: :func:`awaiting` and
+:func:`confirm` still honour those links for them, and :func:`drop_unconfirmed` erases
+them once the links have expired.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store.db import batches, deliveries, holding, sends, subscribers
-from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, normalize, now
-
-RESEND_AFTER = dt.timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a subscribe request came to: whom to mail a confirmation link, if anyone."""
-
-    subscriber_id: int
-    email: str
-    name: str | None
-    send: bool  # a confirmation email is due now (not already active, none in the hour)
-
-
-def request(engine: Engine, address: str, *, name: str | None = None,
-            timezone: str | None = None, source: str = "form",
-            at: dt.datetime | None = None) -> Request:
-    """Record that ``address`` asked to subscribe; SubscriberError when the address or the
-    timezone is not valid (that much the form may say)."""
-    email, key = normalize(address)
-    zone = check_timezone(timezone)
-    name = one_line(name)[:200] or None
-    stamp = at or now()
-    with engine.begin() as conn:
-        row = _by_key(conn, key)
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(subscribers.insert().values(
-                        email=email, email_key=key, name=name, timezone=zone,
-                        status="pending", created_at=stamp, updated_at=stamp,
-                        consent_source=source[:200], requested_at=stamp))
-            except IntegrityError:  # the same address, at the same instant, elsewhere
-                pass
-            row = _by_key(conn, key)
-            assert row is not None
-        elif row.status != "active":
-            # Pending, or had left: the request is noted; only confirming changes them.
-            conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(
-                requested_at=stamp, consent_source=source[:200],
-                name=name or row.name, timezone=zone or row.timezone))
-    if row.status == "active":
-        return Request(row.id, row.email, row.name, send=False)
-    return Request(row.id, row.email, name or row.name, send=_claim_send(engine, row.id, stamp))
-
-
-def _by_key(conn: Connection, key: str) -> Any:
-    return conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
-
-
-def _claim_send(engine: Engine, subscriber_id: int, stamp: dt.datetime) -> bool:
-    """Whether this request may send the confirmation email: none went in the last hour.
-    One statement, so concurrent requests claim it once."""
-    with engine.begin() as conn:
-        return bool(conn.execute(update(subscribers).where(
-            subscribers.c.id == subscriber_id,
-            or_(subscribers.c.confirm_sent_at.is_(None),
-                subscribers.c.confirm_sent_at <= stamp - RESEND_AFTER))
-            .values(confirm_sent_at=stamp)).rowcount)
-
-
-def release_send(engine: Engine, subscriber_id: int) -> None:
-    """The confirmation email could not be sent: let the next request try again."""
-    with engine.begin() as conn:
-        conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
-                     .values(confirm_sent_at=None))
+from newsletter.store.db import batches, deliveries, holding, new_key, sends, subscribers
+from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, now
 
 
 def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | None:
-    """The reader a confirmation link made on ``made`` is for, if it still has something
-    to confirm: they asked (pending, or came back after leaving) no later than that day.
-    None when there is nothing to confirm (already active, erased, or a link older than
-    their last change of mind)."""
+    """For a confirmation link of the kind made before the queue (it names a row number):
+    the reader it was made for, if they still hold such links and have something to
+    confirm: they asked no later than that day (pending, or back after leaving) and have
+    not changed their mind since (leaving clears the request; new requests go to the
+    queue and never set it). None when there is nothing to confirm."""
     with engine.connect() as conn:
-        row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        row = conn.execute(select(subscribers).where(
+            subscribers.c.id == subscriber_id, subscribers.c.legacy_links.is_(True))).first()
     if row is None or row.status == "active" or row.requested_at is None:
         return None
     asked = row.requested_at if row.requested_at.tzinfo else \
@@ -109,14 +40,17 @@ def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | 
 
 
 def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None) -> bool:
-    """Make a reader who asked active; False when there was nothing to confirm."""
+    """Make a reader who asked (by a link of the kind before the queue) active; False
+    when there was nothing to confirm. Their request's time stays on record; they come
+    back with a new link key, so links made before they left act for them no more."""
     stamp = at or now()
     with engine.begin() as conn:
         return bool(conn.execute(update(subscribers).where(
             subscribers.c.id == subscriber_id, subscribers.c.status != "active",
-            subscribers.c.requested_at.is_not(None))
+            subscribers.c.legacy_links.is_(True), subscribers.c.requested_at.is_not(None))
             .values(status="active", confirmed_at=stamp, requested_at=None,
-                    updated_at=stamp)).rowcount)
+                    opted_in_at=subscribers.c.requested_at, updated_at=stamp,
+                    link_key=new_key(), legacy_links=False)).rowcount)
 
 
 def drop_unconfirmed(engine: Engine, asked_before: dt.datetime) -> int:
@@ -187,7 +121,10 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
     return {
         "email": row.email, "name": row.name, "timezone": row.timezone, "status": row.status,
         "subscribed_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
-        "consent": {"source": row.consent_source, "requested_at": _iso(row.requested_at),
+        "tags": json.loads(row.tags) if row.tags else [],
+        "consent": {"source": row.consent_source,
+                    "requested_at": _iso(row.opted_in_at or row.requested_at),
+                    "requested_from": row.opt_in_ip,
                     "confirmed_at": _iso(row.confirmed_at),
                     "confirmation_sent_at": _iso(row.confirm_sent_at)},
         "deliveries": [{"issue": issue, "state": state} for issue, state in own],

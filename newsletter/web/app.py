@@ -11,10 +11,13 @@ scanner) does: it changes nothing, and shows a page with a button that POSTs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +39,7 @@ from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
 from newsletter.tokens import DEV_SECRET
 from newsletter.web import forms, manage, sendgrid, subscribe
+from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Pages, mask
 
 log = logging.getLogger("newsletter.web")
@@ -84,7 +88,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     transport = transports.make("auto", publication, env, outbox=path.parent / "outbox")
     service = Service(publication, engine, secret, key,
                       Pages(publication, overrides if overrides.is_dir() else None), transport)
-    app = Starlette(routes=_routes(service))
+    app = Starlette(routes=_routes(service), lifespan=_mailing(service))
     app.state.service = service
     app.add_middleware(_Headers, headers=security_headers(publication))
     return app
@@ -101,6 +105,22 @@ def security_headers(publication: Publication) -> dict[str, str]:
         headers["Content-Security-Policy"] += (f"; script-src {origin}; connect-src 'self'; "
                                                "worker-src blob:")
     return headers
+
+
+def _mailing(service: Service) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the mailer of queued requests runs while the app does."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(Mailer(service).run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
 
 
 def factory() -> Starlette:

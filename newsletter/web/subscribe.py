@@ -1,11 +1,15 @@
 """Subscribing with double opt-in: the form, the confirmation email, the confirm page.
 
-The answer to the form is the same page whatever the address was (new, waiting, active,
-gone), so the form tells nobody who reads the newsletter. What does differ, an invalid
-address, is about what was typed, not about the list. Abuse is met by a hidden field
-that people leave empty and scripts fill, a limit of requests an hour per client address
-(counted in the database, so it holds across instances), at most one confirmation email
-an hour per address, and a body size limit.
+The answer to the form is the same page, after the same work, whatever the address was
+(new, waiting, active, gone, bounced): the request is checked for what was typed and
+queued (store/signups.py), and everything that depends on the address is decided later
+by the service's mailer (mailer.py), which no answer waits for. So neither the page nor
+its timing nor a relay's refusal tells anybody who reads the newsletter. What does
+differ, an invalid address, is about what was typed, not about the list. Abuse is met by
+a hidden field that people leave empty and scripts fill, a limit of requests an hour per
+client network (counted in the database, so it holds across instances), a bound on the
+queue, at most one confirmation email an hour and three a day per address, and a body
+size limit.
 """
 
 from __future__ import annotations
@@ -17,16 +21,15 @@ import logging
 import zoneinfo
 from functools import cache
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from newsletter import tokens
-from newsletter.errors import NewsletterError, SubscriberError
-from newsletter.store import consent, throttle
-from newsletter.store.subscribers import Subscriber, find_by_id
+from newsletter.errors import SubscriberError
+from newsletter.store import consent, signups, throttle
+from newsletter.store.subscribers import Subscriber, find, find_by_id
 from newsletter.web import challenge, forms
 from newsletter.web.pages import mask
 
@@ -89,23 +92,31 @@ async def subscribe(request: Request) -> Response:
             return form_page(service, fields, "Please wait for the check below the form to "
                              "finish (it needs JavaScript), then subscribe again.", 400)
     try:
-        request_ = await run_in_threadpool(
-            consent.request, service.engine, address, name=fields.get("name"),
-            timezone=fields.get("timezone", "").strip() or None,
-            source=_source(request))
+        await run_in_threadpool(_queue, service, address, fields, _network(request))
     except SubscriberError as exc:
         return form_page(service, fields, _why(exc, address), 400)
-    if request_.send:
-        try:
-            await run_in_threadpool(send_confirmation, service, request_)
-        except NewsletterError as exc:  # refused, unreachable, outbox full
-            await run_in_threadpool(consent.release_send, service.engine,
-                                    request_.subscriber_id)
-            log.warning("subscribe: the confirmation email did not go: %s", exc)
-            return service.pages.message("Please try again soon", [
-                "We could not send the confirmation email just now. Please try again in a "
-                "few minutes."], 503)
+    except QueueFull:
+        log.warning("subscribe: %d requests wait to be mailed; asking people to come back",
+                    signups.MAX_QUEUED)
+        return service.pages.message("Please try again soon", [
+            "Many people asked at once. Please try again in a few minutes."], 503)
     return sent_page(service, address)
+
+
+class QueueFull(Exception):
+    """More requests wait to be mailed than the queue takes (answered 503, whoever
+    asked)."""
+
+
+def _queue(service: Service, address: str, fields: dict[str, str], network: str) -> None:
+    """The work every request does, whoever asked: check what was typed, count the queue,
+    add one row. Nothing here reads the list of readers."""
+    if signups.waiting(service.engine) >= signups.MAX_QUEUED:
+        raise QueueFull
+    signups.queue(service.engine, address, name=fields.get("name"),
+                  timezone=fields.get("timezone", "").strip() or None,
+                  source=f"form {service.publication.service_url}/subscribe",
+                  network=network)
 
 
 def sent_page(service: Service, address: str) -> Response:
@@ -124,12 +135,10 @@ def _over_limit(service: Service, client: str) -> bool:
         service.publication.readers.requests_per_hour
 
 
-def _source(request: Request) -> str:
-    """Where the form was: ``form``, or ``form HOST`` when posted from another site."""
-    origin = request.headers.get("origin") or request.headers.get("referer") or ""
-    host = urlsplit(origin).hostname or ""
-    own = urlsplit(str(request.base_url)).hostname or ""
-    return f"form {host}" if host and host != own else "form"
+def _network(request: Request) -> str:
+    """The client's network as the rate limit counts it, for the consent record: what the
+    server saw (through a trusted proxy), never what the client says of itself."""
+    return request.client.host if request.client else "unknown"
 
 
 def _why(exc: SubscriberError, address: str) -> str:
@@ -141,15 +150,18 @@ def _why(exc: SubscriberError, address: str) -> str:
     return "That does not look like an email address: please check it."
 
 
-def send_confirmation(service: Service, request_: consent.Request) -> None:
+def send_confirmation(service: Service, signup: signups.Signup) -> None:
+    """The confirmation email for a queued request. It carries nothing the requester
+    typed but the address: no name, in the greeting or the To: header (anyone may type
+    anyone's address, and words meant for its owner)."""
     from newsletter.email.message import Notice
 
-    token = tokens.make(service.secret, "confirm", request_.subscriber_id)
+    token = tokens.make(service.secret, "confirm", signup.key)
     url = f"{service.publication.service_url}/confirm?t={token}"
     subject = f"Confirm your subscription to {service.publication.name}"
-    values = {"name": request_.name, "confirm_url": url, "subject": subject,
+    values = {"confirm_url": url, "subject": subject,
               "days": service.publication.readers.confirm_days}
-    notice = Notice(request_.email, request_.name, subject,
+    notice = Notice(signup.email, None, subject,
                     service.pages.text("confirm_email.txt.j2", **values),
                     service.pages.text("confirm_email.html.j2", **values), kind="confirm")
     service.transport.send_notice(notice)
@@ -174,36 +186,57 @@ async def confirm(request: Request) -> Response:
     found = await run_in_threadpool(_awaiting, service, token)
     if isinstance(found, Response):
         return found
-    await run_in_threadpool(consent.confirm, service.engine, found.id)
-    manage = tokens.make_pair(service.secret, found.id)[1]
+    reader = await run_in_threadpool(_confirm, service, found)
+    if reader is None:  # confirmed by another click at the same instant
+        return _nothing_to_confirm(service)
+    manage = tokens.make_pair(service.secret, reader.link_key)[1]
     return service.pages.message("You are subscribed", [
-        f"{mask(found.email)} will get {service.publication.name} from the next issue on.",
+        f"{mask(reader.email)} will get {service.publication.name} from the next issue on.",
         "Every issue has a link at its foot to change your name or timezone, or to leave."],
         link=("Manage your subscription", f"manage?t={manage}"))
 
 
-def _awaiting(service: Service, token: str) -> Subscriber | Response:
-    """The reader a confirmation link is for, or the page to show instead."""
+def _confirm(service: Service, found: signups.Signup | Subscriber) -> Subscriber | None:
+    if isinstance(found, signups.Signup):
+        return signups.confirm(service.engine, found)
+    if not consent.confirm(service.engine, found.id):
+        return None
+    return find_by_id(service.engine, found.id)
+
+
+def _awaiting(service: Service, token: str) -> signups.Signup | Subscriber | Response:
+    """What a confirmation link still has to confirm (a queued request, or a reader who
+    asked before the queue), or the page to show instead."""
     pages, days = service.pages, service.publication.readers.confirm_days
     try:
-        subscriber_id = tokens.read(service.secret, token, "confirm", max_age_days=days)
+        link = tokens.read(service.secret, token, "confirm", max_age_days=days)
     except SubscriberError as exc:
         if "expired" in str(exc):
             return pages.message("This link has expired", [
                 f"Confirmation links work for {days} days. Ask again and we will send a "
                 "new one."], 400, link=("Subscribe", "subscribe"))
         return pages.invalid()
-    found = consent.awaiting(service.engine, subscriber_id, _day(tokens.made_on(token)))
-    if found is not None:
-        return found
-    current = find_by_id(service.engine, subscriber_id)
+    if link.key is not None:
+        signup = signups.by_key(service.engine, link.key)
+        if signup is not None and signups.confirmable(service.engine, signup):
+            return signup
+        current = find(service.engine, signup.email) if signup is not None else None
+    else:  # a link of the kind before the queue: its reader, if they still hold it
+        legacy = consent.awaiting(service.engine, link.legacy_id or 0, _day(link.made))
+        if legacy is not None:
+            return legacy
+        current = None
     if current is not None and current.status == "active":
         return pages.message("You are already subscribed", [
             f"{mask(current.email)} gets {service.publication.name}; there is nothing more "
             "to do."])
-    return pages.message("Nothing to confirm", [
-        "This link was replaced by a newer one, or the request was withdrawn. To subscribe, "
-        "ask again."], 400, link=("Subscribe", "subscribe"))
+    return _nothing_to_confirm(service)
+
+
+def _nothing_to_confirm(service: Service) -> Response:
+    return service.pages.message("Nothing to confirm", [
+        "This link was used already, replaced by a newer one, or the request was "
+        "withdrawn. To subscribe, ask again."], 400, link=("Subscribe", "subscribe"))
 
 
 def _day(days_since_1970: int) -> dt.date:

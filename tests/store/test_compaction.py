@@ -60,26 +60,37 @@ def test_prune_removes_old_sends_and_events(engine: Engine, project_dir: Path,
         "removed\n")
 
 
-def test_prune_erases_readers_who_never_confirmed(engine: Engine, project_dir: Path,
-                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from newsletter.store import consent, throttle
+def test_prune_erases_requests_and_readers_who_never_confirmed(
+        engine: Engine, project_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select, update
+
+    from newsletter.store import signups, throttle
     from newsletter.store import subscribers as store
+    from newsletter.store.db import signups as signups_table
+    from newsletter.store.db import subscribers
 
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     now = dt.datetime.now(dt.UTC)
-    consent.request(engine, "never@example.org", at=now - dt.timedelta(days=9))
-    consent.request(engine, "recent@example.org", at=now - dt.timedelta(days=2))
-    store.add(engine, "back@example.org")
-    store.set_status(engine, "back@example.org", "unsubscribed")
-    consent.request(engine, "back@example.org", at=now - dt.timedelta(days=9))
+    signups.queue(engine, "never@example.org", source="form", at=now - dt.timedelta(days=9))
+    signups.queue(engine, "recent@example.org", source="form", at=now - dt.timedelta(days=2))
+    # Readers who asked before the queue: one never confirmed, one had left and asked.
+    for address, status in (("old@example.org", "pending"), ("back@example.org", "unsubscribed")):
+        store.add(engine, address)
+        store.set_status(engine, address, status)
+        with engine.begin() as conn:
+            conn.execute(update(subscribers).where(subscribers.c.email_key == address)
+                         .values(requested_at=now - dt.timedelta(days=9), legacy_links=True))
     throttle.hit(engine, "ip:old", now=now.timestamp() - 7200)
     throttle.hit(engine, "ip:now", now=now.timestamp())
     gone = Newsletter(project_dir / "newsletter.yaml").prune(dt.timedelta(days=180), now=now)
-    assert (gone["unconfirmed"], gone["request counts"]) == (1, 1)
-    assert store.find(engine, "never@example.org") is None
-    assert store.find(engine, "recent@example.org").status == "pending"  # type: ignore[union-attr]
+    assert (gone["unconfirmed"], gone["request counts"]) == (2, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(signups_table)).scalar() == 1
+    assert store.find(engine, "old@example.org") is None
     # One who had left is kept, as they were; their stale request is forgotten.
     assert store.find(engine, "back@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    from newsletter.store import consent
+
     assert consent.awaiting(engine, store.find(engine, "back@example.org").id,  # type: ignore[union-attr]
                             now.date()) is None
 

@@ -1,0 +1,218 @@
+"""Requests to subscribe, queued: double opt-in without telling anyone who reads.
+
+The form's answer does the same work whoever asked: it checks what was typed and queues
+the request (one insert). Everything that depends on the address (is it a reader
+already, did it bounce, how many emails went to it today) is decided later, by the
+service's mailer (web/mailer.py), which claims queued requests one at a time, mails a
+confirmation link where one is due, and forgets the rest. The queue is a table, so it
+survives a restart and is shared by every instance of the service.
+
+A request moves queued -> mailing (claimed; a claim older than :data:`LEASE` is taken
+over) -> mailed, or is deleted (nothing to send, or the send kept failing). A mailed
+request is confirmed once, by the link that names its key, and then spent; every other
+request of the same address goes with it. Nothing a request says (name, timezone)
+touches a reader on file until they confirm it.
+
+What the consent record keeps is what the server knows: the service's own address and
+the form's path, the time, the client's network (its rate-limit bucket), never what the
+client claims (Origin, Referer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+
+from newsletter.safetext import one_line
+from newsletter.store.db import new_key, signups, subscribers
+from newsletter.store.subscribers import LEFT, Subscriber, check_timezone, find, normalize, now
+
+LEASE = dt.timedelta(minutes=5)  # a mailer that died while sending: another takes over
+PER_HOUR, PER_DAY = 1, 3  # confirmation emails to one address
+MAX_ATTEMPTS = 5  # a request whose email kept failing is dropped after so many tries
+MAX_QUEUED = 5_000  # past this the form asks people to come back later (whoever they are)
+NEVER_MAILED = ("bounced", "complained")
+
+
+@dataclass(frozen=True)
+class Signup:
+    id: int
+    key: str
+    email: str
+    name: str | None
+    timezone: str | None
+    source: str
+    network: str | None
+    state: str
+    requested_at: dt.datetime
+
+
+def queue(engine: Engine, address: str, *, name: str | None = None,
+          timezone: str | None = None, source: str, network: str | None = None,
+          at: dt.datetime | None = None) -> None:
+    """Queue a request to subscribe ``address``: one insert, the same for every address.
+    SubscriberError when the address or the timezone is not valid (about what was
+    typed, not about the list)."""
+    email, key = normalize(address)
+    zone = check_timezone(timezone)
+    with engine.begin() as conn:
+        conn.execute(signups.insert().values(
+            key=new_key(), email=email, email_key=key, name=one_line(name)[:200] or None,
+            timezone=zone, source=source[:200], network=(network or "")[:64] or None,
+            state="queued", requested_at=at or now()))
+
+
+def waiting(engine: Engine) -> int:
+    """How many requests wait to be mailed (the form's bound, the same for everyone)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(signups)
+                                .where(signups.c.state == "queued")).scalar_one())
+
+
+def claim(engine: Engine, at: dt.datetime | None = None) -> Signup | None:
+    """The oldest request waiting (or one whose mailer died), claimed for this caller;
+    None when there is none. A conditional update claims it, so two mailers never take
+    the same request."""
+    stamp = at or now()
+    due = or_(signups.c.state == "queued",
+              and_(signups.c.state == "mailing", signups.c.claimed_at < stamp - LEASE))
+    with engine.begin() as conn:
+        for row in conn.execute(select(signups).where(due).order_by(signups.c.id).limit(5)):
+            taken = conn.execute(update(signups).where(
+                signups.c.id == row.id, signups.c.state == row.state,
+                or_(signups.c.claimed_at.is_(None), signups.c.claimed_at == row.claimed_at))
+                .values(state="mailing", claimed_at=stamp)).rowcount
+            if taken:
+                return _signup(row)
+    return None
+
+
+def refusal(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> str | None:
+    """Why no confirmation email goes for ``signup`` (a reader already, an address that
+    bounced or complained, the address's hourly or daily share used); None when one is
+    due. Words for the log, never for the person who asked."""
+    stamp = at or now()
+    reader = find(engine, signup.email)
+    if reader is not None and reader.status == "active":
+        return "already a reader"
+    if reader is not None and reader.status in NEVER_MAILED:
+        return f"the address {reader.status}"
+    with engine.connect() as conn:
+        hour = _mailed_since(conn, signup, stamp - dt.timedelta(hours=1))
+        day = _mailed_since(conn, signup, stamp - dt.timedelta(days=1))
+    if hour >= PER_HOUR:
+        return "one went within the hour"
+    if day >= PER_DAY:
+        return f"{PER_DAY} went within the day"
+    return None
+
+
+def _mailed_since(conn: Connection, signup: Signup, since: dt.datetime) -> int:
+    return int(conn.execute(select(func.count()).select_from(signups).where(
+        signups.c.email_key == signup.email.lower(), signups.c.mailed_at >= since)
+    ).scalar_one())
+
+
+def mailed(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(signups).where(signups.c.id == signup.id)
+                     .values(state="mailed", mailed_at=at or now()))
+
+
+def drop(engine: Engine, signup: Signup) -> None:
+    """Forget a request that will not be mailed: nothing of a probe is kept."""
+    with engine.begin() as conn:
+        conn.execute(delete(signups).where(signups.c.id == signup.id))
+
+
+def retry(engine: Engine, signup: Signup) -> bool:
+    """Put a request whose email did not go back in the queue; False (and the request
+    dropped) after :data:`MAX_ATTEMPTS` tries."""
+    with engine.begin() as conn:
+        conn.execute(update(signups).where(signups.c.id == signup.id).values(
+            state="queued", claimed_at=None, attempts=signups.c.attempts + 1))
+        gone = conn.execute(delete(signups).where(
+            signups.c.id == signup.id, signups.c.attempts >= MAX_ATTEMPTS)).rowcount
+    return not gone
+
+
+def by_key(engine: Engine, key: str) -> Signup | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(signups).where(signups.c.key == key)).first()
+    return _signup(row) if row else None
+
+
+def confirmable(engine: Engine, signup: Signup) -> bool:
+    """Whether a request may still be confirmed: mailed and not spent, and not older than
+    the reader's leaving (a link from before an unsubscribe confirms nothing; one from
+    before an erasure is gone with the erasure)."""
+    if signup.state != "mailed":
+        return False
+    with engine.connect() as conn:
+        row = conn.execute(select(subscribers.c.status, subscribers.c.updated_at).where(
+            subscribers.c.email_key == signup.email.lower())).first()
+    if row is not None and row.status in LEFT:
+        return _aware(signup.requested_at) > _aware(row.updated_at)
+    return True
+
+
+def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Subscriber:
+    """Make the request's reader active (a new reader, or one on file: pending, or back
+    after leaving), with a new link key, the request's name and timezone, and its consent
+    on record; spend the request and every other of the same address."""
+    stamp = at or now()
+    values: dict[str, Any] = {
+        "status": "active", "link_key": new_key(), "legacy_links": False,
+        "consent_source": signup.source, "opted_in_at": signup.requested_at,
+        "opt_in_ip": signup.network, "confirmed_at": stamp, "requested_at": None,
+        "updated_at": stamp}
+    key = signup.email.lower()
+    with engine.begin() as conn:
+        spent = conn.execute(update(signups).where(signups.c.id == signup.id,
+                                                   signups.c.state == "mailed")
+                             .values(state="confirmed")).rowcount
+        if spent:
+            _make_active(conn, signup, key, values)
+            conn.execute(update(signups).where(signups.c.email_key == key,
+                                               signups.c.id != signup.id,
+                                               signups.c.state != "confirmed")
+                         .values(state="confirmed"))
+    found = find(engine, signup.email)
+    assert found is not None
+    return found
+
+
+def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, Any]) -> None:
+    current = conn.execute(select(subscribers.c.id, subscribers.c.name,
+                                  subscribers.c.timezone, subscribers.c.status)
+                           .where(subscribers.c.email_key == key)).first()
+    if current is None:
+        conn.execute(subscribers.insert().values(
+            email=signup.email, email_key=key, name=signup.name, timezone=signup.timezone,
+            created_at=values["confirmed_at"], **values))
+        return
+    if current.status == "active":  # subscribed since by other means: their links stay
+        return
+    conn.execute(update(subscribers).where(subscribers.c.id == current.id).values(
+        name=signup.name or current.name, timezone=signup.timezone or current.timezone,
+        **values))
+
+
+def prune(engine: Engine, asked_before: dt.datetime) -> int:
+    """Delete requests made before ``asked_before`` (their links have expired, and the
+    day's count no longer needs them); return how many."""
+    with engine.begin() as conn:
+        return int(conn.execute(delete(signups).where(
+            signups.c.requested_at < asked_before)).rowcount)
+
+
+def _signup(row: Any) -> Signup:
+    return Signup(row.id, row.key, row.email, row.name, row.timezone, row.source,
+                  row.network, row.state, row.requested_at)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,97 @@
+"""The service's mailer: sends the confirmation emails of queued requests, in the
+background, within seconds, and keeps the service's own tables small.
+
+It wakes on a fixed beat, never because a request came in: what it does for one address
+(a reader already: nothing; a new one: an email) then never shows in the time of anyone's
+answer, not even the next one's. Each beat it claims queued requests one at a time (the
+queue is in the database, so several instances and a restart share it), and every so
+often it prunes what expires by itself: requests whose links have expired, readers who
+asked before the queue and never confirmed, and the counts of past hours. So a stranger's
+requests cost rows for a few days at most, with no operator to run ``prune``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.errors import NewsletterError
+from newsletter.store import consent, signups, throttle
+from newsletter.store.subscribers import now
+from newsletter.web.subscribe import send_confirmation
+
+if TYPE_CHECKING:
+    from newsletter.web.app import Service
+
+log = logging.getLogger("newsletter.web")
+BEAT = 1.0  # seconds between looks at the queue
+PRUNE_EVERY = 600.0  # seconds between prunings
+PER_BEAT = 50  # requests mailed at most per beat, so a beat stays short
+
+
+class Mailer:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._pruned = 0.0
+
+    async def run(self) -> None:
+        """Work on every beat until cancelled; a failing beat is logged, never fatal."""
+        while True:
+            await asyncio.sleep(BEAT)
+            try:
+                await run_in_threadpool(self.beat)
+            except Exception as exc:  # the database away, say: the next beat tries again
+                log.warning("mailer: %s: %s", type(exc).__name__, _first_line(exc))
+
+    def beat(self) -> int:
+        """Mail what is due (up to :data:`PER_BEAT`), prune when it is time; return how
+        many requests were handled."""
+        handled = 0
+        while handled < PER_BEAT and (signup := signups.claim(self.service.engine)):
+            self.handle(signup)
+            handled += 1
+        if time.monotonic() - self._pruned > PRUNE_EVERY:
+            self.prune()
+        return handled
+
+    def handle(self, signup: signups.Signup) -> None:
+        """Mail one request's confirmation link, or forget the request. The log names the
+        request's number, never its address."""
+        engine = self.service.engine
+        reason = signups.refusal(engine, signup)
+        if reason is not None:
+            signups.drop(engine, signup)
+            log.info("mailer: request %d not mailed: %s", signup.id, reason)
+            return
+        try:
+            send_confirmation(self.service, signup)
+        except NewsletterError as exc:  # refused, unreachable, outbox full
+            again = signups.retry(engine, signup)
+            log.warning("mailer: request %d: the confirmation email did not go (%s)%s",
+                        signup.id, _first_line(exc), "" if again else "; given up")
+            return
+        signups.mailed(engine, signup)
+        log.info("mailer: request %d mailed", signup.id)
+
+    def prune(self) -> None:
+        """Remove what has expired: requests whose links no longer work (kept a day at
+        least, for the daily cap), readers who asked before the queue and never
+        confirmed, and request counts of past hours."""
+        self._pruned = time.monotonic()
+        engine, days = self.service.engine, self.service.publication.readers.confirm_days
+        expired = now() - dt.timedelta(days=max(days, 1))
+        gone = signups.prune(engine, expired)
+        gone += consent.drop_unconfirmed(engine, expired)
+        throttle.prune(engine)
+        if gone:
+            log.info("mailer: %d expired requests removed", gone)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
