@@ -35,7 +35,7 @@ from newsletter.errors import ConfigError, SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
 from newsletter.tokens import DEV_SECRET
-from newsletter.web import forms, manage, sendgrid, subscribe
+from newsletter.web import clients, forms, manage, sendgrid, subscribe
 from newsletter.web.pages import Pages, mask
 
 log = logging.getLogger("newsletter.web")
@@ -87,6 +87,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     app = Starlette(routes=_routes(service))
     app.state.service = service
     app.add_middleware(_Headers, headers=security_headers(publication))
+    app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
     return app
 
 

@@ -27,7 +27,7 @@ from newsletter import tokens
 from newsletter.errors import NewsletterError, SubscriberError
 from newsletter.store import consent, throttle
 from newsletter.store.subscribers import Subscriber, find_by_id
-from newsletter.web import challenge, forms
+from newsletter.web import challenge, clients, forms
 from newsletter.web.pages import mask
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ def sent_page(service: Service, address: str) -> Response:
 
 
 def _over_limit(service: Service, client: str) -> bool:
+    client = clients.bucket(client)  # an IPv4 address or an IPv6 /64, however spelt
     # The client's address is kept only as a keyed hash, and only for the hour.
     digest = hmac.new(service.secret, client.encode(), hashlib.sha256).hexdigest()[:32]
     return throttle.hit(service.engine, f"ip:{digest}") > \
