@@ -34,8 +34,7 @@ from newsletter.delivery.transports import Transport
 from newsletter.errors import ConfigError, SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.tokens import DEV_SECRET
-from newsletter.web import clients, forms, manage, sendgrid, subscribe
+from newsletter.web import clients, forms, manage, sendgrid, startup, subscribe
 from newsletter.web.pages import Pages, mask
 
 log = logging.getLogger("newsletter.web")
@@ -68,9 +67,6 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     env = env or Environment.from_environ()
     path = Path(config or env.config_file or settings.SETTINGS_FILE)
     secret = env.secret.encode()
-    if not secret or secret == DEV_SECRET:
-        raise ConfigError("NEWSLETTER_SECRET is not set (or is the development key): the "
-                          "service cannot check the links it is asked to honour")
     key = None
     if env.sendgrid_webhook_key:
         try:
@@ -78,6 +74,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
         except ValueError as exc:
             raise ConfigError(f"SENDGRID_WEBHOOK_PUBLIC_KEY: {exc}") from None
     publication = settings.load(path)
+    startup.check(secret, publication)  # a short secret, no service_url of its own: refused
     engine = db.connect(db.database_url(env.database_url, path.parent))
     overrides = path.parent / "templates"
     # A transport that cannot be made is refused here, at start, in one line.
