@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from newsletter import redact
 from newsletter.delivery.transports.base import MessageError, Options, Outcome, Setup, Transport
 from newsletter.email.message import Notice
 from newsletter.email.render import Email
@@ -37,7 +38,7 @@ class OutboxTransport(Transport):
             try:
                 message = self.personal_message(email, recipient)
             except MessageError as exc:
-                outcome.refused[recipient.id] = str(exc)
+                outcome.refused[recipient.id] = redact.addresses(str(exc))
                 continue
             try:
                 write_atomic(target / file_name(recipient.key), message.raw)
