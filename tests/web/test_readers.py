@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from newsletter import tokens
+from newsletter.delivery.transports.outbox import file_name
 from newsletter.project import Project
 from newsletter.store import consent
 from newsletter.store import subscribers as store
@@ -340,7 +341,7 @@ def test_the_links_in_a_sent_issue_reach_the_reader_pages(service: str, engine: 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NEWSLETTER_SECRET", SECRET)
         run_send(engine, project, "outbox")
-    [sent] = (project_dir / "outbox").glob("*/lou@example.org.eml")
+    [sent] = (project_dir / "outbox").glob(f"*/{file_name('lou@example.org')}")
     message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
