@@ -68,13 +68,14 @@ def running(args: list[str], port: int, log: Path, **env: str) -> Iterator[None]
 
 
 @pytest.fixture
-def service(project_dir: Path, engine: Engine, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def service(project_dir: Path, engine: Engine, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, Path]]:
     """`newsletter serve` on loopback with a limit of LIMIT an hour; its port and log."""
     settings = project_dir / "newsletter.yaml"
     settings.write_text(settings.read_text() + f"  requests_per_hour: {LIMIT}\n")
     port, log = free_port(), tmp_path / "serve.log"
     newsletter = str(Path(sys.executable).with_name("newsletter"))
-    os.environ.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's default: 127.0.0.1
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)  # uvicorn's default: 127.0.0.1
     with running([newsletter, "serve", "--port", str(port)], port, log,
                  NEWSLETTER_SECRET=SECRET,
                  DATABASE_URL=engine.url.render_as_string(hide_password=False)):
