@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret-of-at-least-thirty-two-bytes"
+SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
 
 
 def fill(url: str, count: int) -> None:
@@ -67,10 +67,11 @@ def main() -> None:
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "newsletter.yaml").write_text((ROOT / "newsletter.yaml").read_text())
+        port = free_port()
+        (folder / "newsletter.yaml").write_text((ROOT / "newsletter.yaml").read_text() +
+                                                f"readers:\n  service_url: http://127.0.0.1:{port}\n")
         url = database(args.db, folder)
         fill(url, args.unsubscribes)
-        port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "NEWSLETTER_SECRET": SECRET,
                "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public).decode()}
         server = subprocess.Popen([str(Path(sys.executable).with_name("newsletter")), "serve",

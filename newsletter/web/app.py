@@ -37,8 +37,7 @@ from newsletter.delivery.transports import Transport
 from newsletter.errors import ConfigError, SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.tokens import DEV_SECRET
-from newsletter.web import forms, manage, sendgrid, subscribe
+from newsletter.web import clients, forms, manage, sendgrid, startup, subscribe
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Pages, mask
 
@@ -72,9 +71,6 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     env = env or Environment.from_environ()
     path = Path(config or env.config_file or settings.SETTINGS_FILE)
     secret = env.secret.encode()
-    if not secret or secret == DEV_SECRET:
-        raise ConfigError("NEWSLETTER_SECRET is not set (or is the development key): the "
-                          "service cannot check the links it is asked to honour")
     key = None
     if env.sendgrid_webhook_key:
         try:
@@ -82,6 +78,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
         except ValueError as exc:
             raise ConfigError(f"SENDGRID_WEBHOOK_PUBLIC_KEY: {exc}") from None
     publication = settings.load(path)
+    startup.check(secret, publication)  # a short secret, no service_url of its own: refused
     engine = db.connect(db.database_url(env.database_url, path.parent))
     overrides = path.parent / "templates"
     # A transport that cannot be made is refused here, at start, in one line.
@@ -91,6 +88,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     app = Starlette(routes=_routes(service), lifespan=_mailing(service))
     app.state.service = service
     app.add_middleware(_Headers, headers=security_headers(publication))
+    app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
     return app
 
 

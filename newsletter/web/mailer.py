@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.errors import NewsletterError
+from newsletter.redact import addresses
 from newsletter.store import consent, signups, throttle
 from newsletter.store.subscribers import now
 from newsletter.web.subscribe import send_confirmation
@@ -93,5 +94,7 @@ class Mailer:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """The first line of an error, with any address in it redacted (a relay's refusal
+    quotes the address it refused)."""
+    text = addresses(str(exc)).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

@@ -30,7 +30,7 @@ from newsletter import tokens
 from newsletter.errors import SubscriberError
 from newsletter.store import consent, signups, throttle
 from newsletter.store.subscribers import Subscriber, find, find_by_id
-from newsletter.web import challenge, forms
+from newsletter.web import challenge, clients, forms
 from newsletter.web.pages import mask
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ def sent_page(service: Service, address: str) -> Response:
 
 
 def _over_limit(service: Service, client: str) -> bool:
+    client = clients.bucket(client)  # an IPv4 address or an IPv6 /64, however spelt
     # The client's address is kept only as a keyed hash, and only for the hour.
     digest = hmac.new(service.secret, client.encode(), hashlib.sha256).hexdigest()[:32]
     return throttle.hit(service.engine, f"ip:{digest}") > \
@@ -138,7 +139,7 @@ def _over_limit(service: Service, client: str) -> bool:
 def _network(request: Request) -> str:
     """The client's network as the rate limit counts it, for the consent record: what the
     server saw (through a trusted proxy), never what the client says of itself."""
-    return request.client.host if request.client else "unknown"
+    return clients.bucket(request.client.host if request.client else "unknown")
 
 
 def _why(exc: SubscriberError, address: str) -> str:

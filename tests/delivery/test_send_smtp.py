@@ -196,5 +196,5 @@ def test_without_smtputf8_only_those_addresses_fail(engine: Engine, project: Pro
     assert not report.complete and report.failed == 2
     assert sorted(e[0] for e in smtp_server.envelopes) == ["ann@xn--bcher-kva.example",
                                                             "plain@example.org"]
-    assert any("needs SMTPUTF8" in error and "josé@xn--exmple-qta.org" in error
-               for error in report.errors)
+    assert any("needs SMTPUTF8" in error for error in report.errors)
+    assert not any("@" in error for error in report.errors)  # no address is kept

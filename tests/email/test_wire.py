@@ -14,6 +14,7 @@ import lxml.html
 import pytest
 from sqlalchemy import Engine
 
+from newsletter.delivery.transports.outbox import file_name
 from newsletter.email.output import write_build
 from newsletter.project import Project
 from newsletter.store import subscribers as store
@@ -31,7 +32,7 @@ def messages(engine: Engine, project: Project, tmp_path: Path) -> list[bytes]:
         write_build(rendered.email, project.publication, out)
         found.append((out / "email.eml").read_bytes())
         run_send(engine, project, transport="outbox", email=rendered.email, outbox=tmp_path)
-        found.append((tmp_path / path.stem / "ann@example.org.eml").read_bytes())
+        found.append((tmp_path / path.stem / file_name("ann@example.org")).read_bytes())
     return found
 
 
@@ -95,7 +96,7 @@ def test_a_comma_inside_the_unsubscribe_url_stays_in_it(engine: Engine, project_
     project = Project(config)
     store.add(engine, "ann@example.org")
     run_send(engine, project, transport="outbox", outbox=tmp_path)
-    raw = (tmp_path / EXAMPLE_DAY / "ann@example.org.eml").read_bytes()
+    raw = (tmp_path / EXAMPLE_DAY / file_name("ann@example.org")).read_bytes()
     message = email.message_from_bytes(raw, policy=policy.default)
     urls = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
     assert urls[0].startswith("https://x.example/u?lists=a,b&x=1&t=v4.")

@@ -45,6 +45,8 @@ class Answer:
     hang: bool = False  # wait until released, then drop the connection
     hold: bool = False  # wait until released, then answer as usual
     echo_authorization: bool = False  # a proxy's mistake: the request's key in the error
+    raw: bytes | None = None  # a body sent as it is (not JSON), with raw_type
+    raw_type: str = "text/html"
 
 
 def error(status: int, message: str, field_name: str | None = None, **headers: str) -> Answer:
@@ -65,6 +67,8 @@ class FakeSendGrid:
         # and every GET's path and query, for the suppression sync.
         self.suppressions: dict[str, list[dict[str, Any]]] = {}
         self.group_suppressions: dict[str, list[str]] = {}
+        # A list's answer given as it is, whatever the query: a reply sync must refuse.
+        self.odd_listings: dict[str, Answer] = {}
         self.gets: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when a hanging request has arrived
@@ -120,6 +124,8 @@ class FakeSendGrid:
     def listing(self, path: str, query: dict[str, str]) -> Answer:
         """A suppression list, filtered by time and paged as SendGrid does."""
         prefix, group = "/v3/suppression/", path.removeprefix("/v3/asm/groups/")
+        if path.removeprefix(prefix) in self.odd_listings:
+            return self.odd_listings[path.removeprefix(prefix)]
         if path.startswith(prefix):
             entries = self.suppressions.get(path.removeprefix(prefix), [])
             start, end = int(query.get("start_time", 0)), int(query.get("end_time", 2**40))
@@ -210,12 +216,14 @@ class FakeSendGrid:
 
             def _reply(self, answer: Answer) -> None:
                 payload = json.dumps(answer.body).encode() if answer.body else b""
+                payload = answer.raw if answer.raw is not None else payload
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 if payload:
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", "application/json" if answer.raw is None
+                                     else answer.raw_type)
                 self.end_headers()
                 self.wfile.write(payload)
 

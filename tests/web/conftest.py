@@ -13,6 +13,17 @@ from newsletter.config import Environment
 from newsletter.web.app import create_app
 from tests.web.server import SECRET, serving
 
+SERVICE_URL = "https://readers.bigmedia.example"
+
+
+@pytest.fixture(autouse=True)
+def readers_block(project_dir: Path) -> Path:
+    """The service's own address in the publication's settings, which ``serve`` needs; a
+    test adds more of the block with indented lines (it is the last block of the file)."""
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text() + f"readers:\n  service_url: {SERVICE_URL}\n")
+    return settings
+
 
 @pytest.fixture
 def signing_key() -> ec.EllipticCurvePrivateKey:

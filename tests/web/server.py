@@ -11,7 +11,8 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.applications import Starlette
 
-SECRET = "web-test-secret"
+# At least 32 bytes: the service refuses a shorter one (newsletter/web/startup.py).
+SECRET = "web-test-secret-of-thirty-two-bytes-and-more"
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from newsletter import tokens
+from newsletter.delivery.transports.outbox import file_name
 from newsletter.project import Project
 from newsletter.store import consent, signups
 from newsletter.store import subscribers as store
@@ -310,7 +311,7 @@ def test_the_hidden_field_catches_scripts(service: str, engine: Engine,
 
 def test_requests_per_client_are_limited(project_dir: Path, engine: Engine) -> None:
     settings = project_dir / "newsletter.yaml"
-    settings.write_text(settings.read_text() + "readers:\n  requests_per_hour: 3\n")
+    settings.write_text(settings.read_text() + "  requests_per_hour: 3\n")
     with serving(create_app(settings, service_env(engine))) as url:
         answers = [subscribe(url, f"r{n}@example.org").status_code for n in range(5)]
         assert answers == [200, 200, 200, 429, 429]
@@ -504,7 +505,7 @@ def test_the_links_in_a_sent_issue_reach_the_reader_pages(service: str, engine: 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NEWSLETTER_SECRET", SECRET)
         run_send(engine, project, "outbox")
-    [sent] = (project_dir / "outbox").glob("*/lou@example.org.eml")
+    [sent] = (project_dir / "outbox").glob(f"*/{file_name('lou@example.org')}")
     message = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -522,7 +523,7 @@ def test_the_links_in_a_sent_issue_reach_the_reader_pages(service: str, engine: 
 
 def altcha_service(project_dir: Path, engine: Engine):  # type: ignore[no-untyped-def]
     settings = project_dir / "newsletter.yaml"
-    settings.write_text(settings.read_text() + "readers:\n  altcha: true\n  altcha_script: "
+    settings.write_text(settings.read_text() + "  altcha: true\n  altcha_script: "
                         "https://static.bigmedia.example/altcha.min.js\n"
                         "  altcha_difficulty: 2000\n")
     return serving(create_app(settings, service_env(engine)))
@@ -577,7 +578,7 @@ def test_altcha_needs_its_script(project_dir: Path) -> None:
     from newsletter.errors import ProblemsFound
 
     path = project_dir / "newsletter.yaml"
-    path.write_text(path.read_text() + "readers:\n  altcha: true\n")
+    path.write_text(path.read_text() + "  altcha: true\n")
     with pytest.raises(ProblemsFound, match="altcha_script"):
         settings.load(path)
 

@@ -1,16 +1,17 @@
 """The outbox: one .eml file per recipient in a folder.
 
 The default transport when no provider is configured, so a fresh checkout can run the
-whole send (ledger included) and an editor can open what each reader would get.
+whole send (ledger included) and an editor can open what each reader would get. Files are
+named by a hash of the address (:func:`file_name`), never the address itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Sequence
 
+from newsletter import redact
 from newsletter.delivery.transports.base import MessageError, Options, Outcome, Setup, Transport
 from newsletter.email.message import Notice
 from newsletter.email.render import Email
@@ -37,7 +38,7 @@ class OutboxTransport(Transport):
             try:
                 message = self.personal_message(email, recipient)
             except MessageError as exc:
-                outcome.refused[recipient.id] = str(exc)
+                outcome.refused[recipient.id] = redact.addresses(str(exc))
                 continue
             try:
                 write_atomic(target / file_name(recipient.key), message.raw)
@@ -49,23 +50,18 @@ class OutboxTransport(Transport):
         return outcome
 
     def send_notice(self, notice: Notice) -> None:
-        """A notice goes to ``notices/`` in the outbox, named by when and to whom."""
+        """A notice goes to ``notices/`` in the outbox, named by when, what and (hashed)
+        to whom."""
         message = self.notice_message(notice)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         write_atomic(self.folder / "notices" / f"{stamp}-{notice.kind}-"
-                     f"{file_name(notice.to_email.lower())}", message.raw)
+                     f"{file_name(notice.to_email)}", message.raw)
 
 
-_SAFE = re.compile(r"[^a-z0-9@._+-]")
-_MAX_NAME = 200  # bytes, well inside the 255 most file systems allow
-
-
-def file_name(key: str) -> str:
-    """A file name for an address, the same address always the same name, two addresses
-    never one name: an address that had to be changed (characters a file name should not
-    have, or too long) gets ``~`` and a hash of the address, which no unchanged name has."""
-    safe = _SAFE.sub("_", key)
-    if safe == key and len(key) <= _MAX_NAME:
-        return f"{key}.eml"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return f"{safe[:_MAX_NAME]}~{digest}.eml"
+def file_name(address: str) -> str:
+    """The file name for an address: a hash of it, the same for every spelling of its
+    case, so that a repeated run rewrites the same file and a listing of the folder, a CI
+    artifact or an error message about a file names no reader. It is the same length for
+    every address, so the longest valid one (254 characters) fits the file system."""
+    digest = hashlib.sha256(address.lower().encode()).hexdigest()[:32]
+    return f"{digest}.eml"

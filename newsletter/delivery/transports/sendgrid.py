@@ -45,6 +45,7 @@ from newsletter.email.render import (
     Email,
 )
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
+from newsletter.redact import addresses
 from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
 
@@ -333,7 +334,7 @@ def redact(text: str, *secrets: str) -> str:
 
 def _sendgrid_error(exc: Any) -> Exception:
     status = int(exc.status_code)
-    detail = _error_messages(exc.body)
+    detail = addresses(_error_messages(exc.body))  # SendGrid's words may quote an address
     message = f"SendGrid answered {status}" + (f": {detail}" if detail else "")
     if status == 429 or status >= 500:
         return TransportUnavailable(message, retry_after=_retry_after(exc.headers),

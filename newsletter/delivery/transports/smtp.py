@@ -3,7 +3,8 @@
 Server settings come from the environment (SMTP_HOST, SMTP_PORT, SMTP_SECURITY,
 SMTP_USERNAME, SMTP_PASSWORD, SMTP_CA_FILE); the batch size and timeout from
 ``delivery.smtp`` in newsletter.yaml. Batches are one message by default, so the ledger
-knows each message's fate exactly.
+knows each message's fate exactly. What a relay says is kept (ledger, report, log) with
+every address in it replaced by a placeholder (newsletter/redact.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from newsletter import redact
 from newsletter.config import SmtpEnvironment
 from newsletter.delivery.transports.base import (
     MessageError,
@@ -104,7 +106,7 @@ class SmtpTransport(Transport):
         try:
             message = self.personal_message(email, recipient)
         except MessageError as exc:
-            return str(exc)
+            return redact.addresses(str(exc))
         return self._deliver(message)
 
     def _deliver(self, message: Personal) -> str | None:
@@ -112,19 +114,19 @@ class SmtpTransport(Transport):
         options = ["SMTPUTF8"] if message.utf8 else []
         try:
             if message.utf8 and not self._offers_smtputf8(conn):
-                return (f"{message.envelope_to!r} needs SMTPUTF8 (an address that is not "
-                        "ASCII), which the SMTP server does not offer")
+                return ("the address needs SMTPUTF8 (it is not ASCII), which the SMTP "
+                        "server does not offer")
             conn.sendmail(self.sender, [message.envelope_to], message.raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
-            return f"{code} {text.decode(errors='replace')}"
+            return redact.addresses(f"{code} {text.decode(errors='replace')}")
         except smtplib.SMTPResponseException as exc:
             raise _smtp_error(exc) from None
         except (OSError, smtplib.SMTPException) as exc:
             # Lost mid-message: the server may have taken it before the line dropped.
             self._drop()
-            raise TransportUnavailable(f"SMTP connection lost while sending: {exc}",
-                                       not_sent=False) from None
+            raise TransportUnavailable("SMTP connection lost while sending: "
+                                       f"{redact.addresses(str(exc))}", not_sent=False) from None
         return None
 
     @staticmethod
@@ -200,6 +202,7 @@ class SmtpTransport(Transport):
 def _smtp_error(exc: smtplib.SMTPResponseException) -> Exception:
     text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
         else str(exc.smtp_error)
+    text = redact.addresses(text)  # a relay's words often quote the address
     if 400 <= exc.smtp_code < 500:
         return TransportUnavailable(f"SMTP {exc.smtp_code} {text}", not_sent=True)
     return TransportRejected(f"SMTP {exc.smtp_code} {text}")

@@ -21,6 +21,7 @@ Revises: 0009
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 import sqlalchemy as sa
 from alembic import op
@@ -84,7 +85,7 @@ def upgrade() -> None:
                    [{"name": "erased", "value": secrets.token_hex(32)}])
 
 
-def _recreate() -> str:
+def _recreate() -> Literal["always", "auto"]:
     """SQLite gains AUTOINCREMENT only by making the table anew; PostgreSQL alters it in
     place (a copy would also start a new sequence at 1: numbers given out again)."""
     return "always" if op.get_bind().dialect.name == "sqlite" else "auto"
