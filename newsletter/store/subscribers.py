@@ -24,13 +24,14 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 from newsletter import timing, tokens
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
-from newsletter.store import csvfile
+from newsletter.store import csvfile, erased
 from newsletter.store.db import (
     batches,
     deliveries,
     holding,
     reader_ids,
     readers_text,
+    signups,
     subscribers,
     sync_marks,
 )
@@ -147,10 +148,17 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
         reactivate: bool = False, source: str = "command") -> Subscriber:
     """Subscribe one address; an address that left comes back only with ``reactivate``
     (one still to confirm needs no more than this: the person adding them vouches).
-    ``source`` is kept as the consent on record."""
+    ``source`` is kept as the consent on record. An address erased at its owner's request
+    is refused whatever is passed: the law asks for a new request they confirm, which no
+    one can vouch for in their place."""
     name = one_line(name) or None  # a line break in a name would break the To header
     email, key = normalize(address)
     zone = check_timezone(timezone)
+    with engine.connect() as conn:
+        when = erased.when_erased(conn, key)
+    if when is not None:
+        raise SubscriberError(f"{erased_text(email, when)} (the subscribe form, /subscribe); "
+                              "--reactivate cannot bring them back")
     existing = find(engine, email)
     if existing and existing.status == "active":
         raise SubscriberError(f"{existing.email} is already subscribed")
@@ -216,23 +224,40 @@ def set_mark(engine: Engine, source: str, until: int) -> None:
             conn.execute(sync_marks.insert().values(source=source, until=until))
 
 
+def erased_text(email: str, when: dt.datetime) -> str:
+    """Why an erased address is not brought back, in one line."""
+    return (f"{email} was erased on {when.astimezone(dt.UTC):%Y-%m-%d} at their request; "
+            "they come back only by subscribing again and confirming")
+
+
 def forget(engine: Engine, address: str) -> None:
-    """Erase a subscriber and their delivery records (a data-erasure request)."""
-    existing = find(engine, address)
-    if existing is None:
-        raise SubscriberError(f"{address} is not a subscriber")
+    """Erase a subscriber, their delivery records and their requests to subscribe (a
+    data-erasure request), and remember that they asked (a keyed hash of the address and
+    the date, see erased.py), so that no import brings them back."""
+    _, key = normalize(address)
     with engine.begin() as conn:
-        conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == existing.id))
-        # Off the list of any batch yet to go: the id would otherwise outlive the reader
-        # (and SQLite may give it to the next subscriber, who was never planned).
-        for issue, number, readers in conn.execute(
-                select(batches.c.issue, batches.c.number, batches.c.readers)
-                .where(holding(existing.id)).with_for_update()).all():
-            rest = [sid for sid in reader_ids(readers) if sid != existing.id]
-            conn.execute(update(batches).where(batches.c.issue == issue,
-                                               batches.c.number == number)
-                         .values(readers=readers_text(rest), waiting=len(rest)))
-        conn.execute(delete(subscribers).where(subscribers.c.id == existing.id))
+        found = conn.execute(select(subscribers.c.id)
+                             .where(subscribers.c.email_key == key)).scalar()
+        asked = conn.execute(delete(signups).where(signups.c.email_key == key)).rowcount
+        if found is None and not asked:
+            raise SubscriberError(f"{address} is not a subscriber")
+        if found is not None:
+            _erase(conn, found)
+        erased.remember(conn, key)
+
+
+def _erase(conn: Connection, subscriber_id: int) -> None:
+    conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    # Off the list of any batch yet to go: the id would otherwise outlive the reader
+    # (and SQLite may give it to the next subscriber, who was never planned).
+    for issue, number, readers in conn.execute(
+            select(batches.c.issue, batches.c.number, batches.c.readers)
+            .where(holding(subscriber_id)).with_for_update()).all():
+        rest = [sid for sid in reader_ids(readers) if sid != subscriber_id]
+        conn.execute(update(batches).where(batches.c.issue == issue,
+                                           batches.c.number == number)
+                     .values(readers=readers_text(rest), waiting=len(rest)))
+    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
 
 
 def counts(engine: Engine) -> dict[str, int]:
