@@ -29,6 +29,7 @@ from newsletter.store.db import (
     batches,
     deliveries,
     holding,
+    new_key,
     reader_ids,
     readers_text,
     signups,
@@ -38,7 +39,10 @@ from newsletter.store.db import (
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 LEFT = ("unsubscribed", "bounced", "complained")  # what a reader can be marked by hand
-CSV_FIELDS = ("email", "name", "timezone", "status", "created_at")
+# What `subscribers export` writes: the reader, and the consent on record (import reads
+# it all back; files of earlier releases, with the first five alone, still import).
+CSV_FIELDS = ("email", "name", "timezone", "status", "created_at", "opted_in_at",
+              "confirmed_at", "opt_in_ip", "tags", "consent_source")
 _CHUNK = 5_000
 
 
@@ -284,12 +288,30 @@ def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
     # RFC 4180 line ends: then a stray CR inside a cell is quoted like any line break.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
+    query = select(*(subscribers.c[name] for name in CSV_FIELDS)).order_by(subscribers.c.id)
+    if status:
+        query = query.where(subscribers.c.status == status)
     count = 0
-    for sub in listing(engine, status):
-        writer.writerow([for_spreadsheet(sub.email), for_spreadsheet(sub.name or ""),
-                         sub.timezone or "", sub.status, sub.created_at.isoformat()])
-        count += 1
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=_CHUNK).execute(query):
+            writer.writerow(_csv_cells(row))
+            count += 1
     return count
+
+
+def _csv_cells(row: Any) -> list[str]:
+    texts = (row.email, row.name, row.timezone, row.status)
+    times = (row.created_at, row.opted_in_at, row.confirmed_at)
+    return [*(for_spreadsheet(text or "") for text in texts),
+            *(_iso(value) for value in times),
+            row.opt_in_ip or "", for_spreadsheet(row.tags or ""),
+            for_spreadsheet(row.consent_source or "")]
+
+
+def _iso(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 @dataclass
@@ -298,13 +320,16 @@ class ImportReport:
     reactivated: int = 0
     unchanged: int = 0
     marked: int = 0  # subscribers the file says have left, marked so here too
+    erased: int = 0  # rows of addresses erased at their request: not brought back
     problems: list[str] = field(default_factory=list)  # FILE:LINE: why, for each bad row
-    warnings: list[str] = field(default_factory=list)  # about the file (unused columns)
+    # About the file (unused columns), and rows imported without a value or not at all
+    # (an erased address), FILE:LINE: each, in line order.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
         return self.added + self.reactivated + self.unchanged + self.marked + \
-            len(self.problems)
+            self.erased + len(self.problems)
 
 
 @dataclass(frozen=True)
@@ -315,25 +340,32 @@ class _Candidate:
     name: str | None
     timezone: str | None
     status: str
+    created_at: dt.datetime | None
+    opted_in_at: dt.datetime | None
+    confirmed_at: dt.datetime | None
+    opt_in_ip: str | None
+    tags: str | None
+    source: str  # the consent on record: which file, written by which tool
 
 
 def import_csv(engine: Engine, path: Path, *, reactivate: bool = False) -> ImportReport:
     """Add every good row of a CSV file; report every bad one with its line.
 
-    Exports of this tool, Mailchimp, Substack, Buttondown and listmonk read as they are
-    (see csvfile.py). A reader the file says has left is added (or marked) as such. An
-    address already here and active is left as it is; one that left is not made active
-    again unless ``reactivate`` is given.
+    Exports of this tool, Mailchimp, Substack, Buttondown and listmonk read as they are,
+    with the consent evidence they kept (see csvfile.py). A reader the file says has left
+    is added (or marked) as such. An address already here and active is left as it is;
+    one that left is not made active again unless ``reactivate`` is given. An address
+    erased at its owner's request is not added, whatever the file says of it.
     """
     problems = csvfile.Problems(path)
     report = ImportReport(problems=problems.rows, warnings=problems.warnings)
     # Chunk by chunk as the file is read: memory stays flat whatever the file's size.
     rows = _candidates(path, problems)
-    source = f"import {path.name}"[:200]  # the consent on record: which file
     while chunk := list(itertools.islice(rows, _CHUNK)):
-        _import_chunk(engine, chunk, report, reactivate, source)
+        _import_chunk(engine, chunk, report, reactivate)
     prefix = len(f"{path}:")
-    report.problems.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
+    for found in (report.problems, report.warnings):
+        found.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
     return report
 
 
@@ -342,7 +374,6 @@ def _candidates(path: Path, problems: csvfile.Problems) -> Iterator[_Candidate]:
     for row in csvfile.rows(path, problems):
         try:
             email, key = normalize(row.email)
-            zone = check_timezone(row.timezone)
         except SubscriberError as exc:
             problems.row(row.line, str(exc))
             continue
@@ -350,21 +381,59 @@ def _candidates(path: Path, problems: csvfile.Problems) -> Iterator[_Candidate]:
             problems.row(row.line, f"{email} repeats line {seen[key]}")
             continue
         seen[key] = row.line
-        yield _Candidate(f"{path}:{row.line}", email, key, row.name, zone, row.status)
+        yield _candidate(path, row, email, key, problems)
+
+
+def _candidate(path: Path, row: csvfile.Row, email: str, key: str,
+               problems: csvfile.Problems) -> _Candidate:
+    return _Candidate(f"{path}:{row.line}", email, key, row.name,
+                      _zone(row, problems), row.status, row.created_at, row.opted_in_at,
+                      row.confirmed_at, row.opt_in_ip, row.tags,
+                      _source(path, problems.tool, row.consent_source))
+
+
+def _zone(row: csvfile.Row, problems: csvfile.Problems) -> str | None:
+    """The row's timezone; one we do not know is left out, not the reader."""
+    try:
+        return check_timezone(row.timezone)
+    except SubscriberError:
+        problems.warn(row.line, f"unknown timezone {row.timezone!r}; imported without a "
+                                "timezone")
+        return None
+
+
+def _source(path: Path, tool: str, before: str | None) -> str:
+    """The consent on record: the file and the tool that wrote it (and, from our own
+    export, where the subscription had come from)."""
+    text = f"import {path.name} ({tool})"
+    return (f"{text}; before: {before}" if before else text)[:200]
 
 
 def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
-                  reactivate: bool, source: str) -> None:
+                  reactivate: bool) -> None:
     stamp = now()
     with engine.begin() as conn:
-        known = _known(conn, [c.key for c in chunk])
+        chunk = _not_erased(conn, chunk, report)
+        known = _known(conn, [c.key for c in chunk]) if chunk else {}
         fresh = [c for c in chunk if c.key not in known]
         if fresh:
-            _insert_many(conn, fresh, stamp, source)
+            _insert_many(conn, fresh, stamp)
         report.added += len(fresh)
         for c in chunk:
             if c.key in known:
                 _merge(conn, c, known[c.key], report, reactivate, stamp)
+
+
+def _not_erased(conn: Connection, chunk: list[_Candidate], report: ImportReport
+                ) -> list[_Candidate]:
+    """The rows whose address was not erased at its owner's request; each of the others
+    is a warning (one query for the chunk)."""
+    gone = erased.among(conn, [c.key for c in chunk])
+    for c in chunk:
+        if c.key in gone:
+            report.warnings.append(f"{c.where}: {erased_text(c.email, gone[c.key])}")
+    report.erased += len(gone)
+    return [c for c in chunk if c.key not in gone] if gone else chunk
 
 
 def _known(conn: Connection, keys: list[str]) -> dict[str, str]:
@@ -381,38 +450,65 @@ def _psycopg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
+# The columns an import writes, in this order, in both fast paths.
+_COLUMNS = ("email, email_key, name, timezone, status, created_at, updated_at, "
+            "consent_source, link_key, opted_in_at, confirmed_at, opt_in_ip, tags")
 # PostgreSQL: a chunk of new subscribers as arrays, in one statement whose text never
-# changes (a multi-row VALUES would be 40,000 placeholders for psycopg to parse each time).
-_PG_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-              "created_at, updated_at, consent_source) SELECT u.*, %(at)s, %(at)s, "
-              "%(source)s FROM unnest(%(emails)s::varchar[], %(keys)s::varchar[], "
-              "%(names)s::varchar[], %(zones)s::varchar[], %(statuses)s::varchar[]) "
-              "AS u(email, email_key, name, timezone, status)")
-_SQLITE_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-                  "created_at, updated_at, consent_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+# changes (a multi-row VALUES would be 65,000 placeholders for psycopg to parse each time).
+_PG_INSERT = (f"INSERT INTO subscribers ({_COLUMNS}) SELECT u.email, u.email_key, u.name, "
+              "u.timezone, u.status, u.created_at, %(at)s, u.source, u.link_key, "
+              "u.opted_in_at, u.confirmed_at, u.opt_in_ip, u.tags FROM unnest("
+              "%(emails)s::varchar[], %(keys)s::varchar[], %(names)s::varchar[], "
+              "%(zones)s::varchar[], %(statuses)s::varchar[], %(created)s::timestamptz[], "
+              "%(sources)s::varchar[], %(links)s::varchar[], %(opted)s::timestamptz[], "
+              "%(confirmed)s::timestamptz[], %(ips)s::varchar[], %(tags)s::text[]) "
+              "AS u(email, email_key, name, timezone, status, created_at, source, link_key, "
+              "opted_in_at, confirmed_at, opt_in_ip, tags)")
+_SQLITE_INSERT = f"INSERT INTO subscribers ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 
-def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime,
-                 source: str) -> None:
-    """Insert new subscribers. On SQLite as plain tuples through the driver: a million rows
-    through SQLAlchemy's per-row conversions cost more than reading and checking them. On
-    PostgreSQL (psycopg) as arrays; through SQLAlchemy elsewhere."""
+def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime) -> None:
+    """Insert new subscribers, each with a link key of their own. On SQLite as plain
+    tuples through the driver: a million rows through SQLAlchemy's per-row conversions
+    cost more than reading and checking them. On PostgreSQL (psycopg) as arrays; through
+    SQLAlchemy elsewhere."""
     if _psycopg(conn):
-        conn.exec_driver_sql(_PG_INSERT, {
-            "at": stamp, "source": source, "emails": [c.email for c in fresh],
-            "keys": [c.key for c in fresh], "names": [c.name for c in fresh],
-            "zones": [c.timezone for c in fresh], "statuses": [c.status for c in fresh]})
-        return
-    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(_PG_INSERT, _pg_arrays(fresh, stamp))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_rows(fresh, stamp))
+    else:
         conn.execute(subscribers.insert(), [
             {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
-             "status": c.status, "created_at": stamp, "updated_at": stamp,
-             "consent_source": source} for c in fresh])
-        return
-    # As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds.
-    when = stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    conn.exec_driver_sql(_SQLITE_INSERT, [(c.email, c.key, c.name, c.timezone, c.status,
-                                           when, when, source) for c in fresh])
+             "status": c.status, "created_at": c.created_at or stamp, "updated_at": stamp,
+             "consent_source": c.source, "link_key": new_key(),
+             "opted_in_at": c.opted_in_at, "confirmed_at": c.confirmed_at,
+             "opt_in_ip": c.opt_in_ip, "tags": c.tags} for c in fresh])
+
+
+def _pg_arrays(fresh: list[_Candidate], stamp: dt.datetime) -> dict[str, Any]:
+    return {
+        "at": stamp, "emails": [c.email for c in fresh], "keys": [c.key for c in fresh],
+        "names": [c.name for c in fresh], "zones": [c.timezone for c in fresh],
+        "statuses": [c.status for c in fresh],
+        "created": [c.created_at or stamp for c in fresh],
+        "sources": [c.source for c in fresh], "links": [new_key() for _ in fresh],
+        "opted": [c.opted_in_at for c in fresh],
+        "confirmed": [c.confirmed_at for c in fresh],
+        "ips": [c.opt_in_ip for c in fresh], "tags": [c.tags for c in fresh]}
+
+
+def _sqlite_rows(fresh: list[_Candidate], stamp: dt.datetime) -> list[tuple[Any, ...]]:
+    when = _sqlite_time(stamp)
+    return [(c.email, c.key, c.name, c.timezone, c.status,
+             _sqlite_time(c.created_at) if c.created_at else when, when, c.source,
+             new_key(), c.opted_in_at and _sqlite_time(c.opted_in_at),
+             c.confirmed_at and _sqlite_time(c.confirmed_at), c.opt_in_ip, c.tags)
+            for c in fresh]
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
