@@ -71,6 +71,7 @@ COLUMNS = {
     "tags": "tags", "consentsource": "consent_source",
 }
 DATES = ("created_at", "opted_in_at", "confirmed_at")
+_EVIDENCE = frozenset((*DATES, "opt_in_ip", "tags", "consent_source"))
 # Columns we know and do not need: read silently. (Mailchimp's CONFIRM_IP is where the
 # confirmation link was opened, not where the request came from.)
 KNOWN_UNUSED = {"updatedat", "uuid", "attributes", "notes", "metadata", "confirmip",
@@ -211,6 +212,9 @@ def _row(line: int, cells: list[tuple[str, str]], problems: Problems) -> Row | N
         problems.row(line, f"unknown status {values.get('status')!r}; one of: "
                            f"{', '.join(sorted(set(STATUSES)))}")
         return None
+    if _EVIDENCE.isdisjoint(values):  # the common case, a million times in a plain file
+        return Row(line, values.get("email", ""), one_line(name) or None,
+                   values.get("timezone") or None, status)
     dates = {column: _date(line, column, values.get(column), problems) for column in DATES}
     return Row(line, values.get("email", ""), one_line(name) or None,
                values.get("timezone") or None, status,

@@ -14,7 +14,6 @@ refuses it. Only a new request that the reader confirms takes an address off it
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 from collections.abc import Iterable
 
@@ -36,7 +35,7 @@ def _key(conn: Connection) -> bytes:
 
 
 def _hash(key: bytes, email_key: str) -> str:
-    return hmac.new(key, email_key.lower().encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, email_key.lower().encode("utf-8"), "sha256").hex()
 
 
 def digest(conn: Connection, email_key: str) -> str:
@@ -67,16 +66,26 @@ def forgive(conn: Connection, email_key: str) -> None:
 def among(conn: Connection, email_keys: Iterable[str]) -> dict[str, dt.datetime]:
     """Which of ``email_keys`` were erased, with when: one query (and one read of the key)
     for the lot, for an import's chunk."""
+    if conn.execute(select(erased.c.digest).limit(1)).first() is None:
+        return {}  # nobody erased yet: nothing to hash, nothing to look up
     key = _key(conn)
     hashed = {_hash(key, email_key): email_key for email_key in email_keys}
+    return {hashed[value]: _aware(at) for value, at in _lookup(conn, list(hashed))}
+
+
+def _lookup(conn: Connection, digests: list[str]) -> list[tuple[str, dt.datetime]]:
+    # Through the driver: SQLAlchemy's expanding IN costs more than the query, chunk after
+    # chunk of an import.
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        found = conn.exec_driver_sql(  # one array, not thousands of placeholders to parse
+        return [(d, at) for d, at in conn.exec_driver_sql(
             "SELECT digest, erased_at FROM erased WHERE digest = ANY(%(digests)s)",
-            {"digests": list(hashed)}).all()
-    else:
-        found = conn.execute(select(erased.c.digest, erased.c.erased_at)
-                             .where(erased.c.digest.in_(list(hashed)))).all()
-    return {hashed[value]: _aware(at) for value, at in found}
+            {"digests": digests})]
+    if conn.dialect.name == "sqlite":  # erased_at as SQLAlchemy stores it: naive UTC text
+        return [(d, dt.datetime.fromisoformat(at)) for d, at in conn.exec_driver_sql(
+            f"SELECT digest, erased_at FROM erased WHERE digest IN "
+            f"({', '.join('?' * len(digests))})", tuple(digests))]
+    return [(d, at) for d, at in conn.execute(
+        select(erased.c.digest, erased.c.erased_at).where(erased.c.digest.in_(digests)))]
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
