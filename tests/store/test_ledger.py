@@ -16,12 +16,16 @@ def fill(engine: Engine, count: int) -> None:
     series = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
               "WHERE i < :count) SELECT i FROM n") if engine.dialect.name == "sqlite" \
         else "SELECT generate_series(1, :count) AS i"
+    # A link key each (revision 0010): any value unique per reader serves here.
+    key = "lower(hex(randomblob(16)))" if engine.dialect.name == "sqlite" \
+        else "md5(i::text)"
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at) "
-            "SELECT 'r' || i || '@example.org', 'r' || i || '@example.org', 'R ' || i, "
-            f"CASE WHEN i % 7 = 0 THEN 'unsubscribed' ELSE 'active' END, "
-            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM ({series}) AS s"), {"count": count})
+            "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, "
+            "link_key) SELECT 'r' || i || '@example.org', 'r' || i || '@example.org', "
+            f"'R ' || i, CASE WHEN i % 7 = 0 THEN 'unsubscribed' ELSE 'active' END, "
+            f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, {key} FROM ({series}) AS s"),
+            {"count": count})
         conn.execute(text("ANALYZE"))
 
 
