@@ -39,6 +39,10 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
                     reactivate: bool) -> None:
     """Subscribe one address.
 
+    An address erased at its owner's request (remove --forget, or "forget me") is
+    refused, even with --reactivate: they come back only by subscribing again on the
+    form and confirming.
+
     \b
     Examples:
       newsletter subscribers add ann@example.org --name Ann --timezone Europe/Paris
@@ -52,7 +56,10 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
 @click.argument("address")
 @click.option("--status", "new_status", type=click.Choice(LEFT),
               default="unsubscribed", show_default=True, help="Why they no longer get it.")
-@click.option("--forget", is_flag=True, help="Erase the address and its delivery records.")
+@click.option("--forget", is_flag=True,
+              help="Erase the address, its delivery records and its requests to subscribe; "
+                   "only a keyed hash of it and the date are kept, so no import brings it "
+                   "back.")
 @click.pass_context
 def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget: bool) -> None:
     """Stop sending to an address (it is kept, marked, so it is never re-added silently).
@@ -78,11 +85,28 @@ def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget
               help="Make active again rows whose address had left.")
 @click.pass_context
 def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> None:
-    """Add the subscribers in a CSV file (header: email, and optionally name, timezone).
+    """Add the subscribers in a CSV file: ours (email, and optionally name, timezone,
+    status, created_at, opted_in_at, confirmed_at, opt_in_ip, tags, consent_source), or
+    another tool's export as it is, with the consent evidence it kept:
 
-    Bad rows are reported with their line number and skipped; good rows are
-    added; addresses already present are left as they are; addresses that left
-    are not made active again without --reactivate.
+    \b
+      Mailchimp   OPTIN_TIME, CONFIRM_TIME, OPTIN_IP, TAGS, TIMEZONE (times in UTC);
+                  UNSUB_TIME: unsubscribed, CLEAN_TIME: bounced
+      Substack    created_at; email_disabled: unsubscribed
+      Buttondown  creation_date, ip_address, tags, subscriber_type
+      listmonk    created_at, status (disabled, blocklisted: unsubscribed)
+
+    The signup date becomes the reader's created_at (else the opt-in time, else the
+    confirmation time); the consent on record names the file and the tool.
+
+    Bad rows are reported with their line number and skipped; the rest are added.
+    Readers the file lists as unsubscribed, bounced or complained come in (or are
+    marked) as such; pending rows come in still to confirm and never take a reader
+    out. Addresses already present are left as they are; addresses that left are not
+    made active again without --reactivate. An address erased at its owner's request
+    is not added, whatever its status: a warning names its line. A timezone we do not
+    know, or a date, IP address or tag we cannot read, is a warning: the reader is
+    imported without that value.
 
     \b
     Examples:
@@ -92,9 +116,10 @@ def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> 
     for line in [*report.warnings, *report.problems]:
         click.echo(for_terminal(line))
     marked = f"{report.marked:,} marked as left, " if report.marked else ""
+    gone = f"{report.erased:,} erased (not brought back), " if report.erased else ""
     click.echo(f"Read {plural(report.rows_read, 'row')}: {report.added:,} added, "
                f"{report.reactivated:,} reactivated, {report.unchanged:,} already subscribed, "
-               f"{marked}{len(report.problems):,} skipped.")
+               f"{marked}{gone}{len(report.problems):,} skipped.")
     if report.problems:
         raise click.ClickException(f"{plural(len(report.problems), 'row')} not imported "
                                    "(the others were)")
@@ -106,7 +131,9 @@ def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> 
               help="Write to a file instead of standard output.")
 @click.pass_context
 def subscribers_export(ctx: click.Context, only: str | None, out: Path | None) -> None:
-    """Write subscribers as CSV (email, name, timezone, status, created_at).
+    """Write subscribers as CSV: email, name, timezone, status, created_at, and the
+    consent on record (opted_in_at, confirmed_at, opt_in_ip, tags, consent_source).
+    `subscribers import` reads it back.
 
     \b
     Examples:

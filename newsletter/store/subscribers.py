@@ -24,20 +24,25 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 from newsletter import timing, tokens
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
-from newsletter.store import csvfile
+from newsletter.store import csvfile, erased
 from newsletter.store.db import (
     batches,
     deliveries,
     holding,
+    new_key,
     reader_ids,
     readers_text,
+    signups,
     subscribers,
     sync_marks,
 )
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 LEFT = ("unsubscribed", "bounced", "complained")  # what a reader can be marked by hand
-CSV_FIELDS = ("email", "name", "timezone", "status", "created_at")
+# What `subscribers export` writes: the reader, and the consent on record (import reads
+# it all back; files of earlier releases, with the first five alone, still import).
+CSV_FIELDS = ("email", "name", "timezone", "status", "created_at", "opted_in_at",
+              "confirmed_at", "opt_in_ip", "tags", "consent_source")
 _CHUNK = 5_000
 
 
@@ -162,10 +167,17 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
         reactivate: bool = False, source: str = "command") -> Subscriber:
     """Subscribe one address; an address that left comes back only with ``reactivate``
     (one still to confirm needs no more than this: the person adding them vouches).
-    ``source`` is kept as the consent on record."""
+    ``source`` is kept as the consent on record. An address erased at its owner's request
+    is refused whatever is passed: the law asks for a new request they confirm, which no
+    one can vouch for in their place."""
     name = one_line(name) or None  # a line break in a name would break the To header
     email, key = normalize(address)
     zone = check_timezone(timezone)
+    with engine.connect() as conn:
+        when = erased.when_erased(conn, key)
+    if when is not None:
+        raise SubscriberError(f"{erased_text(email, when)} (the subscribe form, /subscribe); "
+                              "--reactivate cannot bring them back")
     existing = find(engine, email)
     if existing and existing.status == "active":
         raise SubscriberError(f"{existing.email} is already subscribed")
@@ -231,23 +243,40 @@ def set_mark(engine: Engine, source: str, until: int) -> None:
             conn.execute(sync_marks.insert().values(source=source, until=until))
 
 
+def erased_text(email: str, when: dt.datetime) -> str:
+    """Why an erased address is not brought back, in one line."""
+    return (f"{email} was erased on {when.astimezone(dt.UTC):%Y-%m-%d} at their request; "
+            "they come back only by subscribing again and confirming")
+
+
 def forget(engine: Engine, address: str) -> None:
-    """Erase a subscriber and their delivery records (a data-erasure request)."""
-    existing = find(engine, address)
-    if existing is None:
-        raise SubscriberError(f"{address} is not a subscriber")
+    """Erase a subscriber, their delivery records and their requests to subscribe (a
+    data-erasure request), and remember that they asked (a keyed hash of the address and
+    the date, see erased.py), so that no import brings them back."""
+    _, key = normalize(address)
     with engine.begin() as conn:
-        conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == existing.id))
-        # Off the list of any batch yet to go: the id would otherwise outlive the reader
-        # (and SQLite may give it to the next subscriber, who was never planned).
-        for issue, number, readers in conn.execute(
-                select(batches.c.issue, batches.c.number, batches.c.readers)
-                .where(holding(existing.id)).with_for_update()).all():
-            rest = [sid for sid in reader_ids(readers) if sid != existing.id]
-            conn.execute(update(batches).where(batches.c.issue == issue,
-                                               batches.c.number == number)
-                         .values(readers=readers_text(rest), waiting=len(rest)))
-        conn.execute(delete(subscribers).where(subscribers.c.id == existing.id))
+        found = conn.execute(select(subscribers.c.id)
+                             .where(subscribers.c.email_key == key)).scalar()
+        asked = conn.execute(delete(signups).where(signups.c.email_key == key)).rowcount
+        if found is None and not asked:
+            raise SubscriberError(f"{address} is not a subscriber")
+        if found is not None:
+            _erase(conn, found)
+        erased.remember(conn, key)
+
+
+def _erase(conn: Connection, subscriber_id: int) -> None:
+    conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    # Off the list of any batch yet to go: the id would otherwise outlive the reader
+    # (and SQLite may give it to the next subscriber, who was never planned).
+    for issue, number, readers in conn.execute(
+            select(batches.c.issue, batches.c.number, batches.c.readers)
+            .where(holding(subscriber_id)).with_for_update()).all():
+        rest = [sid for sid in reader_ids(readers) if sid != subscriber_id]
+        conn.execute(update(batches).where(batches.c.issue == issue,
+                                           batches.c.number == number)
+                     .values(readers=readers_text(rest), waiting=len(rest)))
+    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -274,12 +303,30 @@ def export_csv(engine: Engine, out: IO[str], status: str | None = None) -> int:
     # RFC 4180 line ends: then a stray CR inside a cell is quoted like any line break.
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
+    query = select(*(subscribers.c[name] for name in CSV_FIELDS)).order_by(subscribers.c.id)
+    if status:
+        query = query.where(subscribers.c.status == status)
     count = 0
-    for sub in listing(engine, status):
-        writer.writerow([for_spreadsheet(sub.email), for_spreadsheet(sub.name or ""),
-                         sub.timezone or "", sub.status, sub.created_at.isoformat()])
-        count += 1
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=_CHUNK).execute(query):
+            writer.writerow(_csv_cells(row))
+            count += 1
     return count
+
+
+def _csv_cells(row: Any) -> list[str]:
+    texts = (row.email, row.name, row.timezone, row.status)
+    times = (row.created_at, row.opted_in_at, row.confirmed_at)
+    return [*(for_spreadsheet(text or "") for text in texts),
+            *(_iso(value) for value in times),
+            row.opt_in_ip or "", for_spreadsheet(row.tags or ""),
+            for_spreadsheet(row.consent_source or "")]
+
+
+def _iso(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
 @dataclass
@@ -288,13 +335,16 @@ class ImportReport:
     reactivated: int = 0
     unchanged: int = 0
     marked: int = 0  # subscribers the file says have left, marked so here too
+    erased: int = 0  # rows of addresses erased at their request: not brought back
     problems: list[str] = field(default_factory=list)  # FILE:LINE: why, for each bad row
-    warnings: list[str] = field(default_factory=list)  # about the file (unused columns)
+    # About the file (unused columns), and rows imported without a value or not at all
+    # (an erased address), FILE:LINE: each, in line order.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
         return self.added + self.reactivated + self.unchanged + self.marked + \
-            len(self.problems)
+            self.erased + len(self.problems)
 
 
 @dataclass(frozen=True)
@@ -305,25 +355,32 @@ class _Candidate:
     name: str | None
     timezone: str | None
     status: str
+    created_at: dt.datetime | None
+    opted_in_at: dt.datetime | None
+    confirmed_at: dt.datetime | None
+    opt_in_ip: str | None
+    tags: str | None
+    source: str  # the consent on record: which file, written by which tool
 
 
 def import_csv(engine: Engine, path: Path, *, reactivate: bool = False) -> ImportReport:
     """Add every good row of a CSV file; report every bad one with its line.
 
-    Exports of this tool, Mailchimp, Substack, Buttondown and listmonk read as they are
-    (see csvfile.py). A reader the file says has left is added (or marked) as such. An
-    address already here and active is left as it is; one that left is not made active
-    again unless ``reactivate`` is given.
+    Exports of this tool, Mailchimp, Substack, Buttondown and listmonk read as they are,
+    with the consent evidence they kept (see csvfile.py). A reader the file says has left
+    is added (or marked) as such. An address already here and active is left as it is;
+    one that left is not made active again unless ``reactivate`` is given. An address
+    erased at its owner's request is not added, whatever the file says of it.
     """
     problems = csvfile.Problems(path)
     report = ImportReport(problems=problems.rows, warnings=problems.warnings)
     # Chunk by chunk as the file is read: memory stays flat whatever the file's size.
     rows = _candidates(path, problems)
-    source = f"import {path.name}"[:200]  # the consent on record: which file
     while chunk := list(itertools.islice(rows, _CHUNK)):
-        _import_chunk(engine, chunk, report, reactivate, source)
+        _import_chunk(engine, chunk, report, reactivate)
     prefix = len(f"{path}:")
-    report.problems.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
+    for found in (report.problems, report.warnings):
+        found.sort(key=lambda text: int(text[prefix:].split(":", 1)[0]))
     return report
 
 
@@ -332,7 +389,6 @@ def _candidates(path: Path, problems: csvfile.Problems) -> Iterator[_Candidate]:
     for row in csvfile.rows(path, problems):
         try:
             email, key = normalize(row.email)
-            zone = check_timezone(row.timezone)
         except SubscriberError as exc:
             problems.row(row.line, str(exc))
             continue
@@ -340,21 +396,60 @@ def _candidates(path: Path, problems: csvfile.Problems) -> Iterator[_Candidate]:
             problems.row(row.line, f"{email} repeats line {seen[key]}")
             continue
         seen[key] = row.line
-        yield _Candidate(f"{path}:{row.line}", email, key, row.name, zone, row.status)
+        yield _candidate(path, row, email, key, problems)
+
+
+def _candidate(path: Path, row: csvfile.Row, email: str, key: str,
+               problems: csvfile.Problems) -> _Candidate:
+    return _Candidate(f"{path}:{row.line}", email, key, row.name,
+                      _zone(row, problems), row.status, row.created_at, row.opted_in_at,
+                      row.confirmed_at, row.opt_in_ip, row.tags,
+                      _source(path, problems.tool, row.consent_source))
+
+
+def _zone(row: csvfile.Row, problems: csvfile.Problems) -> str | None:
+    """The row's timezone; one we do not know is left out, not the reader."""
+    try:
+        return check_timezone(row.timezone)
+    except SubscriberError:
+        problems.warn(row.line, f"unknown timezone {row.timezone!r}; imported without a "
+                                "timezone")
+        return None
+
+
+@functools.lru_cache(maxsize=64)  # one text for the whole file, nearly always
+def _source(path: Path, tool: str, before: str | None) -> str:
+    """The consent on record: the file and the tool that wrote it (and, from our own
+    export, where the subscription had come from)."""
+    text = f"import {path.name} ({tool})"
+    return (f"{text}; before: {before}" if before else text)[:200]
 
 
 def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
-                  reactivate: bool, source: str) -> None:
+                  reactivate: bool) -> None:
     stamp = now()
     with engine.begin() as conn:
-        known = _known(conn, [c.key for c in chunk])
+        chunk = _not_erased(conn, chunk, report)
+        known = _known(conn, [c.key for c in chunk]) if chunk else {}
         fresh = [c for c in chunk if c.key not in known]
         if fresh:
-            _insert_many(conn, fresh, stamp, source)
+            _insert_many(conn, fresh, stamp)
         report.added += len(fresh)
         for c in chunk:
             if c.key in known:
                 _merge(conn, c, known[c.key], report, reactivate, stamp)
+
+
+def _not_erased(conn: Connection, chunk: list[_Candidate], report: ImportReport
+                ) -> list[_Candidate]:
+    """The rows whose address was not erased at its owner's request; each of the others
+    is a warning (one query for the chunk)."""
+    gone = erased.among(conn, [c.key for c in chunk])
+    for c in chunk:
+        if c.key in gone:
+            report.warnings.append(f"{c.where}: {erased_text(c.email, gone[c.key])}")
+    report.erased += len(gone)
+    return [c for c in chunk if c.key not in gone] if gone else chunk
 
 
 def _known(conn: Connection, keys: list[str]) -> dict[str, str]:
@@ -363,6 +458,10 @@ def _known(conn: Connection, keys: list[str]) -> dict[str, str]:
         return dict(conn.exec_driver_sql(
             "SELECT email_key, status FROM subscribers WHERE email_key = ANY(%(keys)s)",
             {"keys": keys}).all())
+    if conn.dialect.name == "sqlite":  # the driver's placeholders: SQLAlchemy's cost 20 ms
+        return dict(conn.exec_driver_sql(
+            "SELECT email_key, status FROM subscribers WHERE email_key IN "
+            f"({', '.join('?' * len(keys))})", tuple(keys)).all())
     return dict(conn.execute(select(subscribers.c.email_key, subscribers.c.status)
                              .where(subscribers.c.email_key.in_(keys))).all())
 
@@ -371,38 +470,65 @@ def _psycopg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
+# The columns an import writes, in this order, in both fast paths.
+_COLUMNS = ("email, email_key, name, timezone, status, created_at, updated_at, "
+            "consent_source, link_key, opted_in_at, confirmed_at, opt_in_ip, tags")
 # PostgreSQL: a chunk of new subscribers as arrays, in one statement whose text never
-# changes (a multi-row VALUES would be 40,000 placeholders for psycopg to parse each time).
-_PG_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-              "created_at, updated_at, consent_source) SELECT u.*, %(at)s, %(at)s, "
-              "%(source)s FROM unnest(%(emails)s::varchar[], %(keys)s::varchar[], "
-              "%(names)s::varchar[], %(zones)s::varchar[], %(statuses)s::varchar[]) "
-              "AS u(email, email_key, name, timezone, status)")
-_SQLITE_INSERT = ("INSERT INTO subscribers (email, email_key, name, timezone, status, "
-                  "created_at, updated_at, consent_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+# changes (a multi-row VALUES would be 65,000 placeholders for psycopg to parse each time).
+_PG_INSERT = (f"INSERT INTO subscribers ({_COLUMNS}) SELECT u.email, u.email_key, u.name, "
+              "u.timezone, u.status, u.created_at, %(at)s, u.source, u.link_key, "
+              "u.opted_in_at, u.confirmed_at, u.opt_in_ip, u.tags FROM unnest("
+              "%(emails)s::varchar[], %(keys)s::varchar[], %(names)s::varchar[], "
+              "%(zones)s::varchar[], %(statuses)s::varchar[], %(created)s::timestamptz[], "
+              "%(sources)s::varchar[], %(links)s::varchar[], %(opted)s::timestamptz[], "
+              "%(confirmed)s::timestamptz[], %(ips)s::varchar[], %(tags)s::text[]) "
+              "AS u(email, email_key, name, timezone, status, created_at, source, link_key, "
+              "opted_in_at, confirmed_at, opt_in_ip, tags)")
+_SQLITE_INSERT = f"INSERT INTO subscribers ({_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 
 
-def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime,
-                 source: str) -> None:
-    """Insert new subscribers. On SQLite as plain tuples through the driver: a million rows
-    through SQLAlchemy's per-row conversions cost more than reading and checking them. On
-    PostgreSQL (psycopg) as arrays; through SQLAlchemy elsewhere."""
+def _insert_many(conn: Connection, fresh: list[_Candidate], stamp: dt.datetime) -> None:
+    """Insert new subscribers, each with a link key of their own. On SQLite as plain
+    tuples through the driver: a million rows through SQLAlchemy's per-row conversions
+    cost more than reading and checking them. On PostgreSQL (psycopg) as arrays; through
+    SQLAlchemy elsewhere."""
     if _psycopg(conn):
-        conn.exec_driver_sql(_PG_INSERT, {
-            "at": stamp, "source": source, "emails": [c.email for c in fresh],
-            "keys": [c.key for c in fresh], "names": [c.name for c in fresh],
-            "zones": [c.timezone for c in fresh], "statuses": [c.status for c in fresh]})
-        return
-    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(_PG_INSERT, _pg_arrays(fresh, stamp))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_rows(fresh, stamp))
+    else:
         conn.execute(subscribers.insert(), [
             {"email": c.email, "email_key": c.key, "name": c.name, "timezone": c.timezone,
-             "status": c.status, "created_at": stamp, "updated_at": stamp,
-             "consent_source": source} for c in fresh])
-        return
-    # As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds.
-    when = stamp.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    conn.exec_driver_sql(_SQLITE_INSERT, [(c.email, c.key, c.name, c.timezone, c.status,
-                                           when, when, source) for c in fresh])
+             "status": c.status, "created_at": c.created_at or stamp, "updated_at": stamp,
+             "consent_source": c.source, "link_key": new_key(),
+             "opted_in_at": c.opted_in_at, "confirmed_at": c.confirmed_at,
+             "opt_in_ip": c.opt_in_ip, "tags": c.tags} for c in fresh])
+
+
+def _pg_arrays(fresh: list[_Candidate], stamp: dt.datetime) -> dict[str, Any]:
+    return {
+        "at": stamp, "emails": [c.email for c in fresh], "keys": [c.key for c in fresh],
+        "names": [c.name for c in fresh], "zones": [c.timezone for c in fresh],
+        "statuses": [c.status for c in fresh],
+        "created": [c.created_at or stamp for c in fresh],
+        "sources": [c.source for c in fresh], "links": [new_key() for _ in fresh],
+        "opted": [c.opted_in_at for c in fresh],
+        "confirmed": [c.confirmed_at for c in fresh],
+        "ips": [c.opt_in_ip for c in fresh], "tags": [c.tags for c in fresh]}
+
+
+def _sqlite_rows(fresh: list[_Candidate], stamp: dt.datetime) -> list[tuple[Any, ...]]:
+    when = _sqlite_time(stamp)
+    return [(c.email, c.key, c.name, c.timezone, c.status,
+             _sqlite_time(c.created_at) if c.created_at else when, when, c.source,
+             new_key(), c.opted_in_at and _sqlite_time(c.opted_in_at),
+             c.confirmed_at and _sqlite_time(c.confirmed_at), c.opt_in_ip, c.tags)
+            for c in fresh]
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """As SQLAlchemy stores a DateTime in SQLite: naive UTC text with microseconds."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,

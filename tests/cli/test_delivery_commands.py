@@ -57,7 +57,9 @@ def test_add_remove_list_export(project_dir: Path) -> None:
     code, out = run("subscribers", "list")
     assert code == 0 and out.split() == ["ann@example.org", "unsubscribed", "Ann"]
     code, out = run("subscribers", "export")
-    assert code == 0 and out.startswith("email,name,timezone,status,created_at\nann@example.org,Ann,,unsubscribed,")
+    assert code == 0 and out.startswith(
+        "email,name,timezone,status,created_at,opted_in_at,confirmed_at,opt_in_ip,tags,"
+        "consent_source\nann@example.org,Ann,,unsubscribed,")
 
 
 def test_dry_run_and_status(project_dir: Path) -> None:

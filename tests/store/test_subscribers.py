@@ -68,22 +68,24 @@ def test_import_reports_bad_rows_and_keeps_good_ones(engine: Engine, tmp_path: P
         "NEW@example.org,Again,\n"                  # 4: repeats line 2
         "gone@example.org,,\n"                      # 5: unsubscribed, not reactivated
         "here@example.org,,\n"                      # 6: already there
-        "tz@example.org,,Nowhere/City\n"            # 7: bad timezone
+        "tz@example.org,,Nowhere/City\n"            # 7: added, without the timezone
         "other@example.org,,\n")                    # 8: added
     report = audience.import_csv(engine, csv_file)
-    assert (report.added, report.unchanged, report.reactivated) == (2, 1, 0)
+    assert (report.added, report.unchanged, report.reactivated) == (3, 1, 0)
     assert report.problems == [
         f"{csv_file}:3: 'broken-address' is not a valid address: An email address must have "
         "an @-sign.",
         f"{csv_file}:4: NEW@example.org repeats line 2",
         f"{csv_file}:5: gone@example.org is unsubscribed; not reactivated (use --reactivate if "
         "they asked to come back)",
-        f"{csv_file}:7: unknown timezone 'Nowhere/City'; use an IANA name like 'Europe/London'",
     ]
+    assert report.warnings == [
+        f"{csv_file}:7: warning: unknown timezone 'Nowhere/City'; imported without a timezone"]
+    assert audience.find(engine, "tz@example.org").timezone is None  # type: ignore[union-attr]
     assert audience.find(engine, "gone@example.org").status == "unsubscribed"
     assert audience.find(engine, "new@example.org").timezone == "Asia/Tokyo"
     again = audience.import_csv(engine, csv_file)
-    assert again.added == 0 and again.unchanged == 3  # nothing is ever duplicated
+    assert again.added == 0 and again.unchanged == 4  # nothing is ever duplicated
 
 
 def test_import_needs_an_email_column(engine: Engine, tmp_path: Path) -> None:
@@ -99,7 +101,8 @@ def test_export_round_trips(engine: Engine, tmp_path: Path) -> None:
     out = io.StringIO()
     assert audience.export_csv(engine, out) == 2
     lines = out.getvalue().splitlines()
-    assert lines[0] == "email,name,timezone,status,created_at"
+    assert lines[0] == ("email,name,timezone,status,created_at,opted_in_at,confirmed_at,"
+                        "opt_in_ip,tags,consent_source")
     assert lines[1].startswith('a@example.org,"A, with comma",Asia/Tokyo,active,')
 
 
