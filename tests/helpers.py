@@ -102,3 +102,31 @@ def run_send(engine: Engine, project: Project, transport: str = "sendgrid",
 
 def duplicates(addresses: list[str]) -> dict[str, int]:
     return {a: n for a, n in Counter(addresses).items() if n > 1}
+
+
+def asked_and_confirmed(engine: Engine, address: str, name: str | None = None):  # type: ignore[no-untyped-def]
+    """A reader who asked on the form and confirmed (the queue's whole path, without the
+    service): the one way back for an address erased at its owner's request."""
+    from newsletter.store import signups
+
+    signups.queue(engine, address, name=name, source="form test")
+    signup = signups.claim(engine)
+    assert signup is not None
+    signups.mailed(engine, signup)
+    return signups.confirm(engine, signup)
+
+
+def asked_before_the_queue(engine: Engine, address: str,
+                           at: dt.datetime | None = None):  # type: ignore[no-untyped-def]
+    """A reader who asked to subscribe before requests were queued (revision 0010): a
+    pending row with the request's time, whose old links still act for them."""
+    from sqlalchemy import update
+
+    from newsletter.store import subscribers as store
+
+    reader = store.add(engine, address)
+    store.set_status(engine, address, "pending")
+    with engine.begin() as conn:
+        conn.execute(update(db.subscribers).where(db.subscribers.c.id == reader.id).values(
+            requested_at=at or dt.datetime.now(dt.UTC), legacy_links=True))
+    return store.find(engine, address)

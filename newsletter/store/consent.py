@@ -17,7 +17,16 @@ from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store.db import batches, deliveries, holding, new_key, sends, subscribers
+from newsletter.store import erased
+from newsletter.store.db import (
+    batches,
+    deliveries,
+    holding,
+    new_key,
+    sends,
+    signups,
+    subscribers,
+)
 from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, now
 
 
@@ -45,6 +54,10 @@ def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None) -
     back with a new link key, so links made before they left act for them no more."""
     stamp = at or now()
     with engine.begin() as conn:
+        key = conn.execute(select(subscribers.c.email_key).where(
+            subscribers.c.id == subscriber_id)).scalar()
+        if key is not None:
+            erased.forgive(conn, key)
         return bool(conn.execute(update(subscribers).where(
             subscribers.c.id == subscriber_id, subscribers.c.status != "active",
             subscribers.c.legacy_links.is_(True), subscribers.c.requested_at.is_not(None))
@@ -97,9 +110,11 @@ def forget(engine: Engine, subscriber_id: int) -> None:
 
 
 def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
-    """Everything kept about one reader: their row, the consent on record, and the issues
-    sent to them. A send keeps no row for a reader it reached (only a number); the
-    finished sends begun while the reader was subscribed are listed as such."""
+    """Everything kept about one reader: their row, the consent on record, their requests
+    to subscribe still kept, and the issues sent to them. (Their link key is a credential,
+    not data about them, and is left out.) A send keeps no row for a reader it reached
+    (only a number); the finished sends begun while the reader was subscribed are listed
+    as such."""
     with engine.connect() as conn:
         row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         if row is None:
@@ -113,6 +128,10 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
                                                  .where(holding(subscriber_id)))]
         own.sort()
         known = {issue for issue, _ in own}
+        asked = conn.execute(select(signups.c.requested_at, signups.c.network,
+                                    signups.c.state, signups.c.mailed_at)
+                             .where(signups.c.email_key == row.email_key)
+                             .order_by(signups.c.id)).all()
         since = row.confirmed_at or row.created_at
         finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(
             sends.c.compacted_at.is_not(None), sends.c.cancelled_at.is_(None),
@@ -123,10 +142,16 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         "subscribed_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
         "tags": json.loads(row.tags) if row.tags else [],
         "consent": {"source": row.consent_source,
-                    "requested_at": _iso(row.opted_in_at or row.requested_at),
-                    "requested_from": row.opt_in_ip,
+                    "opted_in_at": _iso(row.opted_in_at),
+                    "opt_in_ip": row.opt_in_ip,
                     "confirmed_at": _iso(row.confirmed_at),
+                    # A request from before the queue still waiting, and its email.
+                    "requested_at": _iso(row.requested_at),
                     "confirmation_sent_at": _iso(row.confirm_sent_at)},
+        # Requests to subscribe made with this address (the form's queue), kept until
+        # their link expires: when, from which network, and what became of each.
+        "requests": [{"requested_at": _iso(r.requested_at), "network": r.network,
+                      "state": r.state, "mailed_at": _iso(r.mailed_at)} for r in asked],
         "deliveries": [{"issue": issue, "state": state} for issue, state in own],
         "issues_sent_while_subscribed": [
             issue for issue, begun in finished if issue not in known and

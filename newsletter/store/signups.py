@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from newsletter.safetext import one_line
+from newsletter.store import erased
 from newsletter.store.db import new_key, signups, subscribers
 from newsletter.store.subscribers import LEFT, Subscriber, check_timezone, find, normalize, now
 
@@ -176,6 +177,7 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Su
                              .values(state="confirmed")).rowcount
         if spent:
             _make_active(conn, signup, key, values)
+            erased.forgive(conn, key)  # erased once, back by their own confirmed request
             conn.execute(update(signups).where(signups.c.email_key == key,
                                                signups.c.id != signup.id,
                                                signups.c.state != "confirmed")

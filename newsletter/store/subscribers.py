@@ -46,6 +46,13 @@ CSV_FIELDS = ("email", "name", "timezone", "status", "created_at", "opted_in_at"
 _CHUNK = 5_000
 
 
+def back_again() -> dict[str, Any]:
+    """What changes for a reader made active again after leaving, besides their status:
+    new links, so the ones in the emails they had before (forwarded, say) act for them no
+    more."""
+    return {"link_key": new_key(), "legacy_links": False}
+
+
 @dataclass(frozen=True)
 class Subscriber:
     id: int
@@ -190,7 +197,7 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
             conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(
                 status="active", name=name or existing.name,
                 timezone=zone or existing.timezone, updated_at=stamp,
-                consent_source=source[:200], requested_at=None))
+                consent_source=source[:200], requested_at=None, **back_again()))
         else:
             conn.execute(subscribers.insert().values(
                 email=email, email_key=key, name=name, timezone=zone, status="active",
@@ -547,7 +554,8 @@ def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
         report.unchanged += 1
     elif reactivate or status == "pending":  # the file vouches for one still to confirm
         conn.execute(update(subscribers).where(subscribers.c.email_key == c.key)
-                     .values(status="active", updated_at=stamp, requested_at=None))
+                     .values(status="active", updated_at=stamp, requested_at=None,
+                             **back_again()))
         report.reactivated += 1
     else:
         report.problems.append(f"{c.where}: {c.email} is {status}; not reactivated "

@@ -12,9 +12,11 @@ from sqlalchemy import Engine, func, select
 
 from newsletter.errors import SubscriberError
 from newsletter.store import consent, erased
+from newsletter.store import signups as signup_queue
 from newsletter.store import subscribers as store
 from newsletter.store.db import erased as erased_table
 from newsletter.store.db import signups, store_keys
+from tests.helpers import asked_and_confirmed, asked_before_the_queue
 
 
 def register(engine: Engine) -> list[tuple[str, dt.datetime]]:
@@ -74,16 +76,18 @@ def test_forget_removes_the_addresses_requests_to_subscribe(engine: Engine) -> N
 
 
 def test_the_readers_own_forget_me_is_remembered_too(engine: Engine) -> None:
-    asked = consent.request(engine, "me@example.org")
-    consent.confirm(engine, asked.subscriber_id)
-    consent.forget(engine, asked.subscriber_id)
+    asked = asked_and_confirmed(engine, "me@example.org")
+    consent.forget(engine, asked.id)
     with engine.connect() as conn:
         assert erased.when_erased(conn, "me@example.org") is not None
 
 
 def test_readers_who_never_confirmed_are_not_remembered_as_erased(engine: Engine) -> None:
-    consent.request(engine, "maybe@example.org", at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    asked_before_the_queue(engine, "maybe@example.org", dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     assert consent.drop_unconfirmed(engine, dt.datetime(2021, 1, 1, tzinfo=dt.UTC)) == 1
+    signup_queue.queue(engine, "later@example.org", source="form test",
+                  at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    assert signup_queue.prune(engine, dt.datetime(2021, 1, 1, tzinfo=dt.UTC)) == 1
     assert register(engine) == []
 
 

@@ -15,6 +15,7 @@ from newsletter.errors import ConfigError
 from newsletter.store import db, migrate
 from newsletter.store import subscribers as store
 from newsletter.store.ledger import Ledger
+from tests.helpers import asked_and_confirmed
 from tests.store import release_0_1
 
 
@@ -222,7 +223,7 @@ def test_readers_on_file_keep_their_links_across_revision_0010(bare: Engine) -> 
     # The number and the address given to someone new: the old links are not theirs.
     store.forget(bare, "r3@example.org")
     store.forget(bare, "r4@example.org")
-    newcomer = store.add(bare, "r4@example.org")
+    newcomer = asked_and_confirmed(bare, "r4@example.org")
     assert newcomer.id == 6  # numbers are never given out again
     assert store.find_by_link(bare, secret, v3) is None
     assert store.find_by_link(bare, secret, first_kind) is None

@@ -27,7 +27,7 @@ from newsletter.store.db import signups as signups_table
 from newsletter.store.db import subscribers as table
 from newsletter.web.app import create_app
 from tests.helpers import run_send
-from tests.web.conftest import service_env
+from tests.web.conftest import SERVICE_URL, service_env
 from tests.web.server import SECRET, serving
 
 KEY = SECRET.encode()
@@ -106,7 +106,7 @@ def test_subscribe_then_confirm(service: str, engine: Engine, project_dir: Path)
     assert (active.status, active.name, active.timezone) == ("active", "Ann", "Europe/Paris")
     assert active.confirmed_at is not None and active.opted_in_at is not None
     # What the server knows, not what the client said: its own form, the client's network.
-    assert active.consent_source == "form https://news.bigmedia.example/subscribe"
+    assert active.consent_source == f"form {SERVICE_URL}/subscribe"
     assert active.opt_in_ip == "127.0.0.1"
     again = httpx.post(f"{service}/confirm", data={"t": link.split("?t=")[1]})
     assert "already subscribed" in again.text  # a second press changes nothing
@@ -338,7 +338,7 @@ def test_the_consent_record_keeps_what_the_server_knows(service: str, engine: En
                headers={header: "https://evil.example/page"})
     httpx.post(f"{service}/confirm", data={"t": token_of(wait_for(lambda: notices(project_dir))[-1])})
     kept = row(engine, "eve@example.org")
-    assert kept.consent_source == "form https://news.bigmedia.example/subscribe"
+    assert kept.consent_source == f"form {SERVICE_URL}/subscribe"
     assert "evil" not in str(tuple(kept))
 
 
@@ -421,9 +421,11 @@ def test_the_data_download_holds_what_is_kept(service: str, engine: Engine,
     assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
     data = json.loads(answer.text)["subscriber"]
     assert (data["email"], data["name"], data["status"]) == ("hal@example.org", "Hal", "active")
-    assert data["consent"]["source"] == "form https://news.bigmedia.example/subscribe"
-    assert data["consent"]["confirmed_at"] and data["consent"]["requested_at"]
-    assert data["consent"]["requested_from"] == "127.0.0.1"
+    assert data["consent"]["source"] == f"form {SERVICE_URL}/subscribe"
+    assert data["consent"]["confirmed_at"] and data["consent"]["opted_in_at"]
+    assert data["consent"]["opt_in_ip"] == "127.0.0.1"
+    assert [r["state"] for r in data["requests"]] == ["confirmed"]
+    assert "link_key" not in answer.text and "legacy" not in answer.text
 
 
 def test_forget_me_erases_after_a_tick(service: str, engine: Engine) -> None:

@@ -23,6 +23,7 @@ from newsletter.store.db import subscribers
 from newsletter.tokens import DEV_SECRET, make, sign
 from newsletter.web.app import create_app
 from newsletter.web.pages import mask
+from tests.helpers import asked_and_confirmed
 from tests.web.server import SECRET, free_port
 
 
@@ -239,7 +240,7 @@ def test_links_of_earlier_kinds_act_only_for_the_reader_they_were_made_for(
     old = tokens_of[kind](ann)
     assert httpx.get(f"{service}/unsubscribe", params={"t": old}).status_code == 200
     store.forget(engine, "ann@example.org")
-    again = store.add(engine, "ann@example.org")  # a new reader, who never had that link
+    again = asked_and_confirmed(engine, "ann@example.org")  # new: never had that link
     for answer in (httpx.get(f"{service}/unsubscribe", params={"t": old}),
                    httpx.post(f"{service}/unsubscribe", params={"t": old},
                               data={"List-Unsubscribe": "One-Click"})):
