@@ -6,11 +6,17 @@ id, the issue from our own custom arguments, and when it happened. A hard bounce
 subscriber bounced, a spam report complained, an unsubscribe unsubscribed; the rest
 (delivered, opened, clicked, deferred, ...) are only counted. An event seen before (the
 provider retries for a day) changes nothing.
+
+An event is stored under the SHA-256 of the provider's id (``key``): ids come in any
+length, and the column's 100 characters once cut two events that shared a prefix into
+one. Events recorded before that were stored under their id itself, so a retry of one of
+them is looked up under its old key too (``_stored_whole``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +40,11 @@ class Event:
     happened_at: dt.datetime | None
 
 
+# Ids looked up under their old key per statement: well under SQLite's bound parameters.
+_LOOKUP_CHUNK = 1000
+_OLD_KEY_LENGTH = 100  # the column's length: longer ids were stored cut, so ambiguous
+
+
 @dataclass(frozen=True)
 class Recorded:
     new: int  # events not seen before
@@ -45,19 +56,42 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
     if not batch:
         return Recorded(0, 0)
     now = dt.datetime.now(dt.UTC)
-    rows = [{"id": e.id[:100], "issue": (e.issue or None) and e.issue[:40], "kind": e.kind[:32],
-             "happened_at": e.happened_at, "received_at": now} for e in batch]
     with engine.begin() as conn:
-        fresh = _insert_new(conn, rows, now)
+        seen = _stored_whole(conn, {e.id for e in batch})
+        rows = [_row(e, now) for e in batch if e.id not in seen]
+        fresh = _insert_new(conn, rows, now) if rows else set()
         changed = 0
         for event in batch:
             status = STATUS_OF.get(event.kind)
-            if status and event.id in fresh:
+            if status and key(event.id) in fresh:
                 changed += conn.execute(update(subscribers).where(
                     subscribers.c.email_key == event.email.strip().lower(),
                     subscribers.c.status == "active").values(status=status, updated_at=now)
                 ).rowcount
     return Recorded(len(fresh), changed)
+
+
+def key(event_id: str) -> str:
+    """What an event is stored under: the SHA-256 of the provider's id, 64 hex digits."""
+    return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _row(event: Event, now: dt.datetime) -> dict[str, Any]:
+    return {"id": key(event.id), "issue": (event.issue or None) and event.issue[:40],
+            "kind": event.kind[:32], "happened_at": event.happened_at, "received_at": now}
+
+
+def _stored_whole(conn: Connection, ids: set[str]) -> set[str]:
+    """The ids among ``ids`` that were recorded under the id itself, before keys were
+    hashed: SendGrid retries a post for a day, so a retry can span the upgrade. An id
+    longer than the column was stored cut, and could be another event's: it is left
+    to its hashed key."""
+    whole = sorted(i for i in ids if len(i) <= _OLD_KEY_LENGTH)
+    found: set[str] = set()
+    for start in range(0, len(whole), _LOOKUP_CHUNK):
+        chunk = whole[start:start + _LOOKUP_CHUNK]
+        found.update(conn.execute(select(events.c.id).where(events.c.id.in_(chunk))).scalars())
+    return found
 
 
 # PostgreSQL: the whole post as five arrays in one statement whose text never changes. A
