@@ -296,14 +296,20 @@ class _Headers:
                  gone, (time.perf_counter() - started) * 1000)
 
 
-_ERROR_START: dict[str, object] = {"type": "http.response.start", "status": 500,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"connection", b"close")]}
+_ERROR_START: dict[str, object] = {
+    "type": "http.response.start", "status": 500,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]}
 _ERROR_BODY: dict[str, object] = {"type": "http.response.body",
                                   "body": b"Something went wrong on our side.\n"}
 
 
 def _where(exc: BaseException) -> str:
-    """``file:line`` of the innermost frame of ``exc`` (no message, no values)."""
+    """``file:line`` of the innermost frame of ours that ``exc`` passed through (a
+    database error is raised deep in the driver; where we called it says more), or of
+    the innermost frame at all. No message, no values."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+    ours = [frame for frame in frames if frame.filename.startswith(_PACKAGE)] or frames
+    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)  # newsletter/

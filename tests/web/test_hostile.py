@@ -328,6 +328,7 @@ def test_a_500_carries_the_security_headers_and_is_one_log_line(
     assert "reader@example.org" not in answered.text
     lines = logged(served, "POST /webhooks/sendgrid")
     assert len(lines) == 1 and " 500 " in lines[0] and "reader@example.org" not in lines[0]
+    assert " at events.py:" in lines[0]  # where in our code, not deep in the driver
     no_traceback(served)
 
 
