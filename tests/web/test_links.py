@@ -193,3 +193,27 @@ def _hrefs(html: str) -> list[str]:
     links = Links()
     links.feed(html)
     return links.fetched
+
+
+def test_under_a_path_prefix_the_links_keep_it(project_dir: Path, engine: Engine) -> None:
+    """Served as https://example.org/news/ (a proxy strips the prefix), every link and form
+    of a page leads under /news/, not to the site's root."""
+    from starlette.testclient import TestClient
+
+    from newsletter.web.app import create_app
+    from tests.web.conftest import service_env
+
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text() + "readers:\n  service_url: https://example.org/news/\n")
+    with TestClient(create_app(settings, service_env(engine))) as client:
+        pages = [client.get("/subscribe").text, client.get("/manage").text,
+                 client.get("/nowhere").text]
+    targets = [target for html in pages for target in _hrefs(html) + _actions(html)
+               if "example.org" not in target and SITE not in target]
+    assert targets and all(target.startswith("/news/") for target in targets), targets
+
+
+def _actions(html: str) -> list[str]:
+    links = Links()
+    links.feed(html)
+    return [action for _, action in links.forms]
