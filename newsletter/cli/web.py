@@ -46,6 +46,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from newsletter.web.app import create_app
+    from newsletter.web.server import HeadersInTime
 
     config = ctx.find_root().obj
     if config:  # the worker processes read it from the environment
@@ -58,7 +59,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     uvicorn.run("newsletter.web.app:factory", factory=True, host=host, port=port,
                 workers=workers, access_log=False, log_level="warning",
                 proxy_headers=True, server_header=False, limit_concurrency=concurrency,
-                timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG)
+                timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG, http=HeadersInTime)
 
 
 def _concurrency() -> int:

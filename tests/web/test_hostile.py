@@ -11,6 +11,7 @@ on loopback, on SQLite and PostgreSQL: what an attacker would try, a class at a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -354,3 +355,35 @@ def test_no_answer_redirects_to_the_host_a_request_names(served: Served, project
                 assert answered.status_code == 404, (method, path, forged_host)
                 assert "location" not in answered.headers
                 assert "evil.example" not in answered.text
+
+
+def test_headers_that_never_finish_are_cut_off_at_the_deadline(served: Served) -> None:
+    """Slowloris: connections that send nothing, or their headers a byte at a time, are
+    closed by the server (10 s, newsletter/web/server.py), not held for ever."""
+    silent = [connect(served, timeout=30) for _ in range(20)]
+    trickling = [connect(served, timeout=30) for _ in range(20)]
+    started = head("POST", "/subscribe", {"Content-Length": "10"})[:-4]
+    try:
+        for second in range(25):  # a byte a second, for 25 s at most
+            for sock in trickling:
+                with contextlib.suppress(OSError):  # closed by now: what should happen
+                    sock.send(started[second:second + 1])
+            if all(_closed(sock) for sock in silent + trickling):
+                break
+            time.sleep(1)
+        assert all(_closed(sock) for sock in silent + trickling)
+    finally:
+        for sock in silent + trickling:
+            sock.close()
+    assert httpx.get(served.url + "/health").status_code == 200
+    no_traceback(served)
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server has closed ``sock`` (it has nothing else to say on it)."""
+    if not select.select([sock], [], [], 0)[0]:
+        return False
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
