@@ -120,12 +120,6 @@ def check(key: ec.EllipticCurvePublicKey, post: Signed, body: bytes) -> None:
         raise BadSignature("bad signature") from None
 
 
-def verify(key: ec.EllipticCurvePublicKey, headers: Mapping[str, str], body: bytes,
-           now: dt.datetime) -> None:
-    """Refused unless ``body`` is signed by ``key`` and the timestamp is recent."""
-    check(key, signed(headers, now), body)
-
-
 def events(body: bytes) -> list[Event]:
     """The events of a verified post: BadBody unless it is UTF-8 JSON, a list of objects
     nested no deeper than SendGrid's. Objects without an id, an address or a kind are
@@ -135,7 +129,7 @@ def events(body: bytes) -> list[Event]:
         raise BadBody("not a list of events")
     if not all(isinstance(item, dict) for item in posted):
         raise BadBody("not a list of event objects")
-    if _depth(posted) > _NESTING:
+    if _too_deep(posted):
         raise BadBody("nested too deep")
     return [event for item in posted if (event := _event(item)) is not None]
 
@@ -148,20 +142,18 @@ def _parse(body: bytes) -> Any:
         raise BadBody("not JSON in UTF-8") from None
 
 
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests lists and objects, without recursion."""
-    deepest, level = 0, [(value, 1)]
-    while level:
-        item, depth = level.pop()
-        children = item.values() if isinstance(item, dict) else \
-            item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > _NESTING:
-                    return depth + 1
-                level.append((child, depth + 1))
-        deepest = max(deepest, depth)
-    return deepest
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and objects more than _NESTING deep (walked without
+    recursion: the parser has already taken what the stack allows)."""
+    waiting = [(value, 1)]
+    while waiting:
+        item, depth = waiting.pop()
+        children = item.values() if isinstance(item, dict) else item
+        nested = [child for child in children if isinstance(child, dict | list)]
+        if nested and depth == _NESTING:
+            return True
+        waiting += [(child, depth + 1) for child in nested]
+    return False
 
 
 def _event(item: dict[str, Any]) -> Event | None:
