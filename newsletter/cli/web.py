@@ -10,6 +10,22 @@ import click
 
 from newsletter.config import CONFIG_ENV
 
+# What one process holds at once, and why (the figures were measured by
+# tests/web/test_hostile.py; the README's "The readers' service" has them):
+# - CONCURRENCY: connections (and requests in progress) past which uvicorn answers 503 at
+#   once instead of taking more. Each waiting connection costs a few kilobytes and a file
+#   descriptor; 4,096 is twice the 2,000 trickling posts the service is tested to shrug
+#   off, with /health still answering, and far below the descriptors it asks for.
+# - KEEP_ALIVE: seconds an idle connection is kept for its next request. Browsers reuse
+#   a connection within a second or two; longer only holds descriptors for nobody. (A
+#   proxy that keeps connections to the service must time them out sooner than this.)
+# - BACKLOG: connections the kernel queues before the process accepts them, for a burst;
+#   the kernel caps it at net.core.somaxconn (4,096 on current Linux).
+CONCURRENCY = 4096
+KEEP_ALIVE = 5
+BACKLOG = 2048
+_SPARE_FILES = 256  # descriptors for the database, logs, templates and the listening socket
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -30,14 +46,36 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from newsletter.web.app import create_app
+    from newsletter.web.server import HeadersInTime
 
     config = ctx.find_root().obj
     if config:  # the worker processes read it from the environment
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     create_app()  # refuse here, in one line, what every worker would refuse
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    concurrency = _concurrency()
     click.echo(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # uvicorn's access log would print each request's query, and the token in it.
     uvicorn.run("newsletter.web.app:factory", factory=True, host=host, port=port,
                 workers=workers, access_log=False, log_level="warning",
-                proxy_headers=True, server_header=False)
+                proxy_headers=True, server_header=False, limit_concurrency=concurrency,
+                timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG, http=HeadersInTime)
+
+
+def _concurrency() -> int:
+    """CONCURRENCY, with the descriptors for it: the soft limit is raised towards the hard
+    one (often 1,024 against far more), and the concurrency lowered to fit when even the
+    hard limit is short. Out of descriptors, the event loop stops accepting connections
+    for a second at a time, and then nothing answers, /health included."""
+    try:
+        import resource
+    except ImportError:  # not POSIX: the system's own limits stand
+        return CONCURRENCY
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONCURRENCY + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft == resource.RLIM_INFINITY:
+        return CONCURRENCY
+    return max(min(CONCURRENCY, soft - _SPARE_FILES), 64)

@@ -6,11 +6,17 @@ id, the issue from our own custom arguments, and when it happened. A hard bounce
 subscriber bounced, a spam report complained, an unsubscribe unsubscribed; the rest
 (delivered, opened, clicked, deferred, ...) are only counted. An event seen before (the
 provider retries for a day) changes nothing.
+
+An event is stored under the SHA-256 of the provider's id (``key``): ids come in any
+length, and the column's 100 characters once cut two events that shared a prefix into
+one. Events recorded before that were stored under their id itself, so a retry of one of
+them is looked up under its old key too (``_stored_whole``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +40,11 @@ class Event:
     happened_at: dt.datetime | None
 
 
+# Ids looked up under their old key per statement: well under SQLite's bound parameters.
+_LOOKUP_CHUNK = 1000
+_OLD_KEY_LENGTH = 100  # the column's length: longer ids were stored cut, so ambiguous
+
+
 @dataclass(frozen=True)
 class Recorded:
     new: int  # events not seen before
@@ -45,14 +56,12 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
     if not batch:
         return Recorded(0, 0)
     now = dt.datetime.now(dt.UTC)
-    rows = [{"id": e.id[:100], "issue": (e.issue or None) and e.issue[:40], "kind": e.kind[:32],
-             "happened_at": e.happened_at, "received_at": now} for e in batch]
     with engine.begin() as conn:
-        fresh = _insert_new(conn, rows, now)
+        fresh = _insert_new(conn, batch, now)
         changed = 0
         for event in batch:
             status = STATUS_OF.get(event.kind)
-            if status and event.id in fresh:
+            if status and key(event.id) in fresh:
                 changed += conn.execute(update(subscribers).where(
                     subscribers.c.email_key == event.email.strip().lower(),
                     subscribers.c.status == "active").values(status=status, updated_at=now)
@@ -60,23 +69,59 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
     return Recorded(len(fresh), changed)
 
 
-# PostgreSQL: the whole post as five arrays in one statement whose text never changes. A
+def key(event_id: str) -> str:
+    """What an event is stored under: the SHA-256 of the provider's id, 64 hex digits."""
+    return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _row(event: Event, now: dt.datetime) -> dict[str, Any]:
+    return {"id": key(event.id), "issue": (event.issue or None) and event.issue[:40],
+            "kind": event.kind[:32], "happened_at": event.happened_at, "received_at": now}
+
+
+def _old_key(event: Event) -> str | None:
+    """The key the event had before keys were hashed: its id, when it fitted the column
+    whole. (A longer id was stored cut, and so could be another event's.)"""
+    return event.id if len(event.id) <= _OLD_KEY_LENGTH else None
+
+
+def _stored_whole(conn: Connection, ids: set[str]) -> set[str]:
+    """The ids among ``ids`` that were recorded under the id itself, before keys were
+    hashed: SendGrid retries a post for a day, so a retry can span the upgrade."""
+    whole = sorted(ids)
+    found: set[str] = set()
+    for start in range(0, len(whole), _LOOKUP_CHUNK):
+        chunk = whole[start:start + _LOOKUP_CHUNK]
+        found.update(conn.execute(select(events.c.id).where(events.c.id.in_(chunk))).scalars())
+    return found
+
+
+# PostgreSQL: the whole post as six arrays in one statement whose text never changes. A
 # multi-row VALUES of a thousand events is a new statement of 5,000 placeholders each
-# time, and parsing it cost more than the database's own work.
+# time, and parsing it cost more than the database's own work. The old key of each event
+# is looked up in the same statement, one index probe a row.
 _PG_INSERT = ("INSERT INTO events (id, issue, kind, happened_at, received_at) "
               "SELECT u.id, u.issue, u.kind, u.happened_at, %(now)s FROM unnest("
-              "%(ids)s::varchar[], %(issues)s::varchar[], %(kinds)s::varchar[], "
-              "%(times)s::timestamptz[]) AS u(id, issue, kind, happened_at) "
+              "%(ids)s::varchar[], %(olds)s::varchar[], %(issues)s::varchar[], "
+              "%(kinds)s::varchar[], %(times)s::timestamptz[]) "
+              "AS u(id, old, issue, kind, happened_at) "
+              "WHERE u.old IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.id = u.old) "
               "ON CONFLICT (id) DO NOTHING RETURNING id")
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, Any]], now: dt.datetime) -> set[str]:
-    """Insert the events not seen before; return their ids."""
+def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> set[str]:
+    """Insert the events not seen before; return their keys."""
+    rows = [_row(event, now) for event in batch]
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         found = conn.exec_driver_sql(_PG_INSERT, {
-            "now": now, "ids": [r["id"] for r in rows], "issues": [r["issue"] for r in rows],
-            "kinds": [r["kind"] for r in rows], "times": [r["happened_at"] for r in rows]})
+            "now": now, "ids": [r["id"] for r in rows], "olds": [_old_key(e) for e in batch],
+            "issues": [r["issue"] for r in rows], "kinds": [r["kind"] for r in rows],
+            "times": [r["happened_at"] for r in rows]})
         return {row[0] for row in found}
+    seen = _stored_whole(conn, {old for e in batch if (old := _old_key(e))})
+    rows = [row for row, event in zip(rows, batch, strict=True) if event.id not in seen]
+    if not rows:
+        return set()
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return set(conn.execute(dialect.insert(events).on_conflict_do_nothing(
         index_elements=["id"]).returning(events.c.id), rows).scalars().all())

@@ -7,6 +7,12 @@ RFC 8058: a mail provider POSTs ``List-Unsubscribe=One-Click`` to the link in th
 ``List-Unsubscribe`` header, with no cookies and following no redirect; that POST
 unsubscribes at once and answers 200. A GET of the same link is what a person (or a link
 scanner) does: it changes nothing, and shows a page with a button that POSTs.
+
+Hostile clients: every body is read with a size limit and a deadline (forms.py); the
+webhook's signature headers are checked before its body is read; a client that leaves
+mid-body is one log line; no answer is a redirect built from the request's Host (there
+are no redirects at all: a path with a trailing slash is a 404); and an exception that
+escapes a route is one log line and a 500 that still carries the security headers.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -85,7 +94,11 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     transport = transports.make("auto", publication, env, outbox=path.parent / "outbox")
     service = Service(publication, engine, secret, key,
                       Pages(publication, overrides if overrides.is_dir() else None), transport)
-    app = Starlette(routes=_routes(service), lifespan=_mailing(service))
+    app = Starlette(routes=_routes(service), exception_handlers=_handlers(service),
+                    lifespan=_mailing(service))
+    # Starlette answers /manage/ with a redirect to /manage, built from the request's Host
+    # header: a forged Host made it a redirect to any site. A trailing slash is a 404.
+    app.router.redirect_slashes = False
     app.state.service = service
     app.add_middleware(_Headers, headers=security_headers(publication))
     app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
@@ -126,6 +139,37 @@ def factory() -> Starlette:
     return create_app()
 
 
+# Set on answers after which the connection must not be reused: the body was not read
+# (so the rest of it would be taken for the next request), or the client is too slow.
+CLOSE = {"Connection": "close"}
+# The status the log gives a request whose client went away before its body was read
+# (nginx's "client closed request"); nobody receives it.
+CLIENT_GONE = 499
+# Webhook bodies read at once, per process. A signature is checked only once its body is
+# in, so a forger with well-formed headers makes the service read MAX_BODY each time:
+# this bounds what that costs (4 x 4 MiB). SendGrid's own posts are read in milliseconds,
+# and one that finds every slot taken gets a 503 and is retried.
+WEBHOOK_READS = 4
+
+
+def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Response]]:
+    def gone(_request: Request, _exc: Exception) -> Response:
+        return Response(status_code=CLIENT_GONE)  # logged once by _Headers, sent nowhere
+
+    def too_slow(_request: Request, _exc: Exception) -> Response:
+        return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
+
+    def not_found(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code != 404:
+            return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+        return service.pages.message("Not found", [
+            "There is no page at this address. The links in each issue lead to the "
+            "pages there are."], 404, link=("Subscribe", "subscribe"))
+
+    return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: not_found}
+
+
 def _routes(service: Service) -> list[Route]:
     pages = service.pages
 
@@ -161,8 +205,20 @@ def _routes(service: Service) -> list[Route]:
             "Changed your mind? You are welcome back any time."],
             link=("Subscribe again", "subscribe"))
 
+    reading = asyncio.Semaphore(WEBHOOK_READS)
+
     async def webhook(request: Request) -> Response:
-        return await _webhook(service, request)
+        if service.webhook_key is None:
+            return PlainTextResponse("the SendGrid webhook is not set up", 404, headers=CLOSE)
+        if reading.locked():
+            return PlainTextResponse("busy: try again", 503,
+                                     headers={**CLOSE, "Retry-After": "5"})
+        async with reading:
+            received = await _received(service.webhook_key, request)
+        if isinstance(received, Response):
+            return received
+        recorded = await run_in_threadpool(store_events.record, service.engine, received)
+        return JSONResponse({"received": len(received), "new": recorded.new})
 
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
@@ -178,22 +234,20 @@ def _routes(service: Service) -> list[Route]:
             Route("/webhooks/sendgrid", webhook, methods=["POST"])]
 
 
-async def _webhook(service: Service, request: Request) -> Response:
-    if service.webhook_key is None:
-        return PlainTextResponse("the SendGrid webhook is not set up", 404)
+async def _received(key: object, request: Request) -> list[store_events.Event] | Response:
+    """SendGrid's events, or the answer that refuses the post. Whatever cannot be
+    SendGrid's is refused on its headers alone, before a byte of the body is read, and the
+    connection closed so that the body is not read afterwards either."""
     try:
+        post = sendgrid.signed(request.headers, dt.datetime.now(dt.UTC))
         body = await forms.body(request, sendgrid.MAX_BODY)
-    except forms.TooLarge:
-        return PlainTextResponse("too large", 413)
-    try:
-        sendgrid.verify(service.webhook_key, request.headers, body,  # type: ignore[arg-type]
-                        dt.datetime.now(dt.UTC))
+        sendgrid.check(key, post, body)  # type: ignore[arg-type]
         batch = sendgrid.events(body)
+    except forms.TooLarge:
+        return PlainTextResponse("too large", 413, headers=CLOSE)
     except sendgrid.Refused as exc:
-        return PlainTextResponse(f"refused: {exc}", 401 if "signature" in str(exc) or
-                                 "unsigned" in str(exc) else 400)
-    recorded = await run_in_threadpool(store_events.record, service.engine, batch)
-    return JSONResponse({"received": len(batch), "new": recorded.new})
+        return PlainTextResponse(f"refused: {exc}", exc.status, headers=CLOSE)
+    return batch
 
 
 def _one_click(service: Service, token: str) -> bool:
@@ -221,7 +275,11 @@ def _subscriber(service: Service, token: str) -> subscribers.Subscriber | None:
 
 
 class _Headers:
-    """Security headers on every answer, and a log line without addresses or tokens."""
+    """Security headers on every answer, and a log line without addresses or tokens.
+
+    An exception that escapes the application is answered here (500, with the headers)
+    and logged as one line: its type and where it was raised, never its message, which
+    can hold an address (a database error quotes its parameters)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str]) -> None:
         self.app = app
@@ -241,6 +299,35 @@ class _Headers:
                 message = {**message, "headers": headers}
             await send(message)  # type: ignore[operator]
 
-        await self.app(scope, receive, sending)
-        log.info("%s %s %s %.1f ms", scope.get("method"), scope.get("path"), status[0],
-                 (time.perf_counter() - started) * 1000)
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:  # the one place that answers for every route
+            if not status[0]:
+                await sending(_ERROR_START)
+                await sending(_ERROR_BODY)
+            log.error("%s %s %s %s at %s %.1f ms", scope.get("method"), scope.get("path"),
+                      status[0] or 500, type(exc).__name__, _where(exc),
+                      (time.perf_counter() - started) * 1000)
+            return
+        gone = " (the client went away)" if status[0] == CLIENT_GONE else ""
+        log.info("%s %s %s%s %.1f ms", scope.get("method"), scope.get("path"), status[0],
+                 gone, (time.perf_counter() - started) * 1000)
+
+
+_ERROR_START: dict[str, object] = {
+    "type": "http.response.start", "status": 500,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]}
+_ERROR_BODY: dict[str, object] = {"type": "http.response.body",
+                                  "body": b"Something went wrong on our side.\n"}
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame of ours that ``exc`` passed through (a
+    database error is raised deep in the driver; where we called it says more), or of
+    the innermost frame at all. No message, no values."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [frame for frame in frames if frame.filename.startswith(_PACKAGE)] or frames
+    return f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)  # newsletter/

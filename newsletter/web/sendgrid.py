@@ -4,6 +4,11 @@ SendGrid signs each post with ECDSA P-256 / SHA-256 over the timestamp header fo
 the raw body; the public key (base64 DER) is shown in its settings and given here as
 SENDGRID_WEBHOOK_PUBLIC_KEY. Unsigned, tampered and stale posts are refused; the same
 event posted twice is recorded once (store/events.py).
+
+The headers are checked before a byte of the body is read (``signed``), so a post that
+cannot be SendGrid's costs nothing but its headers; the body is then read up to MAX_BODY.
+Every refusal is a subclass of ``Refused`` that carries its HTTP status, so the service
+answers by the exception's type, never by its wording.
 """
 
 from __future__ import annotations
@@ -12,23 +17,69 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from newsletter.errors import NewsletterError
 from newsletter.store.events import Event
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 MAX_AGE = dt.timedelta(minutes=5)  # older is a replay, or a clock to fix
-MAX_BODY = 32 * 1024 * 1024
+# SendGrid posts its events "within approximately 30 seconds or when the batch size
+# reaches 768 kilobytes", whichever comes first; the post that crosses that size carries
+# one event more. 4 MiB is five times a full batch: room for events with large custom
+# arguments, and still small enough that 16 posts at once are not a memory problem.
+MAX_BODY = 4 * 1024 * 1024
+# A Unix time in seconds, in ASCII digits: 10 digits until the year 2286. `str.isdigit`
+# is not the test (it accepts "²" and Arabic-Indic digits, which int() then refuses or
+# reads), and a length bound keeps int() off 4,400-digit strings.
+_STAMP = re.compile(r"[0-9]{1,12}")
+# An ECDSA P-256 signature in DER is 8 to 72 bytes: 96 characters of base64 at most.
+_MAX_SIGNATURE = 128
+_NESTING = 16  # SendGrid's events are flat objects with a list or two; deeper is not theirs
+# Event times SendGrid could mean: from 1970 up to the year 2106 (32-bit unsigned seconds).
+_LAST_TIME = 2**32
 
 
-class Refused(Exception):
-    """A post that is not SendGrid's, or not now: answered 401 or 400."""
+class Refused(NewsletterError):
+    """A post that is not SendGrid's, or not now. ``status`` is the HTTP answer."""
+
+    status: ClassVar[int] = 400
+
+
+class Unsigned(Refused):
+    """No signature or no timestamp header: not from SendGrid (or not set up there)."""
+
+    status = 401
+
+
+class BadSignature(Refused):
+    """A signature that is malformed or does not verify over this body."""
+
+    status = 401
+
+
+class BadTimestamp(Refused):
+    """A timestamp header that is not a Unix time, or not within MAX_AGE of now."""
+
+
+class BadBody(Refused):
+    """A signed body that is not a JSON list of event objects."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The signature headers of a post, checked for form before its body is read."""
+
+    stamp: str
+    signature: bytes
 
 
 def public_key(value: str) -> ec.EllipticCurvePublicKey:
@@ -42,41 +93,97 @@ def public_key(value: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(key: ec.EllipticCurvePublicKey, headers: Mapping[str, str], body: bytes,
-           now: dt.datetime) -> None:
-    """Refused unless ``body`` is signed by ``key`` and the timestamp is recent."""
+def signed(headers: Mapping[str, str], now: dt.datetime) -> Signed:
+    """The post's signature headers, or Refused: present, a recent Unix time, a base64
+    signature of a length ECDSA P-256 gives. Reads no body."""
     signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not stamp:
-        raise Refused("unsigned")
-    if not stamp.isdigit() or abs(now - dt.datetime.fromtimestamp(int(stamp), dt.UTC)) > MAX_AGE:
-        raise Refused("stale or malformed timestamp")
+        raise Unsigned("unsigned")
+    if not _STAMP.fullmatch(stamp):
+        raise BadTimestamp("malformed timestamp")
+    if abs(now.timestamp() - int(stamp)) > MAX_AGE.total_seconds():
+        raise BadTimestamp("stale timestamp")
+    if len(signature) > _MAX_SIGNATURE:
+        raise BadSignature("bad signature")
     try:
-        key.verify(base64.b64decode(signature, validate=True), stamp.encode() + body,
-                   ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError, binascii.Error):
-        raise Refused("bad signature") from None
+        raw = base64.b64decode(signature, validate=True)
+    except (ValueError, binascii.Error):
+        raise BadSignature("bad signature") from None
+    return Signed(stamp, raw)
+
+
+def check(key: ec.EllipticCurvePublicKey, post: Signed, body: bytes) -> None:
+    """BadSignature unless ``body`` is signed by ``key`` with ``post``'s timestamp."""
+    try:
+        key.verify(post.signature, post.stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise BadSignature("bad signature") from None
 
 
 def events(body: bytes) -> list[Event]:
-    """The events of a verified post (those without an id or an address are skipped)."""
-    try:
-        posted = json.loads(body)
-    except ValueError:
-        raise Refused("not JSON") from None
+    """The events of a verified post: BadBody unless it is UTF-8 JSON, a list of objects
+    nested no deeper than SendGrid's. Objects without an id, an address or a kind are
+    skipped (there is nothing to record them under)."""
+    posted = _parse(body)
     if not isinstance(posted, list):
-        raise Refused("not a list of events")
+        raise BadBody("not a list of events")
+    if not all(isinstance(item, dict) for item in posted):
+        raise BadBody("not a list of event objects")
+    if _too_deep(posted):
+        raise BadBody("nested too deep")
     return [event for item in posted if (event := _event(item)) is not None]
 
 
-def _event(item: Any) -> Event | None:
-    if not isinstance(item, dict):
-        return None
+def _parse(body: bytes) -> Any:
+    try:
+        # Decoded here, strictly: json.loads(bytes) would also take UTF-16 and UTF-32.
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the stack
+        raise BadBody("not JSON in UTF-8") from None
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests lists and objects more than _NESTING deep (walked without
+    recursion: the parser has already taken what the stack allows)."""
+    waiting = [(value, 1)]
+    while waiting:
+        item, depth = waiting.pop()
+        children = item.values() if isinstance(item, dict) else item
+        nested = [child for child in children if isinstance(child, dict | list)]
+        if nested and depth == _NESTING:
+            return True
+        waiting += [(child, depth + 1) for child in nested]
+    return False
+
+
+def _event(item: dict[str, Any]) -> Event | None:
     event_id, email, kind = item.get("sg_event_id"), item.get("email"), item.get("event")
-    if not (isinstance(event_id, str) and isinstance(email, str) and isinstance(kind, str)):
+    if not (_text(event_id) and _text(email) and _text(kind)):
         return None
     if kind == "bounce" and item.get("type") == "blocked":
         kind = "blocked"  # a temporary refusal: counted, the reader stays active
     issue = item.get("issue")
-    stamp = item.get("timestamp")
-    happened = dt.datetime.fromtimestamp(stamp, dt.UTC) if isinstance(stamp, int) else None
-    return Event(event_id, kind, email, issue if isinstance(issue, str) else None, happened)
+    return Event(event_id, kind, email, issue if _text(issue) else None,
+                 happened(item.get("timestamp")))
+
+
+def _text(value: Any) -> TypeGuard[str]:
+    """A non-empty string that can be stored: JSON's ``\\ud800`` escapes make strings
+    that no database encoding takes."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def happened(stamp: Any) -> dt.datetime | None:
+    """When an event happened, or None (unknown) for a value that is not the whole Unix
+    time SendGrid documents: a string, null, a boolean, a float, a negative number,
+    10**12. The event is still recorded: refusing the post would only make SendGrid retry
+    it for a day."""
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp < _LAST_TIME:
+        return None
+    return dt.datetime.fromtimestamp(stamp, dt.UTC)
