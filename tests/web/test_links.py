@@ -21,8 +21,10 @@ from sqlalchemy import Engine
 from newsletter import tokens
 from newsletter.store import consent
 from newsletter.store import subscribers as store
+from tests.helpers import asked_before_the_queue
 from tests.web.served import Served, newsletter_serve
 from tests.web.server import SECRET
+from tests.web.test_readers import notices, wait_for
 
 KEY = SECRET.encode()
 SITE = "news.bigmedia.example"  # the publication's site_url: another server, not ours
@@ -135,6 +137,7 @@ def _subscribing(crawl: Crawl) -> None:
 
 
 def _confirming(crawl: Crawl, engine: Engine, project_dir: Path) -> None:
+    wait_for(lambda: len(notices(project_dir)) >= 3)  # the mailer's, within seconds
     link, html = confirmation(project_dir, "ann@example.org")
     crawl.pages["confirmation email"] = (link, html)
     crawl.get("confirm page", link)
@@ -143,12 +146,14 @@ def _confirming(crawl: Crawl, engine: Engine, project_dir: Path) -> None:
     crawl.get("confirm page: spent", link)
     manage = next(href for href in _hrefs(done.text) if "manage?t=" in href)
     crawl.get("manage: active", urljoin(str(done.url), manage))
-    late = store.find(engine, "late@example.org")
-    assert late is not None
-    expired = tokens.make(KEY, "confirm", late.id, day=int(time.time()) // 86400 - 30)
+    late = tokens.read(KEY, confirmation(project_dir, "late@example.org")[0].split("t=")[1],
+                       "confirm")
+    expired = tokens.make(KEY, "confirm", late.key or "", day=int(time.time()) // 86400 - 30)
     crawl.get("confirm page: expired", f"/confirm?t={expired}", 400)
-    crawl.get("manage: pending", f"/manage?t={tokens.make_pair(KEY, late.id)[1]}")
+    waiting = asked_before_the_queue(engine, "waiting@example.org")
+    crawl.get("manage: pending", f"/manage?t={tokens.make_pair(KEY, waiting.link_key)[1]}")
     withdrawn = confirmation(project_dir, "gone@example.org")[0]
+    crawl.client.post("/confirm", data={"t": withdrawn.split("t=")[1]})
     gone = store.find(engine, "gone@example.org")
     assert gone is not None
     consent.leave(engine, gone.id)
@@ -158,7 +163,7 @@ def _confirming(crawl: Crawl, engine: Engine, project_dir: Path) -> None:
 def _managing(crawl: Crawl, engine: Engine) -> None:
     ann = store.find(engine, "ann@example.org")
     assert ann is not None
-    leave, manage = tokens.make_pair(KEY, ann.id)
+    leave, manage = tokens.make_pair(KEY, ann.link_key)
     crawl.post("manage: saved", "/manage", {"t": manage, "name": "Ann"})
     crawl.post("manage: unknown timezone", "/manage", {"t": manage, "timezone": "Nowhere"}, 400)
     data = crawl.client.post("/manage/data", data={"t": manage})
@@ -204,7 +209,8 @@ def test_under_a_path_prefix_the_links_keep_it(project_dir: Path, engine: Engine
     from tests.web.conftest import service_env
 
     settings = project_dir / "newsletter.yaml"
-    settings.write_text(settings.read_text() + "readers:\n  service_url: https://example.org/news/\n")
+    base = settings.read_text().partition("readers:\n")[0]  # the fixture's block, replaced
+    settings.write_text(base + "readers:\n  service_url: https://example.org/news/\n")
     with TestClient(create_app(settings, service_env(engine))) as client:
         pages = [client.get("/subscribe").text, client.get("/manage").text,
                  client.get("/nowhere").text]
