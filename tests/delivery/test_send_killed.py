@@ -58,14 +58,17 @@ def test_kill_mid_send_then_resume(engine: Engine, project_dir: Path, tmp_path: 
         fake.release.set()
         assert len(fake.recipients()) == 15  # three batches made it before the kill
 
-        elsewhere = on_host("runner-b", _command(config, "--lease-timeout", "3"))
-        refused = subprocess.run(elsewhere, env=env, capture_output=True, text=True,
+        # Another machine, while the lease is fresh (fifty seconds of patience: on a loaded
+        # machine the dead run's start and its three requests can take seconds).
+        patient = on_host("runner-b", _command(config, "--lease-timeout", "50"))
+        refused = subprocess.run(patient, env=env, capture_output=True, text=True,
                                  timeout=120)
         assert refused.returncode == 1, refused.stderr
         assert re.fullmatch(r"Error: issue 2024-07-23 is being sent by another run \(\S+:"
                             rf"{first.pid}:\w+, last heard from \d+ s ago\); wait for it, or "
-                            r"it is taken over once silent for 3 s \(in \d+ s\)\n",
+                            r"it is taken over once silent for 50 s \(in \d+ s\)\n",
                             refused.stderr), refused.stderr
+        elsewhere = on_host("runner-b", _command(config, "--lease-timeout", "3"))
         time.sleep(3.5)  # the dead run's lease goes stale
 
         second = subprocess.run(elsewhere, env=env, capture_output=True, text=True, timeout=120)
