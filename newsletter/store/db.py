@@ -8,6 +8,7 @@ a database newer than this code is refused rather than guessed at (see migrate.p
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,8 +45,13 @@ metadata = MetaData()
 
 
 def new_key() -> str:
-    """A random key (128 bits, 32 hex digits) for a reader's links or a signup's."""
-    return secrets.token_hex(16)
+    """A key (128 bits, 32 hex digits) for a reader's links or a signup's: the time it was
+    made, in microseconds (8 bytes), then 8 random bytes. Keys made one after another
+    sort in order, so a million-row import appends to the key's unique index instead of
+    writing all over it (random keys made a SQLite import three times slower). A link is
+    unforgeable by its HMAC, not by its key; the key only has to be one person's alone,
+    and the time it shows is when that person subscribed, which their own link may say."""
+    return f"{time.time_ns() // 1000:016x}{secrets.token_hex(8)}"
 
 
 # The same, made by the database itself, for statements that insert readers in SQL (a
