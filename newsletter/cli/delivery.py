@@ -18,6 +18,7 @@ from newsletter.delivery.transports import NAMES
 from newsletter.errors import NotReady, Problem, SendPaused, errors_in
 from newsletter.safetext import for_terminal
 from newsletter.store.ledger import DELIVERY_STATES
+from newsletter.store.status import Status
 
 
 @click.command()
@@ -309,7 +310,7 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
       newsletter unsubscribe 'YW5uQGV4YW1wbGUub3Jn.k1B2...'
     """
     sub = api(ctx).unsubscribe(token)
-    if sub.status == "unsubscribed":
+    if sub.status == Status.UNSUBSCRIBED:
         click.echo(f"{for_terminal(sub.email)} is now unsubscribed")
     else:
         click.echo(f"{for_terminal(sub.email)} is {sub.status}; left so (it gets no "

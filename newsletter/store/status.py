@@ -161,7 +161,7 @@ def allowed(cause: Cause, current: State, to: State) -> bool:
 
 def why_not(cause: Cause, current: State, to: State) -> str | None:
     """Why ``cause`` does not move a reader who is ``current`` to ``to``, in words for an
-    operator; None when it does."""
+    operator (after "ADDRESS is CURRENT: "); None when it does."""
     if allowed(cause, current, to):
         return None
     if (cause, to) not in RULES:
@@ -169,15 +169,15 @@ def why_not(cause: Cause, current: State, to: State) -> str | None:
     if current == to:
         return f"already {to}"
     if current is Absent.NEW:
-        return f"not a subscriber ({cause} adds nobody as {to})"
+        return f"not on file, and {cause} adds nobody as {to}"
     if to is Status.ACTIVE and current in LEFT:
-        return (f"{current}; a reader who left comes back only by confirming a new request "
-                "or by the operator's --reactivate")
+        return ("a reader who left comes back only by confirming a new request, or by the "
+                "operator's --reactivate")
     if to is Status.PENDING:
         return "only a request of the reader's own makes them pending"
     if current in LEFT:
-        return f"{current} already; only a complaint overrides another reason for leaving"
-    return f"{current}; {cause} does not make them {to}"
+        return "only a complaint overrides another reason for leaving"
+    return f"{cause} does not move a reader who is {current} to {to}"
 
 
 def sources(cause: Cause, to: State) -> list[Status]:
