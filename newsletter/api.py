@@ -392,19 +392,25 @@ class Newsletter:
         return gone
 
     def unsubscribe(self, token: str) -> Subscriber:
-        """Unsubscribe the reader an unsubscribe link's token was made for."""
+        """Unsubscribe the reader an unsubscribe link's token was made for, as the link
+        does: an active reader, or one still to confirm; one who had left stays as they
+        left (the returned reader's ``status`` says which)."""
         from newsletter.delivery.personalize import DEV_SECRET, signing_key
         from newsletter.errors import ConfigError, SubscriberError
 
         secret = signing_key(self.env, required=True)
         if secret == DEV_SECRET:  # the development key is in the source: anyone can sign
             raise ConfigError("NEWSLETTER_SECRET is the development key; set a secret of your own")
-        from newsletter.store import subscribers
+        from newsletter.store import consent, subscribers
 
         found = subscribers.find_by_link(self.engine, secret, token)
         if found is None:
             raise SubscriberError("the link's subscriber is no longer on the list")
-        return self.subscribers.set_status(found.email, "unsubscribed")
+        consent.leave(self.engine, found.id)  # as the link in the email does (status.py)
+        now = subscribers.find_by_id(self.engine, found.id)
+        if now is None:
+            raise SubscriberError("the link's subscriber is no longer on the list")
+        return now
 
 
 class _Rendering:

@@ -7,6 +7,11 @@
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
     ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
+    │   ├── BadTimezone        a timezone that does not exist
+    │   ├── BadLink            a link's token that is not ours, or not for this use
+    │   │   └── LinkExpired    ours and for this use, but older than it may be
+    │   └── StatusRefused      a change of status the reader's rules do not allow
+    │                          (store/status.py says why)
     └── DeliveryError          a send that could not go on
         ├── TransportRejected  the provider refused the request itself (400, 401, 403, 413):
         │                      retrying cannot help, so the send stops at once
@@ -91,6 +96,22 @@ class OutputError(NewsletterError):
 
 
 class SubscriberError(NewsletterError):
+    pass
+
+
+class BadTimezone(SubscriberError):
+    pass
+
+
+class BadLink(SubscriberError):
+    pass
+
+
+class LinkExpired(BadLink):
+    pass
+
+
+class StatusRefused(SubscriberError):
     pass
 
 

@@ -28,7 +28,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from newsletter.errors import SubscriberError
+from newsletter.errors import BadLink, LinkExpired
 
 DEV_SECRET = b"newsletter-development-only"
 _SIG_BYTES = 16
@@ -131,15 +131,15 @@ def make_pair(secret: bytes, key: str, day: int | None = None) -> tuple[str, str
 
 def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = None,
          today: int | None = None) -> Link:
-    """What a ``purpose`` token names; SubscriberError if it was not made by us, is not
-    spelt exactly as we spell it, is for another purpose, or is older than
-    ``max_age_days``."""
+    """What a ``purpose`` token names; BadLink (a SubscriberError) if it was not made by
+    us, is not spelt exactly as we spell it, or is for another purpose, LinkExpired if it
+    is older than ``max_age_days``."""
     version, kind, raw, mac = _split(token)
     expected = _expected(secret, version, kind, raw)
     if expected is None or not hmac.compare_digest(_b64(expected), mac):
-        raise SubscriberError("the link does not verify (wrong NEWSLETTER_SECRET?)")
+        raise BadLink("the link does not verify (wrong NEWSLETTER_SECRET?)")
     if kind != PURPOSES[purpose]:
-        raise SubscriberError("the link was made for something else")
+        raise BadLink("the link was made for something else")
     if version == "v4":
         _, key, made = _PAYLOAD.unpack(raw)
         link = Link(key.hex(), None, made + _EPOCH)
@@ -148,7 +148,7 @@ def read(secret: bytes, token: str, purpose: str, *, max_age_days: int | None = 
         link = Link(None, int(number), made + _EPOCH)
     age = (today if today is not None else _today()) - link.made
     if max_age_days is not None and age > max_age_days:
-        raise SubscriberError("the link has expired")
+        raise LinkExpired("the link has expired")
     return link
 
 
@@ -156,15 +156,15 @@ def _split(token: str) -> tuple[str, bytes, bytes, str]:
     """A token's version, purpose byte, payload bytes and MAC text; SubscriberError for
     anything that is not shaped as one of ours."""
     if not token.isascii() or len(token) > _MAX_TOKEN or token.count(".") != 2:
-        raise SubscriberError("not a link of ours")
+        raise BadLink("not a link of ours")
     version, payload, mac = token.split(".")
     size = _PAYLOAD.size if version == "v4" else _LEGACY.size
     try:
         raw = _unb64(payload)
     except (ValueError, binascii.Error):
-        raise SubscriberError("not a link of ours") from None
+        raise BadLink("not a link of ours") from None
     if version not in ("v2", "v3", "v4") or len(raw) != size:
-        raise SubscriberError("not a link of ours")
+        raise BadLink("not a link of ours")
     return version, raw[:1], raw, mac
 
 
@@ -196,12 +196,12 @@ def verify(secret: bytes, token: str) -> str:
     """The address key a first-kind token was made for; SubscriberError if it was not made
     by us."""
     if not token.isascii() or len(token) > 2000 or token.count(".") != 1:
-        raise SubscriberError("not an unsubscribe token")
+        raise BadLink("not an unsubscribe token")
     try:
         encoded, _ = token.split(".", 1)
         key = _unb64(encoded).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise SubscriberError("not an unsubscribe token") from None
+        raise BadLink("not an unsubscribe token") from None
     if not hmac.compare_digest(sign(secret, key), token):
-        raise SubscriberError("unsubscribe token does not verify (wrong NEWSLETTER_SECRET?)")
+        raise BadLink("unsubscribe token does not verify (wrong NEWSLETTER_SECRET?)")
     return key

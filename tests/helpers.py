@@ -125,8 +125,7 @@ def asked_before_the_queue(engine: Engine, address: str,
     from newsletter.store import subscribers as store
 
     reader = store.add(engine, address)
-    store.set_status(engine, address, "pending")
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # a row of an earlier release: no writer makes it now
         conn.execute(update(db.subscribers).where(db.subscribers.c.id == reader.id).values(
-            requested_at=at or dt.datetime.now(dt.UTC), legacy_links=True))
+            status="pending", requested_at=at or dt.datetime.now(dt.UTC), legacy_links=True))
     return store.find(engine, address)

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import sys
+import types
 from collections.abc import Sequence
 
 import click
 
 from newsletter.api import Newsletter
 from newsletter.errors import Problem, errors_in
+
+
+def lean_premailer() -> None:
+    """Load premailer without `requests`, for a command that renders.
+
+    premailer imports `requests` at the top, to fetch stylesheets from the network, which
+    we never ask it to do (``allow_network=False``; our styles are in the template).
+    `requests` brings urllib3, certifi, chardet and charset-normalizer with it: a tenth of
+    a `build`. An empty module stands in for it while premailer loads, and is taken away
+    at once, so anything that imports `requests` later gets the real one. That changes the
+    process's module table, if only for an instant: a command may, the library never does
+    (a host's other threads could import `requests` in that instant)."""
+    if "premailer" in sys.modules or "requests" in sys.modules:
+        return
+    sys.modules["requests"] = types.ModuleType("requests")
+    try:
+        importlib.import_module("premailer")
+    finally:
+        del sys.modules["requests"]
 
 
 def api(ctx: click.Context) -> Newsletter:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.cli.common import api, lean_premailer, parse_day, plural, print_problems
 from newsletter.errors import NotReady, errors_in
 
 
@@ -34,6 +34,7 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: 
       newsletter check --strict issues/2024-07-23.yaml
       newsletter check --check-links issues/2024-07-23.yaml
     """
+    lean_premailer()
     result = api(ctx).check(paths, link_timeout=link_timeout if check_links else None,
                             allow_private=allow_private)
     print_problems(result.findings)
@@ -66,6 +67,7 @@ def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | 
       newsletter build issues/2024-07-23.yaml --out /tmp/preview
     """
     try:
+        lean_premailer()
         built = api(ctx).build(issue, out_dir)
     except NotReady as exc:
         print_problems(exc.problems)

@@ -16,7 +16,9 @@ from newsletter.delivery import progress
 from newsletter.delivery.send import Plan, SendOptions, SendReport
 from newsletter.delivery.transports import NAMES
 from newsletter.errors import NotReady, Problem, SendPaused, errors_in
+from newsletter.safetext import for_terminal
 from newsletter.store.ledger import DELIVERY_STATES
+from newsletter.store.status import Status
 
 
 @click.command()
@@ -299,14 +301,20 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
     """Unsubscribe the reader an unsubscribe link's token was made for.
 
     For the endpoint behind the unsubscribe links (the t= parameter), or by hand.
-    Needs the NEWSLETTER_SECRET the links were signed with.
+    Needs the NEWSLETTER_SECRET the links were signed with. As the link does: an
+    active reader (or one still to confirm) leaves; one who bounced or complained
+    stays so.
 
     \b
     Examples:
       newsletter unsubscribe 'YW5uQGV4YW1wbGUub3Jn.k1B2...'
     """
     sub = api(ctx).unsubscribe(token)
-    click.echo(f"{sub.email} is now unsubscribed")
+    if sub.status == Status.UNSUBSCRIBED:
+        click.echo(f"{for_terminal(sub.email)} is now unsubscribed")
+    else:
+        click.echo(f"{for_terminal(sub.email)} is {sub.status}; left so (it gets no "
+                   "email either way)")
 
 
 @click.command()

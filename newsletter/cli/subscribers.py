@@ -11,7 +11,8 @@ import click
 from newsletter.cli.common import api, plural
 from newsletter.files import write_atomic
 from newsletter.safetext import for_terminal
-from newsletter.store.subscribers import LEFT, STATUSES
+from newsletter.store.status import LEFT, Status
+from newsletter.store.subscribers import STATUSES
 
 
 @click.group()
@@ -54,8 +55,9 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
 
 @subscribers.command("remove")
 @click.argument("address")
-@click.option("--status", "new_status", type=click.Choice(LEFT),
-              default="unsubscribed", show_default=True, help="Why they no longer get it.")
+@click.option("--status", "new_status", type=click.Choice([str(s) for s in LEFT]),
+              default=str(Status.UNSUBSCRIBED), show_default=True,
+              help="Why they no longer get it.")
 @click.option("--forget", is_flag=True,
               help="Erase the address, its delivery records and its requests to subscribe; "
                    "only a keyed hash of it and the date are kept, so no import brings it "
@@ -63,6 +65,9 @@ def subscribers_add(ctx: click.Context, address: str, name: str | None, timezone
 @click.pass_context
 def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget: bool) -> None:
     """Stop sending to an address (it is kept, marked, so it is never re-added silently).
+
+    A reader who left keeps the reason they left: --status bounced or unsubscribed
+    changes nobody who had left already; --status complained overrides the others.
 
     \b
     Examples:
@@ -76,7 +81,7 @@ def subscribers_remove(ctx: click.Context, address: str, new_status: str, forget
         click.echo(f"erased {for_terminal(address)}")
         return
     sub = listing.remove(address, new_status)
-    click.echo(f"{for_terminal(sub.email)} is now {new_status}")
+    click.echo(f"{for_terminal(sub.email)} is now {sub.status}")
 
 
 @subscribers.command("import")
@@ -126,7 +131,7 @@ def subscribers_import(ctx: click.Context, csv_file: Path, reactivate: bool) -> 
 
 
 @subscribers.command("export")
-@click.option("--status", "only", type=click.Choice(STATUSES), help="Only these.")
+@click.option("--status", "only", type=click.Choice([str(s) for s in STATUSES]), help="Only these.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to a file instead of standard output.")
 @click.pass_context
@@ -151,7 +156,7 @@ def subscribers_export(ctx: click.Context, only: str | None, out: Path | None) -
 
 
 @subscribers.command("list")
-@click.option("--status", "only", type=click.Choice(STATUSES), help="Only these.")
+@click.option("--status", "only", type=click.Choice([str(s) for s in STATUSES]), help="Only these.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.pass_context
 def subscribers_list(ctx: click.Context, only: str | None, limit: int) -> None:

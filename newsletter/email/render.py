@@ -16,9 +16,6 @@ import importlib
 import logging
 import pickle
 import re
-import sys
-import threading
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -76,27 +73,11 @@ class Email:
         return hashlib.sha256((self.subject + self.html + self.text).encode()).hexdigest()
 
 
-_LOADING = threading.Lock()
-
-
 def _premailer() -> Callable[..., Any]:
-    """premailer's class, loaded without `requests`.
-
-    premailer imports `requests` at the top, to fetch stylesheets from the network, which
-    we never ask it to do (``allow_network=False``; our styles are in the template).
-    `requests` brings urllib3, certifi, chardet and charset-normalizer with it: a tenth of a
-    `build`. An empty module stands in for it while premailer loads, and is taken away at
-    once, so anything else that imports `requests` gets the real one."""
-    with _LOADING:
-        stand_in = "premailer" not in sys.modules and "requests" not in sys.modules
-        if stand_in:
-            sys.modules["requests"] = types.ModuleType("requests")
-        try:
-            module = importlib.import_module("premailer")
-        finally:
-            if stand_in:
-                del sys.modules["requests"]
-    made: Callable[..., Any] = module.Premailer
+    """premailer's class. (The command line loads premailer without `requests`, which it
+    never uses here: see ``cli.common.lean_premailer``. The library imports it as it is,
+    and leaves the process's module table alone.)"""
+    made: Callable[..., Any] = importlib.import_module("premailer").Premailer
     return made
 
 
@@ -243,7 +224,18 @@ _OTHER_STYLE = re.compile(r'<style(?![^>]*id="nl-inline")')
 
 
 def inline_css(html: str) -> str:
-    premailer = _premailer()(
+    # premailer sets cssutils' log level for the whole process; put it back after.
+    premailer_class = _premailer()
+    cssutils_log = logging.getLogger("CSSUTILS")
+    level = cssutils_log.level
+    try:
+        return _inline_css(premailer_class, html)
+    finally:
+        cssutils_log.setLevel(level)
+
+
+def _inline_css(premailer_class: Callable[..., Any], html: str) -> str:
+    premailer = premailer_class(
         _OTHER_STYLE.sub('<style data-premailer="ignore"', html),
         remove_classes=False,  # the dark-mode and small-screen rules select on them
         strip_important=False,

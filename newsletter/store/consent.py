@@ -18,15 +18,16 @@ from sqlalchemy import Engine, select, update
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
 from newsletter.store import erased
+from newsletter.store import status as rules
 from newsletter.store.db import (
     batches,
     deliveries,
     holding,
-    new_key,
     sends,
     signups,
     subscribers,
 )
+from newsletter.store.status import Absent, Cause, Status
 from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, now
 
 
@@ -39,7 +40,7 @@ def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | 
     with engine.connect() as conn:
         row = conn.execute(select(subscribers).where(
             subscribers.c.id == subscriber_id, subscribers.c.legacy_links.is_(True))).first()
-    if row is None or row.status == "active" or row.requested_at is None:
+    if row is None or row.status == Status.ACTIVE or row.requested_at is None:
         return None
     asked = row.requested_at if row.requested_at.tzinfo else \
         row.requested_at.replace(tzinfo=dt.UTC)
@@ -59,11 +60,10 @@ def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None) -
         if key is not None:
             erased.forgive(conn, key)
         return bool(conn.execute(update(subscribers).where(
-            subscribers.c.id == subscriber_id, subscribers.c.status != "active",
+            subscribers.c.id == subscriber_id, rules.condition(Cause.CONFIRM, Status.ACTIVE),
             subscribers.c.legacy_links.is_(True), subscribers.c.requested_at.is_not(None))
-            .values(status="active", confirmed_at=stamp, requested_at=None,
-                    opted_in_at=subscribers.c.requested_at, updated_at=stamp,
-                    link_key=new_key(), legacy_links=False)).rowcount)
+            .values(confirmed_at=stamp, opted_in_at=subscribers.c.requested_at,
+                    **rules.values(Status.ACTIVE, stamp))).rowcount)
 
 
 def drop_unconfirmed(engine: Engine, asked_before: dt.datetime) -> int:
@@ -72,21 +72,23 @@ def drop_unconfirmed(engine: Engine, asked_before: dt.datetime) -> int:
     readers who had left; return how many readers were erased."""
     with engine.begin() as conn:
         gone = conn.execute(subscribers.delete().where(
-            subscribers.c.status == "pending",
+            rules.condition(Cause.EXPIRY, Absent.ERASED),
             subscribers.c.requested_at < asked_before)).rowcount
         conn.execute(update(subscribers).where(
-            subscribers.c.status != "pending", subscribers.c.requested_at < asked_before)
+            subscribers.c.status != Status.PENDING, subscribers.c.requested_at < asked_before)
             .values(requested_at=None))
     return int(gone)
 
 
 def leave(engine: Engine, subscriber_id: int) -> bool:
-    """Unsubscribe a reader by number (their own request), cancelling any outstanding
-    confirmation; False when they were not active."""
+    """Unsubscribe a reader by number (their own request, by an unsubscribe link),
+    cancelling any outstanding confirmation; False when the table moved nobody (they had
+    left already, for whatever reason: see status.py)."""
+    to = Status.UNSUBSCRIBED
     with engine.begin() as conn:
         return bool(conn.execute(update(subscribers).where(
-            subscribers.c.id == subscriber_id, subscribers.c.status.in_(("active", "pending")))
-            .values(status="unsubscribed", requested_at=None, updated_at=now())).rowcount)
+            subscribers.c.id == subscriber_id, rules.condition(Cause.UNSUBSCRIBE_LINK, to))
+            .values(**rules.values(to, now()))).rowcount)
 
 
 def set_preferences(engine: Engine, subscriber_id: int, *, name: str | None,
@@ -106,7 +108,7 @@ def forget(engine: Engine, subscriber_id: int) -> None:
         raise SubscriberError("nothing is stored about this reader any more")
     from newsletter.store.subscribers import forget as forget_address
 
-    forget_address(engine, found.email)
+    forget_address(engine, found.email, Cause.OWN_PAGE)
 
 
 def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
@@ -136,7 +138,7 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(
             sends.c.compacted_at.is_not(None), sends.c.cancelled_at.is_(None),
             sends.c.created_at >= since).order_by(sends.c.issue)).all()
-    left_at = _aware(row.updated_at) if row.status != "active" else None
+    left_at = _aware(row.updated_at) if row.status != Status.ACTIVE else None
     return {
         "email": row.email, "name": row.name, "timezone": row.timezone, "status": row.status,
         "subscribed_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),

@@ -142,7 +142,16 @@ def rows(path: Path, problems: Problems) -> Iterator[Row]:
 
 
 def _rows(handle: IO[str], path: Path, problems: Problems) -> Iterator[Row]:
-    csv.field_size_limit(MAX_FIELD * 16)  # ours is checked per cell, with its line
+    # The csv module's limit is the whole process's: raised while this file is read (ours
+    # is checked per cell, with its line), then put back as it was.
+    before = csv.field_size_limit(MAX_FIELD * 16)
+    try:
+        yield from _read(handle, path, problems)
+    finally:
+        csv.field_size_limit(before)
+
+
+def _read(handle: IO[str], path: Path, problems: Problems) -> Iterator[Row]:
     reader = csv.reader(handle)
     header = _header(path, next(reader, None), problems)
     start = reader.line_num + 1

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter.store import status as rules
 from newsletter.store.db import events, subscribers
 
 # An event kind -> the status it gives a subscriber who is still active.
@@ -61,11 +62,12 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
         changed = 0
         for event in batch:
             status = STATUS_OF.get(event.kind)
-            if status and key(event.id) in fresh:
+            if status and key(event.id) in fresh:  # moved as status.py's table allows
+                to = rules.Status(status)
                 changed += conn.execute(update(subscribers).where(
                     subscribers.c.email_key == event.email.strip().lower(),
-                    subscribers.c.status == "active").values(status=status, updated_at=now)
-                ).rowcount
+                    rules.condition(rules.FROM_PROVIDER[to], to))
+                    .values(**rules.values(to, now))).rowcount
     return Recorded(len(fresh), changed)
 
 

@@ -29,6 +29,7 @@ import datetime as dt
 import os
 import secrets
 import socket
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
+from newsletter.store import status as reader
 from newsletter.store.db import (
     batches,
     deliveries,
@@ -216,7 +218,7 @@ class Ledger:
         except IntegrityError:
             return None
         except OperationalError as exc:
-            if "locked" in str(exc.orig):  # SQLite: another run holds the write lock
+            if _busy(exc):  # SQLite: another run holds the write lock
                 raise DeliveryError(f"issue {self.issue}: another run is planning this send "
                                     "right now; run again in a minute") from None
             raise
@@ -227,7 +229,7 @@ class Ledger:
         ``batch_size`` of them, and on each batch's row the list of its readers."""
         number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
         active = select(subscribers.c.id, number.label("number")) \
-            .where(subscribers.c.status == "active").subquery()
+            .where(subscribers.c.status == reader.Status.ACTIVE).subquery()
         ids = cast(active.c.id, Text)
         listed = func.string_agg(ids, literal(",")) \
             if conn.dialect.name == "postgresql" else func.group_concat(ids, literal(","))
@@ -554,7 +556,14 @@ def _readers(conn: Connection, members: list[int]) -> tuple[list[Recipient], lis
     rows = conn.execute(_READERS, {"low": min(members), "high": max(members)}
                         ).cursor.fetchall()
     make = Recipient._make  # a thousand a batch: the tuple's own constructor
-    recipients = [make(row[:5]) for row in rows if row[0] in wanted and row[5] == "active"]
-    left = [row[0] for row in rows if row[0] in wanted and row[5] != "active"]
+    recipients = [make(row[:5]) for row in rows
+                  if row[0] in wanted and row[5] == reader.Status.ACTIVE]
+    left = [row[0] for row in rows if row[0] in wanted and row[5] != reader.Status.ACTIVE]
     return recipients, left
 
+
+def _busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (by the driver's error
+    code, not its words)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -28,14 +28,16 @@ from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, upda
 
 from newsletter.safetext import one_line
 from newsletter.store import erased
+from newsletter.store import status as rules
 from newsletter.store.db import new_key, signups, subscribers
-from newsletter.store.subscribers import LEFT, Subscriber, check_timezone, find, normalize, now
+from newsletter.store.status import LEFT, Cause, Status
+from newsletter.store.subscribers import Subscriber, check_timezone, find, normalize, now
 
 LEASE = dt.timedelta(minutes=5)  # a mailer that died while sending: another takes over
 PER_HOUR, PER_DAY = 1, 3  # confirmation emails to one address
 MAX_ATTEMPTS = 5  # a request whose email kept failing is dropped after so many tries
 MAX_QUEUED = 5_000  # past this the form asks people to come back later (whoever they are)
-NEVER_MAILED = ("bounced", "complained")
+NEVER_MAILED = (Status.BOUNCED, Status.COMPLAINED)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def refusal(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> st
     due. Words for the log, never for the person who asked."""
     stamp = at or now()
     reader = find(engine, signup.email)
-    if reader is not None and reader.status == "active":
+    if reader is not None and reader.status == Status.ACTIVE:
         return "already a reader"
     if reader is not None and reader.status in NEVER_MAILED:
         return f"the address {reader.status}"
@@ -166,10 +168,9 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Su
     on record; spend the request and every other of the same address."""
     stamp = at or now()
     values: dict[str, Any] = {
-        "status": "active", "link_key": new_key(), "legacy_links": False,
         "consent_source": signup.source, "opted_in_at": signup.requested_at,
-        "opt_in_ip": signup.network, "confirmed_at": stamp, "requested_at": None,
-        "updated_at": stamp}
+        "opt_in_ip": signup.network, "confirmed_at": stamp,
+        **rules.values(Status.ACTIVE, stamp)}
     key = signup.email.lower()
     with engine.begin() as conn:
         spent = conn.execute(update(signups).where(signups.c.id == signup.id,
@@ -191,14 +192,15 @@ def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, A
     current = conn.execute(select(subscribers.c.id, subscribers.c.name,
                                   subscribers.c.timezone, subscribers.c.status)
                            .where(subscribers.c.email_key == key)).first()
-    if current is None:
+    if current is None:  # new: the table lets a confirmation add them
         conn.execute(subscribers.insert().values(
             email=signup.email, email_key=key, name=signup.name, timezone=signup.timezone,
             created_at=values["confirmed_at"], **values))
         return
-    if current.status == "active":  # subscribed since by other means: their links stay
-        return
-    conn.execute(update(subscribers).where(subscribers.c.id == current.id).values(
+    # Active already (subscribed since by other means): the condition matches nothing,
+    # and their links stay.
+    conn.execute(update(subscribers).where(
+        subscribers.c.id == current.id, rules.condition(Cause.CONFIRM, Status.ACTIVE)).values(
         name=signup.name or current.name, timezone=signup.timezone or current.timezone,
         **values))
 

@@ -2,7 +2,8 @@
 
 An address is stored as its owner wrote it (after email-validator's normalisation) and
 compared by ``email_key``, its lower-cased form, so one person is one row however they
-type it. Nobody who left is ever made active again without an explicit ``reactivate``.
+type it. Who may change a reader's status, from what to what, is status.py's table: every
+writer here asks it for the condition of its UPDATE.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, select, update
 
 from newsletter import timing, tokens
-from newsletter.errors import SubscriberError
+from newsletter.errors import BadLink, BadTimezone, StatusRefused, SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile, erased
+from newsletter.store import status as rules
 from newsletter.store.db import (
     batches,
     deliveries,
@@ -36,21 +38,16 @@ from newsletter.store.db import (
     subscribers,
     sync_marks,
 )
+from newsletter.store.status import Absent, Cause, Status
 
-STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
-LEFT = ("unsubscribed", "bounced", "complained")  # what a reader can be marked by hand
+STATUSES = (Status.ACTIVE, Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED,
+            Status.PENDING)
+LEFT = rules.LEFT  # what a reader can be marked by hand
 # What `subscribers export` writes: the reader, and the consent on record (import reads
 # it all back; files of earlier releases, with the first five alone, still import).
 CSV_FIELDS = ("email", "name", "timezone", "status", "created_at", "opted_in_at",
               "confirmed_at", "opt_in_ip", "tags", "consent_source")
 _CHUNK = 5_000
-
-
-def back_again() -> dict[str, Any]:
-    """What changes for a reader made active again after leaving, besides their status:
-    new links, so the ones in the emails they had before (forwarded, say) act for them no
-    more."""
-    return {"link_key": new_key(), "legacy_links": False}
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class Subscriber:
     email: str
     name: str | None
     timezone: str | None
-    status: str
+    status: Status
     created_at: dt.datetime
     link_key: str = ""  # what the reader's links name (see tokens.py)
 
@@ -110,13 +107,13 @@ def check_timezone(value: str | None) -> str | None:
     try:
         timing.zone(value)
     except timing.UnknownZone as exc:
-        raise SubscriberError(str(exc)) from None
+        raise BadTimezone(str(exc)) from None
     return value
 
 
 def _row(row: Any) -> Subscriber:
-    return Subscriber(row.id, row.email, row.name, row.timezone, row.status, row.created_at,
-                      row.link_key)
+    return Subscriber(row.id, row.email, row.name, row.timezone, Status(row.status),
+                      row.created_at, row.link_key)
 
 
 def find(engine: Engine, address: str) -> Subscriber | None:
@@ -155,7 +152,7 @@ def link_owner(secret: bytes, token: str, purpose: str) -> ColumnElement[bool]:
             return subscribers.c.link_key == link.key
         return and_(subscribers.c.id == link.legacy_id, subscribers.c.legacy_links.is_(True))
     if purpose != "unsubscribe":
-        raise SubscriberError("the link was made for something else")
+        raise BadLink("the link was made for something else")
     return and_(subscribers.c.email_key == tokens.verify(secret, token),
                 subscribers.c.legacy_links.is_(True))
 
@@ -165,9 +162,11 @@ def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
     one-click path, which answers the same whether they were active, had left, or were
     erased); SubscriberError when the token is not ours or not for unsubscribing."""
     condition = link_owner(secret, token, "unsubscribe")
+    to = Status.UNSUBSCRIBED
     with engine.begin() as conn:
-        conn.execute(update(subscribers).where(condition, subscribers.c.status == "active")
-                     .values(status="unsubscribed", updated_at=now()))
+        conn.execute(update(subscribers)
+                     .where(condition, rules.condition(Cause.UNSUBSCRIBE_LINK, to))
+                     .values(**rules.values(to, now())))
 
 
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,
@@ -186,52 +185,82 @@ def add(engine: Engine, address: str, *, name: str | None = None, timezone: str 
         raise SubscriberError(f"{erased_text(email, when)} (the subscribe form, /subscribe); "
                               "--reactivate cannot bring them back")
     existing = find(engine, email)
-    if existing and existing.status == "active":
-        raise SubscriberError(f"{existing.email} is already subscribed")
-    if existing and existing.status != "pending" and not reactivate:
-        raise SubscriberError(f"{existing.email} is {existing.status}; pass --reactivate if they "
-                              "asked to subscribe again")
+    cause, to = (Cause.REACTIVATE if reactivate else Cause.OPERATOR), Status.ACTIVE
+    shown = existing.email if existing else email
+    _may(cause, existing, to, shown)
     stamp = now()
     with engine.begin() as conn:
         if existing:
-            conn.execute(update(subscribers).where(subscribers.c.id == existing.id).values(
-                status="active", name=name or existing.name,
-                timezone=zone or existing.timezone, updated_at=stamp,
-                consent_source=source[:200], requested_at=None, **back_again()))
+            moved = conn.execute(update(subscribers).where(
+                subscribers.c.id == existing.id, rules.condition(cause, to)).values(
+                name=name or existing.name, timezone=zone or existing.timezone,
+                consent_source=source[:200], **rules.values(to, stamp))).rowcount
+            if not moved:  # changed by someone else since it was read: say how
+                _may(cause, find(engine, email), to, shown)
         else:
             conn.execute(subscribers.insert().values(
-                email=email, email_key=key, name=name, timezone=zone, status="active",
+                email=email, email_key=key, name=name, timezone=zone, status=to,
                 created_at=stamp, updated_at=stamp, consent_source=source[:200]))
     found = find(engine, email)
     assert found is not None
     return found
 
 
+def _may(cause: Cause, existing: Subscriber | None, to: Status, address: str) -> None:
+    """StatusRefused, saying why, when ``cause`` may not move ``existing`` to ``to``."""
+    current = Status(existing.status) if existing else Absent.NEW
+    why = rules.why_not(cause, current, to)
+    if why is None:
+        return
+    if current is Status.ACTIVE and to is Status.ACTIVE:
+        raise StatusRefused(f"{address} is already subscribed")
+    if current is Absent.NEW:
+        raise StatusRefused(f"{address} is not a subscriber")
+    if to is Status.ACTIVE and current in rules.LEFT:
+        raise StatusRefused(f"{address} is {current}; pass --reactivate if they asked to "
+                            "subscribe again")
+    raise StatusRefused(f"{address} is {current}: {why}")
+
+
 def set_status(engine: Engine, address: str, status: str) -> Subscriber:
-    """Mark a subscriber unsubscribed, bounced or complained (or active, explicitly)."""
-    if status not in STATUSES:
-        raise SubscriberError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
+    """The operator's mark: unsubscribed, bounced or complained, or active explicitly
+    (``--reactivate``), as status.py's table allows; StatusRefused, saying why, for a
+    move it does not (a reader already marked so is left as they are)."""
+    try:
+        to = Status(status)
+    except ValueError:
+        raise SubscriberError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}"
+                              ) from None
+    cause = Cause.REACTIVATE if to is Status.ACTIVE else Cause.OPERATOR
     existing = find(engine, address)
     if existing is None:
         raise SubscriberError(f"{address} is not a subscriber")
+    if existing.status == to:
+        return existing
+    _may(cause, existing, to, existing.email)
     with engine.begin() as conn:
-        conn.execute(update(subscribers).where(subscribers.c.id == existing.id)
-                     .values(status=status, updated_at=now()))
-    return Subscriber(existing.id, existing.email, existing.name, existing.timezone, status,
-                      existing.created_at, existing.link_key)
+        moved = conn.execute(update(subscribers).where(
+            subscribers.c.id == existing.id, rules.condition(cause, to))
+            .values(**rules.values(to, now()))).rowcount
+    found = find(engine, existing.email)
+    if not moved:  # changed by someone else since it was read: say how
+        _may(cause, found, to, existing.email)
+    assert found is not None
+    return found
 
 
-def mark_left(engine: Engine, addresses: Iterable[str], status: str) -> int:
-    """Give every active subscriber among ``addresses`` the status ``status`` (what a
-    provider's suppression list says); return how many changed."""
+def mark_left(engine: Engine, addresses: Iterable[str], status: str,
+              cause: Cause = Cause.SUPPRESSION_SYNC) -> int:
+    """Give the subscribers among ``addresses`` the status ``status`` (what a provider's
+    suppression list says), those the table lets ``cause`` move; return how many
+    changed."""
     keys = sorted({a.strip().lower() for a in addresses if a and a.strip()})
-    changed, stamp = 0, now()
+    changed, stamp, to = 0, now(), Status(status)
     with engine.begin() as conn:
         for start in range(0, len(keys), 1000):
             changed += conn.execute(update(subscribers).where(
                 subscribers.c.email_key.in_(keys[start:start + 1000]),
-                subscribers.c.status == "active").values(status=status, updated_at=stamp)
-            ).rowcount
+                rules.condition(cause, to)).values(**rules.values(to, stamp))).rowcount
     return changed
 
 
@@ -256,10 +285,11 @@ def erased_text(email: str, when: dt.datetime) -> str:
             "they come back only by subscribing again and confirming")
 
 
-def forget(engine: Engine, address: str) -> None:
+def forget(engine: Engine, address: str, cause: Cause = Cause.OPERATOR) -> None:
     """Erase a subscriber, their delivery records and their requests to subscribe (a
     data-erasure request), and remember that they asked (a keyed hash of the address and
-    the date, see erased.py), so that no import brings them back."""
+    the date, see erased.py), so that no import brings them back. ``cause``: the
+    operator, or the reader on their own page."""
     _, key = normalize(address)
     with engine.begin() as conn:
         found = conn.execute(select(subscribers.c.id)
@@ -268,11 +298,11 @@ def forget(engine: Engine, address: str) -> None:
         if found is None and not asked:
             raise SubscriberError(f"{address} is not a subscriber")
         if found is not None:
-            _erase(conn, found)
+            _erase(conn, found, cause)
         erased.remember(conn, key)
 
 
-def _erase(conn: Connection, subscriber_id: int) -> None:
+def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).
@@ -283,7 +313,8 @@ def _erase(conn: Connection, subscriber_id: int) -> None:
         conn.execute(update(batches).where(batches.c.issue == issue,
                                            batches.c.number == number)
                      .values(readers=readers_text(rest), waiting=len(rest)))
-    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
+    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id,
+                                           rules.condition(cause, Absent.ERASED)))
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -435,16 +466,18 @@ def _source(path: Path, tool: str, before: str | None) -> str:
 def _import_chunk(engine: Engine, chunk: list[_Candidate], report: ImportReport,
                   reactivate: bool) -> None:
     stamp = now()
+    cause = Cause.IMPORT_REACTIVATE if reactivate else Cause.IMPORT
     with engine.begin() as conn:
         chunk = _not_erased(conn, chunk, report)
         known = _known(conn, [c.key for c in chunk]) if chunk else {}
-        fresh = [c for c in chunk if c.key not in known]
+        fresh = [c for c in chunk if c.key not in known and
+                 rules.inserted(cause, Status(c.status))]
         if fresh:
             _insert_many(conn, fresh, stamp)
         report.added += len(fresh)
         for c in chunk:
             if c.key in known:
-                _merge(conn, c, known[c.key], report, reactivate, stamp)
+                _merge(conn, c, Status(known[c.key]), report, cause, stamp)
 
 
 def _not_erased(conn: Connection, chunk: list[_Candidate], report: ImportReport
@@ -538,25 +571,25 @@ def _sqlite_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _merge(conn: Connection, c: _Candidate, status: str, report: ImportReport,
-           reactivate: bool, stamp: dt.datetime) -> None:
-    """A row whose address is already here: the file may say they left, or came back."""
-    if c.status == "pending":  # not a change of mind either way
-        report.unchanged += 1
-    elif c.status != "active":
-        if status == "active":  # they left, as the file's tool knows: honour it
-            conn.execute(update(subscribers).where(subscribers.c.email_key == c.key)
-                         .values(status=c.status, updated_at=stamp))
-            report.marked += 1
+def _merge(conn: Connection, c: _Candidate, current: Status, report: ImportReport,
+           cause: Cause, stamp: dt.datetime) -> None:
+    """A row whose address is already here: the file may say they left, or came back.
+    status.py's table decides; one who left whom the file lists as subscribed is a
+    problem of the row, unless the import was told to reactivate."""
+    to = Status(c.status)
+    if not rules.allowed(cause, current, to):
+        if to is Status.ACTIVE and current in rules.LEFT:
+            report.problems.append(f"{c.where}: {c.email} is {current}; not reactivated "
+                                   "(use --reactivate if they asked to come back)")
         else:
             report.unchanged += 1
-    elif status == "active":
+        return
+    moved = conn.execute(update(subscribers).where(
+        subscribers.c.email_key == c.key, rules.condition(cause, to))
+        .values(**rules.values(to, stamp))).rowcount
+    if not moved:
         report.unchanged += 1
-    elif reactivate or status == "pending":  # the file vouches for one still to confirm
-        conn.execute(update(subscribers).where(subscribers.c.email_key == c.key)
-                     .values(status="active", updated_at=stamp, requested_at=None,
-                             **back_again()))
+    elif to is Status.ACTIVE:
         report.reactivated += 1
     else:
-        report.problems.append(f"{c.where}: {c.email} is {status}; not reactivated "
-                               "(use --reactivate if they asked to come back)")
+        report.marked += 1

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from newsletter import tokens
 from newsletter.errors import SubscriberError
 from newsletter.store import consent
+from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, find_by_link
 from newsletter.web import forms
 from newsletter.web.pages import mask
@@ -25,9 +26,10 @@ from newsletter.web.subscribe import zones
 if TYPE_CHECKING:
     from newsletter.web.app import Service
 
-STATUS_TEXT = {"active": "subscribed", "pending": "waiting for you to confirm",
-               "unsubscribed": "unsubscribed", "bounced": "stopped: your inbox refused mail",
-               "complained": "stopped: an issue was reported as spam"}
+STATUS_TEXT = {Status.ACTIVE: "subscribed", Status.PENDING: "waiting for you to confirm",
+               Status.UNSUBSCRIBED: "unsubscribed",
+               Status.BOUNCED: "stopped: your inbox refused mail",
+               Status.COMPLAINED: "stopped: an issue was reported as spam"}
 
 
 def _reader(service: Service, token: str) -> Subscriber | Response:
@@ -49,7 +51,7 @@ def page(service: Service, reader: Subscriber, token: str, *, saved: str = "",
     return service.pages.render(
         "manage.html.j2", "Your subscription", status, masked=mask(reader.email),
         status_text=STATUS_TEXT.get(reader.status, reader.status),
-        active=reader.status == "active", token=token, unsubscribe_token=leave,
+        active=reader.status == Status.ACTIVE, token=token, unsubscribe_token=leave,
         name=reader.name or "" if name is None else name,
         timezone=reader.timezone or "" if timezone is None else timezone,
         saved=saved, error=error, zones=zones())

@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from newsletter import tokens
-from newsletter.errors import SubscriberError
+from newsletter.errors import BadTimezone, LinkExpired, SubscriberError
 from newsletter.store import consent, signups, throttle
+from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, find, find_by_id
 from newsletter.web import challenge, clients, forms
 from newsletter.web.pages import mask
@@ -145,8 +146,7 @@ def _network(request: Request) -> str:
 def _why(exc: SubscriberError, address: str) -> str:
     if not address:
         return "Please give an email address."
-    text = str(exc)
-    if "timezone" in text.lower() or "zone" in text.lower():
+    if isinstance(exc, BadTimezone):
         return "That timezone is not one we know: choose one from the list, e.g. Europe/Paris."
     return "That does not look like an email address: please check it."
 
@@ -211,11 +211,11 @@ def _awaiting(service: Service, token: str) -> signups.Signup | Subscriber | Res
     pages, days = service.pages, service.publication.readers.confirm_days
     try:
         link = tokens.read(service.secret, token, "confirm", max_age_days=days)
-    except SubscriberError as exc:
-        if "expired" in str(exc):
-            return pages.message("This link has expired", [
-                f"Confirmation links work for {days} days. Ask again and we will send a "
-                "new one."], 400, link=("Subscribe", "subscribe"))
+    except LinkExpired:
+        return pages.message("This link has expired", [
+            f"Confirmation links work for {days} days. Ask again and we will send a "
+            "new one."], 400, link=("Subscribe", "subscribe"))
+    except SubscriberError:
         return pages.invalid()
     if link.key is not None:
         signup = signups.by_key(service.engine, link.key)
@@ -227,7 +227,7 @@ def _awaiting(service: Service, token: str) -> signups.Signup | Subscriber | Res
         if legacy is not None:
             return legacy
         current = None
-    if current is not None and current.status == "active":
+    if current is not None and current.status == Status.ACTIVE:
         return pages.message("You are already subscribed", [
             f"{mask(current.email)} gets {service.publication.name}; there is nothing more "
             "to do."])

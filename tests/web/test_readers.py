@@ -24,6 +24,7 @@ from newsletter.project import Project
 from newsletter.store import consent, signups
 from newsletter.store import subscribers as store
 from newsletter.store.db import signups as signups_table
+from newsletter.store.db import subscribers as subscribers_table
 from newsletter.store.db import subscribers as table
 from newsletter.web.app import create_app
 from tests.helpers import run_send
@@ -119,7 +120,12 @@ def readers_of_every_kind(service: str, engine: Engine, project_dir: Path) -> No
     """One address of each kind a stranger might probe."""
     for kind in ("active", "unsubscribed", "bounced", "complained", "pending"):
         store.add(engine, f"{kind}@example.org")
-        if kind != "active":
+        if kind == "pending":  # a row of an earlier release: no writer makes it now
+            with engine.begin() as conn:
+                conn.execute(subscribers_table.update().where(
+                    subscribers_table.c.email_key == "pending@example.org")
+                    .values(status="pending"))
+        elif kind != "active":
             store.set_status(engine, f"{kind}@example.org", kind)
     subscribe(service, "waiting@example.org")  # asked a moment ago, link on its way
     mailed_to(project_dir, engine)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import logging
 import re
 import time
 import urllib.error
@@ -48,9 +47,6 @@ from newsletter.errors import ConfigError, TransportRejected, TransportUnavailab
 from newsletter.redact import addresses
 from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
-
-# python_http_client logs every request's headers at DEBUG, the API key among them.
-logging.getLogger("python_http_client").setLevel(logging.INFO)
 
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
