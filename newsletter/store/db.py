@@ -111,6 +111,7 @@ signups = Table(
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("claimed_at", DateTime(timezone=True)),
+    Column("retry_at", DateTime(timezone=True)),  # a failed email waits till then
     Column("mailed_at", DateTime(timezone=True)),
     Index("ix_signups_state", "state", "id"),
     Index("ix_signups_email_key", "email_key", "mailed_at"),

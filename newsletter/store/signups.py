@@ -35,7 +35,11 @@ from newsletter.store.subscribers import Subscriber, check_timezone, find, norma
 
 LEASE = dt.timedelta(minutes=5)  # a mailer that died while sending: another takes over
 PER_HOUR, PER_DAY = 1, 3  # confirmation emails to one address
-MAX_ATTEMPTS = 5  # a request whose email kept failing is dropped after so many tries
+# A failed email is tried again after 1, 2, 4, ... minutes (at most an hour apart), and
+# dropped after MAX_ATTEMPTS: a relay away for two hours loses no request.
+RETRY_FIRST = dt.timedelta(minutes=1)
+RETRY_MOST = dt.timedelta(hours=1)
+MAX_ATTEMPTS = 8
 MAX_QUEUED = 5_000  # past this the form asks people to come back later (whoever they are)
 NEVER_MAILED = (Status.BOUNCED, Status.COMPLAINED)
 
@@ -80,7 +84,8 @@ def claim(engine: Engine, at: dt.datetime | None = None) -> Signup | None:
     None when there is none. A conditional update claims it, so two mailers never take
     the same request."""
     stamp = at or now()
-    due = or_(signups.c.state == "queued",
+    due = or_(and_(signups.c.state == "queued",
+                   or_(signups.c.retry_at.is_(None), signups.c.retry_at <= stamp)),
               and_(signups.c.state == "mailing", signups.c.claimed_at < stamp - LEASE))
     with engine.begin() as conn:
         for row in conn.execute(select(signups).where(due).order_by(signups.c.id).limit(5)):
@@ -131,12 +136,17 @@ def drop(engine: Engine, signup: Signup) -> None:
         conn.execute(delete(signups).where(signups.c.id == signup.id))
 
 
-def retry(engine: Engine, signup: Signup) -> bool:
-    """Put a request whose email did not go back in the queue; False (and the request
-    dropped) after :data:`MAX_ATTEMPTS` tries."""
+def retry(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> bool:
+    """Put a request whose email did not go back in the queue, to be tried again after a
+    wait that doubles with each try; False (and the request dropped) after
+    :data:`MAX_ATTEMPTS` tries."""
+    stamp = at or now()
     with engine.begin() as conn:
+        tried = int(conn.execute(select(signups.c.attempts).where(signups.c.id == signup.id)
+                                 ).scalar() or 0) + 1
+        wait = min(RETRY_FIRST * 2 ** (tried - 1), RETRY_MOST)
         conn.execute(update(signups).where(signups.c.id == signup.id).values(
-            state="queued", claimed_at=None, attempts=signups.c.attempts + 1))
+            state="queued", claimed_at=None, attempts=tried, retry_at=stamp + wait))
         gone = conn.execute(delete(signups).where(
             signups.c.id == signup.id, signups.c.attempts >= MAX_ATTEMPTS)).rowcount
     return not gone

@@ -290,7 +290,8 @@ def test_a_request_made_while_the_service_was_down_is_mailed_when_it_starts(
 
 
 def test_a_relay_that_refuses_changes_no_answer_and_is_tried_again(
-        project_dir: Path, engine: Engine) -> None:
+        project_dir: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signups, "RETRY_FIRST", dt.timedelta(seconds=1))
     (project_dir / "outbox").mkdir(exist_ok=True)
     (project_dir / "outbox" / "notices").write_text("in the way")  # the folder cannot be made
     with serving(create_app(project_dir / "newsletter.yaml", service_env(engine))) as url:
@@ -363,6 +364,30 @@ def test_one_request_claimed_by_two_mailers_at_once_is_mailed_once(engine: Engin
     for thread in threads:
         thread.join()
     assert sum(c is not None for c in claimed) == 1
+
+
+def test_a_failed_email_waits_longer_each_time_and_is_dropped_in_the_end(
+        engine: Engine) -> None:
+    at = consent.now()
+    signups.queue(engine, "hal@example.org", source="form test", at=at)
+    waits = []
+    for _ in range(signups.MAX_ATTEMPTS):
+        signup = signups.claim(engine, at)
+        assert signup is not None
+        if not signups.retry(engine, signup, at):  # the email did not go, again
+            break
+        with engine.connect() as conn:
+            wait = _aware(conn.execute(select(signups_table.c.retry_at)).scalar_one()) - at
+        assert signups.claim(engine, at + wait - dt.timedelta(seconds=1)) is None  # not yet
+        waits.append(wait.total_seconds() / 60)
+        at += wait
+    assert waits == [1, 2, 4, 8, 16, 32, 60]  # then the eighth failure drops it
+    with engine.connect() as conn:
+        assert conn.execute(select(signups_table.c.id)).first() is None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def test_confirmation_emails_are_capped_per_hour_and_per_day(engine: Engine) -> None:

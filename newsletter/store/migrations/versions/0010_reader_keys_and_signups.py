@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True)),
+        sa.Column("retry_at", sa.DateTime(timezone=True)),
         sa.Column("mailed_at", sa.DateTime(timezone=True)),
         sa.Index("ix_signups_state", "state", "id"),
         sa.Index("ix_signups_email_key", "email_key", "mailed_at"),
