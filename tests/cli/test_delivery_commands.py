@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.delivery.personalize import sign
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.helpers import run
 

@@ -1,27 +1,23 @@
-"""Reading SendGrid's suppression lists into the subscriber list.
+"""SendGrid's suppression lists, as a suppression source (delivery/suppressions.py
+applies them).
 
 For a publication that runs from CI alone, with no server to take the Event Webhook:
 before each send, `newsletter suppressions sync` reads what SendGrid learnt since the last
 sync (bounces, blocks, spam reports, invalid addresses, global unsubscribes, and the
-unsubscribe group's suppressions when one is set) and marks those readers, so they are
-not mailed again. Each list is read page by page (``limit``/``offset``) from the time of
-the last sync (``start_time``); the mark moves only when a list was read to its end.
-A reply it does not understand is an error, never an empty list.
+unsubscribe group's suppressions when one is set). Each list is read page by page
+(``limit``/``offset``) from the time of the last sync (``start_time``). A reply it does
+not understand is an error, never an empty list.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine
-
-from newsletter.delivery.transports.sendgrid import SendGridTransport
+from newsletter.delivery.providers.base import SuppressionList, Transport
+from newsletter.delivery.providers.sendgrid.transport import SendGridTransport
 from newsletter.errors import DeliveryError
-from newsletter.store import subscribers
 
 PAGE = 500  # SendGrid's largest page for these lists
 # list -> (the path under /v3/suppression, the status it gives a reader)
@@ -31,35 +27,36 @@ LISTS = {
 }
 
 
-@dataclass(frozen=True)
-class Synced:
-    source: str
-    read: int  # entries read from the provider
-    marked: int  # subscribers whose status changed
+GROUP = "group"  # the unsubscribe group's list: "group 77"
 
 
-def sync(engine: Engine, transport: SendGridTransport) -> list[Synced]:
-    """Read every list since its last sync and apply it; one Synced per list.
+class SendGridSuppressions:
+    """The lists of :data:`LISTS`, and the unsubscribe group's when one is set."""
 
-    A reply that is not what SendGrid documents (not JSON, not a list, an entry without
-    ``email`` or ``created``) stops the sync with a DeliveryError before anything of that
-    list is applied, so its mark stays and the next sync asks for the same again."""
-    now = int(time.time())
-    done = []
-    for name, status in LISTS.items():
-        source = f"sendgrid:{name}"
-        since = subscribers.get_mark(engine, source)
-        emails = list(_pages(transport, name, since, now))
-        done.append(Synced(source, len(emails), subscribers.mark_left(engine, emails, status)))
-        subscribers.set_mark(engine, source, now)
-    group = transport.asm
-    if group:  # the unsubscribe group's own list: addresses only, no paging
+    def __init__(self, transport: SendGridTransport) -> None:
+        self.transport = transport
+
+    def lists(self) -> Sequence[SuppressionList]:
+        found = [SuppressionList(name, status) for name, status in LISTS.items()]
+        if self.transport.asm:
+            found.append(SuppressionList(f"{GROUP} {self.transport.asm}", "unsubscribed"))
+        return found
+
+    def read(self, listed: SuppressionList, since: int, until: int) -> list[str]:
+        if listed.name.startswith(f"{GROUP} "):  # addresses only, no paging, no time
+            return self._group()
+        return list(_pages(self.transport, listed.name, since, until))
+
+    def _group(self) -> list[str]:
+        transport, group = self.transport, self.transport.asm
         response = transport.call(lambda: transport.client.client.asm.groups._(group)
                                   .suppressions.get())
-        emails = _group_entries(_json_list(response.body, f"the unsubscribe group {group}"))
-        done.append(Synced(f"sendgrid:group {group}", len(emails),
-                           subscribers.mark_left(engine, emails, "unsubscribed")))
-    return done
+        return _group_entries(_json_list(response.body, f"the unsubscribe group {group}"))
+
+
+def source(transport: Transport) -> SendGridSuppressions:
+    assert isinstance(transport, SendGridTransport)  # the registry makes it from ours
+    return SendGridSuppressions(transport)
 
 
 def _pages(transport: SendGridTransport, name: str, since: int, until: int
