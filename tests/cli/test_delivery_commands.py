@@ -74,6 +74,29 @@ def test_dry_run_and_status(project_dir: Path) -> None:
                                     "  pending             0", "  sent                1"]
 
 
+def test_status_lists_the_providers_reports_in_our_words(project_dir: Path) -> None:
+    from newsletter.api import Newsletter
+    from newsletter.store import events
+    from newsletter.store.events import Detail, Event, Kind
+
+    run("subscribers", "add", "ann@example.org")
+    run("send", "2024-07-23")
+    engine = Newsletter(project_dir / "newsletter.yaml").engine
+    at = None
+    events.record(engine, [
+        Event("1", Kind.DELIVERED, "ann@example.org", "2024-07-23", at),
+        Event("2", Kind.BOUNCED, "bob@example.org", "2024-07-23", at, Detail.HARD),
+        Event("3", Kind.BOUNCED, "cat@example.org", "2024-07-23", at, Detail.SOFT),
+        Event("4", Kind.BOUNCED, "dan@example.org", "2024-07-23", at, Detail.HARD),
+        Event("5", Kind.OPENED, "ann@example.org", "2024-07-23", at, Detail.MACHINE),
+        Event("6", Kind.CLICKED, "ann@example.org", "2024-07-23", at, url="https://a.example/")])
+    code, out = run("status", "2024-07-23")
+    assert code == 0
+    reported = out.split("reported by the provider:\n")[1].splitlines()
+    assert reported == ["  delivered             1", "  bounced               3 (hard 2, soft 1)",
+                        "  opened                1 (machine 1)", "  clicked               1"]
+
+
 def test_unsubscribe_by_token(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET", "s")
     run("subscribers", "add", "ann@example.org")
