@@ -10,7 +10,7 @@ command line is one client of this API: it parses, calls, prints and picks the e
     nl = Newsletter("newsletter.yaml")
     findings = nl.check()
     built = nl.build("2024-07-23", out="build/2024-07-23")
-    report = nl.send("2024-07-23", SendOptions(transport="outbox"))
+    report = nl.send("2024-07-23", SendOptions(transport="auto"))
 
 Heavy parts (the template engine, SQLAlchemy, the providers' packages) are imported by
 the methods that need them, so a program that only manages subscribers loads no renderer.
@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from newsletter.delivery.progress import Progress
+    from newsletter.delivery.providers.base import Transport
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.suppressions import Synced
-    from newsletter.delivery.transports import Transport
     from newsletter.email.render import Email
     from newsletter.site.archive import Archived
     from newsletter.store.ledger import Cancelled, Ledger, Status
@@ -147,7 +147,7 @@ class Newsletter:
         """Every error and warning in ``paths`` (folders are searched; default: every
         issue file) and in the transports' settings. With ``link_timeout``, every link
         of a valid file is fetched too."""
-        from newsletter.delivery.transports import options_problems
+        from newsletter.delivery.providers.registry import options_problems
 
         files = _expand(paths) if paths else self.issue_files()
         if not files:
@@ -198,11 +198,12 @@ class Newsletter:
     # -- delivery ----------------------------------------------------------------------
 
     def transport(self, name: str = "auto", outbox: str | Path | None = None) -> Transport:
-        """The transport ``name`` (``auto``: SendGrid, SMTP or the outbox, by what the
-        environment provides), made from the settings and the environment."""
-        from newsletter.delivery import transports
+        """The transport of provider ``name`` (``auto``: the first provider the
+        environment sets up, else the one that needs nothing; see
+        ``providers/registry.py``), made from the settings and the environment."""
+        from newsletter.delivery.providers import registry
 
-        return transports.make(name, self.publication, self.env,
+        return registry.make(name, self.publication, self.env,
                                outbox=Path(outbox) if outbox else self.project.outbox_dir)
 
     def due(self, now: dt.datetime | None = None,
@@ -222,7 +223,8 @@ class Newsletter:
         "Delivery"). Refuses an issue with errors."""
         from functools import partial
 
-        from newsletter.delivery import dates, transports
+        from newsletter.delivery import dates
+        from newsletter.delivery.providers import registry
         from newsletter.delivery.send import SendOptions, SendRun
 
         options = options or SendOptions()
@@ -238,7 +240,7 @@ class Newsletter:
                 options = dataclasses.replace(
                     options, send_at=dates.send_time_on(self.publication, day))
             outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
-            factory = partial(transports.make, options.transport, self.publication, self.env,
+            factory = partial(registry.make, options.transport, self.publication, self.env,
                               outbox=outbox)
             return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
         finally:
@@ -308,11 +310,20 @@ class Newsletter:
         return ledger.status()
 
     def events(self, day: str | dt.date) -> dict[str, int]:
-        """What the provider reported for an issue (delivered, bounce, open, click, ...),
-        counted by kind: the SendGrid webhook of `newsletter serve` records them."""
+        """What the providers reported for an issue, counted by kind in our words
+        (accepted, delivered, deferred, bounced, dropped, complained, unsubscribed,
+        opened, clicked: ``store.events.Kind``): each provider's webhook in
+        `newsletter serve` records them."""
         from newsletter.store import events
 
         return events.counts(self.engine, _day_text(day))
+
+    def event_details(self, day: str | dt.date) -> dict[str, dict[str, int]]:
+        """The counts of :meth:`events`, each split by detail ('' where there is none):
+        bounced hard or soft, opened by a person or a machine, dropped by suppression."""
+        from newsletter.store import events
+
+        return events.breakdown(self.engine, _day_text(day))
 
     def cancelled(self, day: str | dt.date) -> list[Cancelled]:
         """The issue's cancelled sends, oldest first (kept as history)."""
@@ -354,8 +365,14 @@ class Newsletter:
         if send_at <= (now or dt.datetime.now(dt.UTC)):
             raise DeliveryError(f"{_day_text(day)} was due at {send_at:%Y-%m-%d %H:%M %Z}; "
                                 "too late to cancel")
-        transport = self.transport(ledger.status().transport or "sendgrid")
-        scheduler = transport.scheduler()
+        from newsletter.delivery.providers import registry
+
+        name = ledger.status().transport
+        if not name:
+            raise DeliveryError(f"{_day_text(day)}: the ledger does not say which provider "
+                                "scheduled it")
+        transport = self.transport(name)
+        scheduler = registry.scheduler(transport)
         if scheduler is None:
             raise transport.unsupported("cancel a scheduled send")
         scheduler.cancel(batch_id)
@@ -363,15 +380,16 @@ class Newsletter:
         return send_at
 
     def sync_suppressions(self) -> list[Synced]:
-        """Read SendGrid's suppression lists since the last sync into the subscriber list
-        (for publications without the webhook)."""
-        from newsletter.delivery import suppressions, transports
-        from newsletter.delivery.transports.sendgrid import SendGridTransport
+        """Read the suppression lists of every provider set up that keeps them, each
+        since its last sync, into the subscriber list (for publications without the
+        webhook). A ConfigError when no such provider is set up."""
+        from newsletter.delivery import suppressions
+        from newsletter.delivery.providers import registry
 
-        transport = transports.make("sendgrid", self.publication, self.env,
-                                    outbox=self.project.outbox_dir, signs_links=False)
-        assert isinstance(transport, SendGridTransport)
-        return suppressions.sync(self.engine, transport)
+        sources = registry.suppression_sources(self.publication, self.env,
+                                               outbox=self.project.outbox_dir)
+        return [synced for name, source in sources.items()
+                for synced in suppressions.sync(self.engine, name, source)]
 
     def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from newsletter.cli import main
 from newsletter.config import Environment
 from newsletter.content.settings import Publication
-from newsletter.delivery import transports
+from newsletter.delivery.providers import registry as transports
 from newsletter.delivery.send import SendOptions, SendReport, SendRun
 from newsletter.email.render import Email
 from newsletter.project import Project

@@ -11,7 +11,7 @@ import pytest
 
 import newsletter
 from newsletter import Newsletter
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from newsletter.errors import IssueNotFound, NotReady, ProblemsFound
 from tests.helpers import REPO
 

@@ -68,11 +68,11 @@ def test_the_store_loads_without_the_renderer() -> None:
 def test_the_readers_service_loads_no_renderer() -> None:
     # It sends its confirmation emails through a transport; rendering an issue (MJML,
     # premailer, lxml) stays out of its processes.
-    code = ("import sys, newsletter.web.app, newsletter.delivery.transports\n"
+    code = ("import sys, newsletter.web.app, newsletter.delivery.providers.registry\n"
             "print('\\n'.join(sorted(sys.modules)))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout.split()
-    assert "starlette" in loaded and "newsletter.delivery.transports.smtp" in loaded
+    assert "starlette" in loaded and "newsletter.delivery.providers.smtp.transport" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("mjml", "premailer", "cssutils", "lxml",
                                                      "alembic")] == []
     assert [m for m in loaded if m.startswith(("newsletter.delivery.send", "newsletter.site",
@@ -81,11 +81,12 @@ def test_the_readers_service_loads_no_renderer() -> None:
 
 def test_a_send_worker_loads_no_ledger_and_no_renderer() -> None:
     # Each worker process of `send --workers N` costs what it imports.
-    code = ("import sys, newsletter.delivery.worker\n"
+    # What a worker process imports: the worker, and the registry its factory names.
+    code = ("import sys, newsletter.delivery.worker, newsletter.delivery.providers.registry\n"
             "print('\\n'.join(sorted(sys.modules)))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout.split()
-    assert "newsletter.delivery.transports.sendgrid" in loaded
+    assert "newsletter.delivery.providers.sendgrid.transport" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("sqlalchemy", "alembic", "mjml",
                                                      "premailer", "cssutils", "lxml")] == []
 

@@ -13,12 +13,13 @@ from newsletter.api import Newsletter
 from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
+from newsletter.delivery.providers import registry
 from newsletter.delivery.send import Plan, SendOptions, SendReport
-from newsletter.delivery.transports import NAMES
 from newsletter.errors import NotReady, Problem, SendPaused, errors_in
 from newsletter.safetext import for_terminal
 from newsletter.store.ledger import DELIVERY_STATES
 from newsletter.store.status import Status
+from newsletter.store.vocabulary import Kind
 
 
 @click.command()
@@ -27,16 +28,18 @@ from newsletter.store.status import Status
               help="Send the issue due now in the publication's timezone, if any.")
 @click.option("--ahead", type=click.FloatRange(0, 72), default=0, show_default=True,
               metavar="HOURS", help="With --due: send an issue up to HOURS before its send "
-                                    "time, scheduled to arrive at it (SendGrid send_at).")
+                                    "time, scheduled to arrive at it (a provider with a "
+                                    "scheduler: send_at).")
 @click.option("--local-time", is_flag=True,
-              help="Have SendGrid deliver at the send time in each subscriber's own timezone "
+              help="Have the provider (one with a scheduler) deliver at the send time in each "
+                   "subscriber's own timezone "
                    "(the publication's for those without one); run it early enough.")
 @click.option("--at-send-time", is_flag=True,
-              help="Have SendGrid deliver at the issue's send time (send_at, batch_id), "
+              help="Have the provider (one with a scheduler) deliver at the issue's send time "
+                   "(send_at, batch_id), "
                    "even though the request goes now; `newsletter cancel` can stop it.")
-@click.option("--transport", type=click.Choice(NAMES), default="auto", show_default=True,
-              help="auto: SendGrid if SENDGRID_API_KEY is set, SMTP if SMTP_HOST is, "
-                   "else the outbox folder.")
+@click.option("--transport", type=click.Choice(registry.names()), default="auto",
+              show_default=True, help=f"auto: {registry.auto_help()}.")
 @click.option("--to", "proof_to", multiple=True, metavar="ADDRESS",
               help="Send a proof to this address only (repeatable); not recorded.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
@@ -49,7 +52,8 @@ from newsletter.store.status import Status
 @click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
               help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
 @click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the outbox transport [default: outbox/ beside newsletter.yaml].")
+              help="Folder for a provider that writes files [default: outbox/ beside "
+                   "newsletter.yaml].")
 @click.option("--lease-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
               metavar="SECONDS",
               help="A run silent this long is presumed gone, and the next run takes over.")
@@ -84,7 +88,7 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
       newsletter send 2024-07-23 --dry-run
       newsletter send tomorrow --local-time
       newsletter send 2024-07-23 --to me@example.org
-      newsletter send 2024-07-23 --transport sendgrid --concurrency 8 --rate 5
+      newsletter send 2024-07-23 --transport auto --concurrency 8 --rate 5
     """
     newsletter = api(ctx)
     if due == bool(issue):
@@ -96,7 +100,7 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
         return
     if not newsletter.env.secret:
         click.echo(f"note: {SECRET_ENV} is not set; unsubscribe links are signed with a "
-                   "development key (fine for the outbox, refused for real transports)", err=True)
+                   "development key (fine for files, refused for real transports)", err=True)
     try:
         if proof_to:
             sent = newsletter.proof(target, proof_to, transport, outbox)
@@ -221,7 +225,7 @@ def _print_report(report: SendReport, outbox: Path) -> None:
     if report.timeouts_retried:
         click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
                    "a timed-out attempt; see `newsletter status`", err=True)
-    if report.transport == "outbox" and report.sent:
+    if registry.provider(report.transport).keeps_files and report.sent:
         click.echo(f"messages are in {outbox / report.issue}/")
 
 
@@ -249,15 +253,21 @@ def status(ctx: click.Context, date: str) -> None:
     for name in DELIVERY_STATES:
         click.echo(f"  {name:10} {state.counts[name]:>10,}")
     click.echo(f"  {'left':10} {state.left:>10,}")
-    reported = newsletter.events(date)
+    reported = newsletter.event_details(date)
     if reported:
         click.echo("reported by the provider:")
-        for kind in ("delivered", "bounce", "blocked", "dropped", "deferred", "spamreport",
-                     "unsubscribe", "group_unsubscribe", "open", "click"):
+        for kind in Kind:
             if reported.get(kind):
-                click.echo(f"  {kind:10} {reported[kind]:>10,}")
+                click.echo(_event_line(kind, reported[kind]))
     for number, error in newsletter.errors(date):
         click.echo(f"  batch {number}: {error}")
+
+
+def _event_line(kind: str, details: dict[str, int]) -> str:
+    """``  bounced  3 (hard 2, soft 1)``: a kind's count, and by detail when it has one."""
+    shown = ", ".join(f"{detail} {n:,}" for detail, n in sorted(details.items()) if detail)
+    line = f"  {kind:12} {sum(details.values()):>10,}"
+    return f"{line} ({shown})" if shown else line
 
 
 @click.command()
@@ -321,7 +331,7 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
 @click.argument("date", metavar="DATE")
 @click.pass_context
 def cancel(ctx: click.Context, date: str) -> None:
-    """Cancel a send scheduled with SendGrid (--at-send-time or --ahead) before it goes.
+    """Cancel a send scheduled with the provider (--at-send-time or --ahead) before it goes.
 
     \b
     Examples:

@@ -188,7 +188,7 @@ def subscribers_count(ctx: click.Context) -> None:
 
 @click.group()
 def suppressions() -> None:
-    """SendGrid's suppression lists (bounces, spam reports, unsubscribes, ...).
+    """The providers' suppression lists (bounces, spam reports, unsubscribes, ...).
 
     \b
     Examples:
@@ -199,7 +199,7 @@ def suppressions() -> None:
 @suppressions.command("sync")
 @click.pass_context
 def suppressions_sync(ctx: click.Context) -> None:
-    """Mark readers SendGrid has suppressed since the last sync (bounced, complained,
+    """Mark readers the providers have suppressed since the last sync (bounced, complained,
     unsubscribed), so they are not mailed again. For publications without the webhook;
     the send workflow runs it before every send.
 

@@ -81,9 +81,9 @@ class Theme(Strict):
 class DeliverySettings(Strict):
     """How the issue reaches inboxes; credentials are not here but in the environment.
 
-    Besides these, each transport has a block of its own named after it
-    (``delivery.sendgrid``, ``delivery.smtp``, ``delivery.outbox``), which the transport
-    validates itself: this layer knows no transport.
+    Besides these, each provider has a block of its own named after it
+    (``delivery.NAME``), which the provider's transport validates itself: this layer knows
+    no provider.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)

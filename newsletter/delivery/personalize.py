@@ -2,7 +2,7 @@
 token values.
 
 The email is rendered once with tokens in it; a provider substitutes them per recipient
-(SendGrid substitutions) or a transport does (SMTP, outbox). The links' tokens (see
+(its substitutions) or the transport does (one whole message a reader). The links' tokens (see
 tokens.py) are an HMAC of the reader's random link key under ``NEWSLETTER_SECRET``: verifiable
 without a database lookup, and cheap enough (a few microseconds) for a million recipients.
 """

@@ -41,8 +41,8 @@ from newsletter.delivery import worker
 from newsletter.delivery.dates import Timing
 from newsletter.delivery.lease import Heartbeat
 from newsletter.delivery.progress import Progress
+from newsletter.delivery.providers.base import Outcome, Scheduler, Transport
 from newsletter.delivery.stopping import stop_signals
-from newsletter.delivery.transports import Outcome, Scheduler, Transport
 from newsletter.email.render import Email
 from newsletter.errors import (
     BatchNotSent,
@@ -63,7 +63,7 @@ class SendOptions:
     """How to send: every choice of ``newsletter send`` as one value."""
 
     transport: str = "auto"  # a name in transports.NAMES
-    outbox: str | Path | None = None  # the outbox transport's folder (default: outbox/)
+    outbox: str | Path | None = None  # for a transport that writes files (default: outbox/)
     concurrency: int = 4
     rate: float | None = None  # requests a second, None for as fast as allowed
     resend_uncertain: bool = False
@@ -72,7 +72,7 @@ class SendOptions:
     retry_cap: float = 120.0
     max_failed_batches: int = 3
     workers: int = 0  # processes that build and post requests; 0: do it in this process
-    send_at: dt.datetime | None = None  # have the provider deliver then (SendGrid only)
+    send_at: dt.datetime | None = None  # have the provider deliver then (one with a scheduler)
     at_send_time: bool = False  # or: at the issue's own send time (sets send_at)
     local_time: bool = False  # deliver at the send time in each reader's own timezone
     lease_timeout: float = 600.0  # seconds without renewal after which a run is presumed gone

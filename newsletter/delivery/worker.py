@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from newsletter.delivery.dates import Timing
+from newsletter.delivery.providers.base import Outcome, Transport
 from newsletter.delivery.stopping import ignore_stop_signals
-from newsletter.delivery.transports import Outcome, Transport
 from newsletter.email.render import Email
 from newsletter.store.recipient import Recipient
 

@@ -114,7 +114,7 @@ class Notice:
     subject: str
     text: str
     html: str
-    kind: str = "notice"  # names it for the provider (a SendGrid category) and the outbox
+    kind: str = "notice"  # names it for the provider (a category) and in file names
 
 
 def build_notice(notice: Notice, publication: Publication) -> EmailMessage:

@@ -69,7 +69,7 @@ class Email:
     @cached_property
     def digest(self) -> str:
         """A hash of the content: the source of the message's boundary and Message-ID.
-        Cached, as SMTP and the outbox build a message per recipient from one Email."""
+        Cached, as transports that send whole messages build one a recipient from one Email."""
         return hashlib.sha256((self.subject + self.html + self.text).encode()).hexdigest()
 
 

@@ -155,7 +155,7 @@ sends = Table(
     # clock): a lease that expires when its run stops renewing it.
     Column("owner", String(200)),
     Column("heartbeat", DateTime(timezone=True)),
-    # Revision 0002: a send scheduled with the provider (SendGrid send_at + batch_id).
+    # Revision 0002: a send scheduled with the provider (its scheduler's send_at + batch_id).
     Column("batch_id", String(200)),
     Column("send_at", DateTime(timezone=True)),
     # Revision 0003: the content the send began with, and when it was cancelled.
@@ -167,7 +167,8 @@ sends = Table(
     Column("compacted_at", DateTime(timezone=True)),
 )
 
-# A batch is one provider request (or, over SMTP, one run of messages on a connection).
+# A batch is one provider request (or, a message a reader, one run of messages on a
+# connection).
 batches = Table(
     "batches", metadata,
     Column("issue", String(ISSUE_KEY), primary_key=True),
@@ -215,6 +216,10 @@ events = Table(
     Column("kind", String(32), nullable=False),
     Column("happened_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # Revision 0011: our own words in ``kind`` (store/events.py), and what more they say.
+    Column("detail", String(16)),  # bounced hard|soft, opened person|machine, dropped: why
+    Column("reason", String(200)),  # the provider's words, addresses taken out
+    Column("url", String(2000)),  # clicked: the link
     Index("ix_events_issue", "issue", "kind"),
 )
 

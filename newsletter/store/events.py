@@ -1,11 +1,14 @@
-"""What the provider says happened to the email: recorded once per event, applied to the
-subscriber list, counted per issue.
+"""What the provider says happened to the email, in our own words: recorded once per
+event, applied to the subscriber list, counted per issue.
 
-Events arrive normalized (see web/sendgrid.py): a kind, the address, the provider's event
-id, the issue from our own custom arguments, and when it happened. A hard bounce makes a
-subscriber bounced, a spam report complained, an unsubscribe unsubscribed; the rest
-(delivered, opened, clicked, deferred, ...) are only counted. An event seen before (the
-provider retries for a day) changes nothing.
+Every provider's webhook (delivery/providers/NAME/webhook.py) turns its own events into
+events of one vocabulary, ``Kind`` (store/vocabulary.py): accepted, delivered, deferred,
+bounced (hard or soft, with the reason), dropped (with the suppression it names),
+complained, unsubscribed, opened (by a person or a machine), clicked (with the URL). Nothing here
+knows a provider's words. A hard bounce makes a subscriber bounced, a complaint
+complained, an unsubscribe unsubscribed, a drop for a suppression what that suppression
+says (:func:`status_of`); the rest are only counted. An event seen before (a provider
+retries for a day) changes nothing.
 
 An event is stored under the SHA-256 of the provider's id (``key``): ids come in any
 length, and the column's 100 characters once cut two events that shared a prefix into
@@ -24,21 +27,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter.redact import addresses
 from newsletter.store import status as rules
 from newsletter.store.db import events, subscribers
+from newsletter.store.vocabulary import (
+    DETAIL_LENGTH,
+    REASON_LENGTH,
+    URL_LENGTH,
+    Detail,
+    Event,
+    Kind,
+    status_of,
+)
 
-# An event kind -> the status it gives a subscriber who is still active.
-STATUS_OF = {"bounce": "bounced", "spamreport": "complained", "unsubscribe": "unsubscribed",
-             "group_unsubscribe": "unsubscribed"}
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str  # the provider's own, unique: what makes a retried post harmless
-    kind: str  # bounce, spamreport, unsubscribe, delivered, open, click, ...
-    email: str
-    issue: str | None
-    happened_at: dt.datetime | None
+__all__ = ["DETAIL_LENGTH", "REASON_LENGTH", "URL_LENGTH", "Detail", "Event", "Kind",
+           "Recorded", "breakdown", "counts", "key", "record", "status_of"]
 
 
 # Ids looked up under their old key per statement: well under SQLite's bound parameters.
@@ -61,12 +64,14 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
         fresh = _insert_new(conn, batch, now)
         changed = 0
         for event in batch:
-            status = STATUS_OF.get(event.kind)
+            status = status_of(event)
             if status and key(event.id) in fresh:  # moved as status.py's table allows
                 to = rules.Status(status)
+                cause = rules.Cause.DROPPED if event.kind is Kind.DROPPED else \
+                    rules.FROM_PROVIDER[to]
                 changed += conn.execute(update(subscribers).where(
                     subscribers.c.email_key == event.email.strip().lower(),
-                    rules.condition(rules.FROM_PROVIDER[to], to))
+                    rules.condition(cause, to))
                     .values(**rules.values(to, now))).rowcount
     return Recorded(len(fresh), changed)
 
@@ -77,8 +82,12 @@ def key(event_id: str) -> str:
 
 
 def _row(event: Event, now: dt.datetime) -> dict[str, Any]:
+    # The reason may quote the address (a bounce's "550 5.1.1 <ann@...>"): never kept.
+    reason = addresses(event.reason)[:REASON_LENGTH] if event.reason else None
     return {"id": key(event.id), "issue": (event.issue or None) and event.issue[:40],
-            "kind": event.kind[:32], "happened_at": event.happened_at, "received_at": now}
+            "kind": Kind(event.kind).value, "happened_at": event.happened_at,
+            "received_at": now, "detail": event.detail and Detail(event.detail).value,
+            "reason": reason, "url": event.url[:URL_LENGTH] if event.url else None}
 
 
 def _old_key(event: Event) -> str | None:
@@ -89,7 +98,7 @@ def _old_key(event: Event) -> str | None:
 
 def _stored_whole(conn: Connection, ids: set[str]) -> set[str]:
     """The ids among ``ids`` that were recorded under the id itself, before keys were
-    hashed: SendGrid retries a post for a day, so a retry can span the upgrade."""
+    hashed: a provider retries a post for a day, so a retry can span the upgrade."""
     whole = sorted(ids)
     found: set[str] = set()
     for start in range(0, len(whole), _LOOKUP_CHUNK):
@@ -102,11 +111,13 @@ def _stored_whole(conn: Connection, ids: set[str]) -> set[str]:
 # multi-row VALUES of a thousand events is a new statement of 5,000 placeholders each
 # time, and parsing it cost more than the database's own work. The old key of each event
 # is looked up in the same statement, one index probe a row.
-_PG_INSERT = ("INSERT INTO events (id, issue, kind, happened_at, received_at) "
-              "SELECT u.id, u.issue, u.kind, u.happened_at, %(now)s FROM unnest("
+_PG_INSERT = ("INSERT INTO events (id, issue, kind, happened_at, received_at, detail, reason, "
+              "url) SELECT u.id, u.issue, u.kind, u.happened_at, %(now)s, u.detail, u.reason, "
+              "u.url FROM unnest("
               "%(ids)s::varchar[], %(olds)s::varchar[], %(issues)s::varchar[], "
-              "%(kinds)s::varchar[], %(times)s::timestamptz[]) "
-              "AS u(id, old, issue, kind, happened_at) "
+              "%(kinds)s::varchar[], %(times)s::timestamptz[], %(details)s::varchar[], "
+              "%(reasons)s::varchar[], %(urls)s::varchar[]) "
+              "AS u(id, old, issue, kind, happened_at, detail, reason, url) "
               "WHERE u.old IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.id = u.old) "
               "ON CONFLICT (id) DO NOTHING RETURNING id")
 
@@ -118,7 +129,9 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
         found = conn.exec_driver_sql(_PG_INSERT, {
             "now": now, "ids": [r["id"] for r in rows], "olds": [_old_key(e) for e in batch],
             "issues": [r["issue"] for r in rows], "kinds": [r["kind"] for r in rows],
-            "times": [r["happened_at"] for r in rows]})
+            "times": [r["happened_at"] for r in rows],
+            "details": [r["detail"] for r in rows], "reasons": [r["reason"] for r in rows],
+            "urls": [r["url"] for r in rows]})
         return {row[0] for row in found}
     seen = _stored_whole(conn, {old for e in batch if (old := _old_key(e))})
     rows = [row for row, event in zip(rows, batch, strict=True) if event.id not in seen]
@@ -130,8 +143,18 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
 
 
 def counts(engine: Engine, issue: str) -> dict[str, int]:
-    """How many events of each kind the provider reported for an issue."""
+    """How many events of each kind the provider reported for an issue, by our words."""
+    return {kind: sum(n.values()) for kind, n in breakdown(engine, issue).items()}
+
+
+def breakdown(engine: Engine, issue: str) -> dict[str, dict[str, int]]:
+    """The counts of :func:`counts`, each split by detail ('' where there is none): how
+    many bounces were hard, how many opens were a machine's."""
     with engine.connect() as conn:
-        rows = conn.execute(select(events.c.kind, func.count()).where(events.c.issue == issue)
-                            .group_by(events.c.kind)).all()
-    return {kind: int(n) for kind, n in rows}
+        rows = conn.execute(select(events.c.kind, events.c.detail, func.count())
+                            .where(events.c.issue == issue)
+                            .group_by(events.c.kind, events.c.detail)).all()
+    found: dict[str, dict[str, int]] = {}
+    for kind, detail, n in rows:
+        found.setdefault(kind, {})[detail or ""] = int(n)
+    return found

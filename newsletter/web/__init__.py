@@ -1,1 +1,1 @@
-"""The readers' web service: leave in one click, and hear back from SendGrid."""
+"""The readers' web service: leave in one click, and hear back from the providers."""

@@ -1,7 +1,9 @@
 """The readers' web service (ASGI, Starlette): subscribing with double opt-in
-(subscribe.py), one-click unsubscribe, each reader's own page (manage.py), and SendGrid's
-events. Stateless over the same database as the command line, so several instances can
-run behind a load balancer on one PostgreSQL.
+(subscribe.py), one-click unsubscribe, each reader's own page (manage.py), and each
+provider's events, at ``/webhooks/NAME`` for every provider whose webhook is set up
+(the registry, delivery/providers/registry.py, says which). Stateless over the same
+database as the command line, so several instances can run behind a load balancer on
+one PostgreSQL.
 
 RFC 8058: a mail provider POSTs ``List-Unsubscribe=One-Click`` to the link in the
 ``List-Unsubscribe`` header, with no cookies and following no redirect; that POST
@@ -23,7 +25,7 @@ import datetime as dt
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +43,12 @@ from starlette.routing import Route
 from newsletter.config import Environment
 from newsletter.content import settings
 from newsletter.content.settings import Publication
-from newsletter.delivery import transports
-from newsletter.delivery.transports import Transport
-from newsletter.errors import ConfigError, SubscriberError
+from newsletter.delivery.providers import registry
+from newsletter.delivery.providers.base import Refused, Transport, Webhook
+from newsletter.errors import SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import clients, forms, manage, sendgrid, startup, subscribe
+from newsletter.web import clients, forms, manage, startup, subscribe
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Pages, mask
 
@@ -67,10 +69,13 @@ class Service:
     publication: Publication
     engine: Engine
     secret: bytes
-    webhook_key: object | None  # an EllipticCurvePublicKey when the webhook is set up
+    # Each provider's webhook that the environment sets up, by provider name: mounted
+    # at /webhooks/NAME.
+    webhooks: Mapping[str, Webhook[Any]]
     pages: Pages
-    # What confirmation emails go by: the command line's ``auto`` choice (SendGrid, SMTP,
-    # else the outbox beside newsletter.yaml), made when the process starts.
+    # What confirmation emails go by: the command line's ``auto`` choice (the first
+    # provider set up, else the fallback, in a folder beside newsletter.yaml), made when
+    # the process starts.
     transport: Transport
 
 
@@ -80,19 +85,14 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     env = env or Environment.from_environ()
     path = Path(config or env.config_file or settings.SETTINGS_FILE)
     secret = env.secret.encode()
-    key = None
-    if env.sendgrid_webhook_key:
-        try:
-            key = sendgrid.public_key(env.sendgrid_webhook_key)
-        except ValueError as exc:
-            raise ConfigError(f"SENDGRID_WEBHOOK_PUBLIC_KEY: {exc}") from None
+    hooks = registry.webhooks(env)  # a key set up wrong is refused here, in one line
     publication = settings.load(path)
     startup.check(secret, publication)  # a short secret, no service_url of its own: refused
     engine = db.connect(db.database_url(env.database_url, path.parent))
     overrides = path.parent / "templates"
     # A transport that cannot be made is refused here, at start, in one line.
-    transport = transports.make("auto", publication, env, outbox=path.parent / "outbox")
-    service = Service(publication, engine, secret, key,
+    transport = registry.make("auto", publication, env, outbox=path.parent / "outbox")
+    service = Service(publication, engine, secret, hooks,
                       Pages(publication, overrides if overrides.is_dir() else None), transport)
     app = Starlette(routes=_routes(service), exception_handlers=_handlers(service),
                     lifespan=_mailing(service))
@@ -147,8 +147,8 @@ CLOSE = {"Connection": "close"}
 CLIENT_GONE = 499
 # Webhook bodies read at once, per process. A signature is checked only once its body is
 # in, so a forger with well-formed headers makes the service read MAX_BODY each time:
-# this bounds what that costs (4 x 4 MiB). SendGrid's own posts are read in milliseconds,
-# and one that finds every slot taken gets a 503 and is retried.
+# this bounds what that costs (4 x 4 MiB). A provider's own posts are read in
+# milliseconds, and one that finds every slot taken gets a 503 and is retried.
 WEBHOOK_READS = 4
 
 
@@ -207,18 +207,26 @@ def _routes(service: Service) -> list[Route]:
 
     reading = asyncio.Semaphore(WEBHOOK_READS)
 
-    async def webhook(request: Request) -> Response:
-        if service.webhook_key is None:
-            return PlainTextResponse("the SendGrid webhook is not set up", 404, headers=CLOSE)
-        if reading.locked():
-            return PlainTextResponse("busy: try again", 503,
-                                     headers={**CLOSE, "Retry-After": "5"})
-        async with reading:
-            received = await _received(service.webhook_key, request)
-        if isinstance(received, Response):
-            return received
-        recorded = await run_in_threadpool(store_events.record, service.engine, received)
-        return JSONResponse({"received": len(received), "new": recorded.new})
+    def webhook(hook: Webhook[Any]) -> Callable[[Request], Awaitable[Response]]:
+        async def receive(request: Request) -> Response:
+            if reading.locked():
+                return PlainTextResponse("busy: try again", 503,
+                                         headers={**CLOSE, "Retry-After": "5"})
+            async with reading:
+                received = await _received(hook, request)
+            if isinstance(received, Response):
+                return received
+            recorded = await run_in_threadpool(store_events.record, service.engine, received)
+            return JSONResponse({"received": len(received), "new": recorded.new})
+
+        return receive
+
+    async def no_webhook(request: Request) -> Response:
+        return PlainTextResponse(f"no webhook is set up for {request.path_params['name']!r}",
+                                 404, headers=CLOSE)
+
+    hooks = [Route(f"/webhooks/{name}", webhook(hook), methods=["POST"])
+             for name, hook in service.webhooks.items()]
 
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
@@ -231,21 +239,21 @@ def _routes(service: Service) -> list[Route]:
             Route("/manage", manage.save, methods=["POST"]),
             Route("/manage/data", manage.download, methods=["POST"]),
             Route("/manage/forget", manage.forget, methods=["POST"]),
-            Route("/webhooks/sendgrid", webhook, methods=["POST"])]
+            *hooks, Route("/webhooks/{name}", no_webhook, methods=["POST"])]
 
 
-async def _received(key: object, request: Request) -> list[store_events.Event] | Response:
-    """SendGrid's events, or the answer that refuses the post. Whatever cannot be
-    SendGrid's is refused on its headers alone, before a byte of the body is read, and the
+async def _received(hook: Webhook[Any], request: Request
+                    ) -> list[store_events.Event] | Response:
+    """A provider's events, or the answer that refuses the post. Whatever cannot be the
+    provider's is refused on its headers alone, before a byte of the body is read, and the
     connection closed so that the body is not read afterwards either."""
     try:
-        post = sendgrid.signed(request.headers, dt.datetime.now(dt.UTC))
-        body = await forms.body(request, sendgrid.MAX_BODY)
-        sendgrid.check(key, post, body)  # type: ignore[arg-type]
-        batch = sendgrid.events(body)
+        admitted = hook.admit(request.headers, dt.datetime.now(dt.UTC))
+        body = await forms.body(request, hook.max_body)
+        batch = hook.events(admitted, body)
     except forms.TooLarge:
         return PlainTextResponse("too large", 413, headers=CLOSE)
-    except sendgrid.Refused as exc:
+    except Refused as exc:
         return PlainTextResponse(f"refused: {exc}", exc.status, headers=CLOSE)
     return batch
 

@@ -25,7 +25,7 @@ log = logging.getLogger("newsletter.web")
 UNKNOWN = "unknown"
 IPV6_PREFIX = 64
 # Requests seen before the check decides; paths a machine calls (a load balancer's health
-# check, SendGrid's webhook) come from one address by nature and are not counted.
+# check, a provider's webhook) come from one address by nature and are not counted.
 SAMPLE = 50
 MACHINE_PATHS = ("/health", "/webhooks/")
 ADVICE = ("set FORWARDED_ALLOW_IPS to the proxy's address and have the proxy send "

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from newsletter.errors import NewsletterError
 
 MAX_FORM = 16 * 1024
-# A whole body in this time, or 408. Our forms are under a kilobyte and SendGrid's posts
+# A whole body in this time, or 408. Our forms are under a kilobyte and a provider's posts
 # under a megabyte: on any working link they arrive in well under a second. A body that
 # trickles ("slowloris") would otherwise hold its connection, and a slot of the server's
 # concurrency limit, for as long as the client likes.

@@ -71,7 +71,7 @@ class Mailer:
             return
         try:
             send_confirmation(self.service, signup)
-        except NewsletterError as exc:  # refused, unreachable, outbox full
+        except NewsletterError as exc:  # refused, unreachable, disk full
             again = signups.retry(engine, signup)
             log.warning("mailer: request %d: the confirmation email did not go (%s)%s",
                         signup.id, _first_line(exc), "" if again else "; given up")

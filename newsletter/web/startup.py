@@ -13,7 +13,7 @@
   with whatever else that site serves.
 
 The command line's other commands need none of this: ``send`` falls back to ``site_url``
-for links, and an outbox needs no secret.
+for links, and a transport that only writes files needs no secret.
 """
 
 from __future__ import annotations

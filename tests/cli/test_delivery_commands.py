@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.delivery.personalize import sign
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from tests.fakes.sendgrid_server import FakeSendGrid
 from tests.helpers import run
 
@@ -72,6 +72,29 @@ def test_dry_run_and_status(project_dir: Path) -> None:
     code, out = run("status", "2024-07-23")
     assert out.splitlines()[:3] == ["2024-07-23 via outbox: 1 recipients, finished",
                                     "  pending             0", "  sent                1"]
+
+
+def test_status_lists_the_providers_reports_in_our_words(project_dir: Path) -> None:
+    from newsletter.api import Newsletter
+    from newsletter.store import events
+    from newsletter.store.events import Detail, Event, Kind
+
+    run("subscribers", "add", "ann@example.org")
+    run("send", "2024-07-23")
+    engine = Newsletter(project_dir / "newsletter.yaml").engine
+    at = None
+    events.record(engine, [
+        Event("1", Kind.DELIVERED, "ann@example.org", "2024-07-23", at),
+        Event("2", Kind.BOUNCED, "bob@example.org", "2024-07-23", at, Detail.HARD),
+        Event("3", Kind.BOUNCED, "cat@example.org", "2024-07-23", at, Detail.SOFT),
+        Event("4", Kind.BOUNCED, "dan@example.org", "2024-07-23", at, Detail.HARD),
+        Event("5", Kind.OPENED, "ann@example.org", "2024-07-23", at, Detail.MACHINE),
+        Event("6", Kind.CLICKED, "ann@example.org", "2024-07-23", at, url="https://a.example/")])
+    code, out = run("status", "2024-07-23")
+    assert code == 0
+    reported = out.split("reported by the provider:\n")[1].splitlines()
+    assert reported == ["  delivered             1", "  bounced               3 (hard 2, soft 1)",
+                        "  opened                1 (machine 1)", "  clicked               1"]
 
 
 def test_unsubscribe_by_token(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, update
 
 from newsletter.config import Environment
-from newsletter.delivery import transports
+from newsletter.delivery.providers import registry as transports
+from newsletter.delivery.providers.registry import Options, Outcome, Transport
 from newsletter.delivery.send import SendRun
-from newsletter.delivery.transports import Options, Outcome, Transport
 from newsletter.email.render import Email
 from newsletter.errors import DeliveryError
 from newsletter.project import Project
@@ -129,9 +129,11 @@ class Slow(Transport):
         return Outcome(provider_id="slow")
 
 
+SLOW = transports.Provider("slow", Slow, lambda env: False, needs="SLOW")
+
 def test_a_run_whose_lease_was_taken_stops(engine: Engine, project: Project,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(transports.REGISTRY, "slow", Slow)
+    monkeypatch.setitem(transports.PROVIDERS, "slow", SLOW)
     add_subscribers(engine, 30)
 
     def steal() -> None:
@@ -152,7 +154,7 @@ def test_a_run_whose_lease_was_taken_stops(engine: Engine, project: Project,
 def test_the_lease_is_renewed_while_a_run_sends(engine: Engine, project: Project,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
-    monkeypatch.setitem(transports.REGISTRY, "slow", Slow)
+    monkeypatch.setitem(transports.PROVIDERS, "slow", SLOW)
     monkeypatch.setattr(Slow, "during", [])
     add_subscribers(engine, 4)
     seen: list[object] = []

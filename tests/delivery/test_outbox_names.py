@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from newsletter.email.message import Notice
 from newsletter.project import Project
 from newsletter.store import subscribers as store

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select
 
 from newsletter.config import Environment
 from newsletter.content.settings import Publication
-from newsletter.delivery import transports
+from newsletter.delivery.providers import registry as transports
+from newsletter.delivery.providers.sendgrid.transport import SendGridTransport
 from newsletter.delivery.send import SendRun, dry_run, proof
-from newsletter.delivery.transports.sendgrid import SendGridTransport
 from newsletter.email.render import UNSUBSCRIBE_TOKEN, Renderer
 from newsletter.errors import ConfigError, DeliveryError, SendPaused, TransportRejected
 from newsletter.project import Project

@@ -69,4 +69,5 @@ def test_the_unsubscribe_group_is_read_when_set(engine: Engine, project_dir: Pat
 
 def test_without_sendgrid_it_says_so(project_dir: Path) -> None:
     code, out = run("suppressions", "sync")
-    assert code == 1 and out == "Error: SENDGRID_API_KEY is not set\n"
+    assert code == 1 and out == ("Error: no provider with suppression lists is set up: set "
+                                 "SENDGRID_API_KEY\n")

@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 
 from newsletter.config import Environment
 from newsletter.content import settings
-from newsletter.delivery import transports
+from newsletter.delivery.providers import registry as transports
+from newsletter.delivery.providers.registry import Options, Outcome, Transport
 from newsletter.delivery.send import SendRun
-from newsletter.delivery.transports import Options, Outcome, Transport
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, ProblemsFound
 from newsletter.project import Project
@@ -37,9 +37,10 @@ def line_of(project_dir: Path, text: str) -> int:
 
 
 def test_every_name_is_a_transport_and_auto_picks_by_environment() -> None:
-    assert transports.NAMES == ("auto", "sendgrid", "smtp", "outbox")
+    assert transports.names() == ("auto", "sendgrid", "smtp", "outbox")
     assert transports.auto_name(ENV) == "sendgrid"
     assert transports.auto_name(Environment.from_environ({"SMTP_HOST": "mail"})) == "smtp"
+    assert transports.auto_name(Environment.from_environ({"SENDGRID_API_KEY": " "})) == "outbox"
     assert transports.auto_name(Environment.from_environ({})) == "outbox"
 
 
@@ -115,7 +116,8 @@ class Pigeon(Transport):
 
 def test_a_new_transport_is_one_class_and_one_registry_line(
         engine: Engine, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(transports.REGISTRY, "pigeon", Pigeon)
+    monkeypatch.setitem(transports.PROVIDERS, "pigeon",
+                        transports.Provider("pigeon", Pigeon, lambda env: False, "PIGEON"))
     Pigeon.carried.clear()
     everyone = add_subscribers(engine, 5)
     made = transports.make("pigeon", project.publication, Environment.from_environ({}),

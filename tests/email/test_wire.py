@@ -14,7 +14,7 @@ import lxml.html
 import pytest
 from sqlalchemy import Engine
 
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from newsletter.email.output import write_build
 from newsletter.project import Project
 from newsletter.store import subscribers as store

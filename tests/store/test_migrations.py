@@ -234,3 +234,53 @@ def test_readers_on_file_keep_their_links_across_revision_0010(bare: Engine) -> 
     with bare.connect() as conn:
         assert conn.execute(text("SELECT count(DISTINCT link_key) FROM subscribers")
                             ).scalar() == 4
+
+
+# SendGrid's words as rows stored them before 0011 -> our kind and detail after it.
+OLD_EVENTS = [
+    ("processed", "accepted", None), ("delivered", "delivered", None),
+    ("deferred", "deferred", None), ("bounce", "bounced", "hard"),
+    ("blocked", "bounced", "soft"), ("dropped", "dropped", None),
+    ("spamreport", "complained", None), ("unsubscribe", "unsubscribed", None),
+    ("group_unsubscribe", "unsubscribed", None), ("open", "opened", None),
+    ("click", "clicked", None),
+]
+
+
+def _kinds(engine: Engine, columns: str = "kind") -> list[tuple[str, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(f"SELECT id, {columns} FROM events "
+                                                     "ORDER BY id"))]
+
+
+def test_events_are_told_in_our_words_across_revision_0011(bare: Engine) -> None:
+    from newsletter.store import events
+
+    _to(bare, "0010")
+    rows = [*OLD_EVENTS, ("group_resubscribe", None, None), ("something_new", None, None)]
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO events (id, issue, kind, happened_at, received_at) "
+                          "VALUES (:i, '2024-07-23', :k, NULL, CURRENT_TIMESTAMP)"),
+                     [{"i": f"e{n:02}", "k": old} for n, (old, _, _) in enumerate(rows)])
+    _to(bare, "0011")
+    assert _kinds(bare, "kind, detail, reason, url") == [
+        (f"e{n:02}", kind, detail, None, None)
+        for n, (_, kind, detail) in enumerate(OLD_EVENTS)]  # the two unknown words are gone
+    assert events.counts(bare, "2024-07-23") == {
+        "accepted": 1, "delivered": 1, "deferred": 1, "bounced": 2, "dropped": 1,
+        "complained": 1, "unsubscribed": 2, "opened": 1, "clicked": 1}
+    # Recorded after the upgrade, with what more it says; then down, and up again.
+    store.add(bare, "ann@example.org")
+    events.record(bare, [events.Event("e99", events.Kind.CLICKED, "ann@example.org",
+                                      "2024-07-23", None, url="https://example.org/a")])
+    _to(bare, "0010", down=True)
+    back = dict(_kinds(bare))
+    assert [back[f"e{n:02}"] for n in range(len(OLD_EVENTS))] == \
+        [old if old != "group_unsubscribe" else "unsubscribe" for old, _, _ in OLD_EVENTS]
+    assert back[events.key("e99")] == "click"
+    assert "url" not in {c["name"] for c in inspect(bare).get_columns("events")}
+    _to(bare, "head")
+    assert dict(_kinds(bare))["e03"] == "bounced" and dict(_kinds(bare))["e04"] == "bounced"
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT detail FROM events WHERE id = 'e04'")).scalar() \
+            == "soft"

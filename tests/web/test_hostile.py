@@ -31,10 +31,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy import select as sql_select
 from starlette.routing import Route
 
+from newsletter.delivery.providers.sendgrid.webhook import SIGNATURE, TIMESTAMP
 from newsletter.store import db
 from newsletter.store import events as store_events
 from newsletter.web.app import create_app
-from newsletter.web.sendgrid import SIGNATURE, TIMESTAMP
 from tests.web.conftest import service_env
 from tests.web.served import Served, newsletter_serve
 
@@ -306,10 +306,9 @@ def test_signed_events_with_absurd_values_are_kept_and_answered_200(
         answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
                               headers=signed(signing_key, body))
         assert answered.status_code == 200
-    kept = len(posted) - 1
+    kept = len(posted) - 2  # a kind not in our words is left out, as is the surrogate
     assert answered.json() == {"received": kept, "new": 0}
-    assert store_events.counts(engine, "2024-07-23") == {"delivered": kept - 1,
-                                                         "a_kind_sendgrid_adds_next_year": 1}
+    assert store_events.counts(engine, "2024-07-23") == {"delivered": kept}
     with engine.connect() as conn:
         times = dict(conn.execute(sql_select(db.events.c.id, db.events.c.happened_at)).all())
     unknown = {store_events.key(f"odd-{n}") for n in range(len(ABSURD_TIMES))}
@@ -344,7 +343,8 @@ def routes(project_dir: Path, engine: Engine) -> list[str]:
 def test_no_answer_redirects_to_the_host_a_request_names(served: Served, project_dir: Path,
                                                          engine: Engine) -> None:
     paths = routes(project_dir, engine)
-    assert {"/manage", "/manage/forget", "/webhooks/sendgrid"} <= set(paths)
+    # No webhook is set up in this environment: the catch-all that answers 404 is served.
+    assert {"/manage", "/manage/forget", "/webhooks/{name}"} <= set(paths)
     for path in paths:
         for method in ("GET", "POST"):
             for forged_host in ({"Host": "evil.example"},

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from tests.delivery.test_outbox_names import LONGEST
 from tests.web.test_readers import notices, wait_for
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, event, select
 
 from newsletter import tokens
-from newsletter.delivery.transports.outbox import file_name
+from newsletter.delivery.providers.outbox.transport import file_name
 from newsletter.project import Project
 from newsletter.store import consent, signups
 from newsletter.store import subscribers as store

@@ -1,5 +1,21 @@
 """SendGrid's Event Webhook: check the signature, then turn its events into ours.
 
+SendGrid's words -> ours (store/events.py):
+
+    processed                      accepted
+    delivered, deferred            delivered, deferred (with the server's response)
+    bounce (type bounce)           bounced, hard (with the reason)
+    bounce (type blocked)          bounced, soft (with the reason)
+    dropped                        dropped, naming the suppression its reason names
+                                   (Bounced Address, Spam Reporting Address, Unsubscribed
+                                   Address, Invalid), with the reason
+    spamreport                     complained
+    unsubscribe, group_unsubscribe unsubscribed
+    open                           opened, by a machine when sg_machine_open, else a person
+    click                          clicked, with the URL
+    group_resubscribe, others      not recorded (a reader comes back through our own
+                                   form and its confirmation, never a provider's word)
+
 SendGrid signs each post with ECDSA P-256 / SHA-256 over the timestamp header followed by
 the raw body; the public key (base64 DER) is shown in its settings and given here as
 SENDGRID_WEBHOOK_PUBLIC_KEY. Unsigned, tampered and stale posts are refused; the same
@@ -20,14 +36,23 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeGuard
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from newsletter.errors import NewsletterError
-from newsletter.store.events import Event
+from newsletter.config import Environment
+from newsletter.delivery.providers.base import (
+    BadBody,
+    BadSignature,
+    BadTimestamp,
+    Unsigned,
+    Webhook,
+)
+from newsletter.delivery.providers.sendgrid.settings import WEBHOOK_KEY, SendGridEnvironment
+from newsletter.errors import ConfigError
+from newsletter.store.vocabulary import Detail, Event, Kind
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -46,32 +71,6 @@ _MAX_SIGNATURE = 128
 _NESTING = 16  # SendGrid's events are flat objects with a list or two; deeper is not theirs
 # Event times SendGrid could mean: from 1970 up to the year 2106 (32-bit unsigned seconds).
 _LAST_TIME = 2**32
-
-
-class Refused(NewsletterError):
-    """A post that is not SendGrid's, or not now. ``status`` is the HTTP answer."""
-
-    status: ClassVar[int] = 400
-
-
-class Unsigned(Refused):
-    """No signature or no timestamp header: not from SendGrid (or not set up there)."""
-
-    status = 401
-
-
-class BadSignature(Refused):
-    """A signature that is malformed or does not verify over this body."""
-
-    status = 401
-
-
-class BadTimestamp(Refused):
-    """A timestamp header that is not a Unix time, or not within MAX_AGE of now."""
-
-
-class BadBody(Refused):
-    """A signed body that is not a JSON list of event objects."""
 
 
 @dataclass(frozen=True)
@@ -156,15 +155,80 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-def _event(item: dict[str, Any]) -> Event | None:
-    event_id, email, kind = item.get("sg_event_id"), item.get("email"), item.get("event")
-    if not (_text(event_id) and _text(email) and _text(kind)):
+class SendGridWebhook(Webhook[Signed]):
+    """The Event Webhook, mounted by the service at /webhooks/sendgrid."""
+
+    max_body = MAX_BODY
+
+    def __init__(self, key: ec.EllipticCurvePublicKey) -> None:
+        self.key = key
+
+    def admit(self, headers: Mapping[str, str], now: dt.datetime) -> Signed:
+        return signed(headers, now)
+
+    def events(self, admitted: Signed, body: bytes) -> list[Event]:
+        check(self.key, admitted, body)
+        return events(body)
+
+
+def webhook(env: Environment) -> SendGridWebhook | None:
+    """The webhook when SENDGRID_WEBHOOK_PUBLIC_KEY is set, else None."""
+    value = SendGridEnvironment.read(env).webhook_key
+    if not value:
         return None
-    if kind == "bounce" and item.get("type") == "blocked":
-        kind = "blocked"  # a temporary refusal: counted, the reader stays active
+    try:
+        return SendGridWebhook(public_key(value))
+    except ValueError as exc:
+        raise ConfigError(f"{WEBHOOK_KEY}: {exc}") from None
+
+
+# SendGrid's event -> our kind, for the events that need no more than their name.
+KINDS = {"processed": Kind.ACCEPTED, "delivered": Kind.DELIVERED,
+         "deferred": Kind.DEFERRED, "spamreport": Kind.COMPLAINED,
+         "unsubscribe": Kind.UNSUBSCRIBED, "group_unsubscribe": Kind.UNSUBSCRIBED}
+# A drop's reason -> the suppression list it names (compared without case).
+SUPPRESSIONS = {"bounced address": Detail.BOUNCED,
+                "spam reporting address": Detail.COMPLAINED,
+                "unsubscribed address": Detail.UNSUBSCRIBED, "invalid": Detail.INVALID}
+
+
+def _event(item: dict[str, Any]) -> Event | None:
+    event_id, email, name = item.get("sg_event_id"), item.get("email"), item.get("event")
+    if not (_text(event_id) and _text(email) and _text(name)):
+        return None
+    words = _ours(name, item)
+    if words is None:
+        return None
     issue = item.get("issue")
+    kind, detail, reason, url = words
     return Event(event_id, kind, email, issue if _text(issue) else None,
-                 happened(item.get("timestamp")))
+                 happened(item.get("timestamp")), detail, reason, url)
+
+
+def _ours(name: str, item: dict[str, Any]
+          ) -> tuple[Kind, Detail | None, str | None, str | None] | None:
+    """SendGrid's event in our words: kind, detail, reason, URL; None for one we do not
+    record."""
+    reason = _said(item, "reason")
+    if name == "bounce":  # "blocked" is a refusal for now: counted, the reader stays
+        soft = item.get("type") == "blocked"
+        return Kind.BOUNCED, Detail.SOFT if soft else Detail.HARD, reason, None
+    if name == "dropped":
+        named = SUPPRESSIONS.get(reason.strip().lower()) if reason else None
+        return Kind.DROPPED, named, reason, None
+    if name == "open":
+        machine = item.get("sg_machine_open") is True
+        return Kind.OPENED, Detail.MACHINE if machine else Detail.PERSON, None, None
+    if name == "click":
+        return Kind.CLICKED, None, None, _said(item, "url")
+    if name in KINDS:
+        return KINDS[name], None, _said(item, "response") if name == "deferred" else None, None
+    return None
+
+
+def _said(item: dict[str, Any], field: str) -> str | None:
+    value = item.get(field)
+    return value if _text(value) else None
 
 
 def _text(value: Any) -> TypeGuard[str]:

@@ -20,8 +20,7 @@ from typing import Annotated
 from pydantic import Field
 
 from newsletter import redact
-from newsletter.config import SmtpEnvironment
-from newsletter.delivery.transports.base import (
+from newsletter.delivery.providers.base import (
     MessageError,
     Options,
     Outcome,
@@ -29,6 +28,7 @@ from newsletter.delivery.transports.base import (
     Setup,
     Transport,
 )
+from newsletter.delivery.providers.smtp.settings import SmtpEnvironment
 from newsletter.email.addresses import for_wire
 from newsletter.email.message import Notice
 from newsletter.email.render import Email
@@ -73,7 +73,7 @@ class SmtpTransport(Transport):
 
     def __init__(self, setup: Setup, options: Options) -> None:
         super().__init__(setup, options)
-        settings = SmtpSettings.from_env(setup.env.smtp, options.timeout)
+        settings = SmtpSettings.from_env(SmtpEnvironment.read(setup.env), options.timeout)
         if not settings.host:
             raise ConfigError("SMTP_HOST is not set")
         self.settings = settings

@@ -1,4 +1,12 @@
-"""What every transport is: something that sends one rendered email to a batch of readers.
+"""What a provider is made of, and what every transport is.
+
+A :class:`Provider` is one package under ``delivery/providers/``: its settings, its
+:class:`Transport`, and where the provider has them a :class:`Scheduler` (the transport's
+``scheduler()``), a :class:`Webhook` (verify a post, parse its events into ours) and a
+:class:`SuppressionSource` (the lists of addresses it will not mail). The registry
+(``providers/registry.py``) lists the providers and is the only module that imports one.
+
+A transport is something that sends one rendered email to a batch of readers.
 
 A transport takes the email (rendered once, with tokens) and a batch of recipients, and
 either delivers the whole batch or raises: TransportRejected when the provider refused the
@@ -17,10 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import Field
 
@@ -32,7 +40,8 @@ from newsletter.delivery.personalize import Personalizer, Recipient, fill
 from newsletter.email import message
 from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
-from newsletter.errors import ConfigError, TransportRejected
+from newsletter.errors import ConfigError, NewsletterError, TransportRejected
+from newsletter.store.vocabulary import Event
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -59,7 +68,7 @@ class Options(Strict):
 @dataclass(frozen=True)
 class Setup:
     """What a transport is made from: the publication, the environment, the signer of
-    reader links, and the folder the outbox writes to."""
+    reader links, and the folder for a transport that writes files."""
 
     publication: Publication
     env: Environment
@@ -111,7 +120,7 @@ class Transport(ABC):
         raise self.unsupported("send a single message")
 
     def notice_message(self, notice: message.Notice) -> Personal:
-        """A notice as a complete message (SMTP and outbox)."""
+        """A notice as a complete message (for transports that send whole messages)."""
         try:
             msg = message.build_notice(notice, self.publication)
             raw = msg.as_bytes()
@@ -129,7 +138,8 @@ class Transport(ABC):
         return ConfigError(f"the {self.name} transport cannot {feature}")
 
     def personal_message(self, email: Email, recipient: Recipient) -> Personal:
-        """One complete message for one recipient, tokens filled (SMTP and outbox).
+        """One complete message for one recipient, tokens filled (for transports that send
+        whole messages).
 
         Raises MessageError when this recipient's message cannot be written."""
         values = self.personalizer.values(recipient)
@@ -156,3 +166,98 @@ class Personal:
     raw: bytes
     envelope_to: str  # the address for RCPT TO, in its wire form
     utf8: bool  # needs SMTPUTF8
+
+
+# -- the webhook ---------------------------------------------------------------------------
+
+class Refused(NewsletterError):
+    """A post that is not the provider's, or not now. ``status`` is the HTTP answer, so
+    the service answers by the exception's type, never by its wording."""
+
+    status: ClassVar[int] = 400
+
+
+class Unsigned(Refused):
+    """No signature (or no timestamp): not from the provider, or not set up there."""
+
+    status = 401
+
+
+class BadSignature(Refused):
+    """A signature that is malformed or does not verify over this body."""
+
+    status = 401
+
+
+class BadTimestamp(Refused):
+    """A timestamp that is not a time, or too far from now (a replay, or a clock to fix)."""
+
+
+class BadBody(Refused):
+    """A signed body that is not what the provider documents."""
+
+
+Admitted = TypeVar("Admitted")
+
+
+class Webhook(ABC, Generic[Admitted]):
+    """A provider's event webhook, which the readers' service mounts at ``/webhooks/NAME``.
+
+    Two steps, so that a post that cannot be the provider's costs nothing but its
+    headers: :meth:`admit` looks at the headers alone (raising :class:`Refused`) and
+    returns what the second step needs; :meth:`events` verifies the body against that and
+    turns it into events in our words (raising :class:`Refused` too)."""
+
+    max_body: ClassVar[int] = 1024 * 1024  # the largest body the service reads
+
+    @abstractmethod
+    def admit(self, headers: Mapping[str, str], now: dt.datetime) -> Admitted: ...
+
+    @abstractmethod
+    def events(self, admitted: Admitted, body: bytes) -> list[Event]: ...
+
+
+# -- the suppression lists -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SuppressionList:
+    """One list a provider keeps of addresses it will not mail, and the status it gives
+    those readers here."""
+
+    name: str
+    status: str  # bounced, complained or unsubscribed
+
+
+class SuppressionSource(Protocol):
+    """The provider's suppression lists, read since a time (``suppressions sync``)."""
+
+    def lists(self) -> Sequence[SuppressionList]: ...
+
+    def read(self, listed: SuppressionList, since: int, until: int) -> list[str]:
+        """The addresses put on the list from ``since`` to ``until`` (Unix times), every
+        page of them; a DeliveryError, before anything is returned, for a reply that is
+        not what the provider documents."""
+        ...
+
+
+# -- the provider --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Provider:
+    """One provider, as its package declares it to the registry."""
+
+    name: str  # its name on the command line, in newsletter.yaml and in /webhooks/NAME
+    transport: type[Transport]
+    configured: Callable[[Environment], bool]  # its own "am I set up" check
+    needs: str  # what sets it up, for messages (its API key's variable); "" for nothing
+    # The webhook when the environment sets one up, else None; a ConfigError when it is
+    # set up wrong.
+    webhook: Callable[[Environment], Webhook[Any] | None] | None = None
+    # The suppression lists, read through a transport made for the purpose.
+    suppressions: Callable[[Transport], SuppressionSource] | None = None
+    keeps_files: bool = False  # writes its messages into the folder it is given
+
+    @property
+    def fallback(self) -> bool:
+        """Needs nothing, so ``auto`` takes it only when no other provider is set up."""
+        return not self.needs

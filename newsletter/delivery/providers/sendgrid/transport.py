@@ -18,22 +18,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from json.encoder import encode_basestring_ascii as quoted  # json.dumps's own, in C
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
-
-from newsletter.content.schema import Text
 from newsletter.delivery.dates import Timing
 from newsletter.delivery.personalize import Personalizer
-from newsletter.delivery.transports.base import (
+from newsletter.delivery.providers.base import (
     ONE_CLICK,
     Options,
     Outcome,
     Scheduler,
     Setup,
     Transport,
+)
+from newsletter.delivery.providers.sendgrid.settings import (
+    API_KEY,
+    SendGridEnvironment,
+    SendGridOptions,
 )
 from newsletter.email.message import Notice
 from newsletter.email.render import (
@@ -51,12 +53,6 @@ from newsletter.timing import send_instant
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
 JSON_TEXT = "application/json; charset=utf-8"
-
-
-class SendGridOptions(Options):
-    asm_group_id: Annotated[int, Field(ge=1)] | None = None  # an unsubscribe group
-    # Our own categories; the issue's (issue-DATE) is added. SendGrid takes ten at most.
-    categories: Annotated[tuple[Text, ...], Field(max_length=9)] = ("newsletter",)
 
 
 @dataclass(frozen=True)
@@ -97,10 +93,11 @@ class SendGridTransport(Transport):
 
         assert isinstance(options, SendGridOptions)
         super().__init__(setup, options)
-        if not setup.env.sendgrid_api_key:
-            raise ConfigError("SENDGRID_API_KEY is not set")
-        self.api_key = setup.env.sendgrid_api_key
-        host = setup.env.sendgrid_host or self.DEFAULT_HOST
+        variables = SendGridEnvironment.read(setup.env)
+        if not variables.api_key:
+            raise ConfigError(f"{API_KEY} is not set")
+        self.api_key = variables.api_key
+        host = variables.host or self.DEFAULT_HOST
         self.warnings = _host_warnings(host)
         self.client = SendGridAPIClient(api_key=self.api_key, host=host)
         # A client of its own for /mail/send, whose bodies we write as JSON text (see

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 
 from newsletter import redact
-from newsletter.delivery.transports.base import MessageError, Options, Outcome, Setup, Transport
+from newsletter.delivery.providers.base import MessageError, Options, Outcome, Setup, Transport
 from newsletter.email.message import Notice
 from newsletter.email.render import Email
 from newsletter.errors import OutputError
