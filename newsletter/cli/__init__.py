@@ -132,7 +132,7 @@ def run() -> None:
     """The ``newsletter`` console script: :func:`main`, with the collector paused until
     the command's modules have loaded (see :class:`_Collector`). What is set here is the
     whole process's, so it is set here, at the edge, and never by the library."""
-    # python_http_client (the sendgrid package's) logs every request's headers at DEBUG,
+    # python_http_client, a provider's HTTP client, logs every request's headers at DEBUG,
     # the API key among them. A program that uses the library sets its own logging.
     logging.getLogger("python_http_client").setLevel(logging.INFO)
     _Collector.pause()

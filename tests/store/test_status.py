@@ -65,8 +65,11 @@ def _page(engine: Engine, address: str, to: State, tmp: Path) -> None:
 
 
 def _provider(engine: Engine, address: str, to: State, tmp: Path) -> None:
-    kind = next(kind for kind, status in events.STATUS_OF.items() if status == to)
-    events.record(engine, [events.Event(f"id-{address}", kind, address.upper(), None, None)])
+    kind, detail = {Status.UNSUBSCRIBED: (events.Kind.UNSUBSCRIBED, None),
+                    Status.BOUNCED: (events.Kind.BOUNCED, events.Detail.HARD),
+                    Status.COMPLAINED: (events.Kind.COMPLAINED, None)}[to]  # type: ignore[index]
+    events.record(engine, [events.Event(f"id-{address}", kind, address.upper(), None, None,
+                                        detail)])
 
 
 def _generic(engine: Engine, address: str, to: State, tmp: Path) -> None:
