@@ -151,9 +151,14 @@ def _unfinished(report: SendReport) -> str:
     parts = [f"{report.failed:,} failed in this run" if report.failed else "",
              f"{counts['pending']:,} pending" if counts["pending"] else "",
              f"{counts['uncertain']:,} uncertain" if counts["uncertain"] else ""]
-    return (f"{report.issue} is not complete: {', '.join(p for p in parts if p)}; see "
-            f"`newsletter status {report.issue}`, fix the cause, and run the same command "
-            "again (failed batches are retried; uncertain ones only with --resend-uncertain)")
+    done = f"{report.issue} is not complete: {', '.join(p for p in parts if p)}"
+    if not (counts["pending"] or counts["uncertain"]):
+        # Only readers refused for good (a 5xx answer): a second run would change nothing.
+        return (f"{done}, refused for good by the provider (see `newsletter status "
+                f"{report.issue}`); sending again will not reach them")
+    return (f"{done}; see `newsletter status {report.issue}`, fix the cause, and run the "
+            "same command again (failed batches and readers a server asked to try later "
+            "are retried; uncertain ones only with --resend-uncertain)")
 
 
 def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
@@ -216,6 +221,10 @@ def _print_report(report: SendReport, outbox: Path) -> None:
     if len(report.errors) > 5:
         click.echo(f"error: ... and {len(report.errors) - 5:,} more (see `newsletter status "
                    f"{report.issue}`)", err=True)
+    if report.deferred:
+        click.echo(f"note: {report.deferred:,} recipients were held back by the server for "
+                   "later (a 4xx answer, such as greylisting); the next run sends to them",
+                   err=True)
     if report.timeouts_retried:
         click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
                    "a timed-out attempt; see `newsletter status`", err=True)

@@ -373,10 +373,14 @@ class Ledger:
         """The last attempt got no answer: it may have been delivered, or not."""
         self._set_batch(number, state="uncertain", error=error)
 
-    def release(self, number: int, error: str, *, failed: bool = False) -> None:
+    def release(self, number: int, error: str | None, *, failed: bool = False) -> None:
         """The provider surely did not take the batch: pending again (or failed, to retry
-        on the next run)."""
-        self._set_batch(number, state="failed" if failed else "pending", error=error)
+        on the next run). ``error`` None keeps the words recorded last (a server's
+        answer about the readers it held back)."""
+        values: dict[str, object] = {"state": "failed" if failed else "pending"}
+        if error is not None:
+            values["error"] = error
+        self._set_batch(number, **values)
 
     def settle(self, number: int, provider_id: str | None, refused: dict[int, str],
                note: str | None = None, not_sent: dict[int, str] | None = None) -> int:
