@@ -456,8 +456,13 @@ class Ledger:
             conn.execute(deliveries.delete().where(*reached))
 
     def status(self) -> Status:
+        """How the send stands. A batch still in flight counts as pending while its run
+        lives, and as uncertain once that run is gone (its process on this host ended, or
+        its lease went stale): what the next run's :meth:`recover` will make of it."""
         with self.engine.connect() as conn:
             send = conn.execute(select(sends).where(sends.c.issue == self.issue)).first()
+            run_gone = send is None or send.owner is None or \
+                _gone(send.owner, _aware(send.heartbeat), db_now(conn), Lease(""))
             counts: dict[str, int] = dict(conn.execute(
                 select(deliveries.c.state, func.count()).where(
                 deliveries.c.issue == self.issue).group_by(deliveries.c.state)).all())
@@ -474,7 +479,8 @@ class Ledger:
             reached += int(send.sent_count)
         counts["sent"] = counts.get("sent", 0) + reached
         for state, _, _, waiting in by_state:
-            held = "uncertain" if state == "uncertain" else "pending"
+            lost = state == "uncertain" or (state == "in_flight" and run_gone)
+            held = "uncertain" if lost else "pending"
             counts[held] = counts.get(held, 0) + int(waiting or 0)
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,
