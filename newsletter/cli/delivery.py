@@ -38,17 +38,20 @@ from newsletter.store.ledger import DELIVERY_STATES
 @click.option("--to", "proof_to", multiple=True, metavar="ADDRESS",
               help="Send a proof to this address only (repeatable); not recorded.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
-@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 32), default=SendOptions.concurrency,
+              show_default=True,
               help="Requests in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
               help="At most this many requests a second.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to recipients whose request was in flight when a run died.")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=SendOptions.max_attempts,
+              show_default=True,
               help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
 @click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the outbox transport [default: outbox/ beside newsletter.yaml].")
-@click.option("--lease-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--lease-timeout", type=click.FloatRange(min=1),
+              default=SendOptions.lease_timeout, show_default=True,
               metavar="SECONDS",
               help="A run silent this long is presumed gone, and the next run takes over.")
 @click.option("--allow-warnings", is_flag=True,

@@ -34,6 +34,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_when_event_set,
     wait_random_exponential,
 )
 
@@ -57,7 +58,10 @@ from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
+# The figures the README gives about a send (tests/delivery/test_readme_figures.py reads
+# them from here and looks for them there).
 MAX_FAILED_BATCHES = 3  # batches that fail all their attempts before a send pauses
+RENEW_EVERY = 30.0  # seconds between a run's renewals of its lease (at most)
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ class SendRun:
 
         begun = self.ledger.begin(self.transport.name, self.transport.batch_size, content, lease)
         self.report.planned, self.report.taken_over_from = begun.planned, begun.taken_over_from
-        renew_every = min(30.0, self.options.lease_timeout / 3)
+        renew_every = min(RENEW_EVERY, self.options.lease_timeout / 3)
         try:
             with Heartbeat(self.ledger, lease.owner, renew_every, self._lost_lease), \
                     stop_signals(self._interrupt):
@@ -397,9 +401,12 @@ class SendRun:
 
     def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
         timed_out = False
+        # No new attempt once the send is stopping (paused, interrupted, lease lost),
+        # and no wait for one: a batch in flight finishes its attempt and is set aside.
         retrying = Retrying(retry=retry_if_exception_type(TransportUnavailable),
-                            stop=stop_after_attempt(self.options.max_attempts),
-                            wait=self._wait, reraise=True)
+                            stop=stop_after_attempt(self.options.max_attempts)
+                            | stop_when_event_set(self.stop),
+                            wait=self._wait, sleep=self._pause, reraise=True)
         for attempt in retrying:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
@@ -420,6 +427,9 @@ class SendRun:
                 self.report.timeouts_retried += 1
         return outcome, note
 
+    def _pause(self, seconds: float) -> None:
+        self.stop.wait(seconds)  # cut short when the send stops
+
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_random_exponential(multiplier=self.options.retry_base,
                                           max=self.options.retry_cap)(state)
@@ -428,16 +438,22 @@ class SendRun:
         return min(max(backoff, hint), self.options.retry_cap)
 
     def _gave_up(self, number: int, size: int, exc: TransportUnavailable) -> None:
+        """A batch's last attempt failed. It counts towards the pause unless the send is
+        already stopping (its attempts were cut short, or it failed beside the batch that
+        made the send pause): then it is only set aside for the next run, so that a send
+        pauses after exactly ``max_failed_batches``, whatever the concurrency."""
+        with self.lock:
+            counted = not self.stop.is_set()
+            if counted:
+                self.report.failed += size
+                self.report.errors.append(f"batch {number}: {exc}")
+                self.failed_batches += 1
+                if self.failed_batches >= self.options.max_failed_batches:
+                    self.stop.set()
         if exc.not_sent:
-            self.ledger.release(number, str(exc), failed=True)
+            self.ledger.release(number, str(exc), failed=counted)
         else:
             self.ledger.uncertain(number, str(exc))
-        with self.lock:
-            self.report.failed += size
-            self.report.errors.append(f"batch {number}: {exc}")
-            self.failed_batches += 1
-            if self.failed_batches >= self.options.max_failed_batches:
-                self.stop.set()
 
     def _halt(self, reason: str) -> None:
         with self.lock:
