@@ -43,18 +43,21 @@ from newsletter.store.vocabulary import Kind
 @click.option("--to", "proof_to", multiple=True, metavar="ADDRESS",
               help="Send a proof to this address only (repeatable); not recorded.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
-@click.option("--concurrency", type=click.IntRange(1, 32), default=4, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 32), default=SendOptions.concurrency,
+              show_default=True,
               help="Requests in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
               help="At most this many requests a second.")
 @click.option("--resend-uncertain", is_flag=True,
               help="Also send to recipients whose request was in flight when a run died.")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=SendOptions.max_attempts,
+              show_default=True,
               help="Tries per batch on 429, 5xx and timeouts before giving up on it.")
 @click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for a provider that writes files [default: outbox/ beside "
                    "newsletter.yaml].")
-@click.option("--lease-timeout", type=click.FloatRange(min=1), default=600, show_default=True,
+@click.option("--lease-timeout", type=click.FloatRange(min=1),
+              default=SendOptions.lease_timeout, show_default=True,
               metavar="SECONDS",
               help="A run silent this long is presumed gone, and the next run takes over.")
 @click.option("--allow-warnings", is_flag=True,
@@ -157,9 +160,14 @@ def _unfinished(report: SendReport) -> str:
     parts = [f"{report.failed:,} failed in this run" if report.failed else "",
              f"{counts['pending']:,} pending" if counts["pending"] else "",
              f"{counts['uncertain']:,} uncertain" if counts["uncertain"] else ""]
-    return (f"{report.issue} is not complete: {', '.join(p for p in parts if p)}; see "
-            f"`newsletter status {report.issue}`, fix the cause, and run the same command "
-            "again (failed batches are retried; uncertain ones only with --resend-uncertain)")
+    done = f"{report.issue} is not complete: {', '.join(p for p in parts if p)}"
+    if not (counts["pending"] or counts["uncertain"]):
+        # Only readers refused for good (a 5xx answer): a second run would change nothing.
+        return (f"{done}, refused for good by the provider (see `newsletter status "
+                f"{report.issue}`); sending again will not reach them")
+    return (f"{done}; see `newsletter status {report.issue}`, fix the cause, and run the "
+            "same command again (failed batches and readers a server asked to try later "
+            "are retried; uncertain ones only with --resend-uncertain)")
 
 
 def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
@@ -222,6 +230,10 @@ def _print_report(report: SendReport, outbox: Path) -> None:
     if len(report.errors) > 5:
         click.echo(f"error: ... and {len(report.errors) - 5:,} more (see `newsletter status "
                    f"{report.issue}`)", err=True)
+    if report.deferred:
+        click.echo(f"note: {report.deferred:,} recipients were held back by the server for "
+                   "later (a 4xx answer, such as greylisting); the next run sends to them",
+                   err=True)
     if report.timeouts_retried:
         click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
                    "a timed-out attempt; see `newsletter status`", err=True)

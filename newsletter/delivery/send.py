@@ -34,6 +34,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_when_event_set,
     wait_random_exponential,
 )
 
@@ -57,6 +58,11 @@ from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
+# The figures the README gives about a send (tests/delivery/test_readme_figures.py reads
+# them from here and looks for them there).
+MAX_FAILED_BATCHES = 3  # batches that fail all their attempts before a send pauses
+RENEW_EVERY = 30.0  # seconds between a run's renewals of its lease (at most)
+
 
 @dataclass(frozen=True)
 class SendOptions:
@@ -70,7 +76,11 @@ class SendOptions:
     max_attempts: int = 5
     retry_base: float = 1.0  # seconds; backoff grows from here, with jitter
     retry_cap: float = 120.0
-    max_failed_batches: int = 3
+    max_failed_batches: int = MAX_FAILED_BATCHES
+    # Readers a server asked to try later (4xx: greylisting) are tried again in this run
+    # after this many seconds, this many times; those still held wait for the next run.
+    retry_deferred_after: float = 60.0
+    deferred_rounds: int = 1
     workers: int = 0  # processes that build and post requests; 0: do it in this process
     send_at: dt.datetime | None = None  # have the provider deliver then (one with a scheduler)
     at_send_time: bool = False  # or: at the issue's own send time (sets send_at)
@@ -92,6 +102,7 @@ class SendReport:
     recovered_uncertain: int = 0
     timeouts_retried: int = 0
     failed: int = 0  # recipients this run could not deliver to (refused, or batches given up)
+    deferred: int = 0  # recipients a server asked to try later, still held at the end
     taken_over_from: str | None = None  # a run whose lease had gone stale
     stopped: str | None = None  # why this run stopped early, if it did
     warnings: list[str] = field(default_factory=list)  # about the setup (an http API host)
@@ -159,6 +170,7 @@ class SendRun:
         self.interrupted: str | None = None  # the signal that asked this run to stop
         self.lost: str | None = None  # why the lease was lost, if it was
         self.starter: threading.Thread | None = None  # starts the workers once rendered
+        self.held: dict[int, int] = {}  # batch -> its readers a server asked to try later
 
     @property
     def email(self) -> Email:
@@ -192,7 +204,7 @@ class SendRun:
 
         begun = self.ledger.begin(self.transport.name, self.transport.batch_size, content, lease)
         self.report.planned, self.report.taken_over_from = begun.planned, begun.taken_over_from
-        renew_every = min(30.0, self.options.lease_timeout / 3)
+        renew_every = min(RENEW_EVERY, self.options.lease_timeout / 3)
         try:
             with Heartbeat(self.ledger, lease.owner, renew_every, self._lost_lease), \
                     stop_signals(self._interrupt):
@@ -307,6 +319,7 @@ class SendRun:
             self.progress.start(begun.planned, 0)
         with ThreadPoolExecutor(max(1, self.options.concurrency)) as pool:
             self._drain(pool, iter(pending))
+            self._retry_deferred(pool)
         self.ledger.finish_if_done()
         self.progress.finish()
 
@@ -331,6 +344,20 @@ class SendRun:
                 # of readers: clear them now and then, so memory stays flat.
                 gc.collect()
 
+    def _retry_deferred(self, pool: ThreadPoolExecutor) -> None:
+        """Batches whose readers a server asked to try later (a 4xx answer, such as
+        greylisting) go again after a wait, holding only those readers; whoever is still
+        held stays pending in the ledger, with the server's words, for the next run."""
+        for _ in range(self.options.deferred_rounds):
+            if not self.held or self.stop.wait(self.options.retry_deferred_after):
+                break
+            again = sorted(self.held)
+            self.held.clear()
+            for number in again:
+                self.ledger.release(number, None)  # the server's words stay
+            self._drain(pool, iter(again))
+        self.report.deferred = sum(self.held.values())
+
     def _batch(self, number: int) -> None:
         recipients = self.ledger.claim(number)
         if not recipients:
@@ -349,9 +376,13 @@ class SendRun:
             self._halt(f"unexpected error while sending batch {number}: {exc!r}; its "
                        f"{len(recipients)} recipients are marked uncertain")
             return
+        # Readers held for later stay on the batch's list, pending, like those not sent.
         sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note,
-                                  outcome.not_sent)
+                                  {**outcome.not_sent, **outcome.deferred})
         self._count(sent, outcome)
+        if outcome.deferred:
+            with self.lock:
+                self.held[number] = len(outcome.deferred)
         self.progress.advance(len(recipients))
 
     def _count(self, sent: int, outcome: Outcome) -> None:
@@ -361,6 +392,8 @@ class SendRun:
             self.report.failed += len(outcome.refused)
             for why in dict.fromkeys([*outcome.refused.values(), *outcome.not_sent.values()]):
                 self.report.errors.append(why)
+            for why in dict.fromkeys(outcome.deferred.values()):
+                self.report.errors.append(f"held for a later attempt: {why}")
             if outcome.not_sent:  # the transport stopped part-way (a full disk, say)
                 self.failed_batches += 1
                 if self.failed_batches >= self.options.max_failed_batches:
@@ -368,9 +401,12 @@ class SendRun:
 
     def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
         timed_out = False
+        # No new attempt once the send is stopping (paused, interrupted, lease lost),
+        # and no wait for one: a batch in flight finishes its attempt and is set aside.
         retrying = Retrying(retry=retry_if_exception_type(TransportUnavailable),
-                            stop=stop_after_attempt(self.options.max_attempts),
-                            wait=self._wait, reraise=True)
+                            stop=stop_after_attempt(self.options.max_attempts)
+                            | stop_when_event_set(self.stop),
+                            wait=self._wait, sleep=self._pause, reraise=True)
         for attempt in retrying:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
@@ -391,6 +427,9 @@ class SendRun:
                 self.report.timeouts_retried += 1
         return outcome, note
 
+    def _pause(self, seconds: float) -> None:
+        self.stop.wait(seconds)  # cut short when the send stops
+
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_random_exponential(multiplier=self.options.retry_base,
                                           max=self.options.retry_cap)(state)
@@ -399,16 +438,22 @@ class SendRun:
         return min(max(backoff, hint), self.options.retry_cap)
 
     def _gave_up(self, number: int, size: int, exc: TransportUnavailable) -> None:
+        """A batch's last attempt failed. It counts towards the pause unless the send is
+        already stopping (its attempts were cut short, or it failed beside the batch that
+        made the send pause): then it is only set aside for the next run, so that a send
+        pauses after exactly ``max_failed_batches``, whatever the concurrency."""
+        with self.lock:
+            counted = not self.stop.is_set()
+            if counted:
+                self.report.failed += size
+                self.report.errors.append(f"batch {number}: {exc}")
+                self.failed_batches += 1
+                if self.failed_batches >= self.options.max_failed_batches:
+                    self.stop.set()
         if exc.not_sent:
-            self.ledger.release(number, str(exc), failed=True)
+            self.ledger.release(number, str(exc), failed=counted)
         else:
             self.ledger.uncertain(number, str(exc))
-        with self.lock:
-            self.report.failed += size
-            self.report.errors.append(f"batch {number}: {exc}")
-            self.failed_batches += 1
-            if self.failed_batches >= self.options.max_failed_batches:
-                self.stop.set()
 
     def _halt(self, reason: str) -> None:
         with self.lock:

@@ -4,13 +4,23 @@ a header.
 An address whose domain is not ASCII (``jörg@bücher.example``) is written with the
 domain in its IDNA form (``jörg@xn--bcher-kva.example`` would still need more); one
 whose local part is not ASCII (``josé@…``) can only travel as UTF-8 (SMTPUTF8, RFC 6531,
-and UTF-8 headers, RFC 6532): :func:`for_wire` says which. Display names lose control
-characters and line breaks, which would otherwise end a header early.
+and UTF-8 headers, RFC 6532): :func:`for_wire` says which.
+
+A display name is cleaned (:func:`display_name`), then written by the standard library's
+RFC 5322 and RFC 2047 writers: ``formataddr`` quotes it when it has specials, and a name
+that is not ASCII becomes encoded words (``email.header.Header``, which ``formataddr``
+itself uses), folded where a line would pass 78 characters. The result is the header's
+value on the wire: ``message.WirePolicy`` writes it as it is. (The email package's own
+folder, given the same name as an ``Address`` or as text, re-parses it and writes it
+anew; on Python 3.11 that lost the quotes of a name with a comma under UTF-8 headers or
+once folded, ``To: Müller, Hans <...>``, and put spaces inside long encoded names.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+from email.header import Header
 from email.utils import formataddr
 from typing import NamedTuple
 
@@ -33,16 +43,45 @@ def for_wire(address: str) -> WireAddress:
     return WireAddress(wire, not wire.isascii())
 
 
+# Lone surrogates cannot be written in any encoding: like control characters, they go.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+LINE = 78  # RFC 5322's recommended line length, CRLF not counted
+# Folding leaves room for the longest name of an address header ("Reply-To: ").
+_LONGEST_NAME = "Reply-To"
+
+
+def display_name(name: str | None) -> str:
+    """The name as a header shows it: on one line, without control characters or lone
+    surrogates (each becomes a space), runs of white space made one, the ends trimmed."""
+    return one_line(_SURROGATES.sub(" ", name or ""))
+
+
 def header_address(name: str | None, address: str) -> str:
-    """``Name <address>`` for a header: the address in its wire form, the name cleaned and
-    (when not ASCII) an encoded word. The result is ASCII unless the address's local part
-    is not, when the message needs UTF-8 headers."""
-    wire, shown = for_wire(address).address, one_line(name)
+    """``Name <address>`` as the header's value on the wire: the address in its wire
+    form, the name cleaned, quoted or encoded as RFC 5322 and RFC 2047 ask, and folded
+    (lines joined by ``\\n``, each continuation starting with a space).
+
+    The result is ASCII unless the address's local part is not, when the message needs
+    UTF-8 headers."""
+    wire = for_wire(address).address
+    shown = display_name(name)
     if not shown:
         return wire
-    # formataddr quotes or encodes the name as RFC 5322 asks, but refuses an address it
-    # cannot write in ASCII: let it format the name around a stand-in, then put ours in.
-    return formataddr((shown, _STAND_IN)).replace(f"<{_STAND_IN}>", f"<{wire}>")
+    if shown.isascii() and "=?" not in shown:
+        # formataddr refuses an address it cannot write in ASCII: let it quote the name
+        # around a stand-in, then fold the phrase at its spaces (a quoted string may be
+        # folded there: unfolding takes out only the line break).
+        phrase = formataddr((shown, _STAND_IN)).removesuffix(f" <{_STAND_IN}>")
+        folded = Header(phrase, "us-ascii", header_name=_LONGEST_NAME, maxlinelen=LINE
+                        ).encode(splitchars=" ").lstrip("\n ")
+    else:
+        # Not ASCII, or it reads as an encoded word (which a reader's program would
+        # decode, quoted or not): encoded words, as formataddr writes such a name.
+        folded = Header(shown, "utf-8", header_name=_LONGEST_NAME, maxlinelen=LINE).encode()
+    lines = folded.split("\n")
+    room = LINE - (len(_LONGEST_NAME) + 2 if len(lines) == 1 else 0)
+    between = " " if len(lines[-1]) + len(wire) + 3 <= room else "\n "
+    return f"{folded}{between}<{wire}>"
 
 
 _STAND_IN = "stand-in@example.invalid"

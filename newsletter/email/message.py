@@ -16,6 +16,7 @@ from email import policy
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, formatdate
+from typing import Any
 
 from newsletter.content.settings import Publication
 from newsletter.email.addresses import for_wire, header_address
@@ -25,29 +26,48 @@ from newsletter.timing import send_instant
 
 PLACEHOLDER_TO = "undisclosed-recipients:;"
 _URL_LISTS = {"list-unsubscribe", "list-unsubscribe-post"}
+_ADDRESS_HEADERS = {"from", "to", "reply-to"}
 _BETWEEN_ITEMS = re.compile(r",(?![^<]*>)")  # a comma not inside angle brackets
 
 
 class WirePolicy(EmailPolicy):
-    """Headers folded at 78 columns as RFC 5322 asks, except the URL lists of
-    List-Unsubscribe: a long URL has no space to fold at, and the email package would
-    turn it into encoded words no client follows. Those are folded between their items
-    and otherwise left as written (RFC 5322 allows up to 998 characters a line)."""
+    """Headers folded at 78 columns as RFC 5322 asks, with two exceptions.
+
+    The URL lists of List-Unsubscribe: a long URL has no space to fold at, and the email
+    package would turn it into encoded words no client follows. Those are folded between
+    their items and otherwise left as written (RFC 5322 allows up to 998 characters a
+    line).
+
+    The address headers (From, To, Reply-To): their values come from
+    ``addresses.header_address``, quoted, encoded and folded already, and are written as
+    they are. Reading one back (``msg["To"]``) parses it as usual."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if name.lower() in _ADDRESS_HEADERS and isinstance(value, str):
+            return name, value  # kept as written (it may be folded already)
+        return super().header_store_parse(name, value)
 
     def fold(self, name: str, value: str) -> str:
         if name.lower() in _URL_LISTS:
             return self._between_items(name, value)
+        if name.lower() in _ADDRESS_HEADERS and not hasattr(value, "name"):
+            return self._as_written(name, value)
         return str(super().fold(name, value))
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in _URL_LISTS:
             return self._between_items(name, value).encode("utf-8" if self.utf8 else "ascii")
+        if name.lower() in _ADDRESS_HEADERS and not hasattr(value, "name"):
+            return self._as_written(name, value).encode("utf-8" if self.utf8 else "ascii")
         return super().fold_binary(name, value)
 
     def _between_items(self, name: str, value: str) -> str:
         # Between the <...> items only: a comma inside a URL is part of it.
         items = [item.strip() for item in _BETWEEN_ITEMS.split(str(value)) if item.strip()]
         return f"{name}: " + f",{self.linesep} ".join(items) + self.linesep
+
+    def _as_written(self, name: str, value: str) -> str:
+        return f"{name}: " + self.linesep.join(value.splitlines()) + self.linesep
 
 
 POLICY = WirePolicy(linesep="\r\n")

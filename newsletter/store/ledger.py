@@ -375,10 +375,14 @@ class Ledger:
         """The last attempt got no answer: it may have been delivered, or not."""
         self._set_batch(number, state="uncertain", error=error)
 
-    def release(self, number: int, error: str, *, failed: bool = False) -> None:
+    def release(self, number: int, error: str | None, *, failed: bool = False) -> None:
         """The provider surely did not take the batch: pending again (or failed, to retry
-        on the next run)."""
-        self._set_batch(number, state="failed" if failed else "pending", error=error)
+        on the next run). ``error`` None keeps the words recorded last (a server's
+        answer about the readers it held back)."""
+        values: dict[str, object] = {"state": "failed" if failed else "pending"}
+        if error is not None:
+            values["error"] = error
+        self._set_batch(number, **values)
 
     def settle(self, number: int, provider_id: str | None, refused: dict[int, str],
                note: str | None = None, not_sent: dict[int, str] | None = None) -> int:
@@ -454,8 +458,13 @@ class Ledger:
             conn.execute(deliveries.delete().where(*reached))
 
     def status(self) -> Status:
+        """How the send stands. A batch still in flight counts as pending while its run
+        lives, and as uncertain once that run is gone (its process on this host ended, or
+        its lease went stale): what the next run's :meth:`recover` will make of it."""
         with self.engine.connect() as conn:
             send = conn.execute(select(sends).where(sends.c.issue == self.issue)).first()
+            run_gone = send is None or send.owner is None or \
+                _gone(send.owner, _aware(send.heartbeat), db_now(conn), Lease(""))
             counts: dict[str, int] = dict(conn.execute(
                 select(deliveries.c.state, func.count()).where(
                 deliveries.c.issue == self.issue).group_by(deliveries.c.state)).all())
@@ -472,7 +481,8 @@ class Ledger:
             reached += int(send.sent_count)
         counts["sent"] = counts.get("sent", 0) + reached
         for state, _, _, waiting in by_state:
-            held = "uncertain" if state == "uncertain" else "pending"
+            lost = state == "uncertain" or (state == "in_flight" and run_gone)
+            held = "uncertain" if lost else "pending"
             counts[held] = counts.get(held, 0) + int(waiting or 0)
         return Status(self.issue, int(send.planned) if send else 0,
                       send.transport if send else None,

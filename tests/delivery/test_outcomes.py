@@ -47,7 +47,8 @@ def test_a_send_where_every_batch_failed_exits_3_with_the_providers_words(
     assert out.rstrip().splitlines()[-1] == (
         "Error: 2024-07-23 is not complete: 4 failed in this run, 4 pending; see `newsletter "
         "status 2024-07-23`, fix the cause, and run the same command again (failed batches "
-        "are retried; uncertain ones only with --resend-uncertain)")
+        "and readers a server asked to try later are retried; uncertain ones only with "
+        "--resend-uncertain)")
     cli_sendgrid.script.clear()
     assert run("send", "2024-07-23")[0] == 0  # the cause gone, the next run completes
     assert sorted(cli_sendgrid.recipients()) == [f"reader{n}@example.org" for n in range(4)]

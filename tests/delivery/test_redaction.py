@@ -96,7 +96,8 @@ def test_a_relays_refusals_are_kept_without_the_addresses(
     assert report.counts["sent"] == 1 and report.counts["failed"] == 3 and len(reasons) == 3
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("newsletter")]
     kept = " ".join([*reasons, *report.errors, *ours])
-    assert all(why.endswith(": 550 5.1.1 <[address]>: Recipient address rejected ([address])")
+    assert all(why.endswith(": 550 5.1.1 <[address]>: Recipient address rejected ([address])"
+                            " (refused for good: sending again will not reach them)")
                for why in reasons)
     assert "@" not in kept and "xn--" not in kept
 

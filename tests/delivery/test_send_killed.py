@@ -89,3 +89,43 @@ def test_kill_mid_send_then_resume(engine: Engine, project_dir: Path, tmp_path: 
         assert third.returncode == 0, third.stderr
         assert sorted(fake.recipients()) == sorted(everyone)
         assert duplicates(fake.recipients()) == {}
+
+
+def test_status_tells_in_flight_work_as_uncertain_once_its_run_is_gone(
+        engine: Engine, project_dir: Path) -> None:
+    """No run after the kill: ``status`` alone says the batch that was out is uncertain,
+    where it said pending while its run lived."""
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text() + "delivery:\n  sendgrid:\n    batch_size: 5\n")
+    add_subscribers(engine, 20)
+    with FakeSendGrid() as fake:
+        env = {**os.environ, "SENDGRID_API_KEY": API_KEY, "SENDGRID_HOST": fake.url,
+               "NEWSLETTER_SECRET": "test-secret",
+               "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+        fake.then(Answer(), Answer(hang=True))
+        sending = subprocess.Popen(_command(config), env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            assert fake.arrived.wait(60), "the second request never arrived"
+            alive = _status(config, env)
+            assert _count(alive, "pending") == 15 and _count(alive, "uncertain") == 0
+        finally:
+            sending.send_signal(signal.SIGKILL)
+            sending.wait(30)
+            fake.release.set()
+        gone = _status(config, env)  # at once: no lease needs to go stale on this host
+        assert _count(gone, "uncertain") == 5 and _count(gone, "pending") == 10
+        assert _count(gone, "sent") == 5
+
+
+def _status(config: Path, env: dict[str, str]) -> str:
+    done = subprocess.run([NEWSLETTER, "--config", str(config), "status", "2024-07-23"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _count(status: str, state: str) -> int:
+    found = re.search(rf"^  {state} +([\d,]+)$", status, re.MULTILINE)
+    assert found, status
+    return int(found.group(1).replace(",", ""))

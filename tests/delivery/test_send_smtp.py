@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import socket
 import ssl
@@ -20,7 +21,7 @@ from newsletter.errors import TransportRejected
 from newsletter.project import Project
 from newsletter.store import subscribers as store
 from newsletter.store.ledger import Ledger
-from tests.helpers import add_subscribers, run_send
+from tests.helpers import FAST, add_subscribers, run, run_send
 
 trustme = pytest.importorskip("trustme")
 
@@ -28,8 +29,11 @@ trustme = pytest.importorskip("trustme")
 class Inbox:
     """Collects what arrives; can refuse an address or hang up after some messages."""
 
-    def __init__(self, refuse: str | None = None, hang_up_every: int = 0) -> None:
+    def __init__(self, refuse: str | None = None, hang_up_every: int = 0,
+                 answers: dict[str, list[str]] | None = None) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        # Scripted answers to RCPT per address, one used each time; then 250.
+        self.answers = {address: list(said) for address, said in (answers or {}).items()}
         self.envelopes: list[list[str]] = []
         self.sessions: set[int] = set()
         self.refuse = refuse
@@ -40,6 +44,8 @@ class Inbox:
     async def handle_RCPT(self, server, session, envelope, address, options):
         if address == self.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if self.answers.get(address):
+            return self.answers[address].pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -75,7 +81,8 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
 def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
                 tmp_path: Path) -> Iterator[Inbox]:
     options = getattr(request, "param", {})
-    inbox = Inbox(options.get("refuse"), options.get("hang_up_every", 0))
+    inbox = Inbox(options.get("refuse"), options.get("hang_up_every", 0),
+                  options.get("answers"))
     kwargs: dict[str, object] = {}
     if options.get("tls") or options.get("implicit_tls"):
         ca = trustme.CA()
@@ -198,3 +205,57 @@ def test_without_smtputf8_only_those_addresses_fail(engine: Engine, project: Pro
                                                             "plain@example.org"]
     assert any("needs SMTPUTF8" in error for error in report.errors)
     assert not any("@" in error for error in report.errors)  # no address is kept
+
+
+GREYLISTED = "450 4.2.0 <reader1@example.org>: Recipient address rejected: Greylisted"
+
+
+@pytest.mark.parametrize("smtp_server", [{"answers": {"reader1@example.org": [GREYLISTED]}}],
+                         indirect=True)
+def test_a_greylisted_reader_gets_the_issue_later_in_the_same_run(
+        engine: Engine, project: Project, smtp_server: Inbox) -> None:
+    everyone = add_subscribers(engine, 3)
+    options = dataclasses.replace(FAST, retry_deferred_after=0.01)
+    report = run_send(engine, project, transport="smtp", options=options)
+    assert report.complete and report.counts["sent"] == 3 and report.counts["failed"] == 0
+    assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)  # none twice
+    assert report.deferred == 0
+    assert any(e.startswith("held for a later attempt: 450 4.2.0 <[address]>") for e in
+               report.errors)
+
+
+@pytest.mark.parametrize("smtp_server", [{"answers": {"reader1@example.org": [GREYLISTED] * 2}}],
+                         indirect=True)
+def test_a_reader_still_held_waits_for_the_next_run_with_the_servers_words(
+        engine: Engine, project: Project, smtp_server: Inbox) -> None:
+    everyone = add_subscribers(engine, 3)
+    options = dataclasses.replace(FAST, retry_deferred_after=0.01)
+    first = run_send(engine, project, transport="smtp", options=options)
+    assert first.counts == {"pending": 1, "sent": 2, "skipped": 0, "failed": 0,
+                            "uncertain": 0}
+    assert first.deferred == 1 and first.failed == 0 and not first.complete
+    [(_, why)] = Ledger(engine, "2024-07-23").errors()
+    assert why.endswith("450 4.2.0 <[address]>: Recipient address rejected: Greylisted")
+    second = run_send(engine, project, transport="smtp", options=options)
+    assert second.complete and second.counts["sent"] == 3
+    assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)
+
+
+@pytest.mark.parametrize("smtp_server", [{"answers": {"reader1@example.org": [
+    "552 5.2.2 <reader1@example.org>: mailbox full"]}}], indirect=True)
+def test_a_final_refusal_says_so_and_no_run_sends_again(
+        engine: Engine, project: Project, smtp_server: Inbox,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    add_subscribers(engine, 3)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    code, out = run("send", "2024-07-23", "--transport", "smtp")
+    assert code == 3
+    assert "error: 552 5.2.2 <[address]>: mailbox full (refused for good: sending again " \
+        "will not reach them)" in out
+    assert out.rstrip().splitlines()[-1] == (
+        "Error: 2024-07-23 is not complete: 1 failed in this run, refused for good by the "
+        "provider (see `newsletter status 2024-07-23`); sending again will not reach them")
+    assert "run the same command again" not in out
+    report = run_send(engine, project, transport="smtp")
+    assert report.already_done and report.sent == 0 and report.counts["failed"] == 1
+    assert len(smtp_server.envelopes) == 2  # the refused reader was not tried again

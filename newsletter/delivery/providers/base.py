@@ -49,12 +49,30 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 @dataclass
 class Outcome:
     """What became of a batch: the provider's id for it, the recipients it refused for
-    good (recorded failed, with why), and those that surely never left because the
-    transport stopped part-way (left pending, for the next run)."""
+    good (recorded failed, with why), those it asked us to try again later (a 4xx answer
+    such as greylisting: held for a later batch, with the server's words), and those that
+    surely never left because the transport stopped part-way (left pending, for the next
+    run)."""
 
     provider_id: str | None = None
     refused: dict[int, str] = field(default_factory=dict)
     not_sent: dict[int, str] = field(default_factory=dict)
+    deferred: dict[int, str] = field(default_factory=dict)
+
+    def answered(self, recipient: int, code: int, reason: str) -> None:
+        """Record a server's refusal of one recipient where :func:`final` says it goes."""
+        (self.refused if final(code) else self.deferred)[recipient] = reason
+
+
+def final(code: int) -> bool:
+    """Whether a server's refusal of one recipient is final: the one rule for it.
+
+    RFC 5321 4.2.1: a 5yz reply is a permanent failure (550 no such mailbox, 552 over
+    quota or too large, 553 mailbox name not allowed, 554 refused), which sending again
+    will not change; a 4yz reply is transient (450 greylisting or mailbox busy, 451 local
+    error, 452 insufficient storage) and asks to be tried again later. A code outside
+    5yz is never taken as final: a reader is held for later rather than skipped."""
+    return 500 <= code <= 599
 
 
 class Options(Strict):

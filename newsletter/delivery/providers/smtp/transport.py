@@ -15,7 +15,7 @@ import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field
 
@@ -27,6 +27,7 @@ from newsletter.delivery.providers.base import (
     Personal,
     Setup,
     Transport,
+    final,
 )
 from newsletter.delivery.providers.smtp.settings import SmtpEnvironment
 from newsletter.email.addresses import for_wire
@@ -34,6 +35,18 @@ from newsletter.email.message import Notice
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
 from newsletter.store.recipient import Recipient
+
+
+class Refusal(NamedTuple):
+    """A server's refusal of one recipient: its reply code and its words (redacted)."""
+
+    code: int
+    reason: str
+
+
+# A message that cannot be written for this reader (or an address this server cannot
+# take): as final as a 5yz reply, since sending again changes nothing.
+CANNOT_WRITE = 554
 
 
 class SmtpOptions(Options):
@@ -85,41 +98,47 @@ class SmtpTransport(Transport):
         outcome = Outcome()
         for position, recipient in enumerate(recipients):
             try:
-                refused = self._one(email, recipient)
+                refusal = self._one(email, recipient)
             except TransportUnavailable as exc:
                 if position == 0 or not exc.not_sent:
                     raise
                 # Some of the batch went; the rest surely did not: keep both facts.
                 outcome.not_sent.update({r.id: str(exc) for r in recipients[position:]})
                 return outcome
-            if refused:
-                outcome.refused[recipient.id] = refused
+            if refusal:
+                outcome.answered(recipient.id, *refusal)
         return outcome
 
     def send_notice(self, notice: Notice) -> None:
-        refused = self._deliver(self.notice_message(notice))
-        if refused:
-            raise TransportRejected(refused)
+        refusal = self._deliver(self.notice_message(notice))
+        if refusal:
+            code, reason = refusal
+            raise TransportRejected(reason) if final(code) else \
+                TransportUnavailable(reason, not_sent=True)
 
-    def _one(self, email: Email, recipient: Recipient) -> str | None:
-        """Send one recipient's message; the reason if it was refused, else None."""
+    def _one(self, email: Email, recipient: Recipient) -> Refusal | None:
+        """Send one recipient's message; the server's refusal, if it refused it."""
         try:
             message = self.personal_message(email, recipient)
         except MessageError as exc:
-            return redact.addresses(str(exc))
+            return Refusal(CANNOT_WRITE, redact.addresses(str(exc)))
         return self._deliver(message)
 
-    def _deliver(self, message: Personal) -> str | None:
+    def _deliver(self, message: Personal) -> Refusal | None:
         conn = self._live_connection()
         options = ["SMTPUTF8"] if message.utf8 else []
         try:
             if message.utf8 and not self._offers_smtputf8(conn):
-                return ("the address needs SMTPUTF8 (it is not ASCII), which the SMTP "
-                        "server does not offer")
+                return Refusal(CANNOT_WRITE, "the address needs SMTPUTF8 (it is not ASCII), "
+                                             "which the SMTP server does not offer")
             conn.sendmail(self.sender, [message.envelope_to], message.raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
+            # The server's words are kept (redacted), with whether they are final: a 4xx
+            # (greylisting, say) holds the reader for a later batch, a 5xx fails them.
             code, text = next(iter(exc.recipients.values()))
-            return redact.addresses(f"{code} {text.decode(errors='replace')}")
+            words = redact.addresses(f"{code} {text.decode(errors='replace')}")
+            return Refusal(code, words if not final(code) else
+                           f"{words} (refused for good: sending again will not reach them)")
         except smtplib.SMTPResponseException as exc:
             raise _smtp_error(exc) from None
         except (OSError, smtplib.SMTPException) as exc:
