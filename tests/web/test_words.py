@@ -173,6 +173,9 @@ def test_values_in_the_words_are_escaped(project_dir: Path) -> None:
         page = pages_for(project_dir, locale).text(
             "message.html.j2", message="sent", address="<b>x</b>@example.org", days=7)
         assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;@example.org" in page
+        page = pages_for(project_dir, locale).text("confirm.html.j2", masked="<b>x</b>",
+                                                   token="t")
+        assert "<b>x</b>" not in page and "<strong>&lt;b&gt;x&lt;/b&gt;</strong>" in page
 
 
 def test_every_word_in_the_templates_is_in_the_catalogues() -> None:
