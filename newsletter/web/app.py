@@ -163,9 +163,7 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
         assert isinstance(exc, HTTPException)
         if exc.status_code != 404:
             return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
-        return service.pages.message("Not found", [
-            "There is no page at this address. The links in each issue lead to the "
-            "pages there are."], 404, link=("Subscribe", "subscribe"))
+        return service.pages.message("not_found", 404)
 
     return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: not_found}
 
@@ -182,7 +180,7 @@ def _routes(service: Service) -> list[Route]:
         subscriber = _subscriber(service, request.query_params.get("t", ""))
         if subscriber is None:
             return pages.invalid()
-        return pages.render("unsubscribe.html.j2", "Unsubscribe", masked=mask(subscriber.email),
+        return pages.render("unsubscribe.html.j2", masked=mask(subscriber.email),
                             token=request.query_params["t"], action="unsubscribe")
 
     async def unsubscribe(request: Request) -> Response:
@@ -200,10 +198,7 @@ def _routes(service: Service) -> list[Route]:
         subscriber = await run_in_threadpool(_unsubscribe, service, token)
         if subscriber is None:
             return pages.invalid()
-        return pages.message("You are unsubscribed", [
-            f"{mask(subscriber.email)} will get no more email from {service.publication.name}.",
-            "Changed your mind? You are welcome back any time."],
-            link=("Subscribe again", "subscribe"))
+        return pages.message("unsubscribed", masked=mask(subscriber.email))
 
     reading = asyncio.Semaphore(WEBHOOK_READS)
 

@@ -26,31 +26,25 @@ from newsletter.web.subscribe import zones
 if TYPE_CHECKING:
     from newsletter.web.app import Service
 
-STATUS_TEXT = {Status.ACTIVE: "subscribed", Status.PENDING: "waiting for you to confirm",
-               Status.UNSUBSCRIBED: "unsubscribed",
-               Status.BOUNCED: "stopped: your inbox refused mail",
-               Status.COMPLAINED: "stopped: an issue was reported as spam"}
-
-
 def _reader(service: Service, token: str) -> Subscriber | Response:
     try:
         found = find_by_link(service.engine, service.secret, token, "manage")
     except SubscriberError:
         return service.pages.invalid()
     if found is None:
-        return service.pages.message("Nothing is stored about you", [
-            "Your address and everything about it were erased. To read "
-            f"{service.publication.name} again, subscribe."], link=("Subscribe", "subscribe"))
+        return service.pages.message("nothing_stored")
     return found
 
 
-def page(service: Service, reader: Subscriber, token: str, *, saved: str = "",
+def page(service: Service, reader: Subscriber, token: str, *, saved: bool = False,
          error: str = "", status: int = 200, name: str | None = None,
          timezone: str | None = None) -> Response:
+    """The reader's page; ``error`` is the name of one in manage.html.j2 (``bad_timezone``,
+    ``not_sure``), whose words, and the reader's status in words, are the template's."""
     leave = tokens.make_pair(service.secret, reader.link_key)[0]
     return service.pages.render(
-        "manage.html.j2", "Your subscription", status, masked=mask(reader.email),
-        status_text=STATUS_TEXT.get(reader.status, reader.status),
+        "manage.html.j2", status, masked=mask(reader.email),
+        reader_status=str(reader.status),
         active=reader.status == Status.ACTIVE, token=token, unsubscribe_token=leave,
         name=reader.name or "" if name is None else name,
         timezone=reader.timezone or "" if timezone is None else timezone,
@@ -61,9 +55,7 @@ async def show(request: Request) -> Response:
     service: Service = request.app.state.service
     token = request.query_params.get("t", "")
     if not token:
-        return service.pages.message("Your subscription", [
-            "Your own page is reached from the \u201cManage your subscription\u201d link at "
-            "the foot of any issue you received."], link=("Subscribe", "subscribe"))
+        return service.pages.message("no_token")
     found = await run_in_threadpool(_reader, service, token)
     return found if isinstance(found, Response) else page(service, found, token)
 
@@ -88,11 +80,10 @@ async def save(request: Request) -> Response:
                                 name=name, timezone=zone or None)
     except SubscriberError:
         return page(service, found, fields["t"], status=400, name=name, timezone=zone,
-                    error="That timezone is not one we know: choose one from the list, "
-                          "e.g. Europe/Paris.")
+                    error="bad_timezone")
     updated = await run_in_threadpool(_reader, service, fields["t"])
     assert not isinstance(updated, Response)
-    return page(service, updated, fields["t"], saved="Saved.")
+    return page(service, updated, fields["t"], saved=True)
 
 
 async def download(request: Request) -> Response:
@@ -114,8 +105,6 @@ async def forget(request: Request) -> Response:
         return found
     if fields.get("sure") != "yes":
         return page(service, found, fields["t"], status=400,
-                    error="Tick the box to say you mean it: erasing cannot be undone.")
+                    error="not_sure")
     await run_in_threadpool(consent.forget, service.engine, found.id)
-    return service.pages.message("Erased", [
-        f"Everything about {mask(found.email)} is gone, and nothing more will be sent.",
-        "An issue already on its way may still arrive."], link=("Subscribe", "subscribe"))
+    return service.pages.message("erased", masked=mask(found.email))

@@ -50,10 +50,12 @@ def zones() -> list[str]:
 
 def form_page(service: Service, values: dict[str, str] | None = None, error: str = "",
               status: int = 200) -> Response:
+    """The form, again with what was typed and an ``error`` named in subscribe.html.j2
+    (``no_address``, ``bad_address``, ``bad_timezone``, ``challenge``)."""
     shown = {key: (values or {}).get(key, "")[:400] for key in ("email", "name", "timezone")}
     readers = service.publication.readers
-    return service.pages.render("subscribe.html.j2", f"Subscribe to {service.publication.name}",
-                                status, values=shown, error=error, zones=zones(),
+    return service.pages.render("subscribe.html.j2", status, values=shown, error=error,
+                                zones=zones(),
                                 altcha_script=readers.altcha_script if readers.altcha else None)
 
 
@@ -74,13 +76,10 @@ async def subscribe(request: Request) -> Response:
     try:
         fields = await forms.form(request)
     except forms.TooLarge:
-        return service.pages.message("Too much", ["That form was larger than any of ours."],
-                                     413)
+        return service.pages.message("too_large", 413)
     client = request.client.host if request.client else "unknown"
     if await run_in_threadpool(_over_limit, service, client):
-        return service.pages.message("Please wait a while", [
-            "There were many requests from your network in the last hour. Try again in an "
-            "hour, or ask a person: reply to any issue."], 429)
+        return service.pages.message("busy", 429)
     address = fields.get("email", "").strip()
     if fields.get(HONEYPOT):
         log.info("subscribe: hidden field filled; nothing done")
@@ -90,8 +89,7 @@ async def subscribe(request: Request) -> Response:
                                           fields.get(challenge.FIELD, ""))
         if refused:
             log.info("subscribe: challenge %s", refused)
-            return form_page(service, fields, "Please wait for the check below the form to "
-                             "finish (it needs JavaScript), then subscribe again.", 400)
+            return form_page(service, fields, "challenge", 400)
     try:
         await run_in_threadpool(_queue, service, address, fields, _network(request))
     except SubscriberError as exc:
@@ -99,8 +97,7 @@ async def subscribe(request: Request) -> Response:
     except QueueFull:
         log.warning("subscribe: %d requests wait to be mailed; asking people to come back",
                     signups.MAX_QUEUED)
-        return service.pages.message("Please try again soon", [
-            "Many people asked at once. Please try again in a few minutes."], 503)
+        return service.pages.message("queue_full", 503)
     return sent_page(service, address)
 
 
@@ -121,12 +118,8 @@ def _queue(service: Service, address: str, fields: dict[str, str], network: str)
 
 
 def sent_page(service: Service, address: str) -> Response:
-    days = service.publication.readers.confirm_days
-    return service.pages.message("Check your inbox", [
-        f"If {address} can receive {service.publication.name}, a message with a link to "
-        "confirm is on its way. Nothing is sent until you confirm.",
-        f"The link works for {days} days. Nothing there? Look in the spam folder; you may "
-        "ask again in an hour."])
+    return service.pages.message("sent", address=address,
+                                 days=service.publication.readers.confirm_days)
 
 
 def _over_limit(service: Service, client: str) -> bool:
@@ -144,11 +137,12 @@ def _network(request: Request) -> str:
 
 
 def _why(exc: SubscriberError, address: str) -> str:
+    """The name of the form's error (its words are the template's)."""
     if not address:
-        return "Please give an email address."
+        return "no_address"
     if isinstance(exc, BadTimezone):
-        return "That timezone is not one we know: choose one from the list, e.g. Europe/Paris."
-    return "That does not look like an email address: please check it."
+        return "bad_timezone"
+    return "bad_address"
 
 
 def send_confirmation(service: Service, signup: signups.Signup) -> None:
@@ -159,9 +153,10 @@ def send_confirmation(service: Service, signup: signups.Signup) -> None:
 
     token = tokens.make(service.secret, "confirm", signup.key)
     url = f"{service.publication.service_url}/confirm?t={token}"
-    subject = f"Confirm your subscription to {service.publication.name}"
-    values = {"confirm_url": url, "subject": subject,
-              "days": service.publication.readers.confirm_days}
+    values: dict[str, object] = {"confirm_url": url,
+                                 "days": service.publication.readers.confirm_days}
+    subject = " ".join(service.pages.text("confirm_email_subject.txt.j2", **values).split())
+    values["subject"] = subject
     notice = Notice(signup.email, None, subject,
                     service.pages.text("confirm_email.txt.j2", **values),
                     service.pages.text("confirm_email.html.j2", **values), kind="confirm")
@@ -174,8 +169,7 @@ async def confirm_page(request: Request) -> Response:
     found = await run_in_threadpool(_awaiting, service, token)
     if isinstance(found, Response):
         return found
-    return service.pages.render("confirm.html.j2", "Confirm your subscription",
-                                masked=mask(found.email), token=token)
+    return service.pages.render("confirm.html.j2", masked=mask(found.email), token=token)
 
 
 async def confirm(request: Request) -> Response:
@@ -191,10 +185,7 @@ async def confirm(request: Request) -> Response:
     if reader is None:  # confirmed by another click at the same instant
         return _nothing_to_confirm(service)
     manage = tokens.make_pair(service.secret, reader.link_key)[1]
-    return service.pages.message("You are subscribed", [
-        f"{mask(reader.email)} will get {service.publication.name} from the next issue on.",
-        "Every issue has a link at its foot to change your name or timezone, or to leave."],
-        link=("Manage your subscription", f"manage?t={manage}"))
+    return service.pages.message("subscribed", masked=mask(reader.email), manage_token=manage)
 
 
 def _confirm(service: Service, found: signups.Signup | Subscriber) -> Subscriber | None:
@@ -212,9 +203,7 @@ def _awaiting(service: Service, token: str) -> signups.Signup | Subscriber | Res
     try:
         link = tokens.read(service.secret, token, "confirm", max_age_days=days)
     except LinkExpired:
-        return pages.message("This link has expired", [
-            f"Confirmation links work for {days} days. Ask again and we will send a "
-            "new one."], 400, link=("Subscribe", "subscribe"))
+        return pages.message("expired", 400, days=days)
     except SubscriberError:
         return pages.invalid()
     if link.key is not None:
@@ -228,16 +217,12 @@ def _awaiting(service: Service, token: str) -> signups.Signup | Subscriber | Res
             return legacy
         current = None
     if current is not None and current.status == Status.ACTIVE:
-        return pages.message("You are already subscribed", [
-            f"{mask(current.email)} gets {service.publication.name}; there is nothing more "
-            "to do."])
+        return pages.message("already_subscribed", masked=mask(current.email))
     return _nothing_to_confirm(service)
 
 
 def _nothing_to_confirm(service: Service) -> Response:
-    return service.pages.message("Nothing to confirm", [
-        "This link was used already, replaced by a newer one, or the request was "
-        "withdrawn. To subscribe, ask again."], 400, link=("Subscribe", "subscribe"))
+    return service.pages.message("nothing_to_confirm", 400)
 
 
 def _day(days_since_1970: int) -> dt.date:

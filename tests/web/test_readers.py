@@ -512,8 +512,9 @@ def test_a_reader_subscribes_confirms_and_manages_in_a_browser_at_320_px(  # typ
     page.click("button[type=submit]")
     page.wait_for_selector("text=Check your inbox")
     assert fits()
-    [message] = wait_for(lambda: notices(project_dir))
+    [message] = wait_for(lambda: notices(project_dir))  # the mailer works on a beat
     page.goto(local(confirm_link(message), service))
+    # A request waits in the queue; the address is nobody's row until it is confirmed.
     assert fits() and row(engine, "a.rather.long.address.for.a.phone@example.org") is None
     page.click("text=Confirm my subscription")
     page.wait_for_selector("text=You are subscribed")
