@@ -25,3 +25,18 @@ def fresh_postgres() -> str:
 def database(kind: str, folder: Path) -> str:
     """A fresh database of ``kind`` (sqlite in ``folder``, or postgres)."""
     return f"sqlite:///{folder / 'bench.sqlite3'}" if kind == "sqlite" else fresh_postgres()
+
+
+def wait_until_up(base: str, seconds: float = 10.0) -> None:
+    """Wait for a service started in another process to answer ``/health``."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/health")
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import database
+from common import database, wait_until_up
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,12 +109,7 @@ def main() -> None:
         server = serve(folder, url, port)
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"{base}/health")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+            wait_until_up(base)
             results = probe(base, args.probes)
         finally:
             server.terminate()

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import database
+from common import database, wait_until_up
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
@@ -79,12 +79,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"{base}/health")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
+            wait_until_up(base)
             unsubscribe_rate(base, link_keys(url), args.clients, make)
             event_rate(base, args.events, key)
         finally:
