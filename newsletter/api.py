@@ -219,8 +219,8 @@ class Newsletter:
 
     def send(self, ref: IssueRef, options: SendOptions | None = None, *,
              progress: Progress | None = None) -> SendReport:
-        """Send the issue to every active subscriber, exactly once (see the README's
-        "Delivery"). Refuses an issue with errors."""
+        """Send the issue to every active subscriber, exactly once (see docs/delivery.md).
+        Refuses an issue with errors."""
         from functools import partial
 
         from newsletter.delivery import dates

@@ -11,7 +11,7 @@ import click
 from newsletter.config import CONFIG_ENV
 
 # What one process holds at once, and why (the figures were measured by
-# tests/web/test_hostile.py; the README's "The readers' service" has them):
+# tests/web/test_hostile.py; benchmarks/README.md has them):
 # - CONCURRENCY: connections (and requests in progress) past which uvicorn answers 503 at
 #   once instead of taking more. Each waiting connection costs a few kilobytes and a file
 #   descriptor; 4,096 is twice the 2,000 trickling posts the service is tested to shrug

@@ -58,7 +58,7 @@ from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 from newsletter.timing import LATEST_ZONE, send_instant
 
-# The figures the README gives about a send (tests/delivery/test_readme_figures.py reads
+# The figures the docs give about a send (tests/delivery/test_readme_figures.py reads
 # them from here and looks for them there).
 MAX_FAILED_BATCHES = 3  # batches that fail all their attempts before a send pauses
 RENEW_EVERY = 30.0  # seconds between a run's renewals of its lease (at most)

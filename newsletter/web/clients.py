@@ -30,7 +30,7 @@ SAMPLE = 50
 MACHINE_PATHS = ("/health", "/webhooks/")
 ADVICE = ("set FORWARDED_ALLOW_IPS to the proxy's address and have the proxy send "
           "X-Forwarded-For (nginx: proxy_set_header X-Forwarded-For "
-          "$proxy_add_x_forwarded_for); see the README, 'Behind a reverse proxy'")
+          "$proxy_add_x_forwarded_for); see docs/readers.md, 'Behind a reverse proxy'")
 
 Scope = MutableMapping[str, Any]
 App = Callable[[Scope, Any, Any], Awaitable[None]]

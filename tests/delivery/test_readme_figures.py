@@ -1,6 +1,7 @@
-"""The README's figures about delivery are the code's: each is read from its constant or
-default here and looked for in the README's words (white space made single), so changing
-one without the other fails."""
+"""The docs' figures about delivery are the code's: each is read from its constant or
+default here and looked for in the words of the page that states it (docs/delivery.md,
+docs/commands.md, docs/operators.md, docs/providers/sendgrid.md; white space made single),
+so changing one without the other fails."""
 
 from __future__ import annotations
 
@@ -20,8 +21,18 @@ from tests.fakes.sendgrid_server import FakeSendGrid, error
 from tests.helpers import FAST, REPO, add_subscribers, run_send, with_delivery
 
 WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-README = " ".join((REPO / "README.md").read_text().split())
-DELIVERY = README[README.index("## Delivery"):README.index("## Configuration")]
+
+
+def _words(page: str) -> str:
+    return " ".join((REPO / "docs" / page).read_text().split())
+
+
+DELIVERY = _words("delivery.md")
+COMMANDS = _words("commands.md")
+OPERATORS = _words("operators.md")
+SENDGRID = _words("providers/sendgrid.md")
+SMTP = _words("providers/smtp.md")
+OUTBOX = _words("providers/outbox.md")
 DEFAULTS = SendOptions()
 
 
@@ -42,20 +53,31 @@ FIGURES = [
     (DELIVERY, f"renews it every {RENEW_EVERY:g} seconds or so"),
     (DELIVERY, f"A lease not renewed for {DEFAULTS.lease_timeout / 60:g} minutes "
                "(`--lease-timeout SECONDS`)"),
-    (README, f"`--concurrency N` requests at once (default {DEFAULTS.concurrency})"),
-    (README, f"`--max-attempts N` per batch (default {DEFAULTS.max_attempts})"),
-    (README, f"at most {SendGridTransport.max_ahead.total_seconds() / 3600:g} hours ahead"),
-    (README, "| `delivery.TRANSPORT.batch_size` | recipients a request carries: `sendgrid` (at "
+    (COMMANDS, f"`--concurrency N` requests at once (default {DEFAULTS.concurrency})"),
+    (COMMANDS, f"`--max-attempts N` per batch (default {DEFAULTS.max_attempts})"),
+    (COMMANDS, f"at most {SendGridTransport.max_ahead.total_seconds() / 3600:g} hours ahead"),
+    (SENDGRID, f"at most {SendGridTransport.max_ahead.total_seconds() / 3600:g} hours ahead"),
+    (SENDGRID, f"| `delivery.sendgrid.batch_size` | recipients a request carries, at most "
+               f"{_largest_batch():,} | `{SendGridOptions().batch_size}` |"),
+    (SENDGRID, f"| `delivery.sendgrid.timeout` | seconds to wait for an answer | "
+               f"`{Options().timeout:g}` |"),
+    (SMTP, f"| `delivery.smtp.batch_size` | messages a batch (the ledger records each batch) "
+           f"| `{SmtpOptions().batch_size}` |"),
+    (SMTP, f"| `delivery.smtp.timeout` | seconds to wait for the server | "
+           f"`{Options().timeout:g}` |"),
+    (OUTBOX, f"`delivery.outbox.batch_size` (files a batch, default "
+             f"`{OutboxTransport.options_model().batch_size}`)"),
+    (OPERATORS, "| `delivery.TRANSPORT.batch_size` | recipients a request carries: `sendgrid` (at "
              f"most {_largest_batch():,}), `smtp` (messages a batch), `outbox` | "
              f"`{SendGridOptions().batch_size}`, `{SmtpOptions().batch_size}`, "
              f"`{OutboxTransport.options_model().batch_size}` |"),
-    (README, "| `delivery.TRANSPORT.timeout` | seconds to wait for a provider's answer "
+    (OPERATORS, "| `delivery.TRANSPORT.timeout` | seconds to wait for a provider's answer "
              f"(`sendgrid`, `smtp`) | `{Options().timeout:g}` |"),
 ]
 
 
 @pytest.mark.parametrize(("text", "figure"), FIGURES, ids=[f for _, f in FIGURES])
-def test_the_readme_says_what_the_code_does(text: str, figure: str) -> None:
+def test_the_docs_say_what_the_code_does(text: str, figure: str) -> None:
     assert figure in text
 
 
