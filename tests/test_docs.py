@@ -97,6 +97,50 @@ def test_every_public_name_of_the_api_is_documented() -> None:
     assert "newsletter.__all__" in api_doc and len(newsletter.__all__) > 20
 
 
+def _api_table() -> dict[str, str]:
+    """docs/api.md's table: each call's name and the type its "returns" cell gives."""
+    text = (REPO / "docs" / "api.md").read_text()
+    rows = re.findall(r"^\| `(\w+)\(.*?\)` \| `([^`]+)`", text, re.M)
+    return dict(rows)
+
+
+def test_the_api_page_says_what_each_call_returns() -> None:
+    """docs/api.md once gave ``archive`` the wrong return type: each type the table gives
+    is the method's own annotation."""
+    import inspect
+
+    from newsletter.api import Newsletter
+
+    table = _api_table()
+    assert len(table) > 15 and "archive" in table
+    for name, returns in table.items():
+        method = getattr(Newsletter, name)
+        annotation = inspect.signature(method).return_annotation
+        assert isinstance(annotation, str)  # annotations are postponed: the source's text
+        assert returns == annotation.replace("dt.", ""), name
+
+
+def test_the_api_page_names_only_types_a_program_can_find() -> None:
+    """A type the page names is exported by ``newsletter``, or listed as one that is not
+    (and really is not)."""
+    import newsletter
+
+    text = (REPO / "docs" / "api.md").read_text()
+    section = text[text.index("## What there is"):text.index("## Adding a provider")]
+    listed = re.search(r"which are not exported:\s+(.*?)\.", section, re.S)
+    assert listed is not None
+    not_exported = set(re.findall(r"`(\w+)`", listed.group(1)))
+    assert not_exported and not not_exported & set(newsletter.__all__)
+    returned = {re.sub(r"^list\[(\w+)\]$", r"\1", t) for t in _api_table().values()}
+    assert not_exported <= returned
+    import newsletter.errors
+    for name in set(re.findall(r"`([A-Z][a-z]+[A-Z]\w*|[A-Z][a-z]+)\b", section)):
+        if name in ("Path", "False", "True", "None"):  # the standard library's
+            continue
+        assert name in newsletter.__all__ or name in not_exported or \
+            hasattr(newsletter.errors, name), name
+
+
 def test_the_suite_passes_on_another_publication(tmp_path: Path) -> None:
     """The repository as someone's template: their own settings and issues in place of
     ours, and the tests (which run on tests/fixtures/publication) still pass."""
