@@ -130,7 +130,7 @@ def growth(engine: Engine, since: dt.date, until: dt.date, zone: ZoneInfo) -> li
 
 
 def _add(day: Growth, old: str, new: str, n: int) -> None:
-    if new in ("requested", "pending"):
+    if new == "requested" or (old, new) == ("new", "pending"):
         day.asked += n
     if new == _ACTIVE:
         day.joined += n
