@@ -238,6 +238,17 @@ event_counts = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# A send begun although the sender's health said stop (revision 0014): who said so, and
+# why (``send --override-health REASON``).
+health_overrides = Table(
+    "health_overrides", metadata,
+    Column("issue", String(ISSUE_KEY), primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("figures", Text, nullable=False),  # the checks' lines when it was overridden
+)
+
 # How many readers moved from one status to another in each UTC hour (revision 0014):
 # list growth, kept by triggers on ``subscribers``, counts only (no row names a reader).
 # ``from_state`` is "new" for a reader added, ``to_state`` "erased" for a row deleted.

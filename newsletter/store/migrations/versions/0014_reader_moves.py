@@ -1,4 +1,5 @@
-"""Figures that last: the events of each issue counted as they come (``event_counts``),
+"""Figures that last, and a record of every send begun against the health check
+(``health_overrides``): the events of each issue counted as they come (``event_counts``),
 and list growth counted by the database itself.
 
 ``event_counts`` starts from the events already kept (clicks keyed by the SHA-256 of
@@ -107,6 +108,14 @@ def upgrade() -> None:
     )
     _count_events()
     op.create_table(
+        "health_overrides",
+        sa.Column("issue", sa.String(40), primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("by", sa.String(200), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("figures", sa.Text, nullable=False),
+    )
+    op.create_table(
         "reader_moves",
         sa.Column("hour", sa.String(13), primary_key=True),  # 2024-07-23T06, UTC
         sa.Column("from_state", sa.String(16), primary_key=True),
@@ -162,3 +171,4 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.drop_table("reader_moves")
     op.drop_table("event_counts")
+    op.drop_table("health_overrides")
