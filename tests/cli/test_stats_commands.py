@@ -71,7 +71,7 @@ def test_an_issues_figures_with_rates_and_clicks_per_story(project_dir: Path) ->
     found = json.loads(out)
     assert found["sent"] == 10 and found["events"]["clicked"]["count"] == 5
     assert found["events"]["bounced"]["rate"] == pytest.approx(0.1)
-    assert [s["clicks"] for s in found["stories"]][0] == 2
+    assert found["stories"][0]["clicks"] == 2
     assert "@" not in out  # no reader is named anywhere
 
 
