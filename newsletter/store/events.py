@@ -41,7 +41,8 @@ from newsletter.store.vocabulary import (
 )
 
 __all__ = ["DETAIL_LENGTH", "REASON_LENGTH", "URL_LENGTH", "Detail", "Event", "Kind",
-           "Recorded", "breakdown", "counts", "key", "link_key", "record", "status_of"]
+           "Recorded", "breakdown", "count_clicks", "counts", "key", "link_key", "record",
+           "status_of"]
 
 
 # Ids looked up under their old key per statement: well under SQLite's bound parameters.
@@ -142,6 +143,13 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return set(conn.execute(dialect.insert(events).on_conflict_do_nothing(
         index_elements=["id"]).returning(events.c.id), rows).scalars().all())
+
+
+def count_clicks(engine: Engine, clicked: Sequence[Event]) -> None:
+    """Add clicks to their issue's counts, without keeping each as an event: the readers'
+    service's own clicks, which no provider retries (so they need no id)."""
+    with engine.begin() as conn:
+        _count(conn, clicked)
 
 
 def link_key(url: str) -> str:
