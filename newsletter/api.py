@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING
 from newsletter.config import Environment
 from newsletter.content import issue as issue_files
 from newsletter.content.settings import Publication
-from newsletter.errors import IssueNotFound, Problem, Severity, errors_in
+from newsletter.errors import IssueNotFound, Problem, SenderUnhealthy, Severity, errors_in
 from newsletter.project import Project, Rendered
 
 if TYPE_CHECKING:
@@ -43,11 +43,23 @@ if TYPE_CHECKING:
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.suppressions import Synced
     from newsletter.email.render import Email
+    from newsletter.insight.health import Health
+    from newsletter.insight.issues import IssueFigures
+    from newsletter.insight.trend import Trend
     from newsletter.site.archive import Archived
     from newsletter.store.ledger import Cancelled, Ledger, Status
     from newsletter.store.subscribers import ImportReport, Subscriber
 
 IssueRef = str | dt.date | Path  # a date, "2024-07-23", or the path of an issue file
+
+
+@dataclass(frozen=True)
+class Override:
+    """Who sends although the sender's health says stop, and why (``send
+    --override-health REASON``): kept with the figures of the moment."""
+
+    by: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -218,9 +230,13 @@ class Newsletter:
                    issue_files.path_for(self.project.issues_dir, day))
 
     def send(self, ref: IssueRef, options: SendOptions | None = None, *,
-             progress: Progress | None = None) -> SendReport:
+             progress: Progress | None = None, override_health: Override | None = None
+             ) -> SendReport:
         """Send the issue to every active subscriber, exactly once (see docs/delivery.md).
-        Refuses an issue with errors."""
+        Refuses an issue with errors, and a send not yet begun while the
+        recent sends' complaint or hard-bounce rate is above the limit
+        (:class:`SenderUnhealthy`) unless ``override_health`` says who sends anyway, and
+        why (kept in ``health_overrides``)."""
         from functools import partial
 
         from newsletter.delivery import dates
@@ -236,6 +252,7 @@ class Newsletter:
         try:
             chosen = self.transport(options.transport, options.outbox)
             day = email.day if isinstance(email, _Rendering) else email.date
+            self._guard_health(day.isoformat(), override_health)
             if options.at_send_time and options.send_at is None:
                 options = dataclasses.replace(
                     options, send_at=dates.send_time_on(self.publication, day))
@@ -246,6 +263,56 @@ class Newsletter:
         finally:
             if isinstance(email, _Rendering):
                 email.close()
+
+    def stats(self, day: str | dt.date) -> IssueFigures:
+        """An issue's figures: its counts, their rates, and its stories' clicks (with
+        their headlines, from the issue's file when it is still there). IssueNotFound
+        when the issue was never sent."""
+        from newsletter.insight.issues import figures
+        from newsletter.store import figures as counts
+
+        try:
+            date = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+        except ValueError:
+            raise IssueNotFound(f"{day!r} is not a date like 2024-07-23") from None
+        key = date.isoformat()
+        if key not in counts.sent_issues(self.engine, since=date, until=date):
+            raise IssueNotFound(f"{key} has not been sent")
+        (found,) = counts.issue_counts(self.engine, [key])
+        path = issue_files.path_for(self.project.issues_dir, date)
+        issue = issue_files.load(path) if path.exists() else None
+        return figures(found, issue, self.publication.default_section_title)
+
+    def trend(self, days: int, today: dt.date | None = None) -> Trend:
+        """The issues of the last ``days`` days (today included, in the publication's
+        timezone), one figure line each, and the list's growth day by day."""
+        from newsletter.insight.trend import trend
+
+        return trend(self.engine, today or self.today(), days, self.publication.zone)
+
+    def health(self, now: dt.datetime | None = None, *, leave_out: str | None = None
+               ) -> Health:
+        """The sender's health: the complaint and hard-bounce rates of the recent sends
+        (insight/health.py says which, and the limits)."""
+        from newsletter.insight import health
+
+        return health.judge(self.engine, now or dt.datetime.now(dt.UTC), leave_out=leave_out)
+
+    def _guard_health(self, day: str, override: Override | None) -> None:
+        """Stop a send that has not begun while the sender's health says stop; a send
+        already begun (a resumed run) goes on: its readers were counted on when it began."""
+        from newsletter.insight import health
+        from newsletter.store import overrides
+
+        if self._ledger(day).exists():
+            return
+        judged = self.health(leave_out=day)
+        if judged.level is not health.Level.STOP:
+            return
+        if override is None:
+            raise SenderUnhealthy(health.explain(judged))
+        overrides.record(self.engine, day, override.by, override.reason,
+                         [c.line() for c in judged.checks])
 
     def _sendable(self, ref: IssueRef, *, ready: bool = False,
                   allow_warnings: bool = False) -> Email:

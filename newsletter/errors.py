@@ -19,6 +19,8 @@
         │                      backoff, and the send pauses when they keep coming
         ├── BatchNotSent       a batch failed before anything of it left (a message that
         │                      cannot be written): released, and the send stops
+        ├── SenderUnhealthy    the recent sends' complaint or hard-bounce rate is above
+        │                      the limit: the send did not begin (exit status 4)
         └── SendPaused         too many errors in one run, or stopped by a signal;
                                running again resumes (carries the run's report)
 
@@ -145,6 +147,11 @@ def _unavailable(message: str, retry_after: float | None, not_sent: bool) -> Tra
 
 class BatchNotSent(DeliveryError):
     pass
+
+
+class SenderUnhealthy(DeliveryError):
+    """The recent sends' complaint or hard-bounce rate is above the limit: the send did
+    not begin (exit status 4 at the command line)."""
 
 
 class SendPaused(DeliveryError):

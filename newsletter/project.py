@@ -6,15 +6,19 @@ optionally a ``templates/`` folder whose files override the packaged templates.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter import clicks
 from newsletter.config import Environment
 from newsletter.content import issue, settings
 from newsletter.content.settings import Publication
 from newsletter.errors import NotReady, Problem, ProblemsFound, Severity, errors_in
+from newsletter.tokens import DEV_SECRET
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -79,7 +83,24 @@ class Project:
         from newsletter.email.render import Renderer
 
         overrides = self.root / "templates"
-        return Renderer(self.publication, [overrides] if overrides.is_dir() else [])
+        return Renderer(self.publication, [overrides] if overrides.is_dir() else [],
+                        click_link=self._click_link())
+
+    def _click_link(self) -> Callable[[dt.date, str], str] | None:
+        """Story links through the readers' service, when the publication tracks clicks
+        there; signed with NEWSLETTER_SECRET (the development key without one, as the
+        readers' links are: a send with a real provider refuses that key)."""
+        base = self.publication.click_base
+        if base is None:
+            return None
+        click_key = clicks.key(self.env.secret.encode() if self.env.secret else DEV_SECRET)
+
+        def link(day: dt.date, url: str) -> str:
+            if not url.startswith(("https://", "http://")) or len(url) > clicks.MAX_URL:
+                return url  # a mailto: or an absurdly long link goes as it is
+            return base + clicks.make(click_key, day, url)
+
+        return link
 
     @cached_property
     def engine(self) -> Engine:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from newsletter.api import Newsletter
+from newsletter.api import Newsletter, Override
 from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.providers import registry
 from newsletter.delivery.send import Plan, SendOptions, SendReport
-from newsletter.errors import NotReady, Problem, SendPaused, errors_in
+from newsletter.errors import NotReady, Problem, SenderUnhealthy, SendPaused, errors_in
 from newsletter.safetext import for_terminal
 from newsletter.store.ledger import DELIVERY_STATES
 from newsletter.store.status import Status
@@ -68,12 +70,16 @@ from newsletter.store.vocabulary import Kind
 @click.option("--workers", type=click.IntRange(0, 16), default=0, show_default=True,
               help="Processes that build and post requests, for lists of 100,000 and more "
                    "(0: all in this process).")
+@click.option("--override-health", "override_health", metavar="REASON",
+              help="Send although the recent sends' complaint or hard-bounce rate says "
+                   "stop; REASON is kept with who said so (see `newsletter health`).")
 @click.pass_context
 def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_time: bool,
          at_send_time: bool, transport: str,
          proof_to: tuple[str, ...], dry_run: bool, concurrency: int, rate: float | None,
          resend_uncertain: bool, max_attempts: int, outbox: Path | None, lease_timeout: float,
-         allow_warnings: bool, accept_changes: bool, workers: int) -> None:
+         allow_warnings: bool, accept_changes: bool, workers: int,
+         override_health: str | None) -> None:
     """Send an issue to every active subscriber, exactly once.
 
     Safe to run again: what was sent is never sent twice, a run that died
@@ -120,7 +126,10 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
                               at_send_time=at_send_time or bool(ahead), local_time=local_time,
                               lease_timeout=lease_timeout, accept_changes=accept_changes,
                               allow_warnings=allow_warnings)
-        report = newsletter.send(target, options, progress=progress.for_stream())
+        report = newsletter.send(target, options, progress=progress.for_stream(),
+                                 override_health=_override(override_health))
+    except SenderUnhealthy as exc:
+        raise Unhealthy(str(exc)) from None
     except NotReady as exc:
         print_problems(exc.problems)
         raise click.ClickException(_not_ready(exc.problems)) from None
@@ -143,6 +152,22 @@ def _not_ready(problems: Sequence[Problem]) -> str:
     if warnings:
         return f"not sent: {counted}; fix them, or send anyway with --allow-warnings"
     return f"not sent: {counted}"
+
+
+class Unhealthy(click.ClickException):
+    """The sender's health stopped the send before it began: exit status 4."""
+
+    exit_code = 4
+
+
+def _override(reason: str | None) -> Override | None:
+    """Who overrides the health check: the CI's actor, else the account running it."""
+    if reason is None:
+        return None
+    if not reason.strip():
+        raise click.BadParameter("say why the send goes anyway", param_hint="--override-health")
+    who = os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+    return Override(who, reason)
 
 
 class Incomplete(click.ClickException):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -142,6 +142,10 @@ class Publication(Strict):
     delivery: DeliverySettings = DeliverySettings()
     readers: Readers = Readers()
     utm: Campaign | None = None
+    # What the readers' service learns of clicks: "aggregate" counts them per issue and
+    # story, naming no reader; "off" sends readers straight to the stories. Clicks go
+    # through the service only when readers.service_url is set (a service runs).
+    tracking: Literal["off", "aggregate"] = "aggregate"
 
     # The document this was read from, for the line and column of settings that other
     # parts validate later (the transports' blocks).
@@ -163,6 +167,14 @@ class Publication(Strict):
     @property
     def unsubscribe_base(self) -> str:
         return self.delivery.unsubscribe_url or f"{self.service_url}/unsubscribe"
+
+    @property
+    def click_base(self) -> str | None:
+        """Where click links go (``SERVICE/c/``), or None when clicks are not tracked
+        through the service (tracking off, or no service_url of its own)."""
+        if self.tracking == "off" or self.readers.service_url is None:
+            return None
+        return f"{str(self.readers.service_url).rstrip('/')}/c/"
 
     @property
     def service_url(self) -> str:

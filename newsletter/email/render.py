@@ -109,9 +109,13 @@ def compiled_templates() -> BytecodeCache | None:
 class Renderer:
     """Holds the template environment so many issues render without reloading templates."""
 
-    def __init__(self, publication: Publication, template_dirs: Sequence[Path] = ()) -> None:
+    def __init__(self, publication: Publication, template_dirs: Sequence[Path] = (), *,
+                 click_link: Callable[[dt.date, str], str] | None = None) -> None:
         self.publication = publication
         self.template_dirs = [Path(d) for d in template_dirs]
+        # Turns a story's URL (tagged) into its click link through the readers' service
+        # (project.py makes it from the publication's tracking and the secret), or None.
+        self.click_link = click_link
 
     @cached_property
     def env(self) -> Environment:
@@ -159,10 +163,19 @@ class Renderer:
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
             "manage_url": MANAGE_TOKEN,
             "subscribe_url": pub.subscribe_url,
-            "tag": campaign_tagger(pub, issue.date),
+            "tag": self._story_link(issue.date),
             "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
             "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
         }
+
+    def _story_link(self, day: dt.date) -> Callable[[str], str]:
+        """What a story's link becomes in the email: tagged, then a click link when
+        clicks are tracked."""
+        tag = campaign_tagger(self.publication, day)
+        click = self.click_link
+        if click is None:
+            return tag
+        return lambda url: click(day, tag(url))
 
 
 # MJML hides the preheader with white text as well, a trick spam filters score

@@ -223,6 +223,43 @@ events = Table(
     Index("ix_events_issue", "issue", "kind"),
 )
 
+# The events of each issue, counted as they are recorded (revision 0014): what stats and
+# the report read, so that a year of issues is a few thousand rows to add up, not every
+# event, and the events themselves can be pruned. ``link`` is the SHA-256 of a click's
+# URL (the URL is too long to be a key everywhere), '' for other kinds; ``detail`` ''
+# where an event has none.
+event_counts = Table(
+    "event_counts", metadata,
+    Column("issue", String(ISSUE_KEY), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("detail", String(16), primary_key=True),
+    Column("link", String(64), primary_key=True),
+    Column("url", String(2000)),
+    Column("count", BigInteger, nullable=False),
+)
+
+# A send begun although the sender's health said stop (revision 0014): who said so, and
+# why (``send --override-health REASON``).
+health_overrides = Table(
+    "health_overrides", metadata,
+    Column("issue", String(ISSUE_KEY), primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("figures", Text, nullable=False),  # the checks' lines when it was overridden
+)
+
+# How many readers moved from one status to another in each UTC hour (revision 0014):
+# list growth, kept by triggers on ``subscribers``, counts only (no row names a reader).
+# ``from_state`` is "new" for a reader added, ``to_state`` "erased" for a row deleted.
+reader_moves = Table(
+    "reader_moves", metadata,
+    Column("hour", String(13), primary_key=True),  # 2024-07-23T06
+    Column("from_state", String(16), primary_key=True),
+    Column("to_state", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
 # Up to when (a Unix time) each provider list was read by `suppressions sync` (0005).
 sync_marks = Table(
     "sync_marks", metadata,

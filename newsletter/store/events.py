@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.redact import addresses
 from newsletter.store import status as rules
-from newsletter.store.db import events, subscribers
+from newsletter.store.db import event_counts, events, subscribers
 from newsletter.store.vocabulary import (
     DETAIL_LENGTH,
     REASON_LENGTH,
@@ -41,7 +41,8 @@ from newsletter.store.vocabulary import (
 )
 
 __all__ = ["DETAIL_LENGTH", "REASON_LENGTH", "URL_LENGTH", "Detail", "Event", "Kind",
-           "Recorded", "breakdown", "counts", "key", "record", "status_of"]
+           "Recorded", "breakdown", "count_clicks", "counts", "key", "link_key", "record",
+           "status_of"]
 
 
 # Ids looked up under their old key per statement: well under SQLite's bound parameters.
@@ -62,6 +63,8 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         fresh = _insert_new(conn, batch, now)
+        _count(conn, list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}
+                          .values()))
         changed = 0
         for event in batch:
             status = status_of(event)
@@ -142,6 +145,38 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
         index_elements=["id"]).returning(events.c.id), rows).scalars().all())
 
 
+def count_clicks(engine: Engine, clicked: Sequence[Event]) -> None:
+    """Add clicks to their issue's counts, without keeping each as an event: the readers'
+    service's own clicks, which no provider retries (so they need no id)."""
+    with engine.begin() as conn:
+        _count(conn, clicked)
+
+
+def link_key(url: str) -> str:
+    """What a click's URL is counted under in ``event_counts``."""
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _count(conn: Connection, fresh: Sequence[Event]) -> None:
+    """Add the new events to their issue's counts, one statement per distinct count: a
+    post of a thousand events is a handful of kinds and links."""
+    found: dict[tuple[str, str, str, str], tuple[str | None, int]] = {}
+    for event in fresh:
+        if not event.issue:
+            continue
+        url = event.url[:URL_LENGTH] if event.kind is Kind.CLICKED and event.url else None
+        group = (event.issue[:40], Kind(event.kind).value,
+                 Detail(event.detail).value if event.detail else "", link_key(url) if url else "")
+        found[group] = (url, found.get(group, (url, 0))[1] + 1)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for (issue, kind, detail, link), (url, n) in sorted(found.items()):
+        statement = dialect.insert(event_counts).values(
+            issue=issue, kind=kind, detail=detail, link=link, url=url, count=n)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=["issue", "kind", "detail", "link"],
+            set_={"count": event_counts.c.count + statement.excluded.count}))
+
+
 def counts(engine: Engine, issue: str) -> dict[str, int]:
     """How many events of each kind the provider reported for an issue, by our words."""
     return {kind: sum(n.values()) for kind, n in breakdown(engine, issue).items()}
@@ -151,9 +186,10 @@ def breakdown(engine: Engine, issue: str) -> dict[str, dict[str, int]]:
     """The counts of :func:`counts`, each split by detail ('' where there is none): how
     many bounces were hard, how many opens were a machine's."""
     with engine.connect() as conn:
-        rows = conn.execute(select(events.c.kind, events.c.detail, func.count())
-                            .where(events.c.issue == issue)
-                            .group_by(events.c.kind, events.c.detail)).all()
+        rows = conn.execute(select(event_counts.c.kind, event_counts.c.detail,
+                                   func.sum(event_counts.c.count))
+                            .where(event_counts.c.issue == issue)
+                            .group_by(event_counts.c.kind, event_counts.c.detail)).all()
     found: dict[str, dict[str, int]] = {}
     for kind, detail, n in rows:
         found.setdefault(kind, {})[detail or ""] = int(n)

@@ -40,6 +40,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from newsletter import clicks as link_keys
 from newsletter.config import Environment
 from newsletter.content import settings
 from newsletter.content.settings import Publication
@@ -48,7 +49,7 @@ from newsletter.delivery.providers.base import Refused, Transport, Webhook
 from newsletter.errors import SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import clients, forms, manage, startup, subscribe
+from newsletter.web import clicks, clients, forms, manage, startup, subscribe
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Pages, mask
 
@@ -94,8 +95,9 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     transport = registry.make("auto", publication, env, outbox=path.parent / "outbox")
     service = Service(publication, engine, secret, hooks,
                       Pages(publication, overrides if overrides.is_dir() else None), transport)
-    app = Starlette(routes=_routes(service), exception_handlers=_handlers(service),
-                    lifespan=_mailing(service))
+    tally = clicks.Tally(engine)
+    app = Starlette(routes=_routes(service, tally), exception_handlers=_handlers(service),
+                    lifespan=_mailing(service, tally))
     # Starlette answers /manage/ with a redirect to /manage, built from the request's Host
     # header: a forged Host made it a redirect to any site. A trailing slash is a 404.
     app.router.redirect_slashes = False
@@ -118,18 +120,22 @@ def security_headers(publication: Publication) -> dict[str, str]:
     return headers
 
 
-def _mailing(service: Service) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the mailer of queued requests runs while the app does."""
+def _mailing(service: Service, tally: clicks.Tally
+             ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the mailer of queued requests, and the writer of the clicks'
+    counts, run while the app does."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(Mailer(service).run())
+        tasks = [asyncio.create_task(Mailer(service).run()), asyncio.create_task(tally.run())]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     return lifespan
 
@@ -168,7 +174,7 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: not_found}
 
 
-def _routes(service: Service) -> list[Route]:
+def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
     pages = service.pages
 
     def health(_request: Request) -> Response:
@@ -223,7 +229,13 @@ def _routes(service: Service) -> list[Route]:
     hooks = [Route(f"/webhooks/{name}", webhook(hook), methods=["POST"])
              for name, hook in service.webhooks.items()]
 
+    click_key = link_keys.key(service.secret)
+
+    async def click(request: Request) -> Response:  # async: nothing here waits
+        return clicks.redirect(request, click_key, tally)
+
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
+            Route("/c/{token}", click, methods=["GET", "HEAD"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
             Route("/subscribe", subscribe.subscribe_form, methods=["GET"]),
             Route("/subscribe", subscribe.subscribe, methods=["POST"]),

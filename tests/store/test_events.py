@@ -61,10 +61,13 @@ def test_an_id_of_any_length_is_kept_under_its_digest(engine: Engine) -> None:
 
 
 def _recorded_before_the_upgrade(engine: Engine, event_id: str, kind: Kind) -> None:
-    """A row as the release before hashed keys wrote it: the id itself, cut to 100."""
+    """A row as the release before hashed keys wrote it: the id itself, cut to 100, and
+    counted (as revision 0014 counted the events kept before it)."""
     with engine.begin() as conn:
         conn.execute(insert(db.events).values(id=event_id[:100], issue="2024-07-23", kind=kind,
                                               happened_at=AT, received_at=AT))
+        conn.execute(insert(db.event_counts).values(issue="2024-07-23", kind=kind,
+                                                    detail="", link="", count=1))
 
 
 def test_a_retry_after_the_upgrade_of_an_event_recorded_before_counts_once(engine: Engine

@@ -1,0 +1,165 @@
+"""What readers did: ``stats`` (one issue, or the last days and the list's growth) and
+``health`` (the guard on the sender's complaint and bounce rates)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from newsletter.cli.common import api, parse_day
+from newsletter.insight import health as checks
+from newsletter.insight.issues import IssueFigures, plain_url
+from newsletter.insight.trend import Trend, sparkline
+from newsletter.safetext import for_terminal
+from newsletter.store.vocabulary import Detail, Kind
+
+# Why opens are no reader count, said under every figure of them.
+OPENS_NOTE = ("opens are an estimate: a message counts as opened when its images load, "
+              "which many readers block and privacy proxies (Apple Mail's) do for every "
+              "message; 'machine' marks the opens a provider knows were a proxy's")
+CLICKS_NOTE = ("clicks are counted per link, not per reader (no row ties a reader to a "
+               "click); 'machine' marks the clicks a provider or the readers' service "
+               "took for a link scanner's")
+
+
+@click.command()
+@click.argument("date", metavar="DATE", required=False)
+@click.option("--days", type=click.IntRange(1, 3660), metavar="N",
+              help="The issues of the last N days, one line each, and the list's growth.")
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.pass_context
+def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool) -> None:
+    """Show what readers did with an issue, or with the issues of the last days.
+
+    For one issue: sent, delivered, bounced, complained, unsubscribed, opened and
+    clicked, each with its rate per message sent, and the clicks on each story.
+    With --days: a line per issue, the trend, and the list's growth per day.
+
+    \b
+    Examples:
+      newsletter stats 2024-07-23
+      newsletter stats --days 30
+      newsletter stats --days 365 --json
+    """
+    newsletter = api(ctx)
+    if bool(date) == bool(days):
+        raise click.UsageError("give either DATE or --days N")
+    if date:
+        found = newsletter.stats(parse_day(date, newsletter))
+        click.echo(json.dumps(found.as_dict(), indent=2) if as_json else _issue(found))
+        return
+    assert days is not None
+    span = newsletter.trend(days)
+    click.echo(json.dumps(span.as_dict(), indent=2) if as_json else _trend(span))
+
+
+def _percent(rate: float | None) -> str:
+    if rate is None:
+        return "-"
+    return f"{rate:.2%}" if rate < 0.1 else f"{rate:.1%}"
+
+
+def _issue(figures: IssueFigures) -> str:
+    began = f", began {figures.counts.started:%Y-%m-%d %H:%M} UTC" \
+        if figures.counts.started else ""
+    lines = [f"{figures.issue}: sent to {figures.sent:,} readers{began}"]
+    for kind in Kind:
+        if kind is Kind.ACCEPTED:
+            continue
+        details = figures.counts.events.get(kind.value, {})
+        shown = ", ".join(f"{d} {n:,}" for d, n in sorted(details.items()) if d)
+        lines.append(f"  {kind.value:13} {figures.count(kind):>9,} "
+                     f"{_percent(figures.rate(kind)):>7}" + (f"  ({shown})" if shown else ""))
+    if figures.stories:
+        lines.append("clicks per story (person, machine):")
+        top = max((s.people for s in figures.stories), default=0)
+        for story in figures.stories:
+            bar = "█" * round(story.people / top * 20) if top else ""
+            lines.append(f"  {story.people:>7,} {story.machines:>6,}  {bar:20}  "
+                         f"{for_terminal(story.headline)[:60]} ({story.place})")
+    for link in figures.other_links:
+        lines.append(f"  {link.people:>7,} {link.machines:>6,}  {'':20}  "
+                     f"{for_terminal(plain_url(link.url))[:80]}")
+    if figures.count(Kind.OPENED):
+        lines.append(f"note: {OPENS_NOTE}")
+    if figures.count(Kind.CLICKED):
+        lines.append(f"note: {CLICKS_NOTE}")
+    if not figures.counts.events:
+        lines.append("no provider events for this issue: they come from the provider's "
+                     "webhook, received by `newsletter serve`")
+    return "\n".join(lines)
+
+
+def _trend(span: Trend) -> str:
+    lines = [f"{span.since} to {span.until}: {len(span.issues)} issues"]
+    if span.issues:
+        lines.append(f"  {'issue':10} {'sent':>9} {'delivered':>9} {'bounced':>8} "
+                     f"{'complained':>10} {'opened':>8} {'clicked':>8}")
+    for figures in span.issues:
+        lines.append(f"  {figures.issue:10} {figures.sent:>9,} "
+                     f"{_percent(figures.rate(Kind.DELIVERED)):>9} "
+                     f"{_percent(figures.rate(Kind.BOUNCED)):>8} "
+                     f"{_percent(figures.rate(Kind.COMPLAINED)):>10} "
+                     f"{_percent(figures.rate(Kind.OPENED, Detail.PERSON)):>8} "
+                     f"{_percent(figures.rate(Kind.CLICKED)):>8}")
+    if len(span.issues) > 1 and sys.stdout.isatty():
+        lines.append(f"  clicks   {sparkline([f.rate(Kind.CLICKED) for f in span.issues])}")
+        lines.append(f"  sent     {sparkline([float(f.sent) for f in span.issues])}")
+    total = span.total
+    lines.append(f"list growth: net {total.net:+,} (joined {total.joined:,}, asked "
+                 f"{total.asked:,}, unsubscribed {total.unsubscribed:,}, bounced "
+                 f"{total.bounced:,}, complained {total.complained:,}, erased "
+                 f"{total.erased:,})")
+    moved = [d for d in span.days if any((d.asked, d.joined, d.unsubscribed, d.bounced,
+                                          d.complained, d.erased))]
+    if moved:
+        lines.append(f"  {'day':10} {'asked':>6} {'joined':>6} {'unsub':>6} {'bounced':>7} "
+                     f"{'complnd':>7} {'erased':>6} {'net':>6}")
+    for day in moved:
+        lines.append(f"  {day.day.isoformat():10} {day.asked:>6,} {day.joined:>6,} "
+                     f"{day.unsubscribed:>6,} {day.bounced:>7,} {day.complained:>7,} "
+                     f"{day.erased:>6,} {day.net:>+6,}")
+    if sys.stdout.isatty() and len(span.days) > 1:
+        lines.append(f"  net      {sparkline([float(d.net) for d in span.days])}")
+    lines.append("opened counts people's opens only (an estimate); rates are per message "
+                 "sent")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Show the sender's health: the complaint and hard-bounce rates of the sends of
+    the last 30 days, and the limits a send is stopped at.
+
+    Exit status 0 when a send may go, 4 when the next send would be stopped.
+
+    \b
+    Examples:
+      newsletter health
+    """
+    judged = api(ctx).health()
+    if as_json:
+        click.echo(json.dumps({
+            "since": judged.since.isoformat(), "issues": judged.issues, "sent": judged.sent,
+            "reported": judged.reported, "level": judged.level.name.lower(),
+            "checks": [{"name": c.name, "count": c.count, "sent": c.sent, "rate": c.rate,
+                        "warn": c.warn, "stop": c.stop, "level": c.level.name.lower()}
+                       for c in judged.checks]}, indent=2))
+    else:
+        click.echo(f"sends since {judged.since:%Y-%m-%d}: {len(judged.issues)} issues, "
+                   f"{judged.sent:,} messages, {judged.reported:,} provider events")
+        for check in judged.checks:
+            click.echo(f"  {check.level.name.lower():7} {check.line()}")
+        if judged.level is checks.Level.UNKNOWN:
+            click.echo("nothing to judge by: no provider event in the window (the "
+                       "provider's webhook, received by `newsletter serve`, brings them)")
+        elif judged.level >= checks.Level.WARN:
+            for check in judged.checks:
+                if check.level >= checks.Level.WARN:
+                    click.echo(f"{check.name}: {check.advice}")
+    if judged.level is checks.Level.STOP:
+        ctx.exit(4)

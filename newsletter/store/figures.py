@@ -1,0 +1,163 @@
+"""What the database knows of each issue's readers and of the list, as counts: what
+``newsletter stats``, the report and the health check read.
+
+Nothing here reads a reader's row or names one: the figures come from three tables of
+counts, the send's own (``sends``, ``batches``: how many a send reached), the events'
+(``event_counts``, kept by store/events.py as events come) and list growth
+(``reader_moves``, kept by the database's triggers, revision 0014).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, select
+
+from newsletter.store.db import batches, event_counts, reader_moves, sends
+from newsletter.store.vocabulary import Detail, Kind
+
+__all__ = ["Growth", "IssueCounts", "LinkCount", "growth", "issue_counts", "sent_issues"]
+
+CANCELLED = "/"  # a cancelled send's key is ISSUE/cancelled-N: never an issue's figures
+
+
+@dataclass(frozen=True)
+class LinkCount:
+    url: str
+    people: int  # clicks a provider or our redirect counted as a person's
+    machines: int  # clicks by a link scanner (within seconds of delivery, HEAD, a bot)
+
+
+@dataclass
+class IssueCounts:
+    """What happened to one issue's messages, by our words. ``events[kind][detail]``."""
+
+    issue: str
+    sent: int = 0  # the readers the send reached (the provider accepted their message)
+    started: dt.datetime | None = None
+    events: dict[str, dict[str, int]] = field(default_factory=dict)
+    links: list[LinkCount] = field(default_factory=list)
+
+    def count(self, kind: Kind, detail: Detail | None = None) -> int:
+        found = self.events.get(kind.value, {})
+        return found.get(detail.value, 0) if detail else sum(found.values())
+
+
+def sent_issues(engine: Engine, *, since: dt.date | None = None,
+                until: dt.date | None = None) -> list[str]:
+    """The issues a send was begun for (cancelled sends left out), oldest first."""
+    query = select(sends.c.issue).where(sends.c.issue.not_like(f"%{CANCELLED}%"))
+    if since:
+        query = query.where(sends.c.issue >= since.isoformat())
+    if until:
+        query = query.where(sends.c.issue <= until.isoformat())
+    with engine.connect() as conn:
+        return sorted(conn.execute(query).scalars())
+
+
+def issue_counts(engine: Engine, issues: Sequence[str]) -> list[IssueCounts]:
+    """The counts of each issue in ``issues``, in that order: three grouped queries,
+    whatever the number of issues or readers."""
+    found = {issue: IssueCounts(issue) for issue in issues}
+    if not found:
+        return []
+    with engine.connect() as conn:
+        for issue, started, reached in conn.execute(
+                select(sends.c.issue, sends.c.created_at,
+                       func.coalesce(sends.c.sent_count, 0)).where(sends.c.issue.in_(found))):
+            found[issue].sent += int(reached)
+            found[issue].started = _utc(started)
+        for issue, reached in conn.execute(
+                select(batches.c.issue, func.sum(batches.c.reached))
+                .where(batches.c.issue.in_(found)).group_by(batches.c.issue)):
+            found[issue].sent += int(reached or 0)
+        links: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        for issue, kind, detail, url, n in conn.execute(
+                select(event_counts.c.issue, event_counts.c.kind, event_counts.c.detail,
+                       event_counts.c.url, event_counts.c.count)
+                .where(event_counts.c.issue.in_(found))):
+            counts = found[issue].events.setdefault(kind, {})
+            counts[detail] = counts.get(detail, 0) + int(n)
+            if kind == Kind.CLICKED and url:
+                pair = links[issue].setdefault(url, [0, 0])
+                pair[detail == Detail.MACHINE] += int(n)
+    for issue, by_url in links.items():
+        found[issue].links = sorted((LinkCount(url, p, m) for url, (p, m) in by_url.items()),
+                                    key=lambda link: (-link.people, link.url))
+    return [found[issue] for issue in issues]
+
+
+@dataclass
+class Growth:
+    """How the list moved on one day (in the publication's timezone)."""
+
+    day: dt.date
+    asked: int = 0  # requests to subscribe (the form's queue, or an old pending row)
+    joined: int = 0  # became active: a confirmed request, an operator's add or import
+    unsubscribed: int = 0
+    bounced: int = 0
+    complained: int = 0
+    erased: int = 0  # rows deleted: "forget me", the operator's --forget, expiry
+    net: int = 0  # active readers at the end of the day less at its start
+
+
+_ACTIVE = "active"
+_LEAVING = {"unsubscribed": "unsubscribed", "bounced": "bounced",
+            "complained": "complained", "erased": "erased"}
+
+
+def growth(engine: Engine, since: dt.date, until: dt.date, zone: ZoneInfo) -> list[Growth]:
+    """One :class:`Growth` a day from ``since`` to ``until`` (both included), the days
+    taken in ``zone``. Moves are kept by the UTC hour, so a zone whose offset is not a
+    whole hour counts the moves of its days' first or last half hour a day off."""
+    days = {since + dt.timedelta(n): Growth(since + dt.timedelta(n))
+            for n in range((until - since).days + 1)}
+    start = dt.datetime.combine(since, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(until + dt.timedelta(1), dt.time(), zone).astimezone(dt.UTC)
+    with engine.connect() as conn:
+        rows = conn.execute(select(reader_moves).where(
+            reader_moves.c.hour >= _hour(start), reader_moves.c.hour < _hour(end))).all()
+    for hour, old, new, n in rows:
+        day = dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC) \
+            .astimezone(zone).date()
+        if day in days:
+            _add(days[day], old, new, int(n))
+    return list(days.values())
+
+
+def _add(day: Growth, old: str, new: str, n: int) -> None:
+    if new == "requested" or (old, new) == ("new", "pending"):
+        day.asked += n
+    if new == _ACTIVE:
+        day.joined += n
+        day.net += n
+    elif old == _ACTIVE:
+        day.net -= n
+    if new in _LEAVING:
+        setattr(day, _LEAVING[new], getattr(day, _LEAVING[new]) + n)
+
+
+def _hour(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def totals(days: Iterable[Growth]) -> Growth:
+    """The days added up (dated the last one)."""
+    whole: Growth | None = None
+    for day in days:
+        whole = whole or Growth(day.day)
+        whole.day = day.day
+        for name in ("asked", "joined", "unsubscribed", "bounced", "complained", "erased",
+                     "net"):
+            setattr(whole, name, getattr(whole, name) + getattr(day, name))
+    return whole or Growth(dt.date.min)

@@ -1,0 +1,183 @@
+"""``GET /c/TOKEN``: count a click on a story and send the reader on to it (302).
+
+The busiest route in the hour after a send, so nothing on its path waits for the
+database: the token alone says where to go (newsletter/clicks.py), and the click is
+added to counts in memory that :meth:`Tally.flush` writes every few seconds, one upsert
+per story (store/events.py's counts). A database that is down loses no redirect; its
+counts wait in memory (bounded) for the next flush.
+
+Machines are counted apart from people. Mail security scanners open every link of a
+message within seconds of its delivery, before anyone reads it; so are:
+
+- a HEAD request (a browser never sends one for a link);
+- a known scanner's or robot's User-Agent, or none;
+- every click of a client (its address's rate-limit bucket) that opened
+  :data:`BURST` different links of one issue within :data:`BURST_SECONDS`. Clicks wait
+  :data:`HOLD` seconds before they are counted, so the first links a scanner opened are
+  counted as a machine's too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from newsletter import clicks
+from newsletter.errors import BadLink
+from newsletter.store import events
+from newsletter.store.vocabulary import Detail, Kind
+from newsletter.web import clients
+
+__all__ = ["BURST", "BURST_SECONDS", "HOLD", "Tally", "machine_agent", "redirect"]
+
+log = logging.getLogger("newsletter.web")
+
+BURST = 3  # different links of one issue ...
+BURST_SECONDS = 5.0  # ... opened this close together: a scanner
+HOLD = 10.0  # seconds a click waits before it is counted, for a burst to be seen
+SCANNER_MEMORY = 600.0  # seconds a client found scanning stays a machine for its issue
+MAX_CLIENTS = 50_000  # clients remembered for burst detection (the oldest forgotten)
+MAX_WAITING = 200_000  # clicks kept in memory while the database is away
+FLUSH_SECONDS = 2.0
+
+# Words in the User-Agent of link scanners, previewers and robots (lower case). Mail
+# gateways (Barracuda, Mimecast, Proofpoint, Microsoft's Safe Links) mostly send a
+# browser's; the burst rule is what catches those.
+_MACHINE_AGENTS = ("bot", "crawl", "spider", "scanner", "preview", "python-", "curl/",
+                   "wget/", "go-http-client", "java/", "okhttp", "headlesschrome",
+                   "phantomjs", "barracuda", "mimecast", "proofpoint", "safelinks",
+                   "facebookexternalhit", "slack", "whatsapp", "telegram", "discord",
+                   "httpclient", "libwww", "apache-httpclient", "node-fetch", "axios/")
+
+
+def machine_agent(agent: str | None) -> bool:
+    """Whether a User-Agent says a machine follows the link (none at all counts)."""
+    lowered = (agent or "").lower()
+    return not lowered.strip() or any(word in lowered for word in _MACHINE_AGENTS)
+
+
+@dataclass
+class _Click:
+    at: float
+    issue: str
+    url: str
+    client: str
+    machine: bool
+
+
+@dataclass
+class _Client:
+    """One client's recent links per issue, for burst detection."""
+
+    seen: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    scanning: dict[str, float] = field(default_factory=dict)  # issue -> since when
+
+
+class Tally:
+    """Clicks counted in memory and written to the database in batches."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.waiting: list[_Click] = []
+        self.clients: OrderedDict[str, _Client] = OrderedDict()
+        self.dropped = 0
+
+    def add(self, issue: str, url: str, client: str, machine: bool) -> None:
+        now = self.clock()
+        if self._scanning(client, issue, url, now):
+            machine = True
+        if len(self.waiting) >= MAX_WAITING:
+            self.dropped += 1  # the database has been away long: keep the memory bounded
+            return
+        self.waiting.append(_Click(now, issue, url, client, machine))
+
+    def _scanning(self, client: str, issue: str, url: str, now: float) -> bool:
+        known = self.clients.pop(client, None) or _Client()
+        self.clients[client] = known  # the most recent last
+        while len(self.clients) > MAX_CLIENTS:
+            self.clients.popitem(last=False)
+        since = known.scanning.get(issue)
+        if since is not None and now - since < SCANNER_MEMORY:
+            return True
+        recent = [(at, u) for at, u in known.seen.get(issue, []) if now - at < BURST_SECONDS]
+        recent.append((now, url))
+        known.seen[issue] = recent[-BURST * 4:]
+        if len({u for _, u in recent}) >= BURST:
+            known.scanning[issue] = now
+            for click in self.waiting:  # what it opened before is a machine's too
+                if click.client == client and click.issue == issue:
+                    click.machine = True
+            return True
+        return False
+
+    def due(self, *, everything: bool = False) -> list[events.Event]:
+        """The clicks held long enough, as events of our vocabulary (no reader named),
+        taken out of the waiting list."""
+        now = self.clock()
+        ready = [c for c in self.waiting if everything or now - c.at >= HOLD]
+        self.waiting = [c for c in self.waiting if not (everything or now - c.at >= HOLD)]
+        return [events.Event("", Kind.CLICKED, "", c.issue, None,
+                             Detail.MACHINE if c.machine else Detail.PERSON, url=c.url)
+                for c in ready]
+
+    def flush(self, *, everything: bool = False) -> int:
+        """Write the clicks held long enough; on a database error, keep them for the
+        next flush. Returns how many were written."""
+        ready = self.due(everything=everything)
+        return self._settle(ready, self._write(ready))
+
+    def _write(self, ready: list[events.Event]) -> bool:
+        if not ready:
+            return True
+        try:
+            events.count_clicks(self.engine, ready)
+        except Exception as exc:
+            log.warning("clicks not counted yet (%d waiting): %s", len(ready),
+                        type(exc).__name__)
+            return False
+        return True
+
+    def _settle(self, ready: list[events.Event], written: bool) -> int:
+        if written:
+            return len(ready)
+        self.waiting = [_Click(0.0, e.issue or "", e.url or "", "",
+                               e.detail is Detail.MACHINE) for e in ready] + self.waiting
+        return 0
+
+    async def run(self) -> None:
+        """Flush every :data:`FLUSH_SECONDS` while the service runs, and everything at
+        the end (a restart loses no click that was held). The waiting list is only ever
+        touched on the event loop's thread; the database is written in a worker thread."""
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
+                ready = self.due()
+                self._settle(ready, await asyncio.to_thread(self._write, ready))
+        finally:
+            ready = self.due(everything=True)
+            self._settle(ready, await asyncio.to_thread(self._write, ready))
+
+
+def redirect(request: Request, click_key: bytes, tally: Tally) -> Response:
+    """The route: a 302 to the story a valid token names, counted; a 404 page for any
+    other token (never a redirect to anything a stranger chose)."""
+    try:
+        click = clicks.read(click_key, request.path_params["token"])
+    except BadLink:
+        return Response("This link does not work.", status_code=404,
+                        media_type="text/plain; charset=utf-8")
+    machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent"))
+    host = request.client.host if request.client else None
+    tally.add(click.issue.isoformat(), click.url, clients.bucket(host), machine)
+    # Not cached (every answer of the service says no-store): every click comes here.
+    return RedirectResponse(click.url, status_code=302)
+

@@ -1,0 +1,198 @@
+"""Clicks through a real ``newsletter serve``: an issue sent by the outbox carries click
+links; each redirects (302) to its story, and is counted per story, people apart from
+machines (HEAD, robots' User-Agents, a scanner opening every link at once); nothing a
+stranger makes redirects anywhere; the database being away loses no redirect."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import lxml.html
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Engine, create_engine, text
+
+from newsletter import clicks
+from newsletter.api import Newsletter
+from newsletter.config import Environment
+from newsletter.errors import BadLink
+from newsletter.store.vocabulary import Detail
+from newsletter.web import clicks as clicks_web
+from tests.conftest import TOOL_ENV
+from tests.web.served import newsletter_serve
+from tests.web.server import SECRET
+
+DAY = "2024-07-23"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def _send(project_dir: Path, engine: Engine) -> list[str]:
+    """Send the issue to one reader through the outbox; the click links of the email."""
+    env = {k: v for k, v in os.environ.items() if k not in TOOL_ENV}
+    env.update(NEWSLETTER_SECRET=SECRET,
+               DATABASE_URL=engine.url.render_as_string(hide_password=False))
+    tool = str(Path(sys.executable).with_name("newsletter"))
+    for args in (["subscribers", "add", "ann@example.org"], ["send", DAY]):
+        done = subprocess.run([tool, *args], cwd=project_dir, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    (sent,) = (project_dir / "outbox" / DAY).iterdir()
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    links = lxml.html.document_fromstring(html).xpath("//a/@href")
+    return list(dict.fromkeys(link for link in links if "/c/" in link))
+
+
+def _newsletter(project_dir: Path, engine: Engine) -> Newsletter:
+    return Newsletter(project_dir / "newsletter.yaml", env=Environment.from_environ(
+        {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}))
+
+
+def _counts(project_dir: Path, engine: Engine) -> list[tuple[str, int, int]]:
+    figures = _newsletter(project_dir, engine).stats(DAY)
+    return [(s.headline, s.people, s.machines) for s in figures.stories]
+
+
+def test_a_click_redirects_to_its_story_and_is_counted(project_dir: Path, engine: Engine
+                                                       ) -> None:
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())) as up:
+        links = _send(project_dir, engine)
+        assert len(links) >= 3 and all(link.startswith(up.url + "/c/") for link in links)
+        story = _newsletter(project_dir, engine).stats(DAY).stories
+        answer = httpx.get(links[0], headers={"User-Agent": BROWSER})
+        assert answer.status_code == 302
+        assert answer.headers["location"].startswith(story[0].url)
+        assert "utm_" in answer.headers["location"] or story[0].url == \
+            answer.headers["location"]
+        assert answer.headers["cache-control"] == "no-store"
+        httpx.get(links[0], headers={"User-Agent": BROWSER})
+        httpx.head(links[1], headers={"User-Agent": BROWSER})  # a machine's look
+        httpx.get(links[1], headers={"User-Agent": "Mozilla/5.0 (compatible; bingbot/2.0)"})
+        up.process.terminate()  # the counts held in memory are written as it stops
+        up.process.wait(30)
+    counted = _counts(project_dir, engine)
+    assert counted[0][1:] == (2, 0)
+    people, machines = counted[1][1:] if counted[1][0] != counted[0][0] else (0, 0)
+    assert (people, machines) == (0, 2)
+
+
+def test_a_scanner_opening_every_link_is_a_machine(project_dir: Path, engine: Engine) -> None:
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())) as up:
+        links = _send(project_dir, engine)
+        for link in links:  # within a second, with a browser's User-Agent
+            assert httpx.get(link, headers={"User-Agent": BROWSER}).status_code == 302
+        up.process.terminate()
+        up.process.wait(30)
+    counted = _counts(project_dir, engine)
+    assert sum(people for _, people, _ in counted) == 0
+    assert sum(machines for _, _, machines in counted) >= len(counted)
+
+
+def test_nothing_a_stranger_makes_redirects(project_dir: Path, engine: Engine) -> None:
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())) as up:
+        links = _send(project_dir, engine)
+        token = links[0].rsplit("/c/", 1)[1]
+        ours = clicks.key(SECRET.encode())
+        theirs = clicks.key(b"another publication's secret, long enough")
+        day = dt.date(2024, 7, 23)
+        forged = [
+            clicks.make(theirs, day, "https://evil.example/"),  # another key
+            token + "A", token[:-1], token.upper(), token.replace(".", ".."),
+            token.split(".")[0] + "." + clicks.make(ours, day, "https://evil.example/")
+            .split(".")[1],  # our signature of another URL
+            "x" * 9000, "%2e%2e%2f", ".", "",
+        ]
+        # Every single-character change of a real token.
+        for n in range(0, len(token), 7):
+            for other in "A_-.":
+                if token[n] != other:
+                    forged.append(token[:n] + other + token[n + 1:])
+        for bad in forged:
+            answer = httpx.get(f"{up.url}/c/{bad}")
+            assert answer.status_code == 404, bad
+            assert "location" not in answer.headers
+        # A token for an http(s) URL only: the maker refuses anything else.
+        for scheme in ("javascript:alert(1)", "data:text/html,x", "//evil.example/"):
+            with pytest.raises(ValueError):
+                clicks.make(ours, day, scheme)
+
+
+def test_a_click_lands_while_the_database_is_away(project_dir: Path, engine: Engine) -> None:
+    # The counts' table gone from under the running service: the redirect does not wait
+    # for the database, and the count is written once the table is back.
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())) as up:
+        links = _send(project_dir, engine)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE event_counts RENAME TO event_counts_away"))
+        try:
+            answer = httpx.get(links[0], headers={"User-Agent": BROWSER})
+            assert answer.status_code == 302
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE event_counts_away RENAME TO event_counts"))
+        up.process.terminate()
+        up.process.wait(30)
+    assert _counts(project_dir, engine)[0][1] == 1
+
+
+def test_counts_wait_in_memory_for_the_database(engine: Engine) -> None:
+    now = [0.0]
+    away = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
+                         connect_args={"connect_timeout": 2})
+    tally = clicks_web.Tally(away, clock=lambda: now[0])
+    tally.add(DAY, "https://a.example/1", "client-a", machine=False)
+    tally.add(DAY, "https://a.example/1", "client-b", machine=True)
+    assert tally.flush() == 0  # held: too recent to count
+    now[0] = clicks_web.HOLD + 1
+    assert tally.flush() == 0 and len(tally.waiting) == 2  # the database is away: kept
+    tally.engine = engine
+    assert tally.flush() == 2 and not tally.waiting
+    with engine.connect() as conn:
+        rows = sorted(conn.execute(text(
+            "SELECT detail, count FROM event_counts WHERE kind = 'clicked'")).all())
+    assert rows == [("machine", 1), ("person", 1)]
+
+
+def test_a_burst_makes_a_client_a_machine_back_to_its_first_click(engine: Engine) -> None:
+    now = [0.0]
+    tally = clicks_web.Tally(engine, clock=lambda: now[0])
+    for n in range(clicks_web.BURST):
+        tally.add(DAY, f"https://a.example/{n}", "scanner", machine=False)
+        now[0] += 0.5
+    tally.add(DAY, "https://a.example/0", "reader", machine=False)
+    now[0] += clicks_web.BURST_SECONDS + 1  # a reader who clicks slowly is a person
+    tally.add(DAY, "https://a.example/1", "reader", machine=False)
+    now[0] += clicks_web.BURST_SECONDS + 1
+    tally.add(DAY, "https://a.example/2", "reader", machine=False)
+    found = tally.due(everything=True)
+    by_client = [(e.url, e.detail) for e in found]
+    assert by_client[:clicks_web.BURST] == [(f"https://a.example/{n}", Detail.MACHINE)
+                                            for n in range(clicks_web.BURST)]
+    assert [d for _, d in by_client[clicks_web.BURST:]] == [Detail.PERSON] * 3
+
+
+@pytest.mark.parametrize("agent", ["", "curl/8.5.0", "python-httpx/0.28",
+                                   "Mozilla/5.0 (compatible; Googlebot/2.1)",
+                                   "Barracuda Sentinel (EE)", "Slackbot-LinkExpanding 1.0"])
+def test_robots_say_so_in_their_user_agent(agent: str) -> None:
+    assert clicks_web.machine_agent(agent)
+    assert not clicks_web.machine_agent(BROWSER)
+
+
+def test_click_tokens_have_one_spelling() -> None:
+    key = clicks.key(b"k" * 32)
+    token = clicks.make(key, dt.date(2024, 7, 23), "https://a.example/story?x=1")
+    read = clicks.read(key, token)
+    assert (read.issue, read.url) == (dt.date(2024, 7, 23), "https://a.example/story?x=1")
+    for bad in (token + "=", token + "A", "=" + token, token.replace(".", ". ")):
+        with pytest.raises(BadLink):
+            clicks.read(key, bad)
+    with pytest.raises(BadLink):  # a reader link's key signs no click
+        clicks.read(b"k" * 32, token)
