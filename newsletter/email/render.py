@@ -39,6 +39,7 @@ from jinja2.bccache import Bucket
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from newsletter import words
 from newsletter.content import richtext
 from newsletter.content.issue import PREHEADER_MAX, Issue
 from newsletter.content.settings import Publication
@@ -126,6 +127,8 @@ class Renderer:
         env.filters["markdown"] = _markdown_html
         env.filters["markdown_text"] = _markdown_text
         env.filters["tag"] = _tag_filter
+        env.filters["full_date"] = self.full_date
+        words.install(env, self.publication.locale)
         return env
 
     def render(self, issue: Issue) -> Email:
@@ -142,9 +145,23 @@ class Renderer:
         return Email(issue.date, str(context["subject"]), str(context["preheader"]),
                      inline_css(html), text, str(context["web_url"]))
 
-    def context(self, issue: Issue) -> dict[str, object]:
+    def default_preheader(self, issue: Issue) -> str:
+        """Without a preheader the inbox shows the teasers' headlines, not the footer's
+        text; the words around them are preheader.txt.j2's."""
+        headlines = [item.headline for section in issue.sections for item in section.items]
+        try:
+            text = self.env.get_template("preheader.txt.j2").render(headlines=headlines).strip()
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}") from exc
+        return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
+
+    def full_date(self, day: dt.date) -> str:
+        """``day`` written out in the publication's locale (Babel's "full" format)."""
         from babel.dates import format_date
 
+        return format_date(day, "full", locale=self.publication.locale.replace("-", "_"))
+
+    def context(self, issue: Issue) -> dict[str, object]:
         pub = self.publication
         return {
             "pub": pub,
@@ -152,8 +169,8 @@ class Renderer:
             "issue": issue,
             "lang": pub.locale,
             "subject": issue.subject_line,
-            "preheader": issue.preheader or default_preheader(issue),
-            "date_line": format_date(issue.date, "full", locale=pub.locale.replace("-", "_")),
+            "preheader": issue.preheader or self.default_preheader(issue),
+            "date_line": self.full_date(issue.date),
             "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
@@ -208,13 +225,6 @@ def _markdown_text(ctx: Context, source: str, **options: Any) -> str:
 def _tag_filter(ctx: Context, url: str) -> str:
     tag = ctx.get("tag")
     return tag(url) if tag else url
-
-
-def default_preheader(issue: Issue) -> str:
-    """Without a preheader the inbox shows the teasers' headlines, not the footer's text."""
-    headlines = [item.headline for section in issue.sections for item in section.items]
-    text = "Plus: " + "; ".join(headlines)
-    return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
 
 
 # Every style block but ours is left in the head as written: MJML's own reset and
