@@ -22,7 +22,7 @@ from pathlib import Path
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from jinja2 import Environment
+from jinja2 import BaseLoader, Environment, StrictUndefined, select_autoescape
 
 LOCALES = Path(__file__).resolve().parent / "locales"
 
@@ -64,3 +64,14 @@ def install(env: Environment, locale: str) -> str:
     env.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
     return lang
+
+
+def templates(loader: BaseLoader, locale: str) -> Environment:
+    """A template environment for pages (the readers' and the preview's): HTML escaped
+    (``*.txt.j2`` not), an unknown name an error, and the words of ``locale``."""
+    env = Environment(loader=loader, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True,
+                      autoescape=select_autoescape(disabled_extensions=("txt.j2",),
+                                                   default=True))
+    install(env, locale)
+    return env

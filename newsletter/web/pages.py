@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
-from jinja2 import Environment as Templates
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from starlette.responses import HTMLResponse
 
 from newsletter import words
@@ -31,11 +30,10 @@ class Pages:
     def __init__(self, publication: Publication, overrides: Path | None = None) -> None:
         self.publication = publication
         loaders = [FileSystemLoader(overrides)] if overrides else []
-        self.env = Templates(
-            loader=ChoiceLoader([*loaders, PackageLoader("newsletter.web", "templates")]),
-            autoescape=select_autoescape(disabled_extensions=("txt.j2",), default=True),
-            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.lang = words.install(self.env, publication.locale)
+        self.env = words.templates(
+            ChoiceLoader([*loaders, PackageLoader("newsletter.web", "templates")]),
+            publication.locale)
+        self.lang = str(self.env.globals["lang"])
 
     def text(self, template: str, **values: Any) -> str:
         return self.env.get_template(template).render(pub=self.publication, **values)
