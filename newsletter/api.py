@@ -290,7 +290,8 @@ class Newsletter:
         from newsletter.delivery.send import proof
 
         email, chosen = self._sendable(ref), self.transport(transport, outbox)
-        return Proof(email.date, chosen.name, proof(email, chosen, addresses))
+        subject = self.project.renderer.proof_subject(email.subject)
+        return Proof(email.date, chosen.name, proof(email, chosen, addresses, subject))
 
     def plan(self, ref: IssueRef, transport: str = "auto",
              outbox: str | Path | None = None, *, allow_warnings: bool = False) -> Plan:

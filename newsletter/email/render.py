@@ -145,14 +145,22 @@ class Renderer:
         return Email(issue.date, str(context["subject"]), str(context["preheader"]),
                      inline_css(html), text, str(context["web_url"]))
 
+    def proof_subject(self, subject: str) -> str:
+        """The subject of a proof, marked so in the publication's words."""
+        return self._words("proof_subject.txt.j2", subject=subject)
+
+    def _words(self, template: str, **values: object) -> str:
+        """A line of words from a small template (what it ends with trimmed)."""
+        try:
+            return self.env.get_template(template).render(values).strip()
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}") from exc
+
     def default_preheader(self, issue: Issue) -> str:
         """Without a preheader the inbox shows the teasers' headlines, not the footer's
         text; the words around them are preheader.txt.j2's."""
         headlines = [item.headline for section in issue.sections for item in section.items]
-        try:
-            text = self.env.get_template("preheader.txt.j2").render(headlines=headlines).strip()
-        except TemplateError as exc:
-            raise ConfigError(f"template error: {exc}") from exc
+        text = self._words("preheader.txt.j2", headlines=headlines)
         return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
 
     def full_date(self, day: dt.date) -> str:

@@ -149,3 +149,18 @@ def test_a_value_in_the_words_is_escaped(project_dir: Path) -> None:
     email = newsletter.project.render(path).email
     assert "<b>Nord</b>" not in email.html
     assert "Den ganzen Artikel bei &lt;b&gt;Nord&lt;/b&gt; &amp; Co lesen" in email.html
+
+
+@pytest.mark.parametrize(("locale", "mark"), [("en-US", "[Proof] "), ("de-DE", "[Probe] ")])
+def test_a_proof_is_marked_in_the_publications_words(project_dir: Path, locale: str,
+                                                     mark: str) -> None:
+    from email import message_from_bytes, policy
+
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text().replace("locale: en-US", f"locale: {locale}"))
+    newsletter = Newsletter(config)
+    sent = newsletter.proof("2024-07-23", ["editor@example.org"], transport="outbox")
+    assert sent.addresses == 1
+    [path] = (project_dir / "outbox" / "2024-07-23").iterdir()
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert message["Subject"] == mark + "Putin raises the prospect of arming North Korea"
