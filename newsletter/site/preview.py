@@ -194,7 +194,8 @@ def part(source: Source, day: dt.date | None, name: str) -> Response:
     try:
         return kind(extract(source.render(day)), headers=HEADERS)
     except IssueNotFound:
-        return message(publication_locale(source), "no_issue", 404, day=str(day))
+        return message(publication_locale(source), "no_issue", 404,
+                       day=day.isoformat() if day else source.issue.name)
     except NewsletterError:
         return message(publication_locale(source), "not_valid", 422)
 

@@ -296,3 +296,26 @@ def test_stopping_ends_open_event_streams_at_once(project_dir: Path) -> None:
     running.stop()
     assert time.monotonic() - began < 3
     conn.close()
+
+
+def test_ctrl_c_stops_the_command_with_a_page_listening(project_dir: Path) -> None:
+    import http.client
+    import signal
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    running = subprocess.Popen(  # Ctrl-C as a terminal sends it, whatever this test inherited
+        ["newsletter", "preview", "--port", "0"], cwd=project_dir, env=env, text=True,
+        stdout=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert running.stdout is not None
+        line = running.stdout.readline()
+        assert line.startswith("previewing issues/2024-07-25.yaml at http://127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/events?since=0")
+        assert conn.getresponse().status == 200
+        running.send_signal(signal.SIGINT)
+        assert running.wait(5) == 0
+    finally:
+        running.kill()
+        running.wait(10)
