@@ -20,8 +20,6 @@ from io import BytesIO
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from jinja2 import BaseLoader, Environment, StrictUndefined, select_autoescape
 
 LOCALES = Path(__file__).resolve().parent / "locales"
@@ -48,6 +46,10 @@ def catalogue(locale: str) -> tuple[str, gettext.NullTranslations]:
 def translations(po: Path) -> gettext.GNUTranslations:
     """A ``.po`` file compiled in memory: no build step, and nothing to fall out of step
     with its source (fuzzy entries are left out, as msgfmt does)."""
+    # Imported here: an English publication reads no catalogue, and `build` is timed.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as file:
         compiled = BytesIO()
         write_mo(compiled, read_po(file))
