@@ -180,7 +180,7 @@ class Newsletter:
         from newsletter.content import scaffold
 
         return scaffold.create(self.project.issues_dir, day,
-                               self.publication.default_section_title)
+                               self.project.renderer.section_title())
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today in the publication's timezone."""

@@ -145,6 +145,11 @@ class Renderer:
         return Email(issue.date, str(context["subject"]), str(context["preheader"]),
                      inline_css(html), text, str(context["web_url"]))
 
+    def section_title(self) -> str:
+        """The title of a section that gives none: the publication's
+        ``default_section_title``, else section_title.txt.j2's words."""
+        return self.publication.section_title_set or self._words("section_title.txt.j2")
+
     def proof_subject(self, subject: str) -> str:
         """The subject of a proof, marked so in the publication's words."""
         return self._words("proof_subject.txt.j2", subject=subject)
@@ -179,7 +184,7 @@ class Renderer:
             "subject": issue.subject_line,
             "preheader": issue.preheader or self.default_preheader(issue),
             "date_line": self.full_date(issue.date),
-            "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
+            "sections": [(s.title or self.section_title(), s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
             "manage_url": MANAGE_TOKEN,

@@ -72,8 +72,7 @@ def shown(page: str) -> str:
 def german(project_dir: Path) -> Newsletter:
     config = project_dir / "newsletter.yaml"
     text = config.read_text().replace("locale: en-US", "locale: de-DE")
-    config.write_text(text.replace("default_section_title: BIG Wrap",
-                                   "default_section_title: Kurz notiert"))
+    config.write_text(text.replace("default_section_title: BIG Wrap\n", ""))
     for old in (project_dir / "issues").iterdir():
         old.unlink()
     (project_dir / "issues" / "2024-08-01.yaml").write_text(GERMAN_ISSUE)
@@ -103,7 +102,9 @@ def test_the_german_email_says_it_in_german(german_email: Email) -> None:
     assert "Den ganzen Artikel bei Nordkurier lesen →" in page
     assert ("Im Browser ansehen · Abonnement verwalten · Abmelden "
             "Weitergeleitet bekommen? Abonnieren") in page
+    assert "Der Überblick" in page  # the section's title, newsletter.yaml giving none
     text = german_email.text
+    assert "\nDER ÜBERBLICK\n" in text
     assert "Den ganzen Artikel lesen: https://example.com/hitze" in text
     assert "Im Browser ansehen: https://news.bigmedia.example/2024-08-01/" in text
     assert "Abmelden: %%unsubscribe_url%%" in text
@@ -164,3 +165,20 @@ def test_a_proof_is_marked_in_the_publications_words(project_dir: Path, locale: 
     [path] = (project_dir / "outbox" / "2024-07-23").iterdir()
     message = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["Subject"] == mark + "Putin raises the prospect of arming North Korea"
+
+
+def test_a_new_issue_of_a_german_publication_titles_its_section_in_german(
+        project_dir: Path) -> None:
+    import yaml
+
+    newsletter = german(project_dir)
+    path = newsletter.new_issue(dt.date(2024, 8, 2))
+    assert yaml.safe_load(path.read_text())["sections"][0]["title"] == "Der Überblick"
+
+
+def test_without_a_default_section_title_english_says_the_wrap(
+        project_dir: Path, write_issue: Callable[..., Path]) -> None:
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text().replace("default_section_title: BIG Wrap\n", ""))
+    email = Project(config).render(write_issue(GERMAN_ISSUE)).email
+    assert ">The Wrap</h2>" in email.html and "\nTHE WRAP\n" in email.text
