@@ -192,7 +192,7 @@ class Newsletter:
         from newsletter.content import scaffold
 
         return scaffold.create(self.project.issues_dir, day,
-                               self.publication.default_section_title)
+                               self.project.renderer.section_title())
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today in the publication's timezone."""
@@ -357,7 +357,8 @@ class Newsletter:
         from newsletter.delivery.send import proof
 
         email, chosen = self._sendable(ref), self.transport(transport, outbox)
-        return Proof(email.date, chosen.name, proof(email, chosen, addresses))
+        subject = self.project.renderer.proof_subject(email.subject)
+        return Proof(email.date, chosen.name, proof(email, chosen, addresses, subject))
 
     def plan(self, ref: IssueRef, transport: str = "auto",
              outbox: str | Path | None = None, *, allow_warnings: bool = False) -> Plan:

@@ -62,7 +62,9 @@ def preview(ctx: click.Context, issue: str | None, host: str, port: int,
     """Preview an issue in the browser; the page reloads whenever you save.
 
     Shows the inbox line, the lint findings, the email at 375 px and 600 px, in
-    dark mode, and the text edition. Without DATE, the newest issue file.
+    dark mode, and the text edition. Without DATE, the newest issue file; any
+    other issue is at /YYYY-MM-DD/. The page's words are in the publication's
+    language.
 
     \b
     Examples:
@@ -88,7 +90,7 @@ def preview(ctx: click.Context, issue: str | None, host: str, port: int,
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
     click.echo(f"previewing {path} at {server.url} (Ctrl-C to stop)")
     try:
-        server.threads[1].join()
+        server.wait()
     except KeyboardInterrupt:
         server.stop()
 

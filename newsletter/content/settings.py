@@ -157,6 +157,13 @@ class Publication(Strict):
         return self._source
 
     @property
+    def section_title_set(self) -> str | None:
+        """``default_section_title`` when newsletter.yaml gives it; else None, and the
+        templates' words stand in ("The Wrap", in the publication's language)."""
+        given = "default_section_title" in self.model_fields_set
+        return self.default_section_title if given else None
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -508,13 +508,15 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def proof(email: Email, transport: Transport, addresses: Sequence[str]) -> int:
-    """Send the issue to ``addresses`` only, marked as a proof; nothing is recorded."""
+def proof(email: Email, transport: Transport, addresses: Sequence[str],
+          subject: str | None = None) -> int:
+    """Send the issue to ``addresses`` only, marked as a proof (``subject``, the
+    renderer's ``proof_subject``, in the publication's words); nothing is recorded."""
     seen: dict[str, Recipient] = {}
     for address in addresses:
         normalized, key = subscribers.normalize(address)
         seen.setdefault(key, Recipient(0, normalized))
-    marked = dataclasses.replace(email, subject=f"[Proof] {email.subject}")
+    marked = dataclasses.replace(email, subject=subject or f"[Proof] {email.subject}")
     try:
         transport.send(marked, list(seen.values()))
     finally:

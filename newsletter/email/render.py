@@ -39,6 +39,7 @@ from jinja2.bccache import Bucket
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from newsletter import words
 from newsletter.content import richtext
 from newsletter.content.issue import PREHEADER_MAX, Issue
 from newsletter.content.settings import Publication
@@ -130,6 +131,8 @@ class Renderer:
         env.filters["markdown"] = _markdown_html
         env.filters["markdown_text"] = _markdown_text
         env.filters["tag"] = _tag_filter
+        env.filters["full_date"] = self.full_date
+        words.install(env, self.publication.locale)
         return env
 
     def render(self, issue: Issue) -> Email:
@@ -146,9 +149,36 @@ class Renderer:
         return Email(issue.date, str(context["subject"]), str(context["preheader"]),
                      inline_css(html), text, str(context["web_url"]))
 
-    def context(self, issue: Issue) -> dict[str, object]:
+    def section_title(self) -> str:
+        """The title of a section that gives none: the publication's
+        ``default_section_title``, else section_title.txt.j2's words."""
+        return self.publication.section_title_set or self._words("section_title.txt.j2")
+
+    def proof_subject(self, subject: str) -> str:
+        """The subject of a proof, marked so in the publication's words."""
+        return self._words("proof_subject.txt.j2", subject=subject)
+
+    def _words(self, template: str, **values: object) -> str:
+        """A line of words from a small template (what it ends with trimmed)."""
+        try:
+            return self.env.get_template(template).render(values).strip()
+        except TemplateError as exc:
+            raise ConfigError(f"template error: {exc}") from exc
+
+    def default_preheader(self, issue: Issue) -> str:
+        """Without a preheader the inbox shows the teasers' headlines, not the footer's
+        text; the words around them are preheader.txt.j2's."""
+        headlines = [item.headline for section in issue.sections for item in section.items]
+        text = self._words("preheader.txt.j2", headlines=headlines)
+        return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
+
+    def full_date(self, day: dt.date) -> str:
+        """``day`` written out in the publication's locale (Babel's "full" format)."""
         from babel.dates import format_date
 
+        return format_date(day, "full", locale=self.publication.locale.replace("-", "_"))
+
+    def context(self, issue: Issue) -> dict[str, object]:
         pub = self.publication
         return {
             "pub": pub,
@@ -156,9 +186,9 @@ class Renderer:
             "issue": issue,
             "lang": pub.locale,
             "subject": issue.subject_line,
-            "preheader": issue.preheader or default_preheader(issue),
-            "date_line": format_date(issue.date, "full", locale=pub.locale.replace("-", "_")),
-            "sections": [(s.title or pub.default_section_title, s.items) for s in issue.sections],
+            "preheader": issue.preheader or self.default_preheader(issue),
+            "date_line": self.full_date(issue.date),
+            "sections": [(s.title or self.section_title(), s.items) for s in issue.sections],
             "web_url": pub.web_url(issue.date),
             "unsubscribe_url": UNSUBSCRIBE_TOKEN,
             "manage_url": MANAGE_TOKEN,
@@ -221,13 +251,6 @@ def _markdown_text(ctx: Context, source: str, **options: Any) -> str:
 def _tag_filter(ctx: Context, url: str) -> str:
     tag = ctx.get("tag")
     return tag(url) if tag else url
-
-
-def default_preheader(issue: Issue) -> str:
-    """Without a preheader the inbox shows the teasers' headlines, not the footer's text."""
-    headlines = [item.headline for section in issue.sections for item in section.items]
-    text = "Plus: " + "; ".join(headlines)
-    return text if len(text) <= PREHEADER_MAX else text[: PREHEADER_MAX - 1].rstrip() + "…"
 
 
 # Every style block but ours is left in the head as written: MJML's own reset and

@@ -3,56 +3,91 @@
 The page shows the inbox line (subject and preheader), the lint findings, the email at
 phone (375 px) and desktop (600 px) widths, a dark-mode rendering and the text edition.
 Everything is rendered afresh on each request, from the files as they are on disk, and a
-watcher tells open pages (over server-sent events) to reload when the issue file, the
+watcher tells open pages (over server-sent events) to reload when an issue file, the
 settings or a template is saved. A file that does not validate shows its errors in the
 page; the server keeps running.
+
+``/`` is the issue named on the command line; ``/YYYY-MM-DD/`` is the issue of that date.
+It is a Starlette app run by uvicorn, as the readers' service is, with its pages in
+``templates/`` (Jinja) and their words in the package's catalogue, in the publication's
+language (newsletter/words.py). It answers only to this machine's names: a page
+elsewhere cannot read an unsent issue through a DNS name that points here (DNS
+rebinding).
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
+import datetime as dt
 import ipaddress
 import re
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qs
+from typing import Any
 
+import uvicorn
 import watchfiles
+from jinja2 import Environment as Templates
+from jinja2 import PackageLoader
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from newsletter import words
 from newsletter.config import Environment
 from newsletter.email.render import TEMPLATES
-from newsletter.errors import ConfigError, NewsletterError, ProblemsFound
-from newsletter.project import Project, Rendered
+from newsletter.errors import ConfigError, IssueNotFound, NewsletterError, ProblemsFound
+from newsletter.project import SUFFIXES, Project, Rendered
 
 _DARK = re.compile(r"@media\s*\(prefers-color-scheme:\s*dark\)")
+# An issue's date in a path: ASCII digits only (``int`` and ``fromisoformat`` would take
+# other scripts' digits, and ``fromisoformat`` other ISO spellings), never a path.
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ENGLISH = "en-US"  # the preview's words while the settings cannot be read
 
 
 @dataclass(frozen=True)
 class Source:
-    """Where the preview reads from: the settings file and one issue file."""
+    """Where the preview reads from: the settings file and one issue file (the one shown
+    at ``/``; the others are found by date in the publication's issues folder)."""
 
     config: Path
     issue: Path
     env: Environment | None = None  # None: read the process's environment
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.config.parent / "issues"
 
     def folders(self) -> list[Path]:
         """Folders to watch. Editors save by writing a new file and renaming it over the
         old one, which a watch on the file itself would lose; its folder sees it."""
         overrides = self.config.parent / "templates"
         folders = {self.config.parent.resolve(), self.issue.parent.resolve(), TEMPLATES}
-        return sorted(folders | ({overrides.resolve()} if overrides.is_dir() else set()))
+        more = {d.resolve() for d in (overrides, self.issues_dir) if d.is_dir()}
+        return sorted(folders | more)
 
     def concerns(self, path: Path) -> bool:
-        """Whether a change to ``path`` can change the preview."""
+        """Whether a change to ``path`` can change a page of the preview."""
         return path in (self.config.resolve(), self.issue.resolve()) or \
-            path.name.endswith(".j2")
+            path.name.endswith(".j2") or \
+            (path.parent == self.issues_dir.resolve() and path.suffix in SUFFIXES)
 
-    def render(self) -> Rendered:
-        project = Project(self.config, self.env)  # afresh: settings and templates may have changed
-        return project.render(self.issue)
+    def project(self) -> Project:
+        return Project(self.config, self.env)  # afresh: settings and templates may have changed
+
+    def render(self, day: dt.date | None = None) -> Rendered:
+        project = self.project()
+        return project.render(self.issue if day is None else project.resolve(day.isoformat()))
 
 
 def dark(html_text: str) -> str:
@@ -61,23 +96,24 @@ def dark(html_text: str) -> str:
 
 
 class Changes:
-    """A counter that goes up on every save, and wakes whoever waits for it."""
+    """A counter that goes up on every save; pages that wait for it look every tenth of
+    a second (a thread or a task a tab would cost more than the looking)."""
 
     def __init__(self) -> None:
         self.version = 0
-        self.condition = threading.Condition()
+        self.lock = threading.Lock()
         self.stop = threading.Event()
 
     def bump(self) -> None:
-        with self.condition:
+        with self.lock:
             self.version += 1
-            self.condition.notify_all()
 
-    def wait_past(self, version: int, timeout: float) -> int:
-        with self.condition:
-            self.condition.wait_for(lambda: self.version > version or self.stop.is_set(),
-                                    timeout)
-            return self.version
+    async def wait_past(self, version: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.version <= version and not self.stop.is_set() and \
+                time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return self.version
 
 
 def watch(source: Source, changes: Changes) -> threading.Thread:
@@ -95,80 +131,130 @@ def watch(source: Source, changes: Changes) -> threading.Thread:
     return thread
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Preview: {title}</title>
-<style>
- body {{ margin: 0; font: 15px/1.45 system-ui, sans-serif; background: #e9e7e2; color: #222; }}
- header {{ padding: 12px 20px; background: #fff; border-bottom: 1px solid #ccc; }}
- .inbox {{ font-size: 15px; }} .inbox b {{ margin-right: .5em; }} .inbox span {{ color: #666; }}
- .findings {{ margin: 8px 0 0; padding-left: 1.2em; font-family: ui-monospace, monospace;
-              font-size: 13px; }}
- .findings .error {{ color: #b00020; }} .findings .warning {{ color: #8a5a00; }}
- .views {{ display: flex; gap: 20px; padding: 20px; align-items: flex-start; flex-wrap: wrap; }}
- figure {{ margin: 0; }} figcaption {{ font-size: 12px; color: #555; margin-bottom: 4px; }}
- iframe {{ border: 1px solid #bbb; background: #fff; height: 1400px; }}
- pre {{ background: #fff; border: 1px solid #bbb; padding: 12px; width: 640px; overflow: auto;
-        white-space: pre-wrap; }}
-</style></head>
-<body data-version="{version}">
-<header>{header}</header>
-<main class="views">{views}</main>
-<script>
- const events = new EventSource("/events?since={version}");
- events.onmessage = () => location.reload();
-</script>
-</body></html>
-"""
+@cache
+def templates(locale: str) -> Templates:
+    return words.templates(PackageLoader("newsletter.site", "templates"), locale)
 
 
-def page(source: Source, version: int) -> str:
+def publication_locale(source: Source) -> str:
+    """The publication's ``locale`` for the preview's own words, English while the
+    settings cannot be read (the page then says why)."""
     try:
-        rendered = source.render()
-    except ProblemsFound as exc:
-        return _page(f"{source.issue.name}: not valid", _findings(exc.problems), "", version)
-    except NewsletterError as exc:
-        return _page(source.issue.name, f'<p class="findings error">{html.escape(str(exc))}</p>',
-                     "", version)
-    except Exception as exc:
-        return _page(source.issue.name, '<p class="findings error">the preview could not be '
-                     f"made: {html.escape(repr(exc))}</p>", "", version)
-    email = rendered.email
-    header = (f'<div class="inbox"><b>{html.escape(email.subject)}</b>'
-              f"<span>{html.escape(email.preheader)}</span></div>"
-              + (_findings(rendered.findings) if rendered.findings
-                 else '<p class="findings">No findings.</p>'))
-    views = "".join([
-        _frame("Phone, 375 px", "/email.html", 375),
-        _frame("Desktop, 600 px", "/email.html", 600),
-        _frame("Dark mode, 375 px", "/email-dark.html", 375),
-        f'<figure><figcaption>Plain text</figcaption><pre class="text">'
-        f"{html.escape(email.text)}</pre></figure>",
-    ])
-    return _page(email.subject, header, views, version)
-
-
-def _page(title: str, header: str, views: str, version: int) -> str:
-    return PAGE.format(title=html.escape(title), header=header, views=views, version=version)
-
-
-def _frame(caption: str, src: str, width: int) -> str:
-    return (f'<figure><figcaption>{caption}</figcaption>'
-            f'<iframe title="{caption}" src="{src}" width="{width}"></iframe></figure>')
-
-
-def _findings(problems: object) -> str:
-    items = "".join(f'<li class="{p.severity.value}">{html.escape(str(p))}</li>'
-                    for p in problems)  # type: ignore[attr-defined]
-    return f'<ul class="findings">{items}</ul>'
-
-
-def _email_part(source: Source, part: Callable[[Rendered], str]) -> str | None:
-    try:
-        return part(source.render())
+        return source.project().publication.locale
     except NewsletterError:
+        return ENGLISH
+
+
+def message(locale: str, name: str, status: int, **values: Any) -> HTMLResponse:
+    """A page of a sentence or two (preview_message.html.j2 holds their words, by name)."""
+    body = templates(locale).get_template("preview_message.html.j2").render(
+        message=name, **values)
+    return HTMLResponse(body, status, headers=HEADERS)
+
+
+HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+PARTS: dict[str, tuple[type[Response], Callable[[Rendered], str]]] = {
+    "email.html": (HTMLResponse, lambda r: r.email.html),
+    "email-dark.html": (HTMLResponse, lambda r: dark(r.email.html)),
+    "email.txt": (PlainTextResponse, lambda r: r.email.text),
+}
+
+
+def page(source: Source, day: dt.date | None, version: int) -> HTMLResponse:
+    """The preview page: the issue's email in every view, or why it cannot be shown."""
+    locale, values = ENGLISH, {"version": version, "name": source.issue.name if day is None
+                               else day.isoformat()}
+    try:
+        project = source.project()
+        locale = project.publication.locale
+        path = source.issue if day is None else project.resolve(day.isoformat())
+        values["name"] = path.name
+        rendered = project.render(path)
+    except IssueNotFound:
+        return message(locale, "no_issue", 404, day=values["name"])
+    except ProblemsFound as exc:
+        return _page(locale, problems=exc.problems, invalid=True, **values)
+    except NewsletterError as exc:
+        return _page(locale, error=str(exc), **values)
+    except Exception as exc:  # the page shows what went wrong; the server lives on
+        return _page(locale, failure=repr(exc), **values)
+    return _page(locale, email=rendered.email, problems=rendered.findings, **values)
+
+
+def _page(locale: str, **values: Any) -> HTMLResponse:
+    values = {"email": None, "problems": [], "invalid": False, "error": None,
+              "failure": None, **values}
+    body = templates(locale).get_template("preview.html.j2").render(**values)
+    return HTMLResponse(body, headers=HEADERS)
+
+
+def part(source: Source, day: dt.date | None, name: str) -> Response:
+    """One of the email's views alone (what the page's frames show)."""
+    kind, extract = PARTS[name]
+    try:
+        return kind(extract(source.render(day)), headers=HEADERS)
+    except IssueNotFound:
+        return message(publication_locale(source), "no_issue", 404,
+                       day=day.isoformat() if day else source.issue.name)
+    except NewsletterError:
+        return message(publication_locale(source), "not_valid", 422)
+
+
+def day_of(request: Request) -> dt.date | None:
+    """The date a path names, None for the issue of the command line; 404 for what is
+    not shaped like a date, 400 for a date that is not one (2024-02-30)."""
+    text = request.path_params.get("day")
+    if text is None:
         return None
+    if not _DAY.fullmatch(text):
+        raise HTTPException(404)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(400, "bad_date") from None
+
+
+def routes(source: Source, changes: Changes) -> list[Route]:
+    async def show(request: Request) -> Response:
+        return await run_in_threadpool(page, source, day_of(request), changes.version)
+
+    def shows(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def show_part(request: Request) -> Response:
+            return await run_in_threadpool(part, source, day_of(request), name)
+        return show_part
+
+    async def to_page(request: Request) -> Response:
+        day = day_of(request)  # refused first: nothing is echoed that is not a date
+        assert day is not None
+        # Relative, so it names no host: /2024-07-24 -> /2024-07-24/.
+        return Response(status_code=308, headers={"Location": f"{day.isoformat()}/", **HEADERS})
+
+    async def events(request: Request) -> Response:
+        since = _since(request.query_params.getlist("since"), changes.version)
+        if since is None:
+            raise HTTPException(400, "bad_since")
+        return StreamingResponse(_events(changes, since), media_type="text/event-stream",
+                                 headers=HEADERS)
+
+    return [Route("/", show), Route("/events", events),
+            *(Route(f"/{name}", shows(name)) for name in PARTS),
+            Route("/{day}/", show), Route("/{day}", to_page),
+            *(Route(f"/{{day}}/{name}", shows(name)) for name in PARTS)]
+
+
+async def _events(changes: Changes, since: int) -> AsyncIterator[bytes]:
+    while not changes.stop.is_set():
+        if await changes.wait_past(since, timeout=15) > since:
+            yield b"data: reload\n\n"
+            return
+        yield b": keep-alive\n\n"  # notices a closed tab
+
+
+def _since(values: list[str], current: int) -> int | None:
+    if not values:
+        return current
+    text = values[-1]
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -182,75 +268,34 @@ def host_name(header: str | None) -> str:
     return value.rpartition(":")[0] if value.count(":") == 1 else value
 
 
-def handler(source: Source, changes: Changes,
-            allowed_hosts: frozenset[str] = LOOPBACK_NAMES) -> type[BaseHTTPRequestHandler]:
-    """Requests must name this machine: a page elsewhere cannot read the issue through a
-    DNS name that points here (DNS rebinding)."""
-    routes: dict[str, tuple[str, Callable[[Rendered], str]]] = {
-        "/email.html": ("text/html", lambda r: r.email.html),
-        "/email-dark.html": ("text/html", lambda r: dark(r.email.html)),
-        "/email.txt": ("text/plain", lambda r: r.email.text),
-    }
+class OwnNames:
+    """Requests must name this machine (or a name the editor allowed): 403 otherwise."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
+    def __init__(self, app: ASGIApp, source: Source, allowed: frozenset[str]) -> None:
+        self.app, self.source, self.allowed = app, source, allowed
 
-        def do_GET(self) -> None:
-            if host_name(self.headers.get("Host")) not in allowed_hosts:
-                return self._send(403, "text/plain", "this preview answers to its own host "
-                                  "names only (newsletter preview --allow-host NAME)")
-            path, _, query = self.path.partition("?")
-            if path == "/":
-                return self._send(200, "text/html", page(source, changes.version))
-            if path == "/events":
-                since = _since(query, changes.version)
-                if since is None:
-                    return self._send(400, "text/plain", "since must be a whole number")
-                return self._events(since)
-            if path in routes:
-                kind, part = routes[path]
-                body = _email_part(source, part)
-                if body is not None:
-                    return self._send(200, kind, body)
-                return self._send(422, "text/plain", "the issue does not validate; see /")
-            return self._send(404, "text/plain", "not found")
-
-        def _send(self, status: int, kind: str, body: str) -> None:
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", f"{kind}; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _events(self, since: int) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            try:
-                while not changes.stop.is_set():
-                    now = changes.wait_past(since, timeout=15)
-                    if now > since:
-                        self.wfile.write(b"data: reload\n\n")
-                        self.wfile.flush()
-                        return
-                    self.wfile.write(b": keep-alive\n\n")  # notices a closed tab
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(host) not in self.allowed:
+                locale = await run_in_threadpool(publication_locale, self.source)
+                await message(locale, "wrong_host", 403)(scope, receive, send)
                 return
+        await self.app(scope, receive, send)
 
-    return Handler
 
+def create_app(source: Source, changes: Changes,
+               allowed_hosts: frozenset[str] = LOOPBACK_NAMES) -> ASGIApp:
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        name = exc.detail if exc.detail in ("bad_date", "bad_since") else "not_found"
+        status = exc.status_code if exc.status_code in (400, 404, 405) else 404
+        locale = await run_in_threadpool(publication_locale, source)
+        return message(locale, "method" if status == 405 else name, status)
 
-def _since(query: str, current: int) -> int | None:
-    values = parse_qs(query, keep_blank_values=True).get("since")
-    if values is None:
-        return current
-    text = values[-1]
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
+    app = Starlette(routes=routes(source, changes), exception_handlers={HTTPException: refused})
+    app.router.redirect_slashes = False  # a redirect would take its host from the request
+    return OwnNames(app, source, allowed_hosts)
 
 
 def is_loopback(host: str) -> bool:
@@ -260,36 +305,66 @@ def is_loopback(host: str) -> bool:
         return host.lower() == "localhost"
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here, so that a port in use is an OSError for the command to report, and
+    port 0 a free port whose number the URL can say."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class PreviewServer:
-    """The server and its watcher, started and stopped together."""
+    """The uvicorn server and the watcher, started and stopped together."""
 
     def __init__(self, source: Source, host: str = "127.0.0.1", port: int = 0,
                  allow_hosts: tuple[str, ...] = ()) -> None:
         self.changes = Changes()
-        allowed = LOOPBACK_NAMES | {h.lower() for h in allow_hosts}
-        self.httpd = ThreadingHTTPServer((host, port), handler(source, self.changes,
-                                                               frozenset(allowed)))
-        self.httpd.daemon_threads = True
         self.source = source
+        allowed = frozenset(LOOPBACK_NAMES | {h.lower() for h in allow_hosts})
+        self.socket = listening_socket(host, port)
+        # Like `newsletter serve`: no access log, no Server header. Open event streams
+        # end when the watcher stops; the short grace is for a tab that is mid-request.
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(source, self.changes, allowed), log_level="warning",
+            access_log=False, server_header=False, lifespan="off",
+            timeout_graceful_shutdown=2))
         self.threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        host, port = self.socket.getsockname()[:2]
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     def start(self) -> PreviewServer:
-        self.threads = [watch(self.source, self.changes),
-                        threading.Thread(target=self.httpd.serve_forever, args=(0.1,),
-                                         daemon=True)]
-        self.threads[1].start()
+        serving = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                   name="preview-server", daemon=True)
+        self.threads = [watch(self.source, self.changes), serving]
+        serving.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and serving.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self
+
+    def wait(self) -> None:
+        """Until the server stops (Ctrl-C is the caller's to catch)."""
+        while self.threads[1].is_alive():
+            self.threads[1].join(0.5)  # in steps, so the main thread sees Ctrl-C
 
     def stop(self) -> None:
         self.changes.stop.set()
         self.changes.bump()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.should_exit = True
+        for thread in self.threads:
+            thread.join(10)
+        self.socket.close()
 
     def __enter__(self) -> PreviewServer:
         return self.start()

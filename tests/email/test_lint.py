@@ -69,9 +69,9 @@ def test_overlong_teaser(project: Project, write_issue: Callable[..., Path]) -> 
 
 
 @pytest.mark.parametrize(("cut", "edition", "what"), [
-    ('<a href="{{ unsubscribe_url }}">Unsubscribe</a>', "HTML", "an unsubscribe link"),
+    ('<a href="{{ unsubscribe_url }}">{{ _("Unsubscribe") }}</a>', "HTML", "an unsubscribe link"),
     ("{{ pub.postal_address }}<br><br>", "HTML", "the postal address"),
-    ('<a href="{{ web_url }}">View in your browser</a> &middot; ', "HTML",
+    ('<a href="{{ web_url }}">{{ _("View in your browser") }}</a> &middot; ', "HTML",
      "the link to the web version"),
 ])
 def test_an_html_template_without_what_the_law_asks_is_an_error(
@@ -89,7 +89,7 @@ def test_an_html_template_without_what_the_law_asks_is_an_error(
 
 
 @pytest.mark.parametrize(("cut", "what"), [
-    ("Unsubscribe: {{ unsubscribe_url }}", "the unsubscribe link"),
+    ('{{ _("Unsubscribe") }}: {{ unsubscribe_url }}', "the unsubscribe link"),
     ("{{ pub.postal_address | wordwrap(72) }}", "the postal address"),
 ])
 def test_a_text_template_without_what_the_law_asks_is_an_error(

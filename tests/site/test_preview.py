@@ -1,4 +1,6 @@
-"""The live preview, looked at in real headless Chromium."""
+"""The live preview, served by a real uvicorn server on loopback and looked at in real
+headless Chromium; its words in the publication's language; hostile paths refused with a
+page."""
 
 from __future__ import annotations
 
@@ -163,4 +165,157 @@ def test_serving_beyond_loopback_is_warned_about(project_dir: Path) -> None:
                                "machine can read the issue")
     finally:
         running.terminate()
+        running.wait(10)
+
+
+def test_it_is_served_by_uvicorn_and_names_no_server(server) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    assert isinstance(server.server, uvicorn.Server) and server.server.started
+    status, headers, _ = fetch(server.url)
+    assert status == 200 and "server" not in headers
+    assert headers["cache-control"] == "no-store"
+
+
+def fetch(url: str, method: str = "GET", raw_path: str | None = None
+          ) -> tuple[int, dict[str, str], str]:
+    """(status, headers, body) for a path sent exactly as written."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request(method, raw_path if raw_path is not None else parts.path or "/")
+    response = conn.getresponse()
+    body = response.read().decode()
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    conn.close()
+    return response.status, headers, body
+
+
+def test_each_issue_has_its_page_by_date(browser, server) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.goto(server.url + "2024-07-25/")
+    assert page.inner_text(".inbox b") == "Biden explains why he stepped aside"
+    phone = page.frame_locator("iframe[title='Phone, 375 px']")
+    assert "pass the torch" in phone.locator("body").inner_text()
+    assert "Biden tells the nation" in page.inner_text("pre.text")
+    page.close()
+    status, headers, _ = fetch(server.url, raw_path="/2024-07-25")
+    assert (status, headers["location"]) == (308, "2024-07-25/")
+    status, headers, body = fetch(server.url, raw_path="/2024-07-25/email.txt")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert "Biden tells the nation" in body
+
+
+HOSTILE = [
+    # (path as sent, status): a path is a date of ASCII digits, or nothing of ours.
+    ("/../../etc/passwd", 404), ("/..%2F..%2Fnewsletter.yaml", 404),
+    ("/%2e%2e/%2e%2e/etc/passwd", 404), ("/2024-07-24/../../newsletter.yaml", 404),
+    ("/2024-07-24/..%2F..%2Fnewsletter.yaml", 404), ("/issues/2024-07-24.yaml", 404),
+    ("/2024-07-24/email.html/..", 404), ("/2024-07-24/newsletter.yaml", 404),
+    ("/2024-02-30/", 400), ("/9999-99-99/", 400), ("/0000-01-01/", 400),
+    ("/2024-13-01/email.html", 400), ("/1999-01-01/", 404), ("/9999-12-31/email.html", 404),
+    ("/20240724/", 404), ("/+2024-07-24/", 404), ("/2024-07-24%20/", 404),
+    ("/2024-07-24%00/", 404), ("/%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%94-07-24/", 404),
+    ("/%D9%A2%D9%A0%D9%A2%D9%A4-07-24/", 404), ("/2024-07-2%E2%81%A4/", 404),
+    ("/2024-07-24%E2%80%AE/", 404), ("/%F0%9F%92%A5/", 404), ("/%ff%fe/", 404),
+    ("/<script>alert(1)</script>/", 404), ("/" + "9" * 5000 + "/", 404),
+    ("/2024-07-24/email.html?x=%00", 200), ("/events?since=%D9%A1", 400),
+]
+
+
+@pytest.mark.parametrize(("path", "status"), HOSTILE)
+def test_hostile_paths_get_a_clean_page(server, path: str, status: int) -> None:  # type: ignore[no-untyped-def]
+    got, headers, body = fetch(server.url, raw_path=path)
+    assert got == status
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    if status != 200:
+        assert body.startswith("<!doctype html>") and "<h1>" in body
+        assert "Traceback" not in body and "<script>" not in body
+        assert "postal_address" not in body and "root:" not in body
+
+
+def test_only_get_is_answered(server) -> None:  # type: ignore[no-untyped-def]
+    status, _, body = fetch(server.url, method="POST")
+    assert status == 405 and "<h1>Only for looking</h1>" in body
+
+
+@pytest.fixture
+def german(project_dir: Path) -> Iterator[preview.PreviewServer]:
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text().replace("locale: en-US", "locale: de-DE"))
+    source = preview.Source(config, project_dir / "issues" / f"{DAY}.yaml")
+    with preview.PreviewServer(source) as running:
+        yield running
+
+
+def test_the_preview_speaks_the_publications_language(browser, german) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.goto(german.url)
+    assert page.get_attribute("html", "lang") == "de-DE"
+    assert page.inner_text(".findings") == "Keine Befunde."
+    assert page.title() == "Vorschau: Harris secures enough delegates to lead the Democratic ticket"
+    captions = page.eval_on_selector_all("figcaption", "cs => cs.map(c => c.textContent)")
+    assert captions == ["Telefon, 375 px", "Desktop, 600 px", "Dunkelmodus, 375 px",
+                        "Nur-Text"]
+    phone = page.frame_locator("iframe[title='Telefon, 375 px']")
+    assert "Abonnement verwalten" in phone.locator("body").inner_text()
+    page.close()
+    for path, status, title in [("/nirgends", 404, "Nicht gefunden"),
+                                ("/2024-02-30/", 400, "Kein Datum"),
+                                ("/1999-01-01/", 404, "Keine Ausgabe für 1999-01-01")]:
+        got, _, body = fetch(german.url, raw_path=path)
+        assert got == status and f"<h1>{title}</h1>" in body and 'lang="de-DE"' in body
+    assert fetch(german.url.replace("127.0.0.1", "localhost"))[0] == 200
+
+
+def test_a_wrong_host_is_told_in_the_page(server) -> None:  # type: ignore[no-untyped-def]
+    status, body = get(server.url, "attacker.example")
+    assert status == 403 and "<h1>Not this host name</h1>" in body
+    assert "newsletter preview --allow-host NAME" in body
+
+
+def test_a_port_in_use_is_an_error_to_report(server) -> None:  # type: ignore[no-untyped-def]
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    with pytest.raises(OSError):
+        preview.PreviewServer(server.source, port=port)
+
+
+def test_stopping_ends_open_event_streams_at_once(project_dir: Path) -> None:
+    import http.client
+    import time
+
+    source = preview.Source(project_dir / "newsletter.yaml", project_dir / "issues" / f"{DAY}.yaml")
+    running = preview.PreviewServer(source).start()
+    port = int(running.url.rsplit(":", 1)[1].strip("/"))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/events?since=0")
+    assert conn.getresponse().status == 200
+    began = time.monotonic()
+    running.stop()
+    assert time.monotonic() - began < 3
+    conn.close()
+
+
+def test_ctrl_c_stops_the_command_with_a_page_listening(project_dir: Path) -> None:
+    import http.client
+    import signal
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    running = subprocess.Popen(  # Ctrl-C as a terminal sends it, whatever this test inherited
+        ["newsletter", "preview", "--port", "0"], cwd=project_dir, env=env, text=True,
+        stdout=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert running.stdout is not None
+        line = running.stdout.readline()
+        assert line.startswith("previewing issues/2024-07-25.yaml at http://127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/events?since=0")
+        assert conn.getresponse().status == 200
+        running.send_signal(signal.SIGINT)
+        assert running.wait(5) == 0
+    finally:
+        running.kill()
         running.wait(10)

@@ -1,6 +1,7 @@
 """The readers' service in other words: every sentence a reader sees is in the templates,
 marked for translation, and a publication with ``locale: de-DE`` reads German throughout
-(newsletter/web/locales), while English pages stay exactly as they were."""
+(the package's catalogue, newsletter/locales), while English pages stay exactly as they
+were. That the catalogue holds every word of every template is tests/test_words.py's."""
 
 from __future__ import annotations
 
@@ -13,22 +14,19 @@ from typing import get_args
 import httpx
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from sqlalchemy import Engine
 
+from newsletter import words
 from newsletter.content import settings
 from newsletter.store.status import Status
-from newsletter.web import pages as web_pages
 from newsletter.web.app import create_app
 from newsletter.web.pages import Message, Pages
 from tests.web.conftest import service_env
 from tests.web.server import serving
 from tests.web.test_readers import notices, settled, subscribe, wait_for
 
-WEB = Path(web_pages.__file__).parent
-LOCALES = WEB / "locales"
+LOCALES = words.LOCALES
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 ADDRESS, MASKED = "ann.smith@example.org", "a*******h@example.org"
 
@@ -176,28 +174,6 @@ def test_values_in_the_words_are_escaped(project_dir: Path) -> None:
         page = pages_for(project_dir, locale).text("confirm.html.j2", masked="<b>x</b>",
                                                    token="t")
         assert "<b>x</b>" not in page and "<strong>&lt;b&gt;x&lt;/b&gt;</strong>" in page
-
-
-def test_every_word_in_the_templates_is_in_the_catalogues() -> None:
-    """The .pot is what extraction finds now (run the commands in babel.cfg after changing
-    a template), and German has every msgid, translated, with its placeholders."""
-    with (LOCALES / "babel.cfg").open() as cfg:
-        method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
-    found = {text if isinstance(text, str) else text[0]
-             for _file, _line, text, _comments, _context in
-             extract_from_dir(str(WEB / "templates"), method_map, options_map)}
-    template = {str(m.id) for m in catalogue(LOCALES / "messages.pot") if m.id}
-    assert found == template
-    german = catalogue(LOCALES / "de" / "LC_MESSAGES" / "messages.po")
-    assert {str(m.id) for m in german if m.id} == template
-    for message in german:
-        if not message.id:
-            continue
-        assert message.string and not message.fuzzy, message.id
-        assert set(PLACEHOLDER.findall(str(message.id))) == \
-            set(PLACEHOLDER.findall(str(message.string))), message.id
-        assert str(message.id).count("<strong>") == str(message.string).count("<strong>")
-    assert not [(m.id, errors) for m, errors in german.check()]
 
 
 @pytest.fixture
