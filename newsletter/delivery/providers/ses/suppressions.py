@@ -63,6 +63,11 @@ class SesSuppressions:
             return self.transport.call(lambda: client.list_suppressed_destinations(**query))
         except Refusal as exc:  # SES's words about the request: nothing to apply
             raise DeliveryError(f"suppressions sync: {exc}") from None
+        except (AttributeError, TypeError, ValueError, KeyError):
+            # botocore's parser meets a reply of another shape than SES's model with
+            # whatever error the mismatch happens to make.
+            raise _unexpected(query["Reasons"][0], "a reply that its model cannot read"
+                              ) from None
 
 
 def source(transport: Transport) -> SesSuppressions:
