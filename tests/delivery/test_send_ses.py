@@ -205,3 +205,22 @@ def test_a_listing_ses_does_not_document_applies_nothing(engine: Engine, project
             Newsletter(project.config).sync_suppressions()
     assert store.get_mark(engine, "ses:bounces") == 0
     assert {s.status for s in store.listing(engine)} == {"active"}
+
+
+def test_worker_processes_send_each_reader_once(engine: Engine, project: Project,
+                                                ses_env: FakeSes) -> None:
+    from functools import partial
+
+    from newsletter.delivery.providers import registry
+    from newsletter.delivery.send import SendRun
+
+    everyone = add_subscribers(engine, 12)
+    ses_env.then(Answer(), Answer(500, "InternalFailure", "once"))  # a retry in a worker
+    options = dataclasses.replace(FAST, workers=2, concurrency=2)
+    # What crosses to the workers must pickle: the settings and the environment.
+    factory = partial(registry.make, "ses", project.publication, Environment.from_environ(),
+                      outbox=project.outbox_dir)
+    report = SendRun(engine, example_email(project), factory(), options,
+                     factory=factory).run()
+    assert report.sent == 12 and ses_env.attempts == 13
+    assert sorted(m["destinations"][0] for m in ses_env.delivered()) == sorted(everyone)
