@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -254,3 +255,42 @@ def test_a_slow_certificate_gives_503_at_the_deadline_and_the_service_keeps_answ
     thread.join(30)
     assert answers[0].status_code == 503  # SNS retries a 5xx: the certificate may come
     assert 4.5 < time.monotonic() - started < 9
+
+
+# -- the webhook's settings, and its cache ----------------------------------------------------
+
+@pytest.mark.parametrize(("variables", "error"), [
+    ({"SES_SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012"}, "^SES_SNS_TOPIC_ARN: not"),
+    ({"SES_SNS_TOPIC_ARN": TOPIC_ARN, "SES_SNS_CA_FILE": "/nowhere.pem"},
+     "^SES_SNS_CA_FILE: no such file$"),
+    ({"SES_SNS_TOPIC_ARN": TOPIC_ARN, "SES_SNS_CONNECT_TO": "localhost"},
+     "^SES_SNS_CONNECT_TO must be HOST:PORT$"),
+])
+def test_a_webhook_set_up_wrong_stops_the_service(engine: Engine, project_dir: Path,
+                                                  variables: dict[str, str],
+                                                  error: str) -> None:
+    from newsletter.errors import ConfigError
+    from newsletter.web.app import create_app
+    from tests.web.conftest import service_env
+
+    with pytest.raises(ConfigError, match=error):
+        create_app(project_dir / "newsletter.yaml", service_env(engine, **variables))
+
+
+def test_the_certificate_cache_keeps_the_last_few(tmp_path: Path) -> None:
+    from newsletter.delivery.providers.ses import sns
+
+    host = SnsHost(tmp_path)
+    try:
+        signers = [Signer(host, name=f"cache{n}" + "0" * 27) for n in range(3)]
+        fetcher = sns.Fetcher(str(host.ca_file), ("127.0.0.1", host.server.server.server_address[1]))
+        kept = sns.Certificates(fetcher, size=2)
+        now = dt.datetime.now(dt.UTC)
+        for signer in [*signers, signers[2], signers[0]]:
+            kept.key(SNS_HOST, signer.path, now)
+        # 0, 1, 2 fetched; 2 kept; 0 had gone (only two are kept) and is fetched again.
+        assert [p.split("-")[1][:6] for p in host.fetched] == \
+            ["cache0", "cache1", "cache2", "cache0"]
+        assert len(kept.kept) == 2
+    finally:
+        host.stop()
