@@ -18,19 +18,27 @@ from newsletter.project import Project, Rendered
 from newsletter.site.preview import CHROMIUM_ARGS
 from newsletter.store import db
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid
+from tests.fakes.ses_server import CONFIGURATION_SET, FakeSes, SnsHost
 from tests.helpers import CHROMIUM, EXAMPLE_DAY, PUBLICATION, need
 
 # Every variable the tool reads: a test starts with none of them set, whatever the
 # machine it runs on has, and sets what it needs.
 TOOL_ENV = ("NEWSLETTER_CONFIG", "NEWSLETTER_SECRET", "DATABASE_URL", "SENDGRID_API_KEY",
             "SENDGRID_HOST", "SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "SMTP_USERNAME",
-            "SMTP_PASSWORD", "SMTP_CA_FILE")
+            "SMTP_PASSWORD", "SMTP_CA_FILE", "SES_REGION", "SES_ENDPOINT_URL",
+            "SES_SNS_TOPIC_ARN", "SES_SNS_CA_FILE", "SES_SNS_CONNECT_TO", "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in TOOL_ENV:
         monkeypatch.delenv(name, raising=False)
+    # boto3's own chain of credentials reads the machine's AWS files and asks the
+    # instance-metadata address: never in a test.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "no-aws-files"))
 
 
 @pytest.fixture
@@ -152,6 +160,32 @@ def postgres() -> Iterator[Engine]:
     made = _fresh_postgres()
     yield made
     made.dispose()
+
+
+@pytest.fixture
+def ses_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSes]:
+    """moto's SES behind a strict front, and the environment that points the transport
+    at it (the publication still needs ``delivery.ses.configuration_set``)."""
+    with FakeSes() as fake:
+        for name, value in fake.environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("NEWSLETTER_SECRET", "test-secret")
+        yield fake
+
+
+@pytest.fixture
+def sns_host(tmp_path: Path) -> Iterator[SnsHost]:
+    """HTTPS as SNS's host (the test's own CA), for the SES webhook's fetches."""
+    host = SnsHost(tmp_path)
+    yield host
+    host.stop()
+
+
+def with_ses_block(project_dir: Path, extra: str = "") -> None:
+    """The SES block (and ``extra`` lines of ``delivery:``) in the publication's settings."""
+    path = project_dir / "newsletter.yaml"
+    path.write_text(path.read_text() + "delivery:\n  ses:\n    configuration_set: "
+                    f"{CONFIGURATION_SET}\n{extra}")
 
 
 @pytest.fixture

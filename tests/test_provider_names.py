@@ -26,6 +26,9 @@ PROVIDERS = PACKAGE / "delivery" / "providers"
 MEANS = {
     "sendgrid": re.compile(r"sendgrid", re.I),
     "smtp": re.compile(r"(?<!policy\.)smtp(?!utf8)", re.I),
+    # SES as a word (SES_REGION too), its API and SDK, its maker: never inside a word
+    # (uses, sessions, responses).
+    "ses": re.compile(r"(?<![a-z0-9])ses(?![a-z0-9])|sesv2|boto|amazon", re.I),
     # The outbox as a provider: its name as a value, its class, or "the outbox" in words;
     # ``outbox`` the parameter and the folder (``--outbox``, ``outbox/``) is not.
     "outbox": re.compile(r"[\"']outbox[\"']|Outbox|\b(?:the|an|to) outbox\b"
@@ -65,7 +68,8 @@ def test_the_check_finds_a_name_where_it_should_not_be(tmp_path: Path) -> None:
         (fake / folder).mkdir(parents=True)
     (fake / "web" / "app.py").write_text(
         'ROUTE = "/webhooks/sendgrid"\nX = "smtp"\nTRANSPORT = "outbox"\n'
-        'FOLDER = root / "outbox"\nUTF8 = "SMTPUTF8"\n# sent to the outbox\n')
+        'FOLDER = root / "outbox"\nUTF8 = "SMTPUTF8"\n# sent to the outbox\n'
+        'REGION = "SES_REGION"\n# sessions and responses use their uses\n')
     (fake / "delivery" / "providers" / "smtp" / "transport.py").write_text("SMTP = 1\n")
     (fake / "store" / "migrations" / "versions" / "0004.py").write_text("# SendGrid\n")
 
@@ -74,4 +78,5 @@ def test_the_check_finds_a_name_where_it_should_not_be(tmp_path: Path) -> None:
 
     assert lines("sendgrid") == ['ROUTE = "/webhooks/sendgrid"']
     assert lines("smtp") == ['X = "smtp"']
+    assert lines("ses") == ['REGION = "SES_REGION"']
     assert lines("outbox") == ['TRANSPORT = "outbox"', "# sent to the outbox"]

@@ -257,7 +257,10 @@ async def _received(hook: Webhook[Any], request: Request
     try:
         admitted = hook.admit(request.headers, dt.datetime.now(dt.UTC))
         body = await forms.body(request, hook.max_body)
-        batch = hook.events(admitted, body)
+        # Off the event loop: verifying may fetch a provider's certificate (with a
+        # deadline), and parsing a large post takes milliseconds. Still inside the
+        # webhook's slots, so at most WEBHOOK_READS of these run at once.
+        batch = await run_in_threadpool(hook.events, admitted, body)
     except forms.TooLarge:
         return PlainTextResponse("too large", 413, headers=CLOSE)
     except Refused as exc:

@@ -33,16 +33,26 @@ def pigeon(monkeypatch: pytest.MonkeyPatch) -> Provider:
 # -- auto ----------------------------------------------------------------------------------
 
 def test_auto_asks_each_provider_in_the_documented_order() -> None:
-    assert [p.name for p in registry.ordered()] == ["sendgrid", "smtp", "outbox"]
+    assert [p.name for p in registry.ordered()] == ["sendgrid", "ses", "smtp", "outbox"]
     assert registry.auto_name(env(SENDGRID_API_KEY="SG.x", SMTP_HOST="mail")) == "sendgrid"
+    assert registry.auto_name(env(SES_REGION="eu-west-1", SMTP_HOST="mail")) == "ses"
     assert registry.auto_name(env(SMTP_HOST="mail")) == "smtp"
     assert registry.auto_name(env()) == "outbox"
-    assert registry.auto_help() == ("sendgrid if SENDGRID_API_KEY is set, smtp if SMTP_HOST "
-                                    "is set, else outbox")
+    assert registry.auto_help() == ("sendgrid if SENDGRID_API_KEY is set, ses if SES_REGION "
+                                    "is set, smtp if SMTP_HOST is set, else outbox")
+
+
+def test_aws_credentials_alone_never_choose_ses() -> None:
+    # A runner or a laptop often has them for something else: only SES_REGION says "SES".
+    ambient = env(AWS_ACCESS_KEY_ID="AKID", AWS_SECRET_ACCESS_KEY="s", AWS_PROFILE="p",
+                  AWS_REGION="eu-west-1", AWS_DEFAULT_REGION="eu-west-1")
+    assert registry.auto_name(ambient) == "outbox"
+    assert [p.name for p in registry.configured(ambient)] == []
 
 
 def test_a_new_provider_comes_before_the_one_that_needs_nothing(pigeon: Provider) -> None:
-    assert [p.name for p in registry.ordered()] == ["sendgrid", "smtp", "pigeon", "outbox"]
+    assert [p.name for p in registry.ordered()] == ["sendgrid", "ses", "smtp", "pigeon",
+                                                    "outbox"]
     assert registry.auto_name(env(PIGEON_KEY="k")) == "pigeon"
     assert registry.auto_name(env(PIGEON_KEY="k", SMTP_HOST="mail")) == "smtp"
     assert registry.auto_name(env()) == "outbox"
@@ -97,10 +107,14 @@ def test_a_new_providers_suppressions_are_synced(engine: Engine, project_dir: Pa
 
 def test_the_environment_keeps_every_providers_secrets_out_of_its_repr() -> None:
     from newsletter.delivery.providers.sendgrid.settings import SendGridEnvironment
+    from newsletter.delivery.providers.ses.settings import SesEnvironment
     from newsletter.delivery.providers.smtp.settings import SmtpEnvironment
 
-    secrets = env(SENDGRID_API_KEY="SG.secret", SMTP_PASSWORD="hunter2", SMTP_HOST="mail")
+    secrets = env(SENDGRID_API_KEY="SG.secret", SMTP_PASSWORD="hunter2", SMTP_HOST="mail",
+                  AWS_SECRET_ACCESS_KEY="aws-secret", AWS_SESSION_TOKEN="aws-token",
+                  SES_REGION="eu-west-1")
     shown = repr(secrets) + repr(SendGridEnvironment.read(secrets)) + \
-        repr(SmtpEnvironment.read(secrets))
+        repr(SmtpEnvironment.read(secrets)) + repr(SesEnvironment.read(secrets))
     assert "SG.secret" not in shown and "hunter2" not in shown and "mail" in shown
+    assert "aws-secret" not in shown and "aws-token" not in shown and "eu-west-1" in shown
     assert json.dumps(sorted(secrets.variables))  # still there for the providers to read

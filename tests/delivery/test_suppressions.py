@@ -67,7 +67,7 @@ def test_the_unsubscribe_group_is_read_when_set(engine: Engine, project_dir: Pat
     assert store.find(engine, everyone[0]).status == "unsubscribed"  # type: ignore[union-attr]
 
 
-def test_without_sendgrid_it_says_so(project_dir: Path) -> None:
+def test_without_a_provider_that_keeps_lists_it_says_so(project_dir: Path) -> None:
     code, out = run("suppressions", "sync")
     assert code == 1 and out == ("Error: no provider with suppression lists is set up: set "
-                                 "SENDGRID_API_KEY\n")
+                                 "SENDGRID_API_KEY or SES_REGION\n")

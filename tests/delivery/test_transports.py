@@ -37,7 +37,7 @@ def line_of(project_dir: Path, text: str) -> int:
 
 
 def test_every_name_is_a_transport_and_auto_picks_by_environment() -> None:
-    assert transports.names() == ("auto", "sendgrid", "smtp", "outbox")
+    assert transports.names() == ("auto", "sendgrid", "ses", "smtp", "outbox")
     assert transports.auto_name(ENV) == "sendgrid"
     assert transports.auto_name(Environment.from_environ({"SMTP_HOST": "mail"})) == "smtp"
     assert transports.auto_name(Environment.from_environ({"SENDGRID_API_KEY": " "})) == "outbox"
@@ -87,7 +87,7 @@ def test_settings_of_the_old_layout_say_where_they_went(project_dir: Path) -> No
     assert f"newsletter.yaml:{moved}:3: delivery.asm_group_id: unknown setting " \
            "'asm_group_id'; it is now delivery.sendgrid.asm_group_id" in out
     assert f"newsletter.yaml:{typo}:3: delivery.sendgird: unknown setting 'sendgird'; the " \
-           "transports are sendgrid, smtp, outbox" in out
+           "transports are sendgrid, ses, smtp, outbox" in out
 
 
 def test_only_a_scheduler_can_deliver_later(project: Project) -> None:

@@ -63,16 +63,17 @@ def with_service_url(project_dir: Path, port: int) -> None:
 
 @contextmanager
 def newsletter_serve(project_dir: Path, engine: Engine,
-                     signing_key: ec.EllipticCurvePrivateKey) -> Iterator[Served]:
-    """``newsletter serve`` over the test database, with the webhook's key; stopped (and
-    waited for) at the end."""
+                     signing_key: ec.EllipticCurvePrivateKey,
+                     extra: dict[str, str] | None = None) -> Iterator[Served]:
+    """``newsletter serve`` over the test database, with the webhook's key (and ``extra``
+    variables); stopped (and waited for) at the end."""
     port = free_port()
     with_service_url(project_dir, port)
     env = {k: v for k, v in os.environ.items()
            if k not in TOOL_ENV and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(NEWSLETTER_SECRET=SECRET, PYTHONPYCACHEPREFIX=str(PYCACHE),
                DATABASE_URL=engine.url.render_as_string(hide_password=False),
-               SENDGRID_WEBHOOK_PUBLIC_KEY=public_key_env(signing_key))
+               SENDGRID_WEBHOOK_PUBLIC_KEY=public_key_env(signing_key), **(extra or {}))
     log = project_dir / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

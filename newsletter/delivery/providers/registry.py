@@ -7,7 +7,8 @@ scheduler (:func:`scheduler`).
 
 ``auto`` asks each provider's own "am I set up" check, in this order: the providers that
 need something set up, in the order of :data:`PROVIDERS` (SendGrid with
-SENDGRID_API_KEY, then SMTP with SMTP_HOST), then those that need nothing (the outbox).
+SENDGRID_API_KEY, then SES with SES_REGION, then SMTP with SMTP_HOST), then those that
+need nothing (the outbox). AWS credentials alone never choose SES: SES_REGION must say so.
 Adding a provider is a package under ``delivery/providers/`` and a line in PROVIDERS
 (docs/architecture.md, "Adding a provider").
 
@@ -26,7 +27,7 @@ from newsletter.config import Environment
 from newsletter.content.schema import validate_part
 from newsletter.content.settings import Publication
 from newsletter.delivery.personalize import Personalizer, signing_key
-from newsletter.delivery.providers import outbox, sendgrid, smtp
+from newsletter.delivery.providers import outbox, sendgrid, ses, smtp
 from newsletter.delivery.providers.base import (
     Options,
     Outcome,
@@ -44,7 +45,7 @@ __all__ = ["PROVIDERS", "Options", "Outcome", "Provider", "Scheduler", "Setup", 
            "scheduler", "suppression_sources", "webhooks"]
 
 PROVIDERS: dict[str, Provider] = {
-    p.name: p for p in (sendgrid.PROVIDER, smtp.PROVIDER, outbox.PROVIDER)
+    p.name: p for p in (sendgrid.PROVIDER, ses.PROVIDER, smtp.PROVIDER, outbox.PROVIDER)
 }
 
 # Settings that lived directly under ``delivery:`` before each transport had its block.
