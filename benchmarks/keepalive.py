@@ -101,7 +101,7 @@ def serve(cert: str, key: str, connect: float, request: float, counters: Counter
     asyncio.run(main())
 
 
-def send(url: str, port: int, ca: str, concurrency: int, out: Any) -> None:
+def send(config: Path, url: str, port: int, ca: str, concurrency: int, out: Any) -> None:
     """One `newsletter send` through the API, in a process of its own; puts its wall time
     and report on ``out``."""
     os.environ.update({"SENDGRID_API_KEY": "SG.bench", "SENDGRID_HOST": f"https://127.0.0.1:{port}",
@@ -109,7 +109,7 @@ def send(url: str, port: int, ca: str, concurrency: int, out: Any) -> None:
                        "DATABASE_URL": url})
     from newsletter import Newsletter, SendOptions
 
-    newsletter = Newsletter(ROOT / "newsletter.yaml")
+    newsletter = Newsletter(config)
     newsletter.engine  # noqa: B018 - opened (and migrated) before the clock starts
     started = time.monotonic()
     report = newsletter.send("2024-07-23", SendOptions(transport="sendgrid",
@@ -118,6 +118,14 @@ def send(url: str, port: int, ca: str, concurrency: int, out: Any) -> None:
     used = resource.getrusage(resource.RUSAGE_SELF)
     out.put((wall, report.requests, report.counts.get("sent"), report.failed,
              used.ru_utime + used.ru_stime))
+
+
+def project(folder: Path, batch_size: int) -> None:
+    """The repository's publication and issues, in ``folder``, with ``batch_size``."""
+    text = (ROOT / "newsletter.yaml").read_text()
+    (folder / "newsletter.yaml").write_text(
+        f"{text}\ndelivery:\n  sendgrid:\n    batch_size: {batch_size}\n")
+    (folder / "issues").symlink_to(ROOT / "issues")
 
 
 def certificate(folder: Path) -> tuple[str, str, str]:
@@ -141,8 +149,8 @@ def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurren
     shutil.copy(seeded, database)
     counters.reset(close_each)
     queue = ctx.Queue()
-    child = ctx.Process(target=send, args=(f"sqlite:///{database}", port, ca, concurrency,
-                                           queue))
+    child = ctx.Process(target=send, args=(folder / "newsletter.yaml", f"sqlite:///{database}",
+                                           port, ca, concurrency, queue))
     child.start()
     while True:
         try:
@@ -165,12 +173,16 @@ def main() -> None:
                         help="ms charged for each new connection's handshakes")
     parser.add_argument("--request", type=float, default=40.0, help="ms charged for each request")
     parser.add_argument("--runs", type=int, default=1, help="sends of each kind")
+    parser.add_argument("--batch-size", type=int, default=1000,
+                        help="readers a request (fewer: less CPU a request, the same round "
+                             "trips; for a machine too busy to show them)")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     counters, port = Counters(ctx), ctx.Value("i", 0)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ca, cert, key = certificate(folder)
+        project(folder, args.batch_size)
         server = ctx.Process(target=serve, args=(cert, key, args.connect / 1000,
                                                  args.request / 1000, counters, port),
                              daemon=True)

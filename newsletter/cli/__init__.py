@@ -134,8 +134,8 @@ def run() -> None:
     whole process's, so it is set here, at the edge, and never by the library."""
     # httpx logs every request it makes at INFO (method, address, answer: never a header
     # or a body): `serve` logs at INFO, where a line for each confirmation email sent
-    # through SendGrid would crowd out the service's own. A program that uses the library
-    # sets its own logging.
+    # through a provider's API would crowd out the service's own. A program that uses the
+    # library sets its own logging.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _Collector.pause()
     try:
