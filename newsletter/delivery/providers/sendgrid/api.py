@@ -57,9 +57,10 @@ class SendGridApi:
         """Keep up to ``count`` connections: the most requests made at once. Called
         before sending: a client already made is closed, and the next request makes one
         of the new size."""
+        wanted = max(1, count)
         with self._lock:
-            if count != self._connections:
-                self._connections = max(1, count)
+            if wanted != self._connections:
+                self._connections = wanted
                 self._close()
 
     def close(self) -> None:
