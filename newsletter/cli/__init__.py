@@ -133,9 +133,11 @@ def run() -> None:
     """The ``newsletter`` console script: :func:`main`, with the collector paused until
     the command's modules have loaded (see :class:`_Collector`). What is set here is the
     whole process's, so it is set here, at the edge, and never by the library."""
-    # python_http_client, a provider's HTTP client, logs every request's headers at DEBUG,
-    # the API key among them. A program that uses the library sets its own logging.
-    logging.getLogger("python_http_client").setLevel(logging.INFO)
+    # httpx logs every request it makes at INFO (method, address, answer: never a header
+    # or a body): `serve` logs at INFO, where a line for each confirmation email sent
+    # through a provider's API would crowd out the service's own. A program that uses the
+    # library sets its own logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _Collector.pause()
     try:
         main()

@@ -163,6 +163,7 @@ class SendRun:
         self.fatal: str | None = None
         self.report = SendReport(self.ledger.issue, transport.name,
                                  warnings=list(transport.warnings))
+        transport.set_concurrency(max(1, options.concurrency))
         self.factory = factory
         self.pool: ProcessPoolExecutor | None = None
         self.starting: list[Future[str | None]] = []  # each worker's first task

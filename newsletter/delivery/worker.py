@@ -30,6 +30,7 @@ def start(factory: Callable[[], Transport], email: Email, scheduled: Timing | No
     ignore_stop_signals()  # the main process decides when to stop, and says so
     try:
         transport = factory()
+        transport.set_concurrency(1)  # a worker process sends one batch at a time
         scheduler = transport.scheduler()
         if scheduled is not None and scheduler is not None:
             scheduler.deliver_later(scheduled)

@@ -18,7 +18,7 @@ from newsletter.content import settings
 from newsletter.delivery.personalize import with_token
 from newsletter.delivery.providers import registry as transports
 from newsletter.delivery.providers.outbox.transport import file_name
-from newsletter.delivery.providers.sendgrid.transport import redact
+from newsletter.delivery.providers.sendgrid.api import redact
 from newsletter.errors import TransportRejected
 from newsletter.project import Project
 from newsletter.store import subscribers as store

@@ -73,7 +73,14 @@ class FakeSendGrid:
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when a hanging request has arrived
         self.release = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # Connections: how many were accepted, how many are open now; a server may close
+        # a connection idle for ``idle_timeout`` seconds, or answer every request with
+        # ``Connection: close`` (``close_each``), as servers that keep none alive do.
+        self.connections = 0
+        self.open_connections = 0
+        self.idle_timeout: float | None = None
+        self.close_each = False
+        self.server = _CountingServer(self, ("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
@@ -165,6 +172,10 @@ class FakeSendGrid:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def setup(self) -> None:
+                self.timeout = fake.idle_timeout  # a wait for the next request ends it
+                super().setup()
+
             def do_GET(self) -> None:
                 from urllib.parse import parse_qsl, urlsplit
 
@@ -221,6 +232,9 @@ class FakeSendGrid:
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
+                if fake.close_each:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 if payload:
                     self.send_header("Content-Type", "application/json" if answer.raw is None
                                      else answer.raw_type)
@@ -228,3 +242,21 @@ class FakeSendGrid:
                 self.wfile.write(payload)
 
         return Handler
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Counts the connections it accepts, and those still open."""
+
+    def __init__(self, fake: FakeSendGrid, *args: Any) -> None:
+        self.fake = fake
+        super().__init__(*args)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self.fake.lock:
+            self.fake.connections += 1
+            self.fake.open_connections += 1
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.fake.lock:
+                self.fake.open_connections -= 1

@@ -129,6 +129,10 @@ class Transport(ABC):
     @abstractmethod
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome: ...
 
+    def set_concurrency(self, requests: int) -> None:  # noqa: B027 - most keep nothing open
+        """The most requests the send will make at once, said before it makes any: a
+        transport that keeps connections open keeps that many."""
+
     def close(self) -> None:  # noqa: B027 - most transports hold nothing open
         pass
 

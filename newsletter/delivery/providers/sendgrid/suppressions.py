@@ -48,10 +48,9 @@ class SendGridSuppressions:
         return list(_pages(self.transport, listed.name, since, until))
 
     def _group(self) -> list[str]:
-        transport, group = self.transport, self.transport.asm
-        response = transport.call(lambda: transport.client.client.asm.groups._(group)
-                                  .suppressions.get())
-        return _group_entries(_json_list(response.body, f"the unsubscribe group {group}"))
+        group = self.transport.asm
+        response = self.transport.api.get(f"/asm/groups/{group}/suppressions")
+        return _group_entries(_json_list(response.content, f"the unsubscribe group {group}"))
 
 
 def source(transport: Transport) -> SendGridSuppressions:
@@ -65,10 +64,9 @@ def _pages(transport: SendGridTransport, name: str, since: int, until: int
     offset = 0
     while True:
         params = {"start_time": since, "end_time": until, "limit": PAGE, "offset": offset}
-        endpoint = getattr(transport.client.client.suppression, name)
-        response = transport.call(lambda e=endpoint, p=params: e.get(query_params=p))
+        response = transport.api.get(f"/suppression/{name}", params)
         where = f"the {name} list (offset {offset})"
-        page = _json_list(response.body, where)
+        page = _json_list(response.content, where)
         yield from _entries(page, where)
         if len(page) < PAGE:
             return

@@ -1,4 +1,4 @@
-"""SendGrid: up to 1,000 personalizations a request through the official ``sendgrid`` package.
+"""SendGrid: up to 1,000 personalizations a request, over kept-alive connections (api.py).
 
 The API key comes from SENDGRID_API_KEY (and SENDGRID_HOST for a stand-in server); what
 the publication chooses (an unsubscribe group, categories, batch size, timeout) from
@@ -9,11 +9,8 @@ the publication chooses (an unsubscribe group, categories, batch size, timeout) 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
-import re
 import time
-import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -32,6 +29,7 @@ from newsletter.delivery.providers.base import (
     Setup,
     Transport,
 )
+from newsletter.delivery.providers.sendgrid.api import SendGridApi
 from newsletter.delivery.providers.sendgrid.settings import (
     API_KEY,
     SendGridEnvironment,
@@ -45,14 +43,12 @@ from newsletter.email.render import (
     UNSUBSCRIBE_TOKEN,
     Email,
 )
-from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
-from newsletter.redact import addresses
+from newsletter.errors import ConfigError
 from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
 
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
-JSON_TEXT = "application/json; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class LinkParts:
 
 
 class SendGridTransport(Transport):
-    """Up to 1,000 personalizations a request through the official ``sendgrid`` package."""
+    """Up to 1,000 personalizations a request to SendGrid's v3 API."""
 
     name = "sendgrid"
     options_model = SendGridOptions
@@ -89,24 +85,14 @@ class SendGridTransport(Transport):
     max_ahead = dt.timedelta(hours=72)  # SendGrid refuses a send_at further ahead
 
     def __init__(self, setup: Setup, options: Options) -> None:
-        from sendgrid import SendGridAPIClient  # imported here: only this transport needs it
-
         assert isinstance(options, SendGridOptions)
         super().__init__(setup, options)
         variables = SendGridEnvironment.read(setup.env)
         if not variables.api_key:
             raise ConfigError(f"{API_KEY} is not set")
-        self.api_key = variables.api_key
         host = variables.host or self.DEFAULT_HOST
+        self.api = SendGridApi(variables.api_key, host, options.timeout)
         self.warnings = _host_warnings(host)
-        self.client = SendGridAPIClient(api_key=self.api_key, host=host)
-        # A client of its own for /mail/send, whose bodies we write as JSON text (see
-        # send): the package sends a str body as it is when the content type is not
-        # exactly "application/json", and encodes anything else with json.dumps.
-        self.mail = SendGridAPIClient(api_key=self.api_key, host=host)
-        self.mail.client.request_headers["Content-Type"] = JSON_TEXT
-        # The package has no timeout of its own: a hung server would hang the send.
-        self.client.client.timeout = self.mail.client.timeout = options.timeout
         self.asm = options.asm_group_id
         self.categories = options.categories
         self._base: tuple[Email, dict[str, Any], str] | None = None
@@ -120,15 +106,6 @@ class SendGridTransport(Transport):
         # With an unsubscribe group, SendGrid makes the links: ours are not used.
         return not (isinstance(options, SendGridOptions) and options.asm_group_id)
 
-    def _without_secrets(self, error: Exception) -> Exception:
-        """The same error, its text cleaned of the API key (a proxy or a fake server may
-        echo the request's Authorization header back in an error body)."""
-        cleaned = redact(str(error), self.api_key)
-        if isinstance(error, TransportUnavailable):
-            return TransportUnavailable(cleaned, retry_after=error.retry_after,
-                                        not_sent=error.not_sent)
-        return type(error)(cleaned)
-
     def scheduler(self) -> Scheduler:
         return self
 
@@ -137,12 +114,11 @@ class SendGridTransport(Transport):
 
     def create_batch(self) -> str:
         """A new batch id, which lets the scheduled send be cancelled later."""
-        response = self.call(lambda: self.client.client.mail.batch.post())
-        return str(json.loads(response.body)["batch_id"])
+        return str(self.api.post("/mail/batch", b"").json()["batch_id"])
 
     def cancel(self, batch_id: str) -> None:
         body = {"batch_id": batch_id, "status": "cancel"}
-        self.call(lambda: self.client.client.user.scheduled_sends.post(request_body=body))
+        self.api.post("/user/scheduled_sends", json.dumps(body).encode())
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
         """One request for the batch. Its body is written as JSON text: the shared part
@@ -256,48 +232,14 @@ class SendGridTransport(Transport):
 
     def post_text(self, body: str) -> str | None:
         """Make one /mail/send request with a body already written as JSON."""
-        text = JsonText(body)
-        response = self.call(lambda: self.mail.client.mail.send.post(request_body=text))
-        message_id = response.headers.get("X-Message-Id")
+        message_id = self.api.post("/mail/send", body.encode()).headers.get("X-Message-Id")
         return str(message_id) if message_id else None
 
-    def call(self, request: Any) -> Any:
-        """Make one API request, turning every failure into our transport errors."""
-        from python_http_client.exceptions import HTTPError
+    def set_concurrency(self, requests: int) -> None:
+        self.api.connections(requests)
 
-        try:
-            return request()
-        except HTTPError as exc:
-            raise self._without_secrets(_sendgrid_error(exc)) from None
-        except TimeoutError:
-            raise TransportUnavailable(
-                f"SendGrid did not answer within {self.client.client.timeout:g} s",
-                not_sent=False) from None
-        except urllib.error.URLError as exc:
-            refused = isinstance(exc.reason, ConnectionRefusedError)
-            raise TransportUnavailable(f"cannot reach SendGrid: {exc.reason}",
-                                       not_sent=refused) from None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            raise TransportUnavailable(f"connection to SendGrid failed: {exc!r}",
-                                       not_sent=False) from None
-
-
-class Encoded(bytes):
-    """A request body that, put in a message, names its size instead of spelling itself
-    out. The package writes every body into a DEBUG log line with ``str.format`` before
-    asking whether DEBUG is on: half a megabyte made into text, 2 ms a request, when
-    the line is never logged."""
-
-    def __format__(self, spec: str) -> str:
-        return f"({len(self):,} bytes)"
-
-
-class JsonText(str):
-    """A body already written as JSON, which the ``sendgrid`` client sends as it is (it
-    calls ``encode`` on a text body): encoded as :class:`Encoded`."""
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return Encoded(str.encode(self, encoding, errors))
+    def close(self) -> None:
+        self.api.close()
 
 
 def _host_warnings(host: str) -> list[str]:
@@ -311,50 +253,3 @@ def _host_warnings(host: str) -> list[str]:
 
 
 _LOOPBACK = {"localhost", "::1"}
-
-
-# An API key as SendGrid makes them, and what an echoed Authorization header carries.
-_CREDENTIALS = re.compile(r"SG\.[\w-]{6,}\.[\w-]{6,}|(?i:bearer|basic)\s+[\w.~+/=-]{8,}")
-
-
-def redact(text: str, *secrets: str) -> str:
-    """``text`` with every credential it may carry replaced by [redacted]."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _CREDENTIALS.sub("[redacted]", text)
-
-
-def _sendgrid_error(exc: Any) -> Exception:
-    status = int(exc.status_code)
-    detail = addresses(_error_messages(exc.body))  # SendGrid's words may quote an address
-    message = f"SendGrid answered {status}" + (f": {detail}" if detail else "")
-    if status == 429 or status >= 500:
-        return TransportUnavailable(message, retry_after=_retry_after(exc.headers),
-                                    not_sent=True)
-    return TransportRejected(message)
-
-
-def _error_messages(body: bytes | str | None) -> str:
-    try:
-        errors = json.loads(body or b"{}").get("errors") or []
-    except (ValueError, AttributeError):
-        return ""
-    parts = []
-    for error in errors[:3]:
-        field_name = error.get("field")
-        parts.append(f"{error.get('message', '?')}" + (f" ({field_name})" if field_name else ""))
-    return "; ".join(parts)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds to wait, from Retry-After or SendGrid's X-RateLimit-Reset (a Unix time)."""
-    if headers is None:
-        return None
-    value = headers.get("Retry-After")
-    if value and value.strip().isdigit():
-        return float(value)
-    reset = headers.get("X-RateLimit-Reset")
-    if reset and reset.strip().isdigit():
-        return max(0.0, float(reset) - time.time())
-    return None
