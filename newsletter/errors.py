@@ -4,6 +4,8 @@
     ├── ProblemsFound          a file failed validation; carries every Problem found
     │   └── NotReady           the file is valid, but its email has errors (lint)
     ├── ConfigError            a setting or environment variable is missing or wrong
+    ├── NaiveDatetime          a datetime without its timezone handed to the store (a bug
+    │                          in the caller: the store keeps UTC and will not guess)
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
     ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
@@ -19,6 +21,8 @@
         │                      backoff, and the send pauses when they keep coming
         ├── BatchNotSent       a batch failed before anything of it left (a message that
         │                      cannot be written): released, and the send stops
+        ├── BatchMoveRefused   a change of a batch's state that store/batch_state.py's
+        │                      table does not allow (a bug, or another run took the batch)
         └── SendPaused         too many errors in one run, or stopped by a signal;
                                running again resumes (carries the run's report)
 
@@ -87,6 +91,10 @@ class ConfigError(NewsletterError):
     pass
 
 
+class NaiveDatetime(NewsletterError):
+    pass
+
+
 class IssueNotFound(NewsletterError):
     pass
 
@@ -144,6 +152,10 @@ def _unavailable(message: str, retry_after: float | None, not_sent: bool) -> Tra
 
 
 class BatchNotSent(DeliveryError):
+    pass
+
+
+class BatchMoveRefused(DeliveryError):
     pass
 
 

@@ -354,7 +354,7 @@ class SendRun:
             again = sorted(self.held)
             self.held.clear()
             for number in again:
-                self.ledger.release(number, None)  # the server's words stay
+                self.ledger.retry_held(number)  # the server's words stay
             self._drain(pool, iter(again))
         self.report.deferred = sum(self.held.values())
 
@@ -372,7 +372,7 @@ class SendRun:
             self._gave_up(number, len(recipients), exc)
             return
         except Exception as exc:
-            self.ledger.uncertain(number, f"unexpected error: {exc!r}")
+            self.ledger.uncertain(number, f"unexpected error: {exc!r}", unexpected=True)
             self._halt(f"unexpected error while sending batch {number}: {exc!r}; its "
                        f"{len(recipients)} recipients are marked uncertain")
             return
