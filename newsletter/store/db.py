@@ -37,7 +37,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DontWrapMixin
 
 from newsletter.errors import ConfigError, NaiveDatetime
 from newsletter.store.migrate import migrate
@@ -48,6 +48,11 @@ DEFAULT_SQLITE = "newsletter.sqlite3"
 ISSUE_KEY = 40
 
 metadata = MetaData()
+
+
+class _Naive(NaiveDatetime, DontWrapMixin):
+    """NaiveDatetime as raised inside a statement: SQLAlchemy passes it on as it is,
+    instead of wrapping it in its own StatementError."""
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -64,8 +69,8 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
             return None
         if not isinstance(value, dt.datetime) or value.tzinfo is None \
                 or value.utcoffset() is None:
-            raise NaiveDatetime(f"the store keeps moments in UTC and was given {value!r}, "
-                                "which names no timezone")
+            raise _Naive(f"the store keeps moments in UTC and was given {value!r}, "
+                         "which names no timezone")
         return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
