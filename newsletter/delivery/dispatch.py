@@ -49,13 +49,16 @@ class Dispatcher:
             self.email()
         except Exception:  # the plan waits for it too, and says what went wrong
             return
-        self.start(None)
+        self._start(None)
 
     def start(self, scheduled: Timing | None) -> None:
         """Start the workers (if there are to be any, and they have not been started),
         each scheduled as the run is."""
         if self.starter is not None:
             self.starter.join()
+        self._start(scheduled)
+
+    def _start(self, scheduled: Timing | None) -> None:
         if self.pool is not None or not self.workers or self.factory is None:
             return
         self.pool = ProcessPoolExecutor(
