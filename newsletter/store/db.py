@@ -73,6 +73,13 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
                          "which names no timezone")
         return value.astimezone(dt.UTC)
 
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # A span added to or taken from a moment (``updated_at + 2 h``) is an interval,
+        # not a moment; anything else beside a moment is taken as one, and checked.
+        if isinstance(value, dt.timedelta):
+            return self.impl.coerce_compared_value(op, value)
+        return self
+
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None

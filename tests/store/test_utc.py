@@ -49,6 +49,20 @@ def test_a_naive_moment_is_refused_and_nothing_is_kept(engine: Engine, naive: ob
         assert conn.execute(text("SELECT count(*) FROM erased")).scalar() == 0
 
 
+def test_a_span_beside_a_moment_is_an_interval(engine: Engine) -> None:
+    # ``moment - span`` in SQL is bound as an interval, not refused as a naive moment.
+    # (Only PostgreSQL computes with it; SQLite keeps text, and what it makes of the
+    # sum is no moment: the code does such sums in Python.)
+    moment = MOMENTS[0]
+    with engine.begin() as conn:
+        conn.execute(erased.insert().values(digest="d", erased_at=moment))
+        conn.execute(erased.update().values(erased_at=erased.c.erased_at
+                                            - dt.timedelta(hours=2)))
+        if engine.dialect.name == "postgresql":
+            back = conn.execute(select(erased.c.erased_at)).scalar()
+            assert back == moment - dt.timedelta(hours=2)
+
+
 def test_a_value_written_by_sql_reads_as_utc(engine: Engine) -> None:
     # Written by the database itself (a bulk insert, CURRENT_TIMESTAMP): still UTC.
     with engine.begin() as conn:
