@@ -9,7 +9,8 @@ from sqlalchemy import create_engine, text
 
 SERVER = os.environ.get("NEWSLETTER_BENCH_POSTGRES",
                         "postgresql+psycopg://postgres@127.0.0.1:5432")
-BENCH_DB = "newsletter_bench"
+# Its own name per engineer or branch when several measure on one server at once.
+BENCH_DB = os.environ.get("NEWSLETTER_BENCH_DB", "newsletter_bench")
 
 
 def fresh_postgres() -> str:

@@ -466,11 +466,11 @@ class Newsletter:
         request counts of past hours. Return how many rows went, by kind. (The service's
         mailer prunes the requests and counts by itself; this is for a database that no
         service runs on.)"""
-        from newsletter.store import consent, signups, throttle
-        from newsletter.store.ledger import Ledger
+        from newsletter.store import consent, events, retention, signups, throttle
 
         now = now or dt.datetime.now(dt.UTC)
-        gone = Ledger.prune(self.engine, now - older_than)
+        gone = retention.prune(self.engine, now - older_than)
+        gone["events"] = events.prune(self.engine, now - older_than)
         expired = now - dt.timedelta(days=self.project.publication.readers.confirm_days + 1)
         gone["unconfirmed"] = consent.drop_unconfirmed(self.engine, expired) + \
             signups.prune(self.engine, expired)

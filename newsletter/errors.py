@@ -4,6 +4,8 @@
     ├── ProblemsFound          a file failed validation; carries every Problem found
     │   └── NotReady           the file is valid, but its email has errors (lint)
     ├── ConfigError            a setting or environment variable is missing or wrong
+    ├── NaiveDatetime          a datetime without its timezone handed to the store (a bug
+    │                          in the caller: the store keeps UTC and will not guess)
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
     ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
@@ -21,6 +23,8 @@
         │                      cannot be written): released, and the send stops
         ├── SenderUnhealthy    the recent sends' complaint or hard-bounce rate is above
         │                      the limit: the send did not begin (exit status 4)
+        ├── BatchMoveRefused   a change of a batch's state that store/batch_state.py's
+        │                      table does not allow (a bug, or another run took the batch)
         └── SendPaused         too many errors in one run, or stopped by a signal;
                                running again resumes (carries the run's report)
 
@@ -89,6 +93,10 @@ class ConfigError(NewsletterError):
     pass
 
 
+class NaiveDatetime(NewsletterError):
+    pass
+
+
 class IssueNotFound(NewsletterError):
     pass
 
@@ -152,6 +160,10 @@ class BatchNotSent(DeliveryError):
 class SenderUnhealthy(DeliveryError):
     """The recent sends' complaint or hard-bounce rate is above the limit: the send did
     not begin (exit status 4 at the command line)."""
+
+
+class BatchMoveRefused(DeliveryError):
+    pass
 
 
 class SendPaused(DeliveryError):

@@ -1,62 +1,42 @@
-"""The send, as one story: plan the audience, then for each batch claim it, send it
-(retrying what may work later), and settle it in the ledger.
+"""The send, as one story: plan the audience and take the lease, then for each batch
+claim it, send it through the transport (retrying what may work later), and settle it in
+the ledger.
 
 Batches run on a small thread pool (``concurrency``), throttled to ``rate`` requests a
-second. A refusal from the provider stops the send at once; batches that keep failing
-pause it after ``max_failed_batches``; either way the next run resumes where it stopped.
+second (pacing.py), their requests built here or in worker processes (dispatch.py). A
+refusal from the provider stops the send at once; batches that keep failing pause it
+after ``max_failed_batches``; a signal or a lost lease stops it too (stops.py); either
+way the next run resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import gc
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
-)
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_when_event_set,
-    wait_random_exponential,
-)
 
-from newsletter.delivery import worker
-from newsletter.delivery.dates import Timing
+from newsletter.delivery import later, memory
+from newsletter.delivery.attempt import BatchAttempt, send_batch
+from newsletter.delivery.dispatch import Dispatcher
 from newsletter.delivery.lease import Heartbeat
+from newsletter.delivery.pacing import Backoff, RateLimiter
 from newsletter.delivery.progress import Progress
-from newsletter.delivery.providers.base import Outcome, Scheduler, Transport
+from newsletter.delivery.providers.base import Outcome, Transport
 from newsletter.delivery.stopping import stop_signals
+from newsletter.delivery.stops import Stop, StopReason
 from newsletter.email.render import Email
-from newsletter.errors import (
-    BatchNotSent,
-    ConfigError,
-    DeliveryError,
-    SendPaused,
-    TransportRejected,
-    TransportUnavailable,
-)
+from newsletter.errors import BatchNotSent, TransportRejected, TransportUnavailable
 from newsletter.store import subscribers
 from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
-from newsletter.timing import LATEST_ZONE, send_instant
 
 # The figures the docs give about a send (tests/delivery/test_readme_figures.py reads
 # them from here and looks for them there).
@@ -117,22 +97,6 @@ class SendReport:
                     or self.counts.get("uncertain"))
 
 
-class RateLimiter:
-    def __init__(self, rate: float | None) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_start = 0.0
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_start)
-            self.next_start = start + self.interval
-        time.sleep(start - now)
-
-
 class Rendering(Protocol):
     """An email still being rendered (in a process of its own); its day is known."""
 
@@ -151,71 +115,56 @@ class SendRun:
         ``email`` may still be rendering: the first run then plans meanwhile."""
         self.day = email.date if isinstance(email, Email) else email.day
         self.ledger = Ledger(engine, self.day.isoformat())
-        self.engine = engine
         self.source = email
         self.transport = transport
         self.options = options
         self.progress = progress or Progress()
+        self.stop = Stop()
         self.limiter = RateLimiter(options.rate)
-        self.stop = threading.Event()
+        self.backoff = Backoff(options.max_attempts, options.retry_base, options.retry_cap,
+                               self.stop.event)
+        self.dispatcher = Dispatcher(transport, self._email, options.workers, factory)
         self.lock = threading.Lock()
         self.failed_batches = 0
-        self.fatal: str | None = None
         self.report = SendReport(self.ledger.issue, transport.name,
                                  warnings=list(transport.warnings))
-        transport.set_concurrency(max(1, options.concurrency))
-        self.factory = factory
-        self.pool: ProcessPoolExecutor | None = None
-        self.starting: list[Future[str | None]] = []  # each worker's first task
-        self.scheduled: Timing | None = None
-        self.interrupted: str | None = None  # the signal that asked this run to stop
-        self.lost: str | None = None  # why the lease was lost, if it was
-        self.starter: threading.Thread | None = None  # starts the workers once rendered
+        transport.set_concurrency(max(1, options.concurrency))  # its pool of connections
         self.held: dict[int, int] = {}  # batch -> its readers a server asked to try later
 
-    @property
-    def email(self) -> Email:
+    def _email(self) -> Email:
         """The email; while it is still being rendered, this waits for it."""
         return self.source if isinstance(self.source, Email) else self.source.result()
 
+    @property
+    def email(self) -> Email:
+        return self._email()
+
     def run(self) -> SendReport:
-        with _fewer_collections():
+        with memory.fewer_collections():
             try:
                 return self._run()
             finally:
-                if self.starter is not None:
-                    self.starter.join()
-                if self.pool is not None:
-                    self.pool.shutdown(cancel_futures=True)
+                self.dispatcher.close()
 
     def _run(self) -> SendReport:
         started = time.monotonic()
-        timing = self._check_timing()
+        timing = later.when(self.transport, self.day, self.options.send_at,
+                            self.options.local_time)
         if timing is None and self.options.workers and not self.ledger.exists():
-            # A first run plans a million rows for a second or more: the email is rendered
-            # and the workers (a fresh interpreter each) start meanwhile, not after.
-            self.starter = threading.Thread(target=self._start_when_rendered,
-                                            name="start-workers", daemon=True)
-            self.starter.start()
+            self.dispatcher.start_when_rendered()  # while the first run plans
         lease = Lease(run_owner(), dt.timedelta(seconds=self.options.lease_timeout),
                       self.options.accept_changes)
-
-        def content() -> Content:  # waited for inside the plan's transaction
-            return Content(self.email.digest, self.email.subject)
-
-        begun = self.ledger.begin(self.transport.name, self.transport.batch_size, content, lease)
+        begun = self.ledger.begin(self.transport.name, self.transport.batch_size,
+                                  self._content, lease)
         self.report.planned, self.report.taken_over_from = begun.planned, begun.taken_over_from
         renew_every = min(RENEW_EVERY, self.options.lease_timeout / 3)
         try:
             with Heartbeat(self.ledger, lease.owner, renew_every, self._lost_lease), \
                     stop_signals(self._interrupt):
                 self._prepare()
-                if timing is not None:
-                    self._schedule(*timing)
-                if self.starter is not None:
-                    self.starter.join()
-                if self.pool is None:
-                    self._start_workers()
+                scheduled = None if timing is None else \
+                    later.schedule(self.transport, self.ledger, self.day, *timing)
+                self.dispatcher.start(scheduled)
                 self._send_all(begun)
         finally:
             self.ledger.release_lease(lease.owner)
@@ -225,94 +174,21 @@ class SendRun:
         self._raise_if_stopped()
         return self.report
 
+    def _content(self) -> Content:  # waited for inside the plan's transaction
+        return Content(self.email.digest, self.email.subject)
+
     def _prepare(self) -> None:
         self.report.recovered_uncertain = self.ledger.recover()
         if self.options.resend_uncertain:
             self.ledger.release_uncertain()
         self.ledger.release_failed()
 
-    def _check_timing(self) -> tuple[dt.datetime, bool] | None:
-        """(when the last reader is due, whether per reader), or None to deliver now."""
-        now = dt.datetime.now(dt.UTC)
-        if self.options.local_time:
-            last = send_instant(self.day, self.transport.publication.send_clock,
-                                LATEST_ZONE)
-            return self._within_reach(last, now), True
-        send_at = self.options.send_at
-        if send_at is None or send_at <= now:
-            return None
-        return self._within_reach(send_at, now), False
-
-    def _within_reach(self, send_at: dt.datetime, now: dt.datetime) -> dt.datetime:
-        scheduler = self._scheduler()
-        if send_at - now > scheduler.max_ahead:
-            hours = scheduler.max_ahead / dt.timedelta(hours=1)
-            raise ConfigError(f"{send_at:%Y-%m-%d %H:%M %Z} is more than {hours:g} hours "
-                              f"ahead; {self.transport.name} cannot schedule that far")
-        return send_at
-
-    def _scheduler(self) -> Scheduler:
-        scheduler = self.transport.scheduler()
-        if scheduler is None:
-            raise self.transport.unsupported("schedule delivery for later (send_at)")
-        return scheduler
-
-    def _schedule(self, last: dt.datetime, per_reader: bool) -> None:
-        scheduler = self._scheduler()
-        batch_id, _ = self.ledger.scheduled()
-        if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
-            batch_id = scheduler.create_batch()
-            self.ledger.set_scheduled(batch_id, last)
-        self.scheduled = Timing(batch_id, local_day=self.day) if per_reader \
-            else Timing(batch_id, send_at=last)
-        scheduler.deliver_later(self.scheduled)
-
-    def _start_when_rendered(self) -> None:
-        """In a thread of its own: wait for the email (its process gone, so the memory of
-        the two never adds up), then start the workers."""
-        try:
-            self.email  # noqa: B018 - waits for the rendering
-        except Exception:  # the plan waits for it too, and says what went wrong
-            return
-        self._start_workers()
-
-    def _start_workers(self) -> None:
-        # Building and encoding a request is pure Python work, bound by the GIL; worker
-        # processes let it use the other cores while this one keeps the ledger.
-        if self.options.workers and self.factory is not None:
-            self.pool = ProcessPoolExecutor(
-                self.options.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker.start, initargs=(self.factory, self.email, self.scheduled))
-            # The pool starts a process for each task that finds none idle: one small
-            # task each starts them all now, while this process goes on.
-            self.starting = [self.pool.submit(worker.ready)
-                             for _ in range(self.options.workers)]
-
-    def _workers_ready(self) -> None:
-        """Before the first batch is claimed: workers that could not start are a setup
-        error, said in one line, with nothing claimed and so nothing left uncertain."""
-        for future in self.starting:
-            try:
-                failure = future.result()
-            except BrokenProcessPool as exc:
-                failure = f"a worker process ended ({exc})"
-            if failure:
-                raise DeliveryError(f"the send's worker processes could not start: "
-                                    f"{failure}; nothing was sent (--workers 0 sends from "
-                                    "this process alone)")
-        self.starting = []
-
-    def _dispatch(self, recipients: Sequence[Recipient]) -> Outcome:
-        if self.pool is None:
-            return self.transport.send(self.email, recipients)
-        return self.pool.submit(worker.send, worker.as_rows(recipients)).result()
-
     def _send_all(self, begun: Begun) -> None:
         pending = self.ledger.pending_batches()
         if not pending:
             self.report.already_done = self.ledger.finish_if_done()
             return
-        self._workers_ready()
+        self.dispatcher.ready()
         if begun.resumed:
             status = self.ledger.status()
             self.progress.start(status.planned, status.planned - status.left)
@@ -339,104 +215,66 @@ class SendRun:
             for future in done:
                 future.result()  # a bug or a database error stops the send here
             finished += len(done)
-            if finished % COLLECT_EVERY < len(done):
-                # With collections rare (see _fewer_collections), the few cycles each
-                # batch leaves (retry state, SQL expressions) would pile up over millions
-                # of readers: clear them now and then, so memory stays flat.
-                gc.collect()
+            memory.collect_now_and_then(finished, len(done))
 
     def _retry_deferred(self, pool: ThreadPoolExecutor) -> None:
         """Batches whose readers a server asked to try later (a 4xx answer, such as
         greylisting) go again after a wait, holding only those readers; whoever is still
         held stays pending in the ledger, with the server's words, for the next run."""
         for _ in range(self.options.deferred_rounds):
-            if not self.held or self.stop.wait(self.options.retry_deferred_after):
+            if not self.held or self.stop.event.wait(self.options.retry_deferred_after):
                 break
             again = sorted(self.held)
             self.held.clear()
             for number in again:
-                self.ledger.release(number, None)  # the server's words stay
+                self.ledger.retry_held(number)  # the server's words stay
             self._drain(pool, iter(again))
         self.report.deferred = sum(self.held.values())
 
     def _batch(self, number: int) -> None:
+        """One batch: claim, send, settle."""
         recipients = self.ledger.claim(number)
         if not recipients:
             return
         try:
-            outcome, note = self._send_with_retries(number, recipients)
+            attempt = send_batch(number, recipients, self.ledger, self.dispatcher.send,
+                                 self.backoff, self.limiter)
         except (TransportRejected, BatchNotSent) as exc:
             self.ledger.release(number, str(exc))  # nothing left: the next run sends it
-            self._halt(str(exc))
-            return
+            self._refused(str(exc))
         except TransportUnavailable as exc:
             self._gave_up(number, len(recipients), exc)
-            return
         except Exception as exc:
-            self.ledger.uncertain(number, f"unexpected error: {exc!r}")
-            self._halt(f"unexpected error while sending batch {number}: {exc!r}; its "
-                       f"{len(recipients)} recipients are marked uncertain")
-            return
+            self.ledger.uncertain(number, f"unexpected error: {exc!r}", unexpected=True)
+            self._refused(f"unexpected error while sending batch {number}: {exc!r}; its "
+                          f"{len(recipients)} recipients are marked uncertain")
+        else:
+            self._settle(attempt)
+
+    def _settle(self, attempt: BatchAttempt) -> None:
+        outcome = attempt.outcome
         # Readers held for later stay on the batch's list, pending, like those not sent.
-        sent = self.ledger.settle(number, outcome.provider_id, outcome.refused, note,
-                                  {**outcome.not_sent, **outcome.deferred})
-        self._count(sent, outcome)
+        sent = self.ledger.settle(attempt.number, outcome.provider_id, outcome.refused,
+                                  attempt.note, {**outcome.not_sent, **outcome.deferred})
+        self._count(sent, attempt)
         if outcome.deferred:
             with self.lock:
-                self.held[number] = len(outcome.deferred)
-        self.progress.advance(len(recipients))
+                self.held[attempt.number] = len(outcome.deferred)
+        self.progress.advance(attempt.size)
 
-    def _count(self, sent: int, outcome: Outcome) -> None:
+    def _count(self, sent: int, attempt: BatchAttempt) -> None:
+        outcome: Outcome = attempt.outcome
         with self.lock:
             self.report.sent += sent
             self.report.requests += 1
+            self.report.timeouts_retried += attempt.timed_out
             self.report.failed += len(outcome.refused)
             for why in dict.fromkeys([*outcome.refused.values(), *outcome.not_sent.values()]):
                 self.report.errors.append(why)
             for why in dict.fromkeys(outcome.deferred.values()):
                 self.report.errors.append(f"held for a later attempt: {why}")
             if outcome.not_sent:  # the transport stopped part-way (a full disk, say)
-                self.failed_batches += 1
-                if self.failed_batches >= self.options.max_failed_batches:
-                    self.stop.set()
-
-    def _send_with_retries(self, number: int, recipients: Sequence[Recipient]):  # type: ignore[no-untyped-def]
-        timed_out = False
-        # No new attempt once the send is stopping (paused, interrupted, lease lost),
-        # and no wait for one: a batch in flight finishes its attempt and is set aside.
-        retrying = Retrying(retry=retry_if_exception_type(TransportUnavailable),
-                            stop=stop_after_attempt(self.options.max_attempts)
-                            | stop_when_event_set(self.stop),
-                            wait=self._wait, sleep=self._pause, reraise=True)
-        for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.ledger.in_flight_again(number)
-                self.limiter.wait()
-                try:
-                    outcome = self._dispatch(recipients)
-                except TransportUnavailable as exc:
-                    timed_out = timed_out or not exc.not_sent
-                    if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
-                        self.ledger.release(number, str(exc))
-                    raise
-        note = None
-        if timed_out:
-            note = ("an earlier attempt got no answer; if the provider had taken it, these "
-                    "recipients got the issue twice")
-            with self.lock:
-                self.report.timeouts_retried += 1
-        return outcome, note
-
-    def _pause(self, seconds: float) -> None:
-        self.stop.wait(seconds)  # cut short when the send stops
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_random_exponential(multiplier=self.options.retry_base,
-                                          max=self.options.retry_cap)(state)
-        exc = state.outcome.exception() if state.outcome else None
-        hint = getattr(exc, "retry_after", None) or 0.0
-        return min(max(backoff, hint), self.options.retry_cap)
+                self._batch_failed()
 
     def _gave_up(self, number: int, size: int, exc: TransportUnavailable) -> None:
         """A batch's last attempt failed. It counts towards the pause unless the send is
@@ -448,65 +286,34 @@ class SendRun:
             if counted:
                 self.report.failed += size
                 self.report.errors.append(f"batch {number}: {exc}")
-                self.failed_batches += 1
-                if self.failed_batches >= self.options.max_failed_batches:
-                    self.stop.set()
+                self._batch_failed()
         if exc.not_sent:
             self.ledger.release(number, str(exc), failed=counted)
         else:
             self.ledger.uncertain(number, str(exc))
 
-    def _halt(self, reason: str) -> None:
+    def _batch_failed(self) -> None:  # with the lock held
+        self.failed_batches += 1
+        if self.failed_batches >= self.options.max_failed_batches:
+            self.stop(StopReason.FAILED_BATCHES)
+
+    def _refused(self, reason: str) -> None:
         with self.lock:
-            self.fatal = self.fatal or reason
             self.report.errors.append(reason)
-        self.stop.set()
+        self.stop(StopReason.REFUSED, reason)
 
     def _interrupt(self, signal_name: str) -> None:
-        # In the signal handler: only set flags (the lock may be held by this thread).
-        self.interrupted = self.interrupted or signal_name
-        self.stop.set()
+        self.stop(StopReason.SIGNAL, signal_name)  # in the signal handler: no lock
 
     def _lost_lease(self, reason: str) -> None:
-        self.lost = reason
-        self.stop.set()
+        self.stop(StopReason.LEASE_LOST, reason)
 
     def _raise_if_stopped(self) -> None:
-        if self.fatal:
-            self.report.stopped = self.fatal
-            raise TransportRejected(f"{self.fatal}; the send stopped (nothing more was sent; "
-                                    "fix the cause and run again to resume)")
-        if self.lost:
-            self.report.stopped = self.lost
-            raise DeliveryError(self.lost)
-        if self.interrupted:
-            self.report.stopped = f"stopped by {self.interrupted}"
-            raise SendPaused(f"stopped by {self.interrupted}: the requests in flight were "
-                             f"settled, {self.report.sent:,} recipients were sent to in this "
-                             "run; run the same command again to resume", report=self.report)
-        if self.stop.is_set():
-            last = self.report.errors[-1] if self.report.errors else "errors"
-            self.report.stopped = f"paused after {self.failed_batches} failed batches"
-            raise SendPaused(f"paused after {self.failed_batches} failed batches (last: {last}); "
-                             "run the same command again to resume", report=self.report)
-
-
-COLLECT_EVERY = 200  # batches between full collections during a send
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """A send allocates millions of short-lived, cycle-free dicts (one per recipient);
-    at the default thresholds the cycle collector runs so often that it costs as much as
-    building them. Collect rarely during the send, as before after it. (What lives as
-    long as the process is frozen out of the scans by the command line, at its start:
-    the library never freezes or unfreezes, which would thaw what a host froze.)"""
-    before = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 50)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+        self.report.stopped = self.stop.summary(self.failed_batches)
+        last = self.report.errors[-1] if self.report.errors else None
+        error = self.stop.error(self.report.sent, self.failed_batches, last, self.report)
+        if error is not None:
+            raise error
 
 
 def proof(email: Email, transport: Transport, addresses: Sequence[str],

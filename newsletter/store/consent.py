@@ -42,9 +42,7 @@ def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | 
             subscribers.c.id == subscriber_id, subscribers.c.legacy_links.is_(True))).first()
     if row is None or row.status == Status.ACTIVE or row.requested_at is None:
         return None
-    asked = row.requested_at if row.requested_at.tzinfo else \
-        row.requested_at.replace(tzinfo=dt.UTC)
-    if asked.date() > made:
+    if row.requested_at.date() > made:
         return None  # a link from before a later request still works; not one from before
     return find_by_id(engine, subscriber_id)
 
@@ -138,7 +136,7 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(
             sends.c.compacted_at.is_not(None), sends.c.cancelled_at.is_(None),
             sends.c.created_at >= since).order_by(sends.c.issue)).all()
-    left_at = _aware(row.updated_at) if row.status != Status.ACTIVE else None
+    left_at = row.updated_at if row.status != Status.ACTIVE else None
     return {
         "email": row.email, "name": row.name, "timezone": row.timezone, "status": row.status,
         "subscribed_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
@@ -157,13 +155,9 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         "deliveries": [{"issue": issue, "state": state} for issue, state in own],
         "issues_sent_while_subscribed": [
             issue for issue, begun in finished if issue not in known and
-            (left_at is None or _aware(begun) <= left_at)],
+            (left_at is None or begun <= left_at)],
     }
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _iso(value: dt.datetime | None) -> str | None:
-    return _aware(value).isoformat() if value is not None else None
+    return value.isoformat() if value is not None else None

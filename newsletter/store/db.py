@@ -7,16 +7,18 @@ a database newer than this code is refused rather than guessed at (see migrate.p
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
-from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -26,14 +28,18 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     create_engine,
     event,
+    exists,
     false,
+    func,
+    select,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, DontWrapMixin
 
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, NaiveDatetime
 from newsletter.store.migrate import migrate
 
 DEFAULT_SQLITE = "newsletter.sqlite3"
@@ -42,6 +48,44 @@ DEFAULT_SQLITE = "newsletter.sqlite3"
 ISSUE_KEY = 40
 
 metadata = MetaData()
+
+
+class _Naive(NaiveDatetime, DontWrapMixin):
+    """NaiveDatetime as raised inside a statement: SQLAlchemy passes it on as it is,
+    instead of wrapping it in its own StatementError."""
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A moment, kept in UTC: an aware datetime in, an aware UTC datetime out, on every
+    database. SQLite keeps no zone (its values come back naive) and PostgreSQL answers in
+    the session's: both are made UTC here, once, instead of by each reader. A naive
+    datetime is refused (NaiveDatetime): which zone it meant cannot be known."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None \
+                or value.utcoffset() is None:
+            raise _Naive(f"the store keeps moments in UTC and was given {value!r}, "
+                         "which names no timezone")
+        return value.astimezone(dt.UTC)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # A span added to or taken from a moment (``updated_at + 2 h``) is an interval,
+        # not a moment; anything else beside a moment is taken as one, and checked.
+        if isinstance(value, dt.timedelta):
+            return self.impl.coerce_compared_value(op, value)
+        return self
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: written in UTC by process_bind_param
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
 
 
 def new_key() -> str:
@@ -69,16 +113,16 @@ subscribers = Table(
     Column("name", String(200)),
     Column("timezone", String(64)),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     # Revision 0007, the consent on record: where the subscription came from ("form
     # news.example.org", "import members.csv", "command"), when it was last asked for by
     # the reader (set while a confirmation is outstanding), when confirmed, and when the
     # last confirmation email went (at most one an hour).
     Column("consent_source", String(200)),
-    Column("requested_at", DateTime(timezone=True)),
-    Column("confirmed_at", DateTime(timezone=True)),
-    Column("confirm_sent_at", DateTime(timezone=True)),
+    Column("requested_at", UtcDateTime()),
+    Column("confirmed_at", UtcDateTime()),
+    Column("confirm_sent_at", UtcDateTime()),
     # Revision 0010. The random key a reader's links name (32 hex digits; never their row
     # number), renewed when they subscribe again; whether links of the kinds made before
     # it (by row number) still act for them; when and from which network they asked to
@@ -86,7 +130,7 @@ subscribers = Table(
     # labels brought from another tool (a JSON list).
     Column("link_key", String(32), nullable=False, unique=True, default=new_key),
     Column("legacy_links", Boolean, nullable=False, default=False, server_default=false()),
-    Column("opted_in_at", DateTime(timezone=True)),
+    Column("opted_in_at", UtcDateTime()),
     Column("opt_in_ip", String(64)),
     Column("tags", Text),
     Index("ix_subscribers_status", "status", "id"),
@@ -109,10 +153,10 @@ signups = Table(
     Column("network", String(64)),
     Column("state", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("claimed_at", DateTime(timezone=True)),
-    Column("retry_at", DateTime(timezone=True)),  # a failed email waits till then
-    Column("mailed_at", DateTime(timezone=True)),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("claimed_at", UtcDateTime()),
+    Column("retry_at", UtcDateTime()),  # a failed email waits till then
+    Column("mailed_at", UtcDateTime()),
     Index("ix_signups_state", "state", "id"),
     Index("ix_signups_email_key", "email_key", "mailed_at"),
     sqlite_autoincrement=True,
@@ -123,7 +167,7 @@ signups = Table(
 erased = Table(
     "erased", metadata,
     Column("digest", String(64), primary_key=True),
-    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", UtcDateTime(), nullable=False),
 )
 
 # Keys the store makes for itself (revision 0010): "erased", the key of those hashes.
@@ -149,22 +193,22 @@ sends = Table(
     Column("transport", String(16), nullable=False),
     Column("batch_size", Integer, nullable=False),
     Column("planned", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
     # The run sending it now ("host:pid:nonce") and when it last said so (the database's
     # clock): a lease that expires when its run stops renewing it.
     Column("owner", String(200)),
-    Column("heartbeat", DateTime(timezone=True)),
+    Column("heartbeat", UtcDateTime()),
     # Revision 0002: a send scheduled with the provider (its scheduler's send_at + batch_id).
     Column("batch_id", String(200)),
-    Column("send_at", DateTime(timezone=True)),
+    Column("send_at", UtcDateTime()),
     # Revision 0003: the content the send began with, and when it was cancelled.
     Column("content_hash", String(64)),
     Column("subject", Text),
-    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancelled_at", UtcDateTime()),
     # Revision 0006: a finished send, compacted: how many it reached, and when.
     Column("sent_count", BigInteger),
-    Column("compacted_at", DateTime(timezone=True)),
+    Column("compacted_at", UtcDateTime()),
 )
 
 # A batch is one provider request (or, a message a reader, one run of messages on a
@@ -178,33 +222,35 @@ batches = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("provider_id", String(200)),
     Column("error", Text),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
     Column("reached", Integer),  # readers the batch reached (0008), its rows gone
-    # Revision 0009: the readers the batch has yet to reach (pending, or uncertain with
-    # the batch), as their ids in the text ",12,15,19," (see reader_ids), and how many.
-    # The audience of a send is a thousand such rows, not a row a reader.
-    Column("readers", Text),
+    # How many readers the batch has yet to reach (0009; pending, or uncertain with the
+    # batch): who they are is in batch_readers.
     Column("waiting", Integer),
     Index("ix_batches_state", "issue", "state"),
 )
 
-
-def readers_text(ids: Iterable[int]) -> str | None:
-    """``batches.readers`` for ``ids``: ",12,15,19," (None for none). The commas at both
-    ends let a reader be found with LIKE '%,15,%' (:func:`holding`) on either database."""
-    joined = ",".join(map(str, ids))
-    return f",{joined}," if joined else None
-
-
-def reader_ids(text: str | None) -> list[int]:
-    """The ids in a ``batches.readers`` text, in their order."""
-    return list(map(int, text[1:-1].split(","))) if text and len(text) > 2 else []
+# Revision 0012: the readers each batch has yet to reach, a row each (until 0011, the
+# text ",12,15,19," on the batch's row). The key, in plan order, makes a batch's readers
+# one range of the index; the second index finds a reader's batches (erasure, export).
+# A row goes when its batch reaches the reader, or the reader leaves or is erased.
+batch_readers = Table(
+    "batch_readers", metadata,
+    Column("issue", String(ISSUE_KEY), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("subscriber_id", Integer, nullable=False),
+    PrimaryKeyConstraint("issue", "number", "subscriber_id"),
+    Index("ix_batch_readers_subscriber", "subscriber_id"),
+    sqlite_with_rowid=False,
+)
 
 
 def holding(subscriber_id: int) -> ColumnElement[bool]:
     """Batches that have yet to reach this reader."""
-    return batches.c.readers.like(f"%,{int(subscriber_id)},%")
+    return exists().where(batch_readers.c.issue == batches.c.issue,
+                          batch_readers.c.number == batches.c.number,
+                          batch_readers.c.subscriber_id == int(subscriber_id))
 
 
 # What the provider reported back, one row per event, keyed by the provider's event id
@@ -214,8 +260,8 @@ events = Table(
     Column("id", String(100), primary_key=True),
     Column("issue", String(ISSUE_KEY)),
     Column("kind", String(32), nullable=False),
-    Column("happened_at", DateTime(timezone=True)),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("happened_at", UtcDateTime()),
+    Column("received_at", UtcDateTime(), nullable=False),
     # Revision 0011: our own words in ``kind`` (store/events.py), and what more they say.
     Column("detail", String(16)),  # bounced hard|soft, opened person|machine, dropped: why
     Column("reason", String(200)),  # the provider's words, addresses taken out
@@ -243,7 +289,7 @@ event_counts = Table(
 health_overrides = Table(
     "health_overrides", metadata,
     Column("issue", String(ISSUE_KEY), primary_key=True),
-    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("at", UtcDateTime(), primary_key=True),
     Column("by", String(200), nullable=False),
     Column("reason", Text, nullable=False),
     Column("figures", Text, nullable=False),  # the checks' lines when it was overridden
@@ -279,6 +325,15 @@ deliveries = Table(
     PrimaryKeyConstraint("issue", "batch", "subscriber_id"),
     sqlite_with_rowid=False,
 )
+
+
+def db_now(conn: Connection) -> dt.datetime:
+    """The database's clock (UTC): the one clock every runner of a send shares."""
+    if conn.dialect.name == "sqlite":  # in UTC; CURRENT_TIMESTAMP would drop the fraction
+        text_now = conn.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
+        return dt.datetime.fromisoformat(str(text_now)).replace(tzinfo=dt.UTC)
+    value = conn.execute(select(func.current_timestamp())).scalar_one()
+    return value.astimezone(dt.UTC)
 
 
 def database_url(given: str, root: Path) -> str:

@@ -55,7 +55,7 @@ def when_erased(conn: Connection, email_key: str) -> dt.datetime | None:
     """When this address was erased at its owner's request; None when it was not."""
     found = conn.execute(select(erased.c.erased_at)
                          .where(erased.c.digest == digest(conn, email_key))).scalar()
-    return _aware(found) if found is not None else None
+    return found
 
 
 def forgive(conn: Connection, email_key: str) -> None:
@@ -70,23 +70,20 @@ def among(conn: Connection, email_keys: Iterable[str]) -> dict[str, dt.datetime]
         return {}  # nobody erased yet: nothing to hash, nothing to look up
     key = _key(conn)
     hashed = {_hash(key, email_key): email_key for email_key in email_keys}
-    return {hashed[value]: _aware(at) for value, at in _lookup(conn, list(hashed))}
+    return {hashed[value]: at for value, at in _lookup(conn, list(hashed))}
 
 
 def _lookup(conn: Connection, digests: list[str]) -> list[tuple[str, dt.datetime]]:
     # Through the driver: SQLAlchemy's expanding IN costs more than the query, chunk after
     # chunk of an import.
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return [(d, at) for d, at in conn.exec_driver_sql(
+        return [(d, at.astimezone(dt.UTC)) for d, at in conn.exec_driver_sql(
             "SELECT digest, erased_at FROM erased WHERE digest = ANY(%(digests)s)",
-            {"digests": digests})]
+            {"digests": digests})]  # in the session's zone
     if conn.dialect.name == "sqlite":  # erased_at as SQLAlchemy stores it: naive UTC text
-        return [(d, dt.datetime.fromisoformat(at)) for d, at in conn.exec_driver_sql(
-            f"SELECT digest, erased_at FROM erased WHERE digest IN "
-            f"({', '.join('?' * len(digests))})", tuple(digests))]
+        found = conn.exec_driver_sql(f"SELECT digest, erased_at FROM erased WHERE digest IN "
+                                     f"({', '.join('?' * len(digests))})", tuple(digests))
+        return [(d, dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)) for d, at in found]
     return [(d, at) for d, at in conn.execute(
         select(erased.c.digest, erased.c.erased_at).where(erased.c.digest.in_(digests)))]
 
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -194,3 +194,10 @@ def breakdown(engine: Engine, issue: str) -> dict[str, dict[str, int]]:
     for kind, detail, n in rows:
         found.setdefault(kind, {})[detail or ""] = int(n)
     return found
+
+
+def prune(engine: Engine, before: dt.datetime) -> int:
+    """Remove events received before ``before``; return how many went. The events' own
+    retention, apart from the sends': ``newsletter prune`` asks for both."""
+    with engine.begin() as conn:
+        return int(conn.execute(events.delete().where(events.c.received_at < before)).rowcount)

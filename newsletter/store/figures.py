@@ -70,7 +70,7 @@ def issue_counts(engine: Engine, issues: Sequence[str]) -> list[IssueCounts]:
                 select(sends.c.issue, sends.c.created_at,
                        func.coalesce(sends.c.sent_count, 0)).where(sends.c.issue.in_(found))):
             found[issue].sent += int(reached)
-            found[issue].started = _utc(started)
+            found[issue].started = started
         for issue, reached in conn.execute(
                 select(batches.c.issue, func.sum(batches.c.reached))
                 .where(batches.c.issue.in_(found)).group_by(batches.c.issue)):
@@ -143,12 +143,6 @@ def _add(day: Growth, old: str, new: str, n: int) -> None:
 
 def _hour(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def totals(days: Iterable[Growth]) -> Growth:

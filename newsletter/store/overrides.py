@@ -35,5 +35,4 @@ def listing(engine: Engine) -> list[Overridden]:
     """Every override, oldest first."""
     with engine.connect() as conn:
         rows = conn.execute(select(health_overrides).order_by(health_overrides.c.at)).all()
-    return [Overridden(r.issue, r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC), r.by,
-                       r.reason, r.figures) for r in rows]
+    return [Overridden(r.issue, r.at, r.by, r.reason, r.figures) for r in rows]

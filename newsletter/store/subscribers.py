@@ -28,12 +28,10 @@ from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import csvfile, erased
 from newsletter.store import status as rules
 from newsletter.store.db import (
+    batch_readers,
     batches,
     deliveries,
-    holding,
     new_key,
-    reader_ids,
-    readers_text,
     signups,
     subscribers,
     sync_marks,
@@ -306,13 +304,17 @@ def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).
-    for issue, number, readers in conn.execute(
-            select(batches.c.issue, batches.c.number, batches.c.readers)
-            .where(holding(subscriber_id)).with_for_update()).all():
-        rest = [sid for sid in reader_ids(readers) if sid != subscriber_id]
-        conn.execute(update(batches).where(batches.c.issue == issue,
-                                           batches.c.number == number)
-                     .values(readers=readers_text(rest), waiting=len(rest)))
+    for issue, number in conn.execute(
+            select(batch_readers.c.issue, batch_readers.c.number)
+            .where(batch_readers.c.subscriber_id == subscriber_id)).all():
+        this = (batches.c.issue == issue, batches.c.number == number)
+        # The batch's row first, as settling a batch locks it (on PostgreSQL): the answer
+        # about a batch and this erasure then come one after the other.
+        conn.execute(select(batches.c.number).where(*this).with_for_update())
+        if conn.execute(delete(batch_readers).where(
+                batch_readers.c.issue == issue, batch_readers.c.number == number,
+                batch_readers.c.subscriber_id == subscriber_id)).rowcount:
+            conn.execute(update(batches).where(*this).values(waiting=batches.c.waiting - 1))
     conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id,
                                            rules.condition(cause, Absent.ERASED)))
 
@@ -362,9 +364,7 @@ def _csv_cells(row: Any) -> list[str]:
 
 
 def _iso(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return value.isoformat() if value is not None else ""
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.delivery import progress, send
+from newsletter.delivery import pacing, progress
 
 
 def test_rate_limiter_spaces_request_starts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -15,9 +15,9 @@ def test_rate_limiter_spaces_request_starts(monkeypatch: pytest.MonkeyPatch) -> 
         slept.append(round(seconds, 6))
         clock[0] += seconds
 
-    monkeypatch.setattr(send.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(send.time, "sleep", sleep)
-    limiter = send.RateLimiter(4.0)  # at most four requests a second
+    monkeypatch.setattr(pacing.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(pacing.time, "sleep", sleep)
+    limiter = pacing.RateLimiter(4.0)  # at most four requests a second
     for _ in range(4):
         limiter.wait()
     assert slept == [0.0, 0.25, 0.25, 0.25]
@@ -28,8 +28,8 @@ def test_rate_limiter_spaces_request_starts(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_no_rate_means_no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(send.time, "sleep", lambda s: pytest.fail("slept"))
-    send.RateLimiter(None).wait()
+    monkeypatch.setattr(pacing.time, "sleep", lambda s: pytest.fail("slept"))
+    pacing.RateLimiter(None).wait()
 
 
 def test_line_progress_for_ci_logs(monkeypatch: pytest.MonkeyPatch,

@@ -111,3 +111,23 @@ def test_the_data_download_lists_the_sends_a_reader_was_in(engine: Engine, proje
     assert consent.record(engine, staying.id)["issues_sent_while_subscribed"] == ["2024-07-23"]
     assert consent.record(engine, leaving.id)["issues_sent_while_subscribed"] == []
     assert consent.record(engine, leaving.id)["deliveries"] == []  # never planned
+
+
+def test_sends_and_events_each_have_their_own_retention(engine: Engine) -> None:
+    # Pruning sends leaves the events alone, and the other way round; `prune` (above)
+    # asks for both. A send half planned keeps its readers' rows until it is pruned.
+    from newsletter.store import events, retention
+    from newsletter.store.ledger import Content, Lease
+
+    add_subscribers(engine, 3)
+    ledger = Ledger(engine, "2024-07-23")
+    ledger.begin("outbox", 2, Content("d", "s"), Lease("here:1:a"))
+    events.record(engine, [events.Event("e1", events.Kind.DELIVERED, "a@example.org",
+                                        "2024-07-23", None)])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    assert rows(engine, "batch_readers") == 3
+    assert retention.prune(engine, later) == {"sends": 1, "batches": 2, "deliveries": 0}
+    assert (rows(engine, "batch_readers"), rows(engine, "events")) == (0, 1)
+    ledger.begin("outbox", 2, Content("d", "s"), Lease("here:1:a"))
+    assert events.prune(engine, later) == 1
+    assert (rows(engine, "events"), rows(engine, "batches")) == (0, 2)

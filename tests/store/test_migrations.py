@@ -218,6 +218,7 @@ def test_readers_on_file_keep_their_links_across_revision_0010(bare: Engine) -> 
     with bare.connect() as conn:
         keys = [r.link_key for r in conn.execute(text("SELECT link_key FROM subscribers"))]
     assert len(set(keys)) == 5 and all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+    _to(bare, "head")  # what follows is today's code, on today's tables
     assert store.find_by_link(bare, secret, v3).email == "r3@example.org"  # type: ignore[union-attr]
     assert store.find_by_link(bare, secret, first_kind).email == "r4@example.org"  # type: ignore[union-attr]
     # The number and the address given to someone new: the old links are not theirs.
@@ -285,3 +286,64 @@ def test_events_are_told_in_our_words_across_revision_0011(bare: Engine) -> None
     with bare.connect() as conn:
         assert conn.execute(text("SELECT detail FROM events WHERE id = 'e04'")).scalar() \
             == "soft"
+
+
+def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -> None:
+    # 0012 moves each batch's readers from the text ",12,15,19," to batch_readers rows.
+    # A send planned under 0011 with 3 a batch, half done (batch 0 sent; 1 held two
+    # readers back after reaching one; 2 uncertain; 3 and 4 not yet gone), comes through
+    # down and up again, and then resumes: every planned reader is reached once, none
+    # twice, none passed over; an uncertain batch only when asked.
+    _to(bare, "0011")
+    lists = {0: None, 1: ",5,6,", 2: ",7,8,9,", 3: ",10,11,12,", 4: ",13,"}
+    states = {0: "sent", 1: "failed", 2: "uncertain", 3: "pending", 4: "pending"}
+    reached = {0: 3, 1: 1}
+    with bare.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
+            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
+            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"} for i in range(1, 14)])
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "reached, readers, waiting) VALUES ('2024-07-23', :n, :s, :z, 1, "
+                          ":r, :l, :w)"),
+                     [{"n": n, "s": states[n], "z": 1 if n == 4 else 3, "r": reached.get(n),
+                       "l": lists[n], "w": lists[n].count(",") - 1 if lists[n] else 0}
+                      for n in lists])
+    before = Ledger(bare, "2024-07-23")
+
+    def kept() -> list[tuple[int, int]]:
+        with bare.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
+                "SELECT number, subscriber_id FROM batch_readers ORDER BY 1, 2"))]
+
+    _to(bare, "head")
+    expected = [(n, int(sid)) for n, ids in lists.items() if ids
+                for sid in ids.strip(",").split(",")]
+    assert kept() == expected
+    assert "readers" not in {c["name"] for c in inspect(bare).get_columns("batches")}
+    counts = before.status().counts
+    assert counts == {"pending": 6, "sent": 4, "skipped": 0, "failed": 0, "uncertain": 3}
+    _to(bare, "0011", down=True)
+    with bare.connect() as conn:
+        assert dict(conn.execute(text("SELECT number, readers FROM batches"))
+                    .all()) == lists  # type: ignore[arg-type]
+    _to(bare, "head")
+    assert kept() == expected
+
+    ledger = Ledger(bare, "2024-07-23")
+    assert ledger.release_failed() == 2
+    assert ledger.pending_batches() == [1, 3, 4]
+    sent = [r.id for n in ledger.pending_batches() for r in ledger.claim(n)]
+    assert sent == [5, 6, 10, 11, 12, 13]
+    for n in (1, 3, 4):
+        ledger.settle(n, None, {})
+    assert ledger.status().counts["pending"] == 0 and not ledger.finish_if_done()
+    assert ledger.release_uncertain() == 3  # --resend-uncertain
+    assert [r.id for r in ledger.claim(2)] == [7, 8, 9]
+    assert ledger.settle(2, None, {}) == 3 and ledger.finish_if_done()
+    assert ledger.status().counts == {"pending": 0, "sent": 13, "skipped": 0, "failed": 0,
+                                      "uncertain": 0}
+    assert kept() == []

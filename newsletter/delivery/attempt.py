@@ -1,0 +1,56 @@
+"""One batch's trip to the provider, retries included, as a value: what was sent, what
+came back, how long it took, and what the ledger must be told about it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from newsletter.delivery.pacing import Backoff, RateLimiter
+from newsletter.delivery.providers.base import Outcome
+from newsletter.errors import TransportUnavailable
+from newsletter.store.ledger import Ledger
+from newsletter.store.recipient import Recipient
+
+# Said on a batch that was sent again after an attempt that got no answer.
+TWICE = ("an earlier attempt got no answer; if the provider had taken it, these "
+         "recipients got the issue twice")
+
+
+@dataclass(frozen=True)
+class BatchAttempt:
+    number: int
+    size: int  # recipients it went to
+    outcome: Outcome
+    tries: int
+    seconds: float
+    timed_out: bool  # an earlier try got no answer: the provider may have taken it twice
+
+    @property
+    def note(self) -> str | None:
+        return TWICE if self.timed_out else None
+
+
+def send_batch(number: int, recipients: Sequence[Recipient], ledger: Ledger,
+               dispatch: Callable[[Sequence[Recipient]], Outcome], backoff: Backoff,
+               limiter: RateLimiter) -> BatchAttempt:
+    """Send a claimed batch, trying again what may work later; the ledger knows at each
+    try whether it is out (in flight) or surely not taken (pending). Raises what the last
+    try raised."""
+    started, timed_out, tries = time.monotonic(), False, 0
+    for attempt in backoff.retrying():
+        with attempt:
+            tries = attempt.retry_state.attempt_number
+            if tries > 1:
+                ledger.in_flight_again(number)
+            limiter.wait()
+            try:
+                outcome = dispatch(recipients)
+            except TransportUnavailable as exc:
+                timed_out = timed_out or not exc.not_sent
+                if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
+                    ledger.release(number, str(exc))
+                raise
+    return BatchAttempt(number, len(recipients), outcome, tries,
+                        time.monotonic() - started, timed_out)

@@ -1,0 +1,202 @@
+"""A send's batches, one at a time: claim one, then settle, release or give it up.
+
+Each step is one short transaction, on a connection of the worker's own, so SQLite's
+single writer and PostgreSQL behave the same. Every change of a batch's state goes
+through store/batch_state.py's table; the readers a batch has yet to reach are its rows
+in ``batch_readers``, and their number is ``batches.waiting``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from newsletter.store import batch_state
+from newsletter.store import status as reader
+from newsletter.store.batch_state import BatchState, Cause
+from newsletter.store.db import batch_readers, batches, deliveries, subscribers
+from newsletter.store.recipient import Recipient
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _this(issue: str, number: int) -> ColumnElement[bool]:
+    return and_(batches.c.issue == issue, batches.c.number == number)
+
+
+def _readers_of(issue: str, number: int) -> ColumnElement[bool]:
+    return and_(batch_readers.c.issue == issue, batch_readers.c.number == number)
+
+
+def members(conn: Connection, issue: str, number: int) -> list[int]:
+    """The readers the batch has yet to reach, in id order (the key's order)."""
+    return list(conn.execute(select(batch_readers.c.subscriber_id)
+                             .where(_readers_of(issue, number))
+                             .order_by(batch_readers.c.subscriber_id)).scalars())
+
+
+def pending(engine: Engine, issue: str) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(batches.c.number).where(
+            batches.c.issue == issue, batches.c.state == BatchState.PENDING)
+            .order_by(batches.c.number)).scalars())
+
+
+def claim(engine: Engine, issue: str, number: int) -> list[Recipient]:
+    """Skip who left, mark the batch in flight, and return who it goes to ([] when
+    another worker or run has it)."""
+    with engine.begin() as conn:
+        if not batch_state.move(conn, issue, Cause.CLAIM, BatchState.IN_FLIGHT, number,
+                                attempts=batches.c.attempts + 1, started_at=_now()):
+            return []
+        planned = members(conn, issue, number)
+        recipients, left = _readers(conn, planned)
+        if left:  # on file, no longer active: recorded, and off the list
+            conn.execute(insert(deliveries), [
+                {"issue": issue, "batch": number, "subscriber_id": sid, "state": "skipped"}
+                for sid in left])
+        if not recipients:  # everyone in it left, or was erased: nothing to send
+            conn.execute(delete(batch_readers).where(_readers_of(issue, number)))
+            batch_state.move_one(conn, issue, number, Cause.NOBODY_LEFT, BatchState.SENT,
+                                 waiting=0)
+        elif len(recipients) < len(planned):
+            going = {r.id for r in recipients}
+            _drop(conn, issue, number, [sid for sid in planned if sid not in going])
+            conn.execute(update(batches).where(_this(issue, number))
+                         .values(waiting=len(recipients)))
+    return recipients
+
+
+def _drop(conn: Connection, issue: str, number: int, ids: Sequence[int]) -> None:
+    """Take ``ids`` off the batch's list."""
+    for start in range(0, len(ids), 500):
+        conn.execute(delete(batch_readers).where(
+            _readers_of(issue, number),
+            batch_readers.c.subscriber_id.in_(ids[start:start + 500])))
+
+
+def in_flight_again(engine: Engine, issue: str, number: int) -> None:
+    """Before a retry: the batch is out again, so a crash now leaves it uncertain."""
+    _move(engine, issue, number, Cause.RETRY, BatchState.IN_FLIGHT,
+          attempts=batches.c.attempts + 1)
+
+
+def uncertain(engine: Engine, issue: str, number: int, error: str, *,
+              unexpected: bool = False) -> None:
+    """The last attempt got no answer (or an error of ours): it may have gone, or not."""
+    cause = Cause.UNEXPECTED_ERROR if unexpected else Cause.NO_ANSWER
+    _move(engine, issue, number, cause, BatchState.UNCERTAIN, error=error)
+
+
+def release(engine: Engine, issue: str, number: int, error: str, *,
+            failed: bool = False) -> None:
+    """The provider surely did not take the batch: pending again, or (``failed``, every
+    attempt spent) failed, for the next run."""
+    if failed:
+        _move(engine, issue, number, Cause.GIVE_UP, BatchState.FAILED, error=error)
+    else:
+        _move(engine, issue, number, Cause.RELEASE, BatchState.PENDING, error=error)
+
+
+def retry_held(engine: Engine, issue: str, number: int) -> None:
+    """Readers a server asked to try later go again in this run; the server's words stay
+    on the batch until its next answer."""
+    _move(engine, issue, number, Cause.RETRY_HELD, BatchState.PENDING)
+
+
+def _move(engine: Engine, issue: str, number: int, cause: Cause, to: BatchState,
+          **values: object) -> None:
+    with engine.begin() as conn:
+        batch_state.move_one(conn, issue, number, cause, to, **values)
+
+
+def settle(engine: Engine, issue: str, number: int, provider_id: str | None,
+           refused: dict[int, str], note: str | None = None,
+           not_sent: dict[int, str] | None = None) -> int:
+    """Record a batch the transport handled; return how many recipients it reached.
+
+    ``refused`` recipients become failed; ``not_sent`` ones stay on the batch's list and
+    the batch is marked failed, so the next run sends to them (and only them)."""
+    with engine.begin() as conn:
+        # The batch's row is locked first (on PostgreSQL; "forget me" takes the same
+        # lock before it takes a reader off the list): the answer is about the readers
+        # the list held when the batch went, and no one else.
+        waiting = int(conn.execute(select(func.coalesce(batches.c.waiting, 0))
+                                   .where(_this(issue, number)).with_for_update()).scalar() or 0)
+        member = set(members(conn, issue, number)) if refused or not_sent else set()
+        failed = [sid for sid in refused if sid in member]
+        held = [sid for sid in (not_sent or {}) if sid in member and sid not in refused]
+        if failed:
+            conn.execute(insert(deliveries), [
+                {"issue": issue, "batch": number, "subscriber_id": sid, "state": "failed"}
+                for sid in failed])
+        if refused or not_sent:
+            waiting = len(member)
+        sent = waiting - len(failed) - len(held)
+        # Those held back stay on its list for the next run; the rest are done with.
+        if held:
+            _drop(conn, issue, number, sorted(member - set(held)))
+        else:
+            conn.execute(delete(batch_readers).where(_readers_of(issue, number)))
+        reasons = {**(not_sent or {}), **refused}
+        errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
+        # The number reached goes on the batch's own row (a batch retried after failing
+        # part-way adds to it): no row that every batch must lock in turn.
+        batch_state.move_one(
+            conn, issue, number, Cause.SETTLE, BatchState.FAILED if held else BatchState.SENT,
+            provider_id=provider_id, error="; ".join(filter(None, [note, errors])) or None,
+            finished_at=_now(), reached=func.coalesce(batches.c.reached, 0) + sent,
+            waiting=len(held))
+    return sent
+
+
+def move_all(engine: Engine, issue: str, cause: Cause, to: BatchState) -> int:
+    """Every batch of the issue that ``cause`` may move goes to ``to``; return the readers
+    they hold."""
+    froms = [str(s) for s in batch_state.sources(cause, to)]
+    with engine.begin() as conn:
+        moved = conn.execute(select(func.coalesce(func.sum(batches.c.waiting), 0)).where(
+            batches.c.issue == issue, batches.c.state.in_(froms))).scalar_one()
+        batch_state.move(conn, issue, cause, to)
+    return int(moved)
+
+
+_READERS = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
+                  subscribers.c.timezone, subscribers.c.link_key, subscribers.c.status) \
+    .where(subscribers.c.id.between(bindparam("low"), bindparam("high"))) \
+    .order_by(subscribers.c.id)
+
+
+def _readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], list[int]]:
+    """Of a batch's ``planned`` readers: who it goes to, in id order, and who has left
+    (still on file, no longer active). One erased since the plan is in neither.
+
+    A batch is a run of consecutive ids among the active readers, so one range read by
+    the subscribers' key finds them all; the few inside it who were not planned (not
+    active when the plan was made) are passed over here."""
+    if not planned:
+        return [], []
+    wanted = set(planned)
+    # Plain numbers and text, so taken from the driver's cursor as they are.
+    rows = conn.execute(_READERS, {"low": min(planned), "high": max(planned)}
+                        ).cursor.fetchall()
+    make = Recipient._make  # a thousand a batch: the tuple's own constructor
+    recipients = [make(row[:5]) for row in rows
+                  if row[0] in wanted and row[5] == reader.Status.ACTIVE]
+    left = [row[0] for row in rows if row[0] in wanted and row[5] != reader.Status.ACTIVE]
+    return recipients, left

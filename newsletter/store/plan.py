@@ -1,0 +1,137 @@
+"""The start of a send: its audience fixed once, and the content it is pinned to.
+
+The first run inserts the send and plans it in one transaction: every active subscriber
+goes in a numbered batch (``batches``, ``batch_readers``), in id order, ``batch_size``
+a batch. A run that finds the send already there takes its lease (store/lease.py) and
+checks that the content is the one the send began with (``content_hash``): a resume with
+a changed issue is refused unless asked for.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from newsletter.errors import DeliveryError
+from newsletter.store import batch_state
+from newsletter.store import lease as leases
+from newsletter.store import status as reader
+from newsletter.store.db import batch_readers, batches, db_now, sends, subscribers
+from newsletter.store.send_status import status
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a send is pinned to: the rendered email's hash, and its subject (to say what
+    changed)."""
+
+    digest: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Begun:
+    planned: int
+    taken_over_from: str | None = None  # a run whose lease had gone stale
+    resumed: bool = False
+
+
+def begin(engine: Engine, issue: str, transport: str, batch_size: int,
+          content: Content | Callable[[], Content], lease: leases.Lease) -> Begun:
+    """Take the issue for this run, planning its audience if this is the first run.
+
+    Two runs started at the same instant end with one sending and the other refused with
+    DeliveryError. ``content`` may be a callable that waits for the content (an email
+    still being rendered): the plan runs meanwhile, and its transaction commits only once
+    the content is pinned. If the callable raises, nothing of the send is kept.
+    """
+    planned = _plan_new(engine, issue, transport, batch_size, content, lease.owner)
+    if planned is not None:
+        return Begun(planned)
+    previous = leases.acquire(engine, issue, lease)
+    try:
+        _check_content(engine, issue, _pinned(content), lease.accept_changes)
+    except BaseException:
+        leases.release(engine, issue, lease.owner)
+        raise
+    return Begun(status(engine, issue).planned, taken_over_from=previous, resumed=True)
+
+
+def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
+              content: Content | Callable[[], Content], owner: str) -> int | None:
+    """Insert and plan the send; None when it already exists (another run's)."""
+    try:
+        with engine.begin() as conn:
+            now = db_now(conn)
+            conn.execute(sends.insert().values(
+                issue=issue, transport=transport, batch_size=batch_size, planned=0,
+                created_at=now, owner=owner, heartbeat=now))
+            planned = _plan(conn, issue, batch_size)
+            pinned = _pinned(content)  # may wait for it: the plan has been made meanwhile
+            conn.execute(update(sends).where(sends.c.issue == issue).values(
+                content_hash=pinned.digest, subject=pinned.subject))
+    except IntegrityError:
+        return None
+    except OperationalError as exc:
+        if _busy(exc):  # SQLite: another run holds the write lock
+            raise DeliveryError(f"issue {issue}: another run is planning this send right "
+                                "now; run again in a minute") from None
+        raise
+    return planned
+
+
+def _plan(conn: Connection, issue: str, batch_size: int) -> int:
+    """Two statements: the active subscribers in id order, each with the number of its
+    batch (one for each ``batch_size`` of them); then a row for each batch, counting
+    its readers."""
+    number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
+    conn.execute(insert(batch_readers).from_select(
+        ["issue", "number", "subscriber_id"],
+        select(literal(issue), number, subscribers.c.id)
+        .where(subscribers.c.status == reader.Status.ACTIVE)))
+    size = func.count()
+    conn.execute(insert(batches).from_select(
+        ["issue", "number", "state", "attempts", "size", "waiting"],
+        select(literal(issue), batch_readers.c.number, literal(str(batch_state.initial())),
+               literal(0), size, size)
+        .where(batch_readers.c.issue == issue).group_by(batch_readers.c.number)))
+    planned = int(conn.execute(select(func.coalesce(func.sum(batches.c.size), 0))
+                               .where(batches.c.issue == issue)).scalar_one())
+    conn.execute(update(sends).where(sends.c.issue == issue).values(planned=planned))
+    return planned
+
+
+def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool) -> None:
+    with engine.begin() as conn:
+        row = conn.execute(select(sends.c.content_hash, sends.c.subject, sends.c.finished_at)
+                           .where(sends.c.issue == issue)).one()
+        if row.finished_at is not None:
+            return  # nothing is left to send: an edit after the send changes nothing
+        if row.content_hash in (None, content.digest) or accept_changes:
+            # A send of release 0.1 had no pin: it takes the content it resumes with.
+            conn.execute(update(sends).where(sends.c.issue == issue).values(
+                content_hash=content.digest, subject=content.subject))
+            return
+    what = f"the subject changed from {row.subject!r} to {content.subject!r}" \
+        if row.subject != content.subject else "the text of the email changed"
+    done = status(engine, issue)
+    raise DeliveryError(
+        f"issue {issue} changed since its send began ({what}); "
+        f"{done.planned - done.left:,} of {done.planned:,} recipients already have the "
+        "earlier version. Restore the file to send them all the same, or run again with "
+        "--accept-changes to send the rest the new version")
+
+
+def _pinned(content: Content | Callable[[], Content]) -> Content:
+    return content() if callable(content) else content
+
+
+def _busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (by the driver's error
+    code, not its words)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
