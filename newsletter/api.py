@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from newsletter.delivery.providers.base import Transport
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.suppressions import Synced
+    from newsletter.desk.add import AddResult
+    from newsletter.desk.fetch import Guard as FetchGuard
     from newsletter.email.render import Email
     from newsletter.site.archive import Archived
     from newsletter.store.ledger import Cancelled, Ledger, Status
@@ -181,6 +183,20 @@ class Newsletter:
 
         return scaffold.create(self.project.issues_dir, day,
                                self.publication.default_section_title)
+
+    def add(self, links: Sequence[str], *, day: dt.date | None = None, lead: bool = False,
+            section: str | None = None, dry_run: bool = False,
+            guard: FetchGuard | None = None) -> AddResult:
+        """Draft a story from each link into the issue of ``day`` (tomorrow by default;
+        made from the scaffold if missing): fetched through the guard, edited in place,
+        validated, written once. ``guard`` is for tests (see newsletter/guard.py)."""
+        from newsletter.desk import add, fetch
+
+        request = add.Request(self.project.issues_dir,
+                              day or self.today() + dt.timedelta(days=1),
+                              self.publication.default_section_title, lead=lead,
+                              section=section, dry_run=dry_run, guard=guard or fetch.Guard())
+        return add.add(request, links)
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today in the publication's timezone."""

@@ -6,6 +6,8 @@
     ├── ConfigError            a setting or environment variable is missing or wrong
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
+    ├── FetchError             a page we were asked to read could not be read: no answer
+    │                          in time, an error status, an internal address, not a page
     ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
     │   ├── BadTimezone        a timezone that does not exist
     │   ├── BadLink            a link's token that is not ours, or not for this use
@@ -92,6 +94,10 @@ class IssueNotFound(NewsletterError):
 
 
 class OutputError(NewsletterError):
+    pass
+
+
+class FetchError(NewsletterError):
     pass
 
 
