@@ -198,6 +198,14 @@ class Newsletter:
                               section=section, dry_run=dry_run, guard=guard or fetch.Guard())
         return add.add(request, links)
 
+    def next_day(self, now: dt.datetime | None = None) -> dt.date:
+        """The next publishing day whose send time has not come (the next issue)."""
+        from newsletter.delivery import dates
+
+        moment = now or dt.datetime.now(dt.UTC)
+        return next(at.date() for at in dates.upcoming(self.publication, moment, 15)
+                    if at > moment)
+
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today in the publication's timezone."""
         return (now or dt.datetime.now(dt.UTC)).astimezone(self.publication.zone).date()

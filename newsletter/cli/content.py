@@ -110,7 +110,8 @@ def new(ctx: click.Context, date: str) -> None:
 @click.command()
 @click.argument("urls", nargs=-1, metavar="URL...")
 @click.option("--date", "date", default="tomorrow", show_default=True,
-              help="The issue: YYYY-MM-DD, 'today' or 'tomorrow'.")
+              help="The issue: YYYY-MM-DD, 'today', 'tomorrow' or 'next' (the next "
+                   "publishing day whose send time is still to come).")
 @click.option("--lead", is_flag=True, help="Make the story the lead (with its image).")
 @click.option("--section", metavar="TITLE",
               help="Put teasers in this section (made if missing) [default: the first].")
