@@ -157,6 +157,8 @@ class Newsletter:
         findings = options_problems(self.publication)
         if not paths:
             findings += self.project.second_files()
+            welcome = self.project.welcome_file
+            files += [welcome] if welcome.is_file() else []
         for path in files:
             findings += self._check_one(path, link_timeout, allow_private)
         return CheckResult(files, findings)
@@ -165,6 +167,8 @@ class Newsletter:
                    allow_private: bool) -> list[Problem]:
         if not path.is_file():
             return [Problem(str(path), 1, 1, "", "no such file")]
+        if path.resolve() == self.project.welcome_file.resolve():
+            return self.project.check_welcome()
         return self.project.check(path, link_timeout=link_timeout, allow_private=allow_private)
 
     def build(self, ref: IssueRef, out: str | Path | None = None) -> Built:
