@@ -11,6 +11,7 @@ so the editor decides.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from newsletter.errors import FetchError, ProblemsFound
 from newsletter.files import write_atomic
 
 REPEAT_WINDOW = 30
+MARKDOWN = re.compile(r"([\\`*_\[\]<>])")  # a page's words are text, not our Markdown
 ALT_PLACEHOLDER = "TODO what the picture shows"  # the lint blocks a send until written
 IMAGE_WIDTHS = (50, 600)  # what the issue's schema takes for a lead image
 
@@ -105,8 +107,8 @@ def teaser_item(story: metadata.Story) -> dict[str, Any]:
     from newsletter.email.lint import SUMMARY_MAX
 
     return {"headline": story.headline, "source": story.source, "url": story.url,
-            "summary": cut(story.summary, SUMMARY_MAX) or "TODO two lines that make the "
-            "reader want the story."}
+            "summary": literal(metadata.cut(story.summary, SUMMARY_MAX))
+            or "TODO two lines that make the reader want the story."}
 
 
 def lead_item(story: metadata.Story) -> dict[str, Any]:
@@ -117,15 +119,13 @@ def lead_item(story: metadata.Story) -> dict[str, Any]:
         if story.image_width:
             image["width"] = min(max(story.image_width, IMAGE_WIDTHS[0]), IMAGE_WIDTHS[1])
         item["image"] = image
-    item["body"] = story.summary or "TODO the story in two or three short paragraphs."
+    item["body"] = literal(story.summary) or "TODO the story in two or three short paragraphs."
     return item
 
 
-def cut(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, cut at a word with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    return text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.") + "…"
+def literal(text: str) -> str:
+    """``text`` as the issues' Markdown shows it: emphasis and link marks escaped."""
+    return MARKDOWN.sub(r"\\\1", text)
 
 
 def repeats(issues_dir: Path, day: dt.date, url: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from newsletter.desk.fetch import Page
 from newsletter.desk.urls import absolute, clean
 
 WORDS = re.compile(r"\s+")
+ONE_LINE_MAX = 200  # a headline or a source name; a page may say anything
 # trafilatura's time grows with the page (3 s for 2 MB of text here); the head and the
 # first paragraphs are all it needs.
 TRAFILATURA_CHARS = 300_000
@@ -48,15 +50,15 @@ def story(page: Page) -> Story:
     image = _first(oembed.get("thumbnail_url"), found.image, _ld_image(ld))
     where = urlsplit(page.url)
     named = found.sitename if found.sitename not in (where.netloc, where.hostname) else ""
+    src = _web(absolute(page.url, image)) if image else None
     return Story(
-        headline=headline or "TODO headline",
-        source=_first(oembed.get("provider_name"), named, _publisher(ld))
+        headline=cut(headline, ONE_LINE_MAX) or "TODO headline",
+        source=cut(_first(oembed.get("provider_name"), named, _publisher(ld)), ONE_LINE_MAX)
         or (where.hostname or "").removeprefix("www.") or "TODO source",
         url=clean(_canonical(tree, page.url)),
         summary=_first(found.description, ld.get("description"),
                        _text(page.html[:TRAFILATURA_CHARS])),
-        image=absolute(page.url, image) if image else None,
-        image_width=_width(oembed, tree, ld) if image else None)
+        image=src, image_width=_width(oembed, tree, ld) if src else None)
 
 
 def _tree(html: str) -> Any:
@@ -67,10 +69,20 @@ def _tree(html: str) -> Any:
 
 
 def _first(*values: object) -> str:
+    """The first value with words in it, on one line, without control or format
+    characters (a page's bidi override or zero-width space would only mislead)."""
     for value in values:
-        if isinstance(value, str) and (text := WORDS.sub(" ", value).strip()):
+        if isinstance(value, str) and (text := _visible(WORDS.sub(" ", value)).strip()):
             return text
     return ""
+
+
+def _visible(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+def _web(url: str) -> str | None:
+    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def _json_ld(tree: Any) -> dict[str, Any]:
@@ -109,6 +121,13 @@ def _publisher(ld: dict[str, Any]) -> str:
 def _h1(tree: Any) -> str:
     found = tree.xpath("//h1")
     return str(found[0].text_content()) if found else ""
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:.") + "…"
 
 
 def _canonical(tree: Any, url: str) -> str:

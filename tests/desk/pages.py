@@ -62,6 +62,18 @@ SHIFT_JIS = ("<html><head><meta charset='shift_jis'>"
              "<meta property='og:site_name' content='日刊ニュース'></head><body></body></html>")
 
 
+HOSTILE = ("<html><head><title>x</title>"
+           "<meta property='og:title' content='Pay\u202enow\u200b\x07 " + "long " * 200 + "'>"
+           "<meta property='og:site_name' content='Site\u2066 name'>"
+           "<meta property='og:description' content='Read [this](javascript:alert(1)) "
+           "and *that* &lt;script&gt;'>"
+           "<meta property='og:image' content='javascript:alert(1)'>"
+           "<link rel='canonical' href='javascript:alert(1)'>"
+           "<link rel='alternate' type='application/json+oembed' "
+           "href='http://169.254.169.254/latest/meta-data'>"
+           "</head><body></body></html>")
+
+
 class Pages(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     agents: ClassVar[list[str]] = []
@@ -93,7 +105,7 @@ class Pages(BaseHTTPRequestHandler):
         if path == "/sjis":
             return self._send(200, SHIFT_JIS.encode("shift_jis"), "text/html")
         pages = {"/og": OG_ONLY, "/jsonld": JSON_LD_ONLY, "/oembed": OEMBED_PAGE,
-                 "/bare": BARE}
+                 "/bare": BARE, "/hostile": HOSTILE}
         if path in pages:
             return self._send(200, pages[path].encode(), "text/html; charset=utf-8")
         self._send(404, b"not here", "text/plain")

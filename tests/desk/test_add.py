@@ -104,7 +104,10 @@ def test_a_page_of_50_mb_is_read_only_to_the_cap(newsletter: Newsletter, site: s
     deadline = time.monotonic() + 5
     while not Pages.huge_sent and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert Pages.huge_sent and Pages.huge_sent[0] < HUGE // 5  # the rest never crossed
+    # What the server managed to write: the 2 MB read, plus what the kernel's socket
+    # buffers on both sides took before the client hung up (up to about 12 MB on
+    # loopback here); the rest of the 50 MB never left.
+    assert Pages.huge_sent and Pages.huge_sent[0] < HUGE // 2
 
 
 @pytest.mark.parametrize(("path", "headline", "source"), [
@@ -220,3 +223,17 @@ def test_an_edit_that_would_not_validate_is_not_written(newsletter: Newsletter, 
     with pytest.raises(ProblemsFound):
         add(newsletter, site, "/og")
     assert path.read_text("utf-8") == broken
+
+
+def test_a_hostile_page_gives_a_story_that_validates(newsletter: Newsletter, site: str) -> None:
+    # Bidi overrides and a bell in the headline, a link and emphasis in the description,
+    # script URLs for the image and canonical link, an oEmbed link to cloud metadata.
+    result = add(newsletter, site, "/hostile", lead=True)
+    assert result.failed == [] and result.written
+    lead = result.added[0].story
+    assert lead["headline"].startswith("Paynow long long") and len(lead["headline"]) <= 200
+    assert lead["source"] == "Site name"
+    assert lead["url"] == f"http://{site}/hostile"  # not the script URL it claimed
+    assert "image" not in lead
+    assert lead["body"] == r"Read \[this\](javascript:alert(1)) and \*that\* \<script\>"
+    assert 'href="javascript' not in newsletter.project.render(result.path).email.html
