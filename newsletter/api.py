@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from newsletter.delivery.providers.base import Transport
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.suppressions import Synced
+    from newsletter.desk.add import AddResult
+    from newsletter.desk.fetch import Guard as FetchGuard
     from newsletter.email.render import Email
     from newsletter.insight.health import Health
     from newsletter.insight.issues import IssueFigures
@@ -167,6 +169,8 @@ class Newsletter:
         findings = options_problems(self.publication)
         if not paths:
             findings += self.project.second_files()
+            welcome = self.project.welcome_file
+            files += [welcome] if welcome.is_file() else []
         for path in files:
             findings += self._check_one(path, link_timeout, allow_private)
         return CheckResult(files, findings)
@@ -175,6 +179,8 @@ class Newsletter:
                    allow_private: bool) -> list[Problem]:
         if not path.is_file():
             return [Problem(str(path), 1, 1, "", "no such file")]
+        if path.resolve() == self.project.welcome_file.resolve():
+            return self.project.check_welcome()
         return self.project.check(path, link_timeout=link_timeout, allow_private=allow_private)
 
     def build(self, ref: IssueRef, out: str | Path | None = None) -> Built:
@@ -193,6 +199,28 @@ class Newsletter:
 
         return scaffold.create(self.project.issues_dir, day,
                                self.project.renderer.section_title())
+
+    def add(self, links: Sequence[str], *, day: dt.date | None = None, lead: bool = False,
+            section: str | None = None, dry_run: bool = False,
+            guard: FetchGuard | None = None) -> AddResult:
+        """Draft a story from each link into the issue of ``day`` (tomorrow by default;
+        made from the scaffold if missing): fetched through the guard, edited in place,
+        validated, written once. ``guard`` is for tests (see newsletter/guard.py)."""
+        from newsletter.desk import add, fetch
+
+        request = add.Request(self.project.issues_dir,
+                              day or self.today() + dt.timedelta(days=1),
+                              self.publication.default_section_title, lead=lead,
+                              section=section, dry_run=dry_run, guard=guard or fetch.Guard())
+        return add.add(request, links)
+
+    def next_day(self, now: dt.datetime | None = None) -> dt.date:
+        """The next publishing day whose send time has not come (the next issue)."""
+        from newsletter.delivery import dates
+
+        moment = now or dt.datetime.now(dt.UTC)
+        return next(at.date() for at in dates.upcoming(self.publication, moment, 15)
+                    if at > moment)
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """Today in the publication's timezone."""

@@ -8,6 +8,8 @@
     │                          in the caller: the store keeps UTC and will not guess)
     ├── IssueNotFound          no issue file for the date or path asked for
     ├── OutputError            a file we were asked to write could not be written
+    ├── FetchError             a page we were asked to read could not be read: no answer
+    │                          in time, an error status, an internal address, not a page
     ├── SubscriberError        a bad address, an unknown subscriber, a bad import file
     │   ├── BadTimezone        a timezone that does not exist
     │   ├── BadLink            a link's token that is not ours, or not for this use
@@ -102,6 +104,10 @@ class IssueNotFound(NewsletterError):
 
 
 class OutputError(NewsletterError):
+    pass
+
+
+class FetchError(NewsletterError):
     pass
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from newsletter import clicks
 from newsletter.config import Environment
-from newsletter.content import issue, settings
+from newsletter.content import issue, settings, welcome
 from newsletter.content.settings import Publication
 from newsletter.errors import NotReady, Problem, ProblemsFound, Severity, errors_in
 from newsletter.tokens import DEV_SECRET
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from newsletter.email.render import Email, Renderer
+    from newsletter.email.welcome import WelcomeEmail
 
 SUFFIXES = (".yaml", ".yml")  # an issue file's; both at once for one date is an error
 
@@ -72,6 +73,10 @@ class Project:
     @property
     def issues_dir(self) -> Path:
         return self.root / "issues"
+
+    @property
+    def welcome_file(self) -> Path:
+        return self.root / "welcome.yaml"
 
     @property
     def outbox_dir(self) -> Path:
@@ -155,6 +160,28 @@ class Project:
 
         fetched = check_links(rendered.parsed, timeout=link_timeout, allow_private=allow_private)
         return sorted([*rendered.findings, *fetched])
+
+
+    def check_welcome(self) -> list[Problem]:
+        """Every error and warning of welcome.yaml; it must also render."""
+        try:
+            self.welcome_email()
+        except ProblemsFound as exc:
+            return list(exc.problems)
+        return welcome.load(self.welcome_file, display=_display(self.welcome_file)).findings
+
+    def welcome_email(self, now: dt.datetime | None = None) -> WelcomeEmail:
+        """The welcome as a reader would get it, with stand-ins for their own links (for
+        the preview); ProblemsFound when the file is invalid."""
+        from newsletter.email.welcome import Links, latest_issue, render
+
+        loaded = welcome.load(self.welcome_file, display=_display(self.welcome_file))
+        today = (now or dt.datetime.now(dt.UTC)).astimezone(self.publication.zone).date()
+        base = self.publication.unsubscribe_base
+        links = Links(f"{base}?t=PREVIEW", f"{self.publication.manage_base}?t=PREVIEW")
+        return render(loaded.welcome, self.publication, links,
+                      latest=latest_issue(self.issues_dir, today),
+                      overrides=self.root / "templates")
 
 
 def _seconds(paths: list[Path]) -> list[Problem]:

@@ -26,7 +26,7 @@ createLinter().then((lint) => {
 
 
 def test_there_are_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "send.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "send.yml", "story.yml"}
 
 
 def actionlint(*paths: Path) -> list[dict[str, object]]:
@@ -130,13 +130,15 @@ def test_the_lock_pins_every_dependency_with_hashes() -> None:
     import tomllib
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     lock = (REPO / "requirements.lock").read_text()
-    pinned = {line.split("==")[0].lower(): line for line in lock.splitlines()
+    # pip-compile writes names canonical (ruamel-yaml for ruamel.yaml)
+    pinned = {canonicalize_name(line.split("==")[0]): line for line in lock.splitlines()
               if "==" in line and not line.startswith(("#", " "))}
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     for requirement in map(Requirement, declared):
-        name = requirement.name.lower()
+        name = canonicalize_name(requirement.name)
         assert name in pinned, f"{name} is not in requirements.lock: run the command in the README"
         version = pinned[name].split("==")[1].split()[0]
         assert requirement.specifier.contains(version), f"{name} {version} is outside {requirement}"

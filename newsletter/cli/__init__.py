@@ -23,6 +23,7 @@ from newsletter.errors import NewsletterError, ProblemsFound
 # Command name -> the module under newsletter.cli and the attribute there.
 COMMANDS = {
     "check": ("content", "check"), "build": ("content", "build"), "new": ("content", "new"),
+    "add": ("content", "add"),
     "archive": ("site", "archive"), "preview": ("site", "preview"),
     "subscribers": ("subscribers", "subscribers"),
     "send": ("delivery", "send"), "status": ("delivery", "status"),

@@ -39,7 +39,10 @@ def api(ctx: click.Context) -> Newsletter:
 
 
 def parse_day(text: str, newsletter: Newsletter) -> dt.date:
-    """YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone)."""
+    """YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone), or 'next' (the
+    next publishing day whose send time has not come)."""
+    if text == "next":
+        return newsletter.next_day()
     today = newsletter.today()
     named = {"today": today, "tomorrow": today + dt.timedelta(days=1)}
     if text in named:

@@ -1,14 +1,19 @@
-"""Commands for editors' files: check, build, new."""
+"""Commands for editors' files: check, build, new, add."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter.cli.common import api, lean_premailer, parse_day, plural, print_problems
 from newsletter.errors import NotReady, errors_in
+
+if TYPE_CHECKING:
+    from newsletter.desk.add import AddResult
 
 
 @click.command()
@@ -100,3 +105,65 @@ def new(ctx: click.Context, date: str) -> None:
     newsletter = api(ctx)
     path = newsletter.new_issue(parse_day(date, newsletter))
     click.echo(f"created {path}: fill in the TODOs, then run: newsletter check {path}")
+
+
+@click.command()
+@click.argument("urls", nargs=-1, metavar="URL...")
+@click.option("--date", "date", default="tomorrow", show_default=True,
+              help="The issue: YYYY-MM-DD, 'today', 'tomorrow' or 'next' (the next "
+                   "publishing day whose send time is still to come).")
+@click.option("--lead", is_flag=True, help="Make the story the lead (with its image).")
+@click.option("--section", metavar="TITLE",
+              help="Put teasers in this section (made if missing) [default: the first].")
+@click.option("--dry-run", is_flag=True, help="Print the stories; write nothing.")
+@click.pass_context
+def add(ctx: click.Context, urls: Sequence[str], date: str, lead: bool, section: str | None,
+        dry_run: bool) -> None:
+    """Draft stories from their links into an issue file.
+
+    Each page is fetched (public addresses only, one deadline, a size cap) and its
+    headline, source, canonical URL (trackers' parameters removed), summary and, for a
+    lead, image are written into the issue, its comments and formatting kept. With no
+    URL, or '-', links are read from standard input, one a line. A link already in one
+    of the last 30 issues is a warning. Exits 1 if any link could not be read.
+
+    \b
+    Examples:
+      newsletter add https://example.org/story
+      newsletter add --lead --date 2024-07-24 https://example.org/big-one
+      pbpaste | newsletter add --section "The Wrap"
+    """
+    newsletter = api(ctx)
+    links = _links(urls)
+    if not links:
+        raise click.UsageError("no URL given (as arguments or on standard input)")
+    if lead and len(links) > 1:
+        raise click.UsageError("--lead takes one URL: an issue has one lead")
+    result = newsletter.add(links, day=parse_day(date, newsletter), lead=lead,
+                            section=section, dry_run=dry_run)
+    _report_added(result, dry_run)
+
+
+def _links(urls: Sequence[str]) -> list[str]:
+    if urls and list(urls) != ["-"]:
+        return [u.strip() for u in urls if u.strip()]
+    return [line.strip() for line in sys.stdin if line.strip() and not line.startswith("#")]
+
+
+def _report_added(result: AddResult, dry_run: bool) -> None:
+    from newsletter.desk.edit import dump_item
+
+    for added in result.added:
+        if dry_run:
+            click.echo(f"# {added.url} -> {result.path} ({added.where})")
+            click.echo(dump_item(added.story))
+        else:
+            click.echo(f"added to {result.path} ({added.where}): {added.story['headline']}")
+        for warning in added.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    for failure in result.failed:
+        click.echo(f"not added: {failure}", err=True)
+    if result.written and result.created:
+        click.echo(f"created {result.path} from the scaffold: fill in its TODOs")
+    if result.failed:
+        raise click.ClickException(f"{plural(len(result.failed), 'link')} not added")

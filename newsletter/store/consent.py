@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store import erased
+from newsletter.store import erased, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import (
     batches,
@@ -47,21 +47,26 @@ def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | 
     return find_by_id(engine, subscriber_id)
 
 
-def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None) -> bool:
+def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None, *,
+            welcome: bool = False) -> bool:
     """Make a reader who asked (by a link of the kind before the queue) active; False
     when there was nothing to confirm. Their request's time stays on record; they come
-    back with a new link key, so links made before they left act for them no more."""
+    back with a new link key, so links made before they left act for them no more. With
+    ``welcome``, the reader gets a welcome queued (once ever: welcomes.py)."""
     stamp = at or now()
     with engine.begin() as conn:
         key = conn.execute(select(subscribers.c.email_key).where(
             subscribers.c.id == subscriber_id)).scalar()
         if key is not None:
             erased.forgive(conn, key)
-        return bool(conn.execute(update(subscribers).where(
+        made = bool(conn.execute(update(subscribers).where(
             subscribers.c.id == subscriber_id, rules.condition(Cause.CONFIRM, Status.ACTIVE),
             subscribers.c.legacy_links.is_(True), subscribers.c.requested_at.is_not(None))
             .values(confirmed_at=stamp, opted_in_at=subscribers.c.requested_at,
                     **rules.values(Status.ACTIVE, stamp))).rowcount)
+        if made and welcome:
+            welcomes.queue(conn, subscriber_id, stamp)
+        return made
 
 
 def drop_unconfirmed(engine: Engine, asked_before: dt.datetime) -> int:

@@ -162,6 +162,22 @@ signups = Table(
     sqlite_autoincrement=True,
 )
 
+# The welcome email of a reader who confirmed (revision 0013): one row per reader, made
+# in the confirming transaction (the key makes a second one impossible), claimed by the
+# service's mailer before it sends (queued -> mailing -> sent; a claim that outlived its
+# lease -> uncertain, never sent again; failed, skipped).
+welcomes = Table(
+    "welcomes", metadata,
+    Column("subscriber_id", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("retry_at", DateTime(timezone=True)),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_welcomes_state", "state", "subscriber_id"),
+)
+
 # A keyed hash of each address erased on request (revision 0010): no import brings it
 # back; only a new request that the reader confirms does.
 erased = Table(

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from newsletter.safetext import one_line
-from newsletter.store import erased
+from newsletter.store import erased, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import new_key, signups, subscribers
 from newsletter.store.status import LEFT, Cause, Status
@@ -172,10 +172,12 @@ def confirmable(engine: Engine, signup: Signup) -> bool:
     return True
 
 
-def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Subscriber:
+def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None, *,
+            welcome: bool = False) -> Subscriber:
     """Make the request's reader active (a new reader, or one on file: pending, or back
     after leaving), with a new link key, the request's name and timezone, and its consent
-    on record; spend the request and every other of the same address."""
+    on record; spend the request and every other of the same address. With ``welcome``,
+    a reader this made active gets a welcome queued (once ever: welcomes.py)."""
     stamp = at or now()
     values: dict[str, Any] = {
         "consent_source": signup.source, "opted_in_at": signup.requested_at,
@@ -186,8 +188,10 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Su
         spent = conn.execute(update(signups).where(signups.c.id == signup.id,
                                                    signups.c.state == "mailed")
                              .values(state="confirmed")).rowcount
+        if spent and _make_active(conn, signup, key, values) and welcome:
+            welcomes.queue(conn, conn.execute(select(subscribers.c.id).where(
+                subscribers.c.email_key == key)).scalar_one(), stamp)
         if spent:
-            _make_active(conn, signup, key, values)
             erased.forgive(conn, key)  # erased once, back by their own confirmed request
             conn.execute(update(signups).where(signups.c.email_key == key,
                                                signups.c.id != signup.id,
@@ -198,7 +202,8 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> Su
     return found
 
 
-def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, Any]) -> None:
+def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, Any]) -> bool:
+    """Whether the reader became active by this (not: active already)."""
     current = conn.execute(select(subscribers.c.id, subscribers.c.name,
                                   subscribers.c.timezone, subscribers.c.status)
                            .where(subscribers.c.email_key == key)).first()
@@ -206,13 +211,13 @@ def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, A
         conn.execute(subscribers.insert().values(
             email=signup.email, email_key=key, name=signup.name, timezone=signup.timezone,
             created_at=values["confirmed_at"], **values))
-        return
+        return True
     # Active already (subscribed since by other means): the condition matches nothing,
     # and their links stay.
-    conn.execute(update(subscribers).where(
+    return bool(conn.execute(update(subscribers).where(
         subscribers.c.id == current.id, rules.condition(Cause.CONFIRM, Status.ACTIVE)).values(
         name=signup.name or current.name, timezone=signup.timezone or current.timezone,
-        **values))
+        **values)).rowcount)
 
 
 def prune(engine: Engine, asked_before: dt.datetime) -> int:

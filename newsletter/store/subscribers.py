@@ -35,6 +35,7 @@ from newsletter.store.db import (
     signups,
     subscribers,
     sync_marks,
+    welcomes,
 )
 from newsletter.store.status import Absent, Cause, Status
 
@@ -302,6 +303,7 @@ def forget(engine: Engine, address: str, cause: Cause = Cause.OPERATOR) -> None:
 
 def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    conn.execute(delete(welcomes).where(welcomes.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).
     for issue, number in conn.execute(

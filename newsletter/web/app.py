@@ -49,9 +49,10 @@ from newsletter.delivery.providers.base import Refused, Transport, Webhook
 from newsletter.errors import SubscriberError
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import clicks, clients, forms, manage, startup, subscribe
+from newsletter.web import clicks, clients, forms, manage, startup, subscribe, welcome
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Pages, mask
+from newsletter.web.welcome import Welcomer
 
 log = logging.getLogger("newsletter.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
@@ -78,6 +79,8 @@ class Service:
     # provider set up, else the fallback, in a folder beside newsletter.yaml), made when
     # the process starts.
     transport: Transport
+    # The welcome sent once to each reader who confirms (welcome.yaml), or None.
+    welcomer: Welcomer | None = None
 
 
 def create_app(config: str | Path | None = None, env: Environment | None = None) -> Starlette:
@@ -94,7 +97,8 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     # A transport that cannot be made is refused here, at start, in one line.
     transport = registry.make("auto", publication, env, outbox=path.parent / "outbox")
     service = Service(publication, engine, secret, hooks,
-                      Pages(publication, overrides if overrides.is_dir() else None), transport)
+                      Pages(publication, overrides if overrides.is_dir() else None), transport,
+                      welcome.load(path.parent, publication, secret))
     tally = clicks.Tally(engine)
     app = Starlette(routes=_routes(service, tally), exception_handlers=_handlers(service),
                     lifespan=_mailing(service, tally))

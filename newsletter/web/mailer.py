@@ -1,5 +1,6 @@
-"""The service's mailer: sends the confirmation emails of queued requests, in the
-background, within seconds, and keeps the service's own tables small.
+"""The service's mailer: sends the confirmation emails of queued requests and the
+welcomes of readers who confirmed (once each: store/welcomes.py), in the background,
+within seconds, and keeps the service's own tables small.
 
 It wakes on a fixed beat, never because a request came in: what it does for one address
 (a reader already: nothing; a new one: an email) then never shows in the time of anyone's
@@ -20,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, TransportUnavailable
 from newsletter.redact import addresses
-from newsletter.store import consent, signups, throttle
-from newsletter.store.subscribers import now
+from newsletter.store import consent, signups, throttle, welcomes
+from newsletter.store.status import Status
+from newsletter.store.subscribers import find_by_id, now
 from newsletter.web.subscribe import send_confirmation
 
 if TYPE_CHECKING:
@@ -56,6 +58,10 @@ class Mailer:
         while handled < PER_BEAT and (signup := signups.claim(self.service.engine)):
             self.handle(signup)
             handled += 1
+        while self.service.welcomer and handled < PER_BEAT and (
+                reader := welcomes.claim(self.service.engine, now())) is not None:
+            self.welcome(reader)
+            handled += 1
         if time.monotonic() - self._pruned > PRUNE_EVERY:
             self.prune()
         return handled
@@ -78,6 +84,36 @@ class Mailer:
             return
         signups.mailed(engine, signup)
         log.info("mailer: request %d mailed", signup.id)
+
+    def welcome(self, reader_id: int) -> None:
+        """Send one claimed welcome. What may have left is never sent again: a send with
+        no answer is uncertain; one refused before it left waits and is tried again."""
+        engine, welcomer = self.service.engine, self.service.welcomer
+        reader = find_by_id(engine, reader_id)
+        if welcomer is None or reader is None or reader.status != Status.ACTIVE:
+            welcomes.end(engine, reader_id, "skipped")  # left (or erased) before it went
+            return
+        try:
+            self.service.transport.send_notice(welcomer.notice(reader, now()))
+        except TransportUnavailable as exc:
+            self._unsent(reader_id, exc, surely=exc.not_sent)
+            return
+        except NewsletterError as exc:  # refused, or a file that could not be written
+            self._unsent(reader_id, exc, surely=True)
+            return
+        welcomes.sent(engine, reader_id, now())
+        log.info("mailer: reader %d welcomed", reader_id)
+
+    def _unsent(self, reader_id: int, exc: NewsletterError, *, surely: bool) -> None:
+        engine = self.service.engine
+        if not surely:
+            welcomes.end(engine, reader_id, "uncertain")
+            log.warning("mailer: reader %d: no answer for the welcome (%s); not sent again",
+                        reader_id, _first_line(exc))
+            return
+        again = welcomes.retry(engine, reader_id, now())
+        log.warning("mailer: reader %d: the welcome did not go (%s)%s", reader_id,
+                    _first_line(exc), "" if again else "; given up")
 
     def prune(self) -> None:
         """Remove what has expired: requests whose links no longer work (kept a day at

@@ -189,9 +189,10 @@ async def confirm(request: Request) -> Response:
 
 
 def _confirm(service: Service, found: signups.Signup | Subscriber) -> Subscriber | None:
+    welcome = service.welcomer is not None
     if isinstance(found, signups.Signup):
-        return signups.confirm(service.engine, found)
-    if not consent.confirm(service.engine, found.id):
+        return signups.confirm(service.engine, found, welcome=welcome)
+    if not consent.confirm(service.engine, found.id, welcome=welcome):
         return None
     return find_by_id(service.engine, found.id)
 

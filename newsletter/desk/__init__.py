@@ -1,0 +1,1 @@
+"""The editor's desk: a story drafted from its link (``newsletter add``)."""
