@@ -30,7 +30,14 @@ from typing import IO, TYPE_CHECKING
 from newsletter.config import Environment
 from newsletter.content import issue as issue_files
 from newsletter.content.settings import Publication
-from newsletter.errors import IssueNotFound, Problem, SenderUnhealthy, Severity, errors_in
+from newsletter.errors import (
+    IssueNotFound,
+    Problem,
+    ProblemsFound,
+    SenderUnhealthy,
+    Severity,
+    errors_in,
+)
 from newsletter.project import Project, Rendered
 
 if TYPE_CHECKING:
@@ -289,6 +296,22 @@ class Newsletter:
         from newsletter.insight.trend import trend
 
         return trend(self.engine, today or self.today(), days, self.publication.zone)
+
+    def report(self, out: str | Path = "report", *, today: dt.date | None = None) -> Path:
+        """Write the private HTML report (insight/report.py) to ``out/index.html``."""
+        from newsletter.insight import report
+
+        def issue_file(day: str) -> issue_files.Issue | None:
+            path = issue_files.path_for(self.project.issues_dir, dt.date.fromisoformat(day))
+            try:
+                return issue_files.load(path) if path.exists() else None
+            except ProblemsFound:
+                return None  # a file broken since: its links are listed as they are
+
+        made = report.build(self.engine, self.publication.name, self.publication.zone,
+                            today or self.today(), self.health(), issue_file,
+                            self.publication.default_section_title)
+        return report.write(made, Path(out))
 
     def health(self, now: dt.datetime | None = None, *, leave_out: str | None = None
                ) -> Health:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -163,3 +164,20 @@ def health(ctx: click.Context, as_json: bool) -> None:
                     click.echo(f"{check.name}: {check.advice}")
     if judged.level is checks.Level.STOP:
         ctx.exit(4)
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="report",
+              show_default=True, help="The folder to write index.html to.")
+@click.pass_context
+def report(ctx: click.Context, out: Path) -> None:
+    """Write a private HTML report of what readers did: rates over the last 90
+    issues, the list's growth, the sender's health, and the clicks per story of
+    each issue, each chart beside its figures. One file, no JavaScript.
+
+    \b
+    Examples:
+      newsletter report --out report
+    """
+    written = api(ctx).report(out)
+    click.echo(f"report written to {written}")
