@@ -11,6 +11,7 @@ import click
 
 from newsletter.cli.common import api, parse_day
 from newsletter.insight import health as checks
+from newsletter.insight import summary
 from newsletter.insight.issues import IssueFigures, plain_url
 from newsletter.insight.trend import Trend, sparkline
 from newsletter.safetext import for_terminal
@@ -30,8 +31,11 @@ CLICKS_NOTE = ("clicks are counted per link, not per reader (no row ties a reade
 @click.option("--days", type=click.IntRange(1, 3660), metavar="N",
               help="The issues of the last N days, one line each, and the list's growth.")
 @click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.option("--markdown", is_flag=True,
+              help="With --days: Markdown with a Mermaid chart, for a CI job's summary.")
 @click.pass_context
-def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool) -> None:
+def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool,
+          markdown: bool) -> None:
     """Show what readers did with an issue, or with the issues of the last days.
 
     For one issue: sent, delivered, bounced, complained, unsubscribed, opened and
@@ -43,16 +47,22 @@ def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool)
       newsletter stats 2024-07-23
       newsletter stats --days 30
       newsletter stats --days 365 --json
+      newsletter stats --days 30 --markdown >> "$GITHUB_STEP_SUMMARY"
     """
     newsletter = api(ctx)
     if bool(date) == bool(days):
         raise click.UsageError("give either DATE or --days N")
+    if markdown and (date or as_json):
+        raise click.UsageError("--markdown goes with --days, without --json")
     if date:
         found = newsletter.stats(parse_day(date, newsletter))
         click.echo(json.dumps(found.as_dict(), indent=2) if as_json else _issue(found))
         return
     assert days is not None
     span = newsletter.trend(days)
+    if markdown:
+        click.echo(summary.markdown(span))
+        return
     click.echo(json.dumps(span.as_dict(), indent=2) if as_json else _trend(span))
 
 
