@@ -43,6 +43,7 @@ from newsletter.project import Project, Rendered
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    from dns.resolver import Resolver
     from sqlalchemy import Engine
 
     from newsletter.delivery.progress import Progress
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.suppressions import Synced
     from newsletter.email.render import Email
+    from newsletter.insight.domain import Finding
     from newsletter.insight.health import Health
     from newsletter.insight.issues import IssueFigures
     from newsletter.insight.trend import Trend
@@ -312,6 +314,16 @@ class Newsletter:
                             today or self.today(), self.health(), issue_file,
                             self.publication.default_section_title)
         return report.write(made, Path(out))
+
+    def sender_domain(self, selectors: Sequence[str] | None = None, *,
+                      resolver: Resolver | None = None) -> list[Finding]:
+        """SPF, DMARC and DKIM (at ``selectors``, by default SendGrid's s1 and s2) of the
+        From address's domain, read from DNS (insight/domain.py)."""
+        from newsletter.insight import domain
+
+        address = str(self.publication.sender.address)
+        return domain.check(address.rpartition("@")[2], selectors or domain.DEFAULT_SELECTORS,
+                            resolver=resolver)
 
     def health(self, now: dt.datetime | None = None, *, leave_out: str | None = None
                ) -> Health:

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from newsletter.cli.common import api, parse_day
+from newsletter.insight import domain, summary
 from newsletter.insight import health as checks
-from newsletter.insight import summary
 from newsletter.insight.issues import IssueFigures, plain_url
 from newsletter.insight.trend import Trend, sparkline
 from newsletter.safetext import for_terminal
@@ -141,18 +141,31 @@ def _trend(span: Trend) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.option("--dns", "ask_dns", is_flag=True,
+              help="Also read the sender domain's SPF, DKIM and DMARC records from DNS.")
+@click.option("--dkim-selector", "selectors", multiple=True, metavar="SELECTOR",
+              help="A DKIM selector to look for with --dns (repeatable) [default: s1, s2, "
+                   "SendGrid's].")
 @click.pass_context
-def health(ctx: click.Context, as_json: bool) -> None:
+def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[str, ...]
+           ) -> None:
     """Show the sender's health: the complaint and hard-bounce rates of the sends of
-    the last 30 days, and the limits a send is stopped at.
+    the last 30 days, and the limits a send is stopped at; with --dns, the sender
+    domain's SPF, DKIM and DMARC records.
 
     Exit status 0 when a send may go, 4 when the next send would be stopped.
 
     \b
     Examples:
       newsletter health
+      newsletter health --dns --dkim-selector s1 --dkim-selector s2
     """
-    judged = api(ctx).health()
+    if selectors and not ask_dns:
+        raise click.UsageError("--dkim-selector goes with --dns")
+    newsletter = api(ctx)
+    judged = newsletter.health()
+    if ask_dns:
+        _print_domain(newsletter.sender_domain(selectors or None))
     if as_json:
         click.echo(json.dumps({
             "since": judged.since.isoformat(), "issues": judged.issues, "sent": judged.sent,
@@ -191,3 +204,12 @@ def report(ctx: click.Context, out: Path) -> None:
     """
     written = api(ctx).report(out)
     click.echo(f"report written to {written}")
+
+
+def _print_domain(findings: list[domain.Finding]) -> None:
+    click.echo("the sender's domain in DNS:")
+    for finding in findings:
+        click.echo(f"  {finding.found.value:7} {finding.name}: {for_terminal(finding.detail)}")
+    if any(f.found is domain.Found.UNKNOWN for f in findings):
+        click.echo("  (what could not be asked is unknown, not wrong: try again where DNS "
+                   "answers)")

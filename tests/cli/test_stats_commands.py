@@ -177,3 +177,16 @@ def test_markdown_for_a_jobs_summary(project_dir: Path) -> None:
     chart = out[out.index("```mermaid"):]
     assert 'x-axis ["07-23"]' in chart and "bar [30.00]" in chart
     assert run("stats", DAY, "--markdown")[0] == 2
+
+
+def test_health_reads_dns_only_when_asked(project_dir: Path) -> None:
+    code, out = run("health")
+    assert code == 0 and "DNS" not in out
+    assert run("health", "--dkim-selector", "s1")[0] == 2
+    code, out = run("health", "--dns", "--dkim-selector", "k1")
+    assert code == 0, out
+    shown = out[out.index("the sender's domain in DNS:"):].splitlines()[1:4]
+    # Whatever this machine's DNS answers (often nothing, in a sandbox), each record is
+    # named with what was found or why it could not be asked.
+    assert [line.split()[1].rstrip(":") for line in shown] == ["SPF", "DMARC", "DKIM"]
+    assert all(line.split()[0] in {"ok", "warn", "missing", "unknown"} for line in shown)
