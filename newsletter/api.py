@@ -30,12 +30,20 @@ from typing import IO, TYPE_CHECKING
 from newsletter.config import Environment
 from newsletter.content import issue as issue_files
 from newsletter.content.settings import Publication
-from newsletter.errors import IssueNotFound, Problem, SenderUnhealthy, Severity, errors_in
+from newsletter.errors import (
+    IssueNotFound,
+    Problem,
+    ProblemsFound,
+    SenderUnhealthy,
+    Severity,
+    errors_in,
+)
 from newsletter.project import Project, Rendered
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    from dns.resolver import Resolver
     from sqlalchemy import Engine
 
     from newsletter.delivery.progress import Progress
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
     from newsletter.desk.add import AddResult
     from newsletter.desk.fetch import Guard as FetchGuard
     from newsletter.email.render import Email
+    from newsletter.insight.domain import Finding
     from newsletter.insight.health import Health
     from newsletter.insight.issues import IssueFigures
     from newsletter.insight.trend import Trend
@@ -317,6 +326,32 @@ class Newsletter:
         from newsletter.insight.trend import trend
 
         return trend(self.engine, today or self.today(), days, self.publication.zone)
+
+    def report(self, out: str | Path = "report", *, today: dt.date | None = None) -> Path:
+        """Write the private HTML report (insight/report.py) to ``out/index.html``."""
+        from newsletter.insight import report
+
+        def issue_file(day: str) -> issue_files.Issue | None:
+            path = issue_files.path_for(self.project.issues_dir, dt.date.fromisoformat(day))
+            try:
+                return issue_files.load(path) if path.exists() else None
+            except ProblemsFound:
+                return None  # a file broken since: its links are listed as they are
+
+        made = report.build(self.engine, self.publication.name, self.publication.zone,
+                            today or self.today(), self.health(), issue_file,
+                            self.publication.default_section_title)
+        return report.write(made, Path(out))
+
+    def sender_domain(self, selectors: Sequence[str] | None = None, *,
+                      resolver: Resolver | None = None) -> list[Finding]:
+        """SPF, DMARC and DKIM (at ``selectors``, by default SendGrid's s1 and s2) of the
+        From address's domain, read from DNS (insight/domain.py)."""
+        from newsletter.insight import domain
+
+        address = str(self.publication.sender.address)
+        return domain.check(address.rpartition("@")[2], selectors or domain.DEFAULT_SELECTORS,
+                            resolver=resolver)
 
     def health(self, now: dt.datetime | None = None, *, leave_out: str | None = None
                ) -> Health:

@@ -170,3 +170,23 @@ def test_send_check_steps_run_here(project_dir: Path, tmp_path: Path) -> None:
                            text=True)
     assert again.returncode == 1 and "fix them, or send anyway with --allow-warnings" in \
         (project_dir / "check.log").read_text()
+
+
+def test_send_figures_step_runs_here(project_dir: Path, tmp_path: Path) -> None:
+    """The Figures step after a send: the job's summary gets the last issue's figures and
+    a Mermaid chart, and the report is written for the artifact."""
+    run("subscribers", "add", "ann@example.org")
+    assert run("send", "2024-07-23")[0] == 0
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-e", "-c", _step("send.yml", "send", "Figures")["run"]],
+                          cwd=project_dir, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = summary.read_text()
+    assert "### Readers, " in written
+    # The trend counts issues by their date: 2024's are long gone from the last 30 days.
+    assert "No issue was sent in these days." in written
+    assert (project_dir / "report" / "index.html").is_file()
+    upload = _step("send.yml", "send", "Keep the report")
+    assert upload["with"]["path"] == "report" and upload["if"] == "always()"

@@ -32,7 +32,7 @@ COMMANDS = {
     "serve": ("web", "serve"),
     "suppressions": ("subscribers", "suppressions"),
     "prune": ("delivery", "prune"),
-    "stats": ("stats", "stats"), "health": ("stats", "health"),
+    "stats": ("stats", "stats"), "health": ("stats", "health"), "report": ("stats", "report"),
 }
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from newsletter.cli.common import api, parse_day
+from newsletter.insight import domain, summary
 from newsletter.insight import health as checks
 from newsletter.insight.issues import IssueFigures, plain_url
 from newsletter.insight.trend import Trend, sparkline
@@ -29,8 +31,11 @@ CLICKS_NOTE = ("clicks are counted per link, not per reader (no row ties a reade
 @click.option("--days", type=click.IntRange(1, 3660), metavar="N",
               help="The issues of the last N days, one line each, and the list's growth.")
 @click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.option("--markdown", is_flag=True,
+              help="With --days: Markdown with a Mermaid chart, for a CI job's summary.")
 @click.pass_context
-def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool) -> None:
+def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool,
+          markdown: bool) -> None:
     """Show what readers did with an issue, or with the issues of the last days.
 
     For one issue: sent, delivered, bounced, complained, unsubscribed, opened and
@@ -42,16 +47,22 @@ def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool)
       newsletter stats 2024-07-23
       newsletter stats --days 30
       newsletter stats --days 365 --json
+      newsletter stats --days 30 --markdown >> "$GITHUB_STEP_SUMMARY"
     """
     newsletter = api(ctx)
     if bool(date) == bool(days):
         raise click.UsageError("give either DATE or --days N")
+    if markdown and (date or as_json):
+        raise click.UsageError("--markdown goes with --days, without --json")
     if date:
         found = newsletter.stats(parse_day(date, newsletter))
         click.echo(json.dumps(found.as_dict(), indent=2) if as_json else _issue(found))
         return
     assert days is not None
     span = newsletter.trend(days)
+    if markdown:
+        click.echo(summary.markdown(span))
+        return
     click.echo(json.dumps(span.as_dict(), indent=2) if as_json else _trend(span))
 
 
@@ -130,18 +141,31 @@ def _trend(span: Trend) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
+@click.option("--dns", "ask_dns", is_flag=True,
+              help="Also read the sender domain's SPF, DKIM and DMARC records from DNS.")
+@click.option("--dkim-selector", "selectors", multiple=True, metavar="SELECTOR",
+              help="A DKIM selector to look for with --dns (repeatable) [default: s1, s2, "
+                   "SendGrid's].")
 @click.pass_context
-def health(ctx: click.Context, as_json: bool) -> None:
+def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[str, ...]
+           ) -> None:
     """Show the sender's health: the complaint and hard-bounce rates of the sends of
-    the last 30 days, and the limits a send is stopped at.
+    the last 30 days, and the limits a send is stopped at; with --dns, the sender
+    domain's SPF, DKIM and DMARC records.
 
     Exit status 0 when a send may go, 4 when the next send would be stopped.
 
     \b
     Examples:
       newsletter health
+      newsletter health --dns --dkim-selector s1 --dkim-selector s2
     """
-    judged = api(ctx).health()
+    if selectors and not ask_dns:
+        raise click.UsageError("--dkim-selector goes with --dns")
+    newsletter = api(ctx)
+    judged = newsletter.health()
+    if ask_dns:
+        _print_domain(newsletter.sender_domain(selectors or None))
     if as_json:
         click.echo(json.dumps({
             "since": judged.since.isoformat(), "issues": judged.issues, "sent": judged.sent,
@@ -163,3 +187,29 @@ def health(ctx: click.Context, as_json: bool) -> None:
                     click.echo(f"{check.name}: {check.advice}")
     if judged.level is checks.Level.STOP:
         ctx.exit(4)
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="report",
+              show_default=True, help="The folder to write index.html to.")
+@click.pass_context
+def report(ctx: click.Context, out: Path) -> None:
+    """Write a private HTML report of what readers did: rates over the last 90
+    issues, the list's growth, the sender's health, and the clicks per story of
+    each issue, each chart beside its figures. One file, no JavaScript.
+
+    \b
+    Examples:
+      newsletter report --out report
+    """
+    written = api(ctx).report(out)
+    click.echo(f"report written to {written}")
+
+
+def _print_domain(findings: list[domain.Finding]) -> None:
+    click.echo("the sender's domain in DNS:")
+    for finding in findings:
+        click.echo(f"  {finding.found.value:7} {finding.name}: {for_terminal(finding.detail)}")
+    if any(f.found is domain.Found.UNKNOWN for f in findings):
+        click.echo("  (what could not be asked is unknown, not wrong: try again where DNS "
+                   "answers)")

@@ -121,12 +121,32 @@ def growth(engine: Engine, since: dt.date, until: dt.date, zone: ZoneInfo) -> li
     with engine.connect() as conn:
         rows = conn.execute(select(reader_moves).where(
             reader_moves.c.hour >= _hour(start), reader_moves.c.hour < _hour(end))).all()
+    local = _local_days(start, end, zone)
     for hour, old, new, n in rows:
-        day = dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC) \
-            .astimezone(zone).date()
+        day = local.get(hour)
         if day in days:
             _add(days[day], old, new, int(n))
     return list(days.values())
+
+
+def _local_days(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> dict[str, dt.date]:
+    """Each UTC hour from ``start`` to ``end``, as stored, and the day it falls on in
+    ``zone``: the zone is asked once a day (where each day begins), not once a row."""
+    found: dict[str, dt.date] = {}
+    day = start.astimezone(zone).date()
+    begins = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+    while begins < end:
+        following = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone) \
+            .astimezone(dt.UTC)
+        at = begins.replace(minute=0, second=0, microsecond=0)
+        while at < following:
+            found[f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}"] = day
+            at += _HOUR
+        day, begins = day + dt.timedelta(days=1), following
+    return found
+
+
+_HOUR = dt.timedelta(hours=1)
 
 
 def _add(day: Growth, old: str, new: str, n: int) -> None:

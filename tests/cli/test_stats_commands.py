@@ -162,3 +162,31 @@ def test_health_levels_at_their_edges(project_dir: Path, complaints: int, sent: 
     assert got == code
     found = json.loads(out)
     assert found["checks"][0]["level"] == level
+
+
+def test_markdown_for_a_jobs_summary(project_dir: Path) -> None:
+    newsletter = _sent_to(project_dir, 10)
+    _events(newsletter, [(Kind.DELIVERED, None, None)] * 10 + [(Kind.CLICKED, None, LEAD)] * 3)
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2024, 7, 23, 12, tzinfo=dt.UTC), tick=False):
+        code, out = run("stats", "--days", "30", "--markdown")
+    assert code == 0, out
+    assert "**2024-07-23**: sent to 10 readers." in out
+    assert "| delivered | 10 | 100.0% |" in out and "| clicked | 3 | 30.0% |" in out
+    chart = out[out.index("```mermaid"):]
+    assert 'x-axis ["07-23"]' in chart and "bar [30.00]" in chart
+    assert run("stats", DAY, "--markdown")[0] == 2
+
+
+def test_health_reads_dns_only_when_asked(project_dir: Path) -> None:
+    code, out = run("health")
+    assert code == 0 and "DNS" not in out
+    assert run("health", "--dkim-selector", "s1")[0] == 2
+    code, out = run("health", "--dns", "--dkim-selector", "k1")
+    assert code == 0, out
+    shown = out[out.index("the sender's domain in DNS:"):].splitlines()[1:4]
+    # Whatever this machine's DNS answers (often nothing, in a sandbox), each record is
+    # named with what was found or why it could not be asked.
+    assert [line.split()[1].rstrip(":") for line in shown] == ["SPF", "DMARC", "DKIM"]
+    assert all(line.split()[0] in {"ok", "warn", "missing", "unknown"} for line in shown)

@@ -1,0 +1,94 @@
+"""`newsletter report` as a person looks at it: the figures put in come out, in charts
+with their tables, at 320 and 1280 px, light and dark, clean under axe (Chromium)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from newsletter.api import Newsletter
+from newsletter.config import Environment
+from newsletter.store import db, events
+from newsletter.store.events import Detail, Event, Kind
+from tests.helpers import REPO, need, run
+
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+LEAD = "https://www.aljazeera.com/news/2024/6/20/putin-says-russia-may-supply-weapons-to-north-korea"
+
+
+@pytest.fixture
+def reported(project_dir: Path, engine: Engine) -> Path:
+    """A report over two sent issues with events, clicks and a list that moved."""
+    newsletter = Newsletter(project_dir / "newsletter.yaml", env=Environment.from_environ(
+        {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}))
+    for n in range(12):
+        newsletter.subscribers.add(f"r{n}@example.org")
+    newsletter.subscribers.remove("r11@example.org")
+    with engine.begin() as conn:
+        for day, sent in (("2024-07-23", 1000), ("2024-07-24", 1200)):
+            conn.execute(db.sends.insert().values(
+                issue=day, transport="outbox", batch_size=100, planned=sent,
+                created_at=dt.datetime.now(dt.UTC), sent_count=sent))
+    made = [Event(f"d{n}", Kind.DELIVERED, "r1@example.org", "2024-07-23", None)
+            for n in range(990)]
+    made += [Event(f"c{n}", Kind.CLICKED, "r1@example.org", "2024-07-23", None,
+                   url=LEAD + "?utm_source=x") for n in range(37)]
+    made += [Event(f"m{n}", Kind.CLICKED, "r1@example.org", "2024-07-23", None,
+                   Detail.MACHINE, url=LEAD) for n in range(5)]
+    made += [Event("b1", Kind.BOUNCED, "r2@example.org", "2024-07-24", None, Detail.HARD)]
+    events.record(engine, made)
+    return newsletter.report(project_dir / "report")
+
+
+def test_the_figures_put_in_come_out(reported: Path) -> None:
+    html = reported.read_text()
+    assert reported.name == "index.html"
+    assert "<script" not in html and "<!--" not in html
+    assert 'name="robots" content="noindex, nofollow"' in html
+    assert "@example.org" not in html  # no reader anywhere
+    # The lead's clicks, in the story table and the chart's label.
+    assert '<td>lead</td><td>37</td><td>5</td>' in html
+    assert "<th scope=\"row\">2024-07-23</th><td>1,000</td><td>99.0%</td>" in html
+    assert html.count('role="img"') == 4  # rates, growth, each issue's stories
+    assert html.count("<table>") == 4  # each chart's figures
+    # Twelve joined today, one of them left: the growth table's first row.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert f'<th scope="row">{today}</th><td>0</td><td>12</td><td>1</td>' in html
+
+
+def test_the_command_writes_it(project_dir: Path) -> None:
+    code, out = run("report", "--out", "r")
+    assert code == 0 and out == f"report written to {Path('r') / 'index.html'}\n"
+    assert "No issue has been sent yet." in (project_dir / "r" / "index.html").read_text()
+    (project_dir / "taken").write_text("a file")
+    code, out = run("report", "--out", "taken")
+    assert code == 2 and "'taken' is a file" in out
+    code, out = run("report", "--out", "taken/inside")
+    assert (code, out) == (1, f"Error: cannot write the report to "
+                              f"{Path('taken/inside/index.html')}: Not a directory\n")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [320, 1280])
+def test_it_reads_well_and_passes_axe(browser, reported: Path, width: int, scheme: str
+                                      ) -> None:
+    need(AXE.is_file(), "axe-core (npm install --no-save axe-core)")
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.goto(reported.as_uri())
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => [v.id, v.nodes.length, v.nodes[0].html]);
+    }""")
+    assert found == [], json.dumps(found, indent=1)
+    colour = page.evaluate("getComputedStyle(document.querySelector('figure svg')).color")
+    body = page.evaluate("getComputedStyle(document.body).color")
+    assert colour == body  # the charts' text is the page's own colour, light or dark
+    page.screenshot(path=str(reported.parent / f"report-{width}-{scheme}.png"), full_page=True)
+    page.close()
