@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         CheckResult,
         Due,
         Newsletter,
+        Override,
         Proof,
         Subscribers,
         Upcoming,
@@ -44,8 +45,8 @@ if TYPE_CHECKING:
     from newsletter.store.subscribers import ImportReport, Subscriber
 
 _WHERE = {
-    "newsletter.api": ("Built", "CheckResult", "Due", "Newsletter", "Proof", "Subscribers",
-                       "Upcoming"),
+    "newsletter.api": ("Built", "CheckResult", "Due", "Newsletter", "Override", "Proof",
+                       "Subscribers", "Upcoming"),
     "newsletter.config": ("Environment",),
     "newsletter.delivery.send": ("Plan", "SendOptions", "SendReport"),
     "newsletter.errors": ("ConfigError", "DeliveryError", "IssueNotFound", "NewsletterError",
@@ -71,6 +72,7 @@ __all__ = [  # every name in _WHERE, and the version
     "NewsletterError",
     "NotReady",
     "OutputError",
+    "Override",
     "Plan",
     "Problem",
     "ProblemsFound",

@@ -345,7 +345,7 @@ class Newsletter:
 
     def sender_domain(self, selectors: Sequence[str] | None = None, *,
                       resolver: Resolver | None = None) -> list[Finding]:
-        """SPF, DMARC and DKIM (at ``selectors``, by default SendGrid's s1 and s2) of the
+        """SPF, DMARC and DKIM (at ``selectors``, by default s1 and s2) of the
         From address's domain, read from DNS (insight/domain.py)."""
         from newsletter.insight import domain
 

@@ -136,6 +136,8 @@ def resolve(words: list[str]) -> str | None:
     rest = list(words)
     while rest:
         word = rest.pop(0)
+        if word == "--":  # the end of the options: what follows is arguments
+            return None
         if word.startswith("-") and len(word) > 1:
             name = word.split("=", 1)[0]
             option = _options(command).get(name)

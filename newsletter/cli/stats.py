@@ -144,8 +144,8 @@ def _trend(span: Trend) -> str:
 @click.option("--dns", "ask_dns", is_flag=True,
               help="Also read the sender domain's SPF, DKIM and DMARC records from DNS.")
 @click.option("--dkim-selector", "selectors", multiple=True, metavar="SELECTOR",
-              help="A DKIM selector to look for with --dns (repeatable) [default: s1, s2, "
-                   "SendGrid's].")
+              help="A DKIM selector to look for with --dns (repeatable) [default: s1 and "
+                   "s2].")
 @click.pass_context
 def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[str, ...]
            ) -> None:

@@ -19,8 +19,8 @@ import dns.resolver
 
 __all__ = ["Finding", "Found", "check"]
 
-# Where SendGrid's automated security puts DKIM by default; SES's Easy DKIM selectors are
-# random, so they must be named (--dkim-selector).
+# Where one large sending service puts DKIM by default (its "automated security"); other
+# services' selectors are random, so they must be named (--dkim-selector).
 DEFAULT_SELECTORS = ("s1", "s2")
 
 

@@ -8,8 +8,9 @@ Why these two, and these figures:
   against every message sent, the same way (the providers' own feedback loops report
   them per message).
 - **Hard bounces.** An address that does not exist says the list is old or was never
-  confirmed. Amazon SES reviews an account whose bounce rate reaches 5% (and may pause it
-  at 10%); SendGrid and the mailbox providers judge it the same way. Warn from 2%.
+  confirmed. The large sending services review an account whose bounce rate reaches 5%
+  (and may pause it at 10%), and mailbox providers judge a sender the same way. Warn
+  from 2%.
 
 The window is the sends begun in the last :data:`WINDOW` (30 days: Gmail's Postmaster
 Tools judge the spam rate over a rolling 30 days too), the issue being sent left out.

@@ -86,13 +86,21 @@ async def save(request: Request) -> Response:
     return page(service, updated, fields["t"], saved=True)
 
 
+_READING = {
+    "aggregate": "counted for each issue and story, never for a reader: none is kept for you",
+    "off": "not counted: links go straight to the stories",
+}
+
+
 async def download(request: Request) -> Response:
     service: Service = request.app.state.service
     _, found = await _posted(request)
     if isinstance(found, Response):
         return found
     data = await run_in_threadpool(consent.record, service.engine, found.id)
-    body = json.dumps({"publication": service.publication.name, "subscriber": data},
+    body = json.dumps({"publication": service.publication.name, "subscriber": data,
+                       # Nothing below is about the reader: said, so they need not ask.
+                       "opens_and_clicks": _READING[service.publication.tracking]},
                       indent=2, ensure_ascii=False)
     return Response(body + "\n", media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-subscription.json"'})
