@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from newsletter import words
 from newsletter.config import Environment
 from newsletter.email.render import TEMPLATES
+from newsletter.email.welcome import WelcomeEmail
 from newsletter.errors import ConfigError, IssueNotFound, NewsletterError, ProblemsFound
 from newsletter.project import SUFFIXES, Project, Rendered
 
@@ -78,7 +79,8 @@ class Source:
 
     def concerns(self, path: Path) -> bool:
         """Whether a change to ``path`` can change a page of the preview."""
-        return path in (self.config.resolve(), self.issue.resolve()) or \
+        welcome = self.config.parent / "welcome.yaml"
+        return path in (self.config.resolve(), self.issue.resolve(), welcome.resolve()) or \
             path.name.endswith(".j2") or \
             (path.parent == self.issues_dir.resolve() and path.suffix in SUFFIXES)
 
@@ -181,6 +183,42 @@ def page(source: Source, day: dt.date | None, version: int) -> HTMLResponse:
     return _page(locale, email=rendered.email, problems=rendered.findings, **values)
 
 
+def welcome_page(source: Source, version: int) -> HTMLResponse:
+    """The welcome email a reader gets once they confirm (welcome.yaml), in every view,
+    with stand-ins for the reader's own links; or why it cannot be shown."""
+    locale, values = ENGLISH, {"version": version, "name": "welcome.yaml"}
+    try:
+        project = source.project()
+        locale = project.publication.locale
+        if not project.welcome_file.is_file():
+            return message(locale, "no_welcome", 404)
+        email = project.welcome_email()
+    except ProblemsFound as exc:
+        return _page(locale, problems=exc.problems, invalid=True, **values)
+    except NewsletterError as exc:
+        return _page(locale, error=str(exc), **values)
+    return _page(locale, email=email, **values)
+
+
+def welcome_part(source: Source, name: str) -> Response:
+    """One of the welcome email's views alone."""
+    kind, extract = WELCOME_PARTS[name]
+    try:
+        project = source.project()
+        if not project.welcome_file.is_file():
+            return message(project.publication.locale, "no_welcome", 404)
+        return kind(extract(project.welcome_email()), headers=HEADERS)
+    except NewsletterError:
+        return message(publication_locale(source), "not_valid", 422)
+
+
+WELCOME_PARTS: dict[str, tuple[type[Response], Callable[[WelcomeEmail], str]]] = {
+    "email.html": (HTMLResponse, lambda w: w.html),
+    "email-dark.html": (HTMLResponse, lambda w: dark(w.html)),
+    "email.txt": (PlainTextResponse, lambda w: w.text),
+}
+
+
 def _page(locale: str, **values: Any) -> HTMLResponse:
     values = {"email": None, "problems": [], "invalid": False, "error": None,
               "failure": None, **values}
@@ -236,7 +274,20 @@ def routes(source: Source, changes: Changes) -> list[Route]:
         return StreamingResponse(_events(changes, since), media_type="text/event-stream",
                                  headers=HEADERS)
 
+    async def welcome(request: Request) -> Response:
+        return await run_in_threadpool(welcome_page, source, changes.version)
+
+    def welcome_shows(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def show_part(request: Request) -> Response:
+            return await run_in_threadpool(welcome_part, source, name)
+        return show_part
+
+    async def to_welcome(request: Request) -> Response:
+        return Response(status_code=308, headers={"Location": "welcome/", **HEADERS})
+
     return [Route("/", show), Route("/events", events),
+            Route("/welcome/", welcome), Route("/welcome", to_welcome),
+            *(Route(f"/welcome/{name}", welcome_shows(name)) for name in WELCOME_PARTS),
             *(Route(f"/{name}", shows(name)) for name in PARTS),
             Route("/{day}/", show), Route("/{day}", to_page),
             *(Route(f"/{{day}}/{name}", shows(name)) for name in PARTS)]

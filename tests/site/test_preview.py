@@ -319,3 +319,29 @@ def test_ctrl_c_stops_the_command_with_a_page_listening(project_dir: Path) -> No
     finally:
         running.kill()
         running.wait(10)
+
+
+def test_the_welcome_email_has_its_page(browser, server, project_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from tests.helpers import REPO
+
+    answer = httpx.get(f"{server.url}welcome/")
+    assert answer.status_code == 404 and "No welcome email" in answer.text
+    save(project_dir / "welcome.yaml", (REPO / "welcome.yaml").read_text())
+    assert httpx.get(f"{server.url}welcome").headers["location"] == "welcome/"
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.goto(f"{server.url}welcome/")
+    assert page.inner_text(".inbox b")  # the welcome's subject
+    frames = page.eval_on_selector_all("iframe", "fs => fs.map(f => f.title)")
+    assert frames == ["Phone, 375 px", "Desktop, 600 px", "Dark mode, 375 px"]
+    phone = page.frame_locator("iframe[title='Phone, 375 px']")
+    assert phone.locator("a[href$='?t=PREVIEW']").count() >= 1  # the reader's own links
+    assert "PREVIEW" in page.inner_text("pre.text")
+    page.close()
+    assert "?t=PREVIEW" in httpx.get(f"{server.url}welcome/email.txt").text
+    save(project_dir / "welcome.yaml", "subject: [unclosed\n")
+    broken = httpx.get(f"{server.url}welcome/")
+    assert broken.status_code == 200 and "welcome.yaml" in broken.text
+    assert 'class="findings"' in broken.text and "error" in broken.text
+    assert httpx.get(f"{server.url}welcome/email.html").status_code == 422
