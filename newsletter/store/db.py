@@ -171,10 +171,10 @@ welcomes = Table(
     Column("subscriber_id", Integer, primary_key=True, autoincrement=False),
     Column("state", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0, server_default="0"),
-    Column("queued_at", DateTime(timezone=True), nullable=False),
-    Column("claimed_at", DateTime(timezone=True)),
-    Column("retry_at", DateTime(timezone=True)),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    Column("claimed_at", UtcDateTime()),
+    Column("retry_at", UtcDateTime()),
+    Column("sent_at", UtcDateTime()),
     Index("ix_welcomes_state", "state", "subscriber_id"),
 )
 
