@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -64,7 +64,7 @@ def machine_agent(agent: str | None) -> bool:
     return not lowered.strip() or any(word in lowered for word in _MACHINE_AGENTS)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Click:
     at: float
     issue: str
@@ -87,7 +87,7 @@ class Tally:
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.clock = clock
-        self.waiting: list[_Click] = []
+        self.waiting: deque[_Click] = deque()  # oldest first
         self.clients: OrderedDict[str, _Client] = OrderedDict()
         self.dropped = 0
 
@@ -123,8 +123,9 @@ class Tally:
         """The clicks held long enough, as events of our vocabulary (no reader named),
         taken out of the waiting list."""
         now = self.clock()
-        ready = [c for c in self.waiting if everything or now - c.at >= HOLD]
-        self.waiting = [c for c in self.waiting if not (everything or now - c.at >= HOLD)]
+        ready = []
+        while self.waiting and (everything or now - self.waiting[0].at >= HOLD):
+            ready.append(self.waiting.popleft())  # in time order: stop at the first too new
         return [events.Event("", Kind.CLICKED, "", c.issue, None,
                              Detail.MACHINE if c.machine else Detail.PERSON, url=c.url)
                 for c in ready]
@@ -149,8 +150,8 @@ class Tally:
     def _settle(self, ready: list[events.Event], written: bool) -> int:
         if written:
             return len(ready)
-        self.waiting = [_Click(0.0, e.issue or "", e.url or "", "",
-                               e.detail is Detail.MACHINE) for e in ready] + self.waiting
+        self.waiting.extendleft(reversed([_Click(0.0, e.issue or "", e.url or "", "",
+                                                 e.detail is Detail.MACHINE) for e in ready]))
         return 0
 
     async def run(self) -> None:
