@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Protocol, TypeGuard, TypeVar
 
 from pydantic import Field
 
@@ -283,3 +283,21 @@ class Provider:
     def fallback(self) -> bool:
         """Needs nothing, so ``auto`` takes it only when no other provider is set up."""
         return not self.needs
+
+
+def said(item: Mapping[str, Any], field: str) -> str | None:
+    """A provider's words in an event's ``field``, when they are text that can be kept."""
+    value = item.get(field)
+    return value if storable(value) else None
+
+
+def storable(value: Any) -> TypeGuard[str]:
+    """A non-empty string that can be stored: JSON's ``\\ud800`` escapes make strings
+    that no database encoding takes."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -36,7 +36,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,6 +49,8 @@ from newsletter.delivery.providers.base import (
     BadTimestamp,
     Unsigned,
     Webhook,
+    said,
+    storable,
 )
 from newsletter.delivery.providers.sendgrid.settings import WEBHOOK_KEY, SendGridEnvironment
 from newsletter.errors import ConfigError
@@ -194,14 +196,14 @@ SUPPRESSIONS = {"bounced address": Detail.BOUNCED,
 
 def _event(item: dict[str, Any]) -> Event | None:
     event_id, email, name = item.get("sg_event_id"), item.get("email"), item.get("event")
-    if not (_text(event_id) and _text(email) and _text(name)):
+    if not (storable(event_id) and storable(email) and storable(name)):
         return None
     words = _ours(name, item)
     if words is None:
         return None
     issue = item.get("issue")
     kind, detail, reason, url = words
-    return Event(event_id, kind, email, issue if _text(issue) else None,
+    return Event(event_id, kind, email, issue if storable(issue) else None,
                  happened(item.get("timestamp")), detail, reason, url)
 
 
@@ -209,7 +211,7 @@ def _ours(name: str, item: dict[str, Any]
           ) -> tuple[Kind, Detail | None, str | None, str | None] | None:
     """SendGrid's event in our words: kind, detail, reason, URL; None for one we do not
     record."""
-    reason = _said(item, "reason")
+    reason = said(item, "reason")
     if name == "bounce":  # "blocked" is a refusal for now: counted, the reader stays
         soft = item.get("type") == "blocked"
         return Kind.BOUNCED, Detail.SOFT if soft else Detail.HARD, reason, None
@@ -220,27 +222,11 @@ def _ours(name: str, item: dict[str, Any]
         machine = item.get("sg_machine_open") is True
         return Kind.OPENED, Detail.MACHINE if machine else Detail.PERSON, None, None
     if name == "click":
-        return Kind.CLICKED, None, None, _said(item, "url")
+        return Kind.CLICKED, None, None, said(item, "url")
     if name in KINDS:
-        return KINDS[name], None, _said(item, "response") if name == "deferred" else None, None
+        return KINDS[name], None, said(item, "response") if name == "deferred" else None, None
     return None
 
-
-def _said(item: dict[str, Any], field: str) -> str | None:
-    value = item.get(field)
-    return value if _text(value) else None
-
-
-def _text(value: Any) -> TypeGuard[str]:
-    """A non-empty string that can be stored: JSON's ``\\ud800`` escapes make strings
-    that no database encoding takes."""
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def happened(stamp: Any) -> dt.datetime | None:

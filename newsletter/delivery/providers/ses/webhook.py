@@ -35,10 +35,10 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from newsletter.config import Environment
-from newsletter.delivery.providers.base import BadBody, Refused, Webhook
+from newsletter.delivery.providers.base import BadBody, Refused, Webhook, said, storable
 from newsletter.delivery.providers.ses import sns
 from newsletter.delivery.providers.ses.settings import (
     SNS_CA_FILE,
@@ -215,14 +215,14 @@ def _ours(name: str, part: dict[str, Any], mail: dict[str, Any]) -> Iterator[tup
                                           reason, None)
     elif name == "DeliveryDelay":
         for entry in _entries(part.get("delayedRecipients")):
-            said = [_said(part, "delayType"), _said(entry, "diagnosticCode")
-                    or _said(entry, "status")]
+            why = [said(part, "delayType"), said(entry, "diagnosticCode")
+                   or said(entry, "status")]
             yield entry["emailAddress"], (Kind.DEFERRED, None,
-                                          ": ".join(w for w in said if w) or None, None)
+                                          ": ".join(w for w in why if w) or None, None)
     elif name == "Complaint":
         for entry in _entries(part.get("complainedRecipients")):
             yield entry["emailAddress"], (Kind.COMPLAINED, None,
-                                          _said(part, "complaintFeedbackType"), None)
+                                          said(part, "complaintFeedbackType"), None)
     elif name == "Delivery":
         for address in _addresses(part.get("recipients")) or _addresses(mail.get("destination")):
             yield address, (Kind.DELIVERED, None, None, None)
@@ -238,9 +238,9 @@ def _whole_message(name: str, part: dict[str, Any]) -> Words | None:
     if name == "Open":
         return Kind.OPENED, Detail.PERSON, None, None
     if name == "Click":
-        return Kind.CLICKED, None, None, _said(part, "link")
+        return Kind.CLICKED, None, None, said(part, "link")
     if name == "Reject":
-        return Kind.DROPPED, None, _said(part, "reason"), None
+        return Kind.DROPPED, None, said(part, "reason"), None
     if name == "Subscription":
         chosen = part.get("newTopicPreferences")
         left = isinstance(chosen, dict) and chosen.get("unsubscribeAll") is True
@@ -249,8 +249,8 @@ def _whole_message(name: str, part: dict[str, Any]) -> Words | None:
 
 
 def _bounce_reason(part: dict[str, Any], entry: dict[str, Any]) -> str | None:
-    kind = "/".join(w for w in (_said(part, "bounceType"), _said(part, "bounceSubType")) if w)
-    code = _said(entry, "diagnosticCode") or _said(entry, "status")
+    kind = "/".join(w for w in (said(part, "bounceType"), said(part, "bounceSubType")) if w)
+    code = said(entry, "diagnosticCode") or said(entry, "status")
     return ": ".join(w for w in (kind, code) if w) or None
 
 
@@ -259,25 +259,25 @@ def _entries(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         return []
     return [entry for entry in value[:_MOST_RECIPIENTS]
-            if isinstance(entry, dict) and _text(entry.get("emailAddress"))]
+            if isinstance(entry, dict) and storable(entry.get("emailAddress"))]
 
 
 def _addresses(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
-    return [address for address in value[:_MOST_RECIPIENTS] if _text(address)]
+    return [address for address in value[:_MOST_RECIPIENTS] if storable(address)]
 
 
 def _issue(mail: dict[str, Any]) -> str | None:
     tags = mail.get("tags")
     values = tags.get("issue") if isinstance(tags, dict) else None
     first = values[0] if isinstance(values, list) and values else None
-    return first if _text(first) and len(first) <= 40 else None
+    return first if storable(first) and len(first) <= 40 else None
 
 
 def _time(value: Any) -> dt.datetime | None:
     """An ISO 8601 time with its zone (as SES writes them), else None (unknown)."""
-    if not _text(value) or len(value) > 40:
+    if not storable(value) or len(value) > 40:
         return None
     try:
         at = dt.datetime.fromisoformat(value)
@@ -285,19 +285,3 @@ def _time(value: Any) -> dt.datetime | None:
         return None
     return at.astimezone(dt.UTC) if at.tzinfo else None
 
-
-def _said(item: dict[str, Any], field: str) -> str | None:
-    value = item.get(field)
-    return value if _text(value) else None
-
-
-def _text(value: Any) -> TypeGuard[str]:
-    """A non-empty string that can be stored: JSON's ``\\ud800`` escapes make strings
-    that no database encoding takes."""
-    if not isinstance(value, str) or not value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
