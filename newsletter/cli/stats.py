@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.common import api, parse_day
+from newsletter.cli.common import api, parse_day, plural
 from newsletter.insight import domain, summary
 from newsletter.insight import health as checks
 from newsletter.insight.issues import IssueFigures, plain_url
@@ -104,7 +104,7 @@ def _issue(figures: IssueFigures) -> str:
 
 
 def _trend(span: Trend) -> str:
-    lines = [f"{span.since} to {span.until}: {len(span.issues)} issues"]
+    lines = [f"{span.since} to {span.until}: {plural(len(span.issues), 'issue')}"]
     if span.issues:
         lines.append(f"  {'issue':10} {'sent':>9} {'delivered':>9} {'bounced':>8} "
                      f"{'complained':>10} {'opened':>8} {'clicked':>8}")
@@ -174,7 +174,7 @@ def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[st
                         "warn": c.warn, "stop": c.stop, "level": c.level.name.lower()}
                        for c in judged.checks]}, indent=2))
     else:
-        click.echo(f"sends since {judged.since:%Y-%m-%d}: {len(judged.issues)} issues, "
+        click.echo(f"sends since {judged.since:%Y-%m-%d}: {plural(len(judged.issues), 'issue')}, "
                    f"{judged.sent:,} messages, {judged.reported:,} provider events")
         for check in judged.checks:
             click.echo(f"  {check.level.name.lower():7} {check.line()}")
