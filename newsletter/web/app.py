@@ -47,6 +47,7 @@ from newsletter.content.settings import Publication
 from newsletter.delivery.providers import registry
 from newsletter.delivery.providers.base import Refused, Transport, Webhook
 from newsletter.errors import SubscriberError
+from newsletter.safetext import for_terminal
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
 from newsletter.web import clicks, clients, forms, manage, startup, subscribe, welcome
@@ -327,15 +328,26 @@ class _Headers:
             if not status[0]:
                 await sending(_ERROR_START)
                 await sending(_ERROR_BODY)
-            log.error("%s %s %s %s at %s %.1f ms", scope.get("method"), scope.get("path"),
+            log.error("%s %s %s %s at %s %.1f ms", scope.get("method"), _path(scope),
                       status[0] or 500, type(exc).__name__, _where(exc),
                       (time.perf_counter() - started) * 1000)
             return
         gone = " (the client went away)" if status[0] == CLIENT_GONE else ""
-        log.info("%s %s %s%s %.1f ms", scope.get("method"), scope.get("path"), status[0],
+        log.info("%s %s %s%s %.1f ms", scope.get("method"), _path(scope), status[0],
                  gone, (time.perf_counter() - started) * 1000)
 
 
+def _path(scope: dict[str, object]) -> str:
+    """The request's path as the log shows it: control characters escaped (a stranger's
+    %0a must not write a line of its own, nor %1b colour the operator's terminal), and
+    cut short (a request line may be 64 KiB)."""
+    path = str(scope.get("path", ""))
+    shown = for_terminal(path[:_LOGGED_PATH])
+    return shown[:_LOGGED_PATH] + "…" if len(shown) > _LOGGED_PATH or \
+        len(path) > _LOGGED_PATH else shown
+
+
+_LOGGED_PATH = 300
 _ERROR_START: dict[str, object] = {
     "type": "http.response.start", "status": 500,
     "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]}

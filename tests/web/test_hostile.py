@@ -215,6 +215,24 @@ def test_a_client_that_leaves_mid_body_is_one_log_line(served: Served, path: str
     no_traceback(served)
 
 
+@pytest.mark.parametrize("path", ["/c/x%0a2026-11-29%20newsletter.web%20FAKE%20login%0d",
+                                  "/nope%00z%1b[31mRED%1b[0m", "/c/" + "%0a" * 3000])
+def test_a_path_writes_one_escaped_log_line(served: Served, path: str) -> None:
+    # What a stranger puts in a path must not forge a log line of its own, colour the
+    # operator's terminal, or fill the log.
+    with connect(served) as sock:
+        sock.sendall(head("GET", path, {"Connection": "close"}))
+        status, _, _ = answer(sock)
+    assert status == 404
+    time.sleep(0.2)  # the log line follows the answer
+    text = served.log.read_text(errors="replace")
+    assert "\x1b" not in text and "\x00" not in text
+    lines = [line for line in served.lines() if " GET /" in line and " 404 " in line]
+    assert len(lines) == 1 and len(lines[0]) < 500, lines
+    assert "FAKE" not in text or "\\n" in lines[0]
+    no_traceback(served)
+
+
 # -- 2. Odd input --------------------------------------------------------------------------
 
 STAMPS = {
