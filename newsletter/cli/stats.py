@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from newsletter.insight.issues import IssueFigures, plain_url
 from newsletter.insight.trend import Trend, sparkline
 from newsletter.safetext import for_terminal
 from newsletter.store.vocabulary import Detail, Kind
+
+# A DKIM selector is one or more DNS labels (RFC 6376, 3.1).
+_SELECTOR = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*")
 
 # Why opens are no reader count, said under every figure of them.
 OPENS_NOTE = ("opens are an estimate: a message counts as opened when its images load, "
@@ -162,6 +166,11 @@ def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[st
     """
     if selectors and not ask_dns:
         raise click.UsageError("--dkim-selector goes with --dns")
+    for selector in selectors:
+        if not _SELECTOR.fullmatch(selector) or len(selector) > 200:
+            raise click.BadParameter(f"{for_terminal(selector[:80])!r} is not a DKIM selector "
+                                     "(letters, digits, '-' and '_', in dot-separated parts "
+                                     "of at most 63)", param_hint="--dkim-selector")
     newsletter = api(ctx)
     judged = newsletter.health()
     if ask_dns:
@@ -174,8 +183,9 @@ def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[st
                         "warn": c.warn, "stop": c.stop, "level": c.level.name.lower()}
                        for c in judged.checks]}, indent=2))
     else:
-        click.echo(f"sends since {judged.since:%Y-%m-%d}: {plural(len(judged.issues), 'issue')}, "
-                   f"{judged.sent:,} messages, {judged.reported:,} provider events")
+        issues = plural(len(judged.issues), "issue")
+        click.echo(f"sends since {judged.since:%Y-%m-%d}: {issues}, {judged.sent:,} messages, "
+                   f"{judged.reported:,} delivery events from the provider")
         for check in judged.checks:
             click.echo(f"  {check.level.name.lower():7} {check.line()}")
         if judged.level is checks.Level.UNKNOWN:

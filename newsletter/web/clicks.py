@@ -14,7 +14,13 @@ message within seconds of its delivery, before anyone reads it; so are:
 - every click of a client (its address's rate-limit bucket) that opened
   :data:`BURST` different links of one issue within :data:`BURST_SECONDS`. Clicks wait
   :data:`HOLD` seconds before they are counted, so the first links a scanner opened are
-  counted as a machine's too.
+  counted as a machine's too. (Two seconds: a scanner opens every link at once; a reader
+  opening stories in tabs takes longer than that for three.)
+
+A client that opens the same link again within :data:`REPEAT_SECONDS` is not counted
+again: one reader (or one script) cannot make a story look wanted by clicking it a
+thousand times. Many clients still can; no count without the reader's name can stop
+that, and the report says clicks are counted per link.
 """
 
 from __future__ import annotations
@@ -36,16 +42,19 @@ from newsletter.store import events
 from newsletter.store.vocabulary import Detail, Kind
 from newsletter.web import clients
 
-__all__ = ["BURST", "BURST_SECONDS", "HOLD", "Tally", "machine_agent", "redirect"]
+__all__ = ["BURST", "BURST_SECONDS", "HOLD", "REPEAT_SECONDS", "Tally", "machine_agent",
+           "redirect"]
 
 log = logging.getLogger("newsletter.web")
 
 BURST = 3  # different links of one issue ...
-BURST_SECONDS = 5.0  # ... opened this close together: a scanner
+BURST_SECONDS = 2.0  # ... opened this close together: a scanner
 HOLD = 10.0  # seconds a click waits before it is counted, for a burst to be seen
 SCANNER_MEMORY = 600.0  # seconds a client found scanning stays a machine for its issue
 MAX_CLIENTS = 50_000  # clients remembered for burst detection (the oldest forgotten)
 MAX_WAITING = 200_000  # clicks kept in memory while the database is away
+REPEAT_SECONDS = 3600.0  # the same client's same link again within this: not counted
+MAX_REPEATS = 200_000  # (client, issue, link) remembered for that (the oldest forgotten)
 FLUSH_SECONDS = 2.0
 
 # Words in the User-Agent of link scanners, previewers and robots (lower case). Mail
@@ -89,16 +98,27 @@ class Tally:
         self.clock = clock
         self.waiting: deque[_Click] = deque()  # oldest first
         self.clients: OrderedDict[str, _Client] = OrderedDict()
+        self.opened: OrderedDict[tuple[str, str, str], float] = OrderedDict()
         self.dropped = 0
 
     def add(self, issue: str, url: str, client: str, machine: bool) -> None:
         now = self.clock()
+        if self._repeated((client, issue, url), now):
+            return
         if self._scanning(client, issue, url, now):
             machine = True
         if len(self.waiting) >= MAX_WAITING:
             self.dropped += 1  # the database has been away long: keep the memory bounded
             return
         self.waiting.append(_Click(now, issue, url, client, machine))
+
+    def _repeated(self, key: tuple[str, str, str], now: float) -> bool:
+        """Whether this client opened this link within :data:`REPEAT_SECONDS`; noted."""
+        last = self.opened.pop(key, None)
+        self.opened[key] = now if last is None or now - last >= REPEAT_SECONDS else last
+        while len(self.opened) > MAX_REPEATS:
+            self.opened.popitem(last=False)
+        return last is not None and now - last < REPEAT_SECONDS
 
     def _scanning(self, client: str, issue: str, url: str, now: float) -> bool:
         known = self.clients.pop(client, None) or _Client()

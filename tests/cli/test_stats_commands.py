@@ -183,6 +183,10 @@ def test_health_reads_dns_only_when_asked(project_dir: Path) -> None:
     code, out = run("health")
     assert code == 0 and "DNS" not in out
     assert run("health", "--dkim-selector", "s1")[0] == 2
+    for bad in ("a;b", "a\nb", "x" * 64, "a..b", "", "-x", "a/b", "é"):
+        code, out = run("health", "--dns", "--dkim-selector", bad)
+        assert code == 2 and "is not a DKIM selector" in out, bad
+        assert "\n" not in out.split("Error: ")[1].rstrip("\n"), bad
     code, out = run("health", "--dns", "--dkim-selector", "k1")
     assert code == 0, out
     shown = out[out.index("the sender's domain in DNS:"):].splitlines()[1:4]

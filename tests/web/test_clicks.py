@@ -72,15 +72,17 @@ def test_a_click_redirects_to_its_story_and_is_counted(project_dir: Path, engine
         assert "utm_" in answer.headers["location"] or story[0].url == \
             answer.headers["location"]
         assert answer.headers["cache-control"] == "no-store"
-        httpx.get(links[0], headers={"User-Agent": BROWSER})
+        for _ in range(20):  # the same reader again and again: counted once
+            httpx.get(links[0], headers={"User-Agent": BROWSER})
         httpx.head(links[1], headers={"User-Agent": BROWSER})  # a machine's look
         httpx.get(links[1], headers={"User-Agent": "Mozilla/5.0 (compatible; bingbot/2.0)"})
         up.process.terminate()  # the counts held in memory are written as it stops
         up.process.wait(30)
     counted = _counts(project_dir, engine)
-    assert counted[0][1:] == (2, 0)
+    assert counted[0][1:] == (1, 0)
     people, machines = counted[1][1:] if counted[1][0] != counted[0][0] else (0, 0)
-    assert (people, machines) == (0, 2)
+    # HEAD, then a robot, from one client: a machine's, and the same link once an hour.
+    assert (people, machines) == (0, 1)
 
 
 def test_a_scanner_opening_every_link_is_a_machine(project_dir: Path, engine: Engine) -> None:
@@ -158,6 +160,17 @@ def test_counts_wait_in_memory_for_the_database(engine: Engine) -> None:
         rows = sorted(conn.execute(text(
             "SELECT detail, count FROM event_counts WHERE kind = 'clicked'")).all())
     assert rows == [("machine", 1), ("person", 1)]
+
+
+def test_a_link_opened_again_by_its_client_counts_once_an_hour(engine: Engine) -> None:
+    now = [0.0]
+    tally = clicks_web.Tally(engine, clock=lambda: now[0])
+    for _ in range(1000):
+        tally.add(DAY, "https://a.example/1", "client-a", machine=False)
+    tally.add(DAY, "https://a.example/1", "client-b", machine=False)  # another reader
+    now[0] = clicks_web.REPEAT_SECONDS + 1
+    tally.add(DAY, "https://a.example/1", "client-a", machine=False)  # an hour on
+    assert [e.detail for e in tally.due(everything=True)] == [Detail.PERSON] * 3
 
 
 def test_a_burst_makes_a_client_a_machine_back_to_its_first_click(engine: Engine) -> None:
