@@ -23,20 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import database, wait_until_up
+from common import database, free_port, wait_until_up
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
 DAY = dt.date(2024, 7, 23)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wrk_script(paths: list[str], folder: Path) -> Path:

@@ -41,3 +41,12 @@ def wait_until_up(base: str, seconds: float = 10.0) -> None:
             return
         except httpx.TransportError:
             time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A port on loopback that nothing listens on now, for a service started beside."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

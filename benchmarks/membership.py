@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import database, wait_until_up
+from common import database, free_port, wait_until_up
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,6 @@ def main() -> None:
             f"  requests_per_hour: {args.probes * 10}\n")
         url = database(args.db, folder)
         fill(url)
-        from web import free_port
 
         port = free_port()
         server = serve(folder, url, port)

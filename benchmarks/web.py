@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import database, wait_until_up
+from common import database, free_port, wait_until_up
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
@@ -45,12 +44,6 @@ def fill(url: str, count: int) -> None:
                           ":name, :timezone, :status, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, "
                           f"{db.KEY_SQL[engine.dialect.name]})"), rows)
     engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:
