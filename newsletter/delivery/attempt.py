@@ -16,6 +16,8 @@ from newsletter.store.recipient import Recipient
 # Said on a batch that was sent again after an attempt that got no answer.
 TWICE = ("an earlier attempt got no answer; if the provider had taken it, these "
          "recipients got the issue twice")
+# Said on a batch whose last try surely failed after an earlier try got no answer.
+TWICE_UNKNOWN = "an earlier attempt got no answer, so the provider may have taken it"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ def send_batch(number: int, recipients: Sequence[Recipient], ledger: Ledger,
             try:
                 outcome = dispatch(recipients)
             except TransportUnavailable as exc:
+                if exc.not_sent and timed_out:
+                    # This try surely did not go, but an earlier one got no answer and
+                    # may have been taken: the batch's fate stays unknown, never pending
+                    # (a later run would send it again).
+                    raise TransportUnavailable(f"{exc} ({TWICE_UNKNOWN})", not_sent=False,
+                                               retry_after=exc.retry_after) from exc
                 timed_out = timed_out or not exc.not_sent
                 if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
                     ledger.release(number, str(exc))

@@ -185,6 +185,23 @@ def test_a_timeout_on_the_last_attempt_leaves_the_batch_uncertain(
     assert sorted(sendgrid_env.recipients()) == ["reader0@example.org", "reader1@example.org"]
 
 
+@pytest.mark.parametrize("then", [error(500, "down"), error(429, "slow down"), error(503, "busy")],
+                         ids=["500", "429", "503"])
+def test_no_answer_then_a_sure_failure_leaves_the_batch_uncertain(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid, then: Answer) -> None:
+    # The first try's answer was lost (the provider may have taken it); the last try
+    # surely failed. The batch is not pending: a later run must not send it again unasked.
+    add_subscribers(engine, 2)
+    sendgrid_env.then(Answer(drop=True), then)
+    options = dataclasses.replace(FAST, max_attempts=2, max_failed_batches=1)
+    with pytest.raises(SendPaused, match="may have taken it"):
+        run_send(engine, project, options=options)
+    assert Ledger(engine, "2024-07-23").status().counts["uncertain"] == 2
+    report = run_send(engine, project, options=options)
+    assert sendgrid_env.attempts == 2 and report.sent == 0
+    assert report.counts["uncertain"] == 2 and report.counts["pending"] == 0
+
+
 def test_concurrent_requests_deliver_each_once(engine: Engine, project: Project,
                                                sendgrid_env: FakeSendGrid) -> None:
     everyone = add_subscribers(engine, 2000)
