@@ -555,7 +555,8 @@ class Newsletter:
         found = subscribers.find_by_link(self.engine, secret, token)
         if found is None:
             raise SubscriberError("the link's subscriber is no longer on the list")
-        consent.leave(self.engine, found.id)  # as the link in the email does (status.py)
+        # As the link in the email does (status.py), counted under its issue.
+        consent.leave(self.engine, found.id, subscribers.link_day(secret, token))
         now = subscribers.find_by_id(self.engine, found.id)
         if now is None:
             raise SubscriberError("the link's subscriber is no longer on the list")

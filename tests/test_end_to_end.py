@@ -327,6 +327,33 @@ def test_the_providers_events_change_readers_and_are_counted_once(
                         everyone[2]: "complained"}
 
 
+def test_readers_who_leave_through_the_issues_own_links_are_counted_under_it(
+        road: Road, engine: Engine, project_dir: Path) -> None:
+    # No provider event says so (the link is ours): the issue's figures learn it from
+    # the link, once a reader, whichever way they leave.
+    everyone = add_subscribers(engine, 4)
+    run_send(engine, Project(project_dir / "newsletter.yaml"), road.name)
+    links = {letter.to: next(word for word in letter.text.split() if "/unsubscribe?t=" in word)
+             for letter in road.letters()}
+    app = create_app(project_dir / "newsletter.yaml", _service_env(engine, {}))
+    with serving(app) as url:
+        def local(link: str) -> str:
+            return url.rstrip("/") + link.removeprefix(SERVICE_URL)
+
+        for _ in range(2):  # the mailbox's one click, repeated: one reader, one count
+            assert httpx.post(local(links[everyone[0]]),
+                              data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        page = local(links[everyone[1]])
+        assert httpx.get(page).status_code == 200  # looking changes nothing
+        assert httpx.post(page, data={}).status_code == 200  # the page's button
+        assert httpx.post(page, data={}).status_code == 200  # again: already left
+        httpx.get(local(links[everyone[2]]))  # looked, stayed
+    assert store_events.counts(engine, ISSUE) == {"unsubscribed": 2}
+    statuses = {s.email: s.status for s in store.listing(engine)}
+    assert [statuses[a] for a in everyone] == ["unsubscribed", "unsubscribed", "active",
+                                               "active"]
+
+
 def _service_env(engine: Engine, variables: dict[str, str]):  # type: ignore[no-untyped-def]
     from tests.web.conftest import service_env
 

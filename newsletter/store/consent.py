@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store import erased, welcomes
+from newsletter.store import erased, tallies, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import (
     batches,
@@ -83,15 +83,19 @@ def drop_unconfirmed(engine: Engine, asked_before: dt.datetime) -> int:
     return int(gone)
 
 
-def leave(engine: Engine, subscriber_id: int) -> bool:
-    """Unsubscribe a reader by number (their own request, by an unsubscribe link),
-    cancelling any outstanding confirmation; False when the table moved nobody (they had
-    left already, for whatever reason: see status.py)."""
+def leave(engine: Engine, subscriber_id: int, made: int | None = None) -> bool:
+    """Unsubscribe a reader by number (their own request, by an unsubscribe link made on
+    day ``made``, which names the issue they left from: tallies.count_left), cancelling
+    any outstanding confirmation; False when the table moved nobody (they had left
+    already, for whatever reason: see status.py)."""
     to = Status.UNSUBSCRIBED
     with engine.begin() as conn:
-        return bool(conn.execute(update(subscribers).where(
+        moved = bool(conn.execute(update(subscribers).where(
             subscribers.c.id == subscriber_id, rules.condition(Cause.UNSUBSCRIBE_LINK, to))
             .values(**rules.values(to, now()))).rowcount)
+        if moved and made is not None:
+            tallies.count_left(conn, made)
+        return moved
 
 
 def set_preferences(engine: Engine, subscriber_id: int, *, name: str | None,

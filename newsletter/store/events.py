@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.redact import addresses
 from newsletter.store import status as rules
+from newsletter.store import tallies
 from newsletter.store.db import event_counts, events, subscribers
 from newsletter.store.vocabulary import (
     DETAIL_LENGTH,
@@ -41,7 +42,7 @@ from newsletter.store.vocabulary import (
 )
 
 __all__ = ["DETAIL_LENGTH", "REASON_LENGTH", "URL_LENGTH", "Detail", "Event", "Kind",
-           "Recorded", "breakdown", "count_clicks", "counts", "key", "link_key", "record",
+           "Recorded", "breakdown", "count_clicks", "counts", "key", "record",
            "status_of"]
 
 
@@ -63,7 +64,7 @@ def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         fresh = _insert_new(conn, batch, now)
-        _count(conn, list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}
+        tallies.add(conn, list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}
                           .values()))
         changed = 0
         for event in batch:
@@ -149,32 +150,7 @@ def count_clicks(engine: Engine, clicked: Sequence[Event]) -> None:
     """Add clicks to their issue's counts, without keeping each as an event: the readers'
     service's own clicks, which no provider retries (so they need no id)."""
     with engine.begin() as conn:
-        _count(conn, clicked)
-
-
-def link_key(url: str) -> str:
-    """What a click's URL is counted under in ``event_counts``."""
-    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _count(conn: Connection, fresh: Sequence[Event]) -> None:
-    """Add the new events to their issue's counts, one statement per distinct count: a
-    post of a thousand events is a handful of kinds and links."""
-    found: dict[tuple[str, str, str, str], tuple[str | None, int]] = {}
-    for event in fresh:
-        if not event.issue:
-            continue
-        url = event.url[:URL_LENGTH] if event.kind is Kind.CLICKED and event.url else None
-        group = (event.issue[:40], Kind(event.kind).value,
-                 Detail(event.detail).value if event.detail else "", link_key(url) if url else "")
-        found[group] = (url, found.get(group, (url, 0))[1] + 1)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for (issue, kind, detail, link), (url, n) in sorted(found.items()):
-        statement = dialect.insert(event_counts).values(
-            issue=issue, kind=kind, detail=detail, link=link, url=url, count=n)
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=["issue", "kind", "detail", "link"],
-            set_={"count": event_counts.c.count + statement.excluded.count}))
+        tallies.add(conn, clicked)
 
 
 def counts(engine: Engine, issue: str) -> dict[str, int]:

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 from newsletter import timing, tokens
 from newsletter.errors import BadLink, BadTimezone, StatusRefused, SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
-from newsletter.store import csvfile, erased
+from newsletter.store import csvfile, erased, tallies
 from newsletter.store import status as rules
 from newsletter.store.db import (
     batch_readers,
@@ -163,9 +163,18 @@ def unsubscribe_by_link(engine: Engine, secret: bytes, token: str) -> None:
     condition = link_owner(secret, token, "unsubscribe")
     to = Status.UNSUBSCRIBED
     with engine.begin() as conn:
-        conn.execute(update(subscribers)
-                     .where(condition, rules.condition(Cause.UNSUBSCRIBE_LINK, to))
-                     .values(**rules.values(to, now())))
+        moved = conn.execute(update(subscribers)
+                             .where(condition, rules.condition(Cause.UNSUBSCRIBE_LINK, to))
+                             .values(**rules.values(to, now()))).rowcount
+        made = link_day(secret, token)
+        if moved and made is not None:
+            tallies.count_left(conn, made)
+
+
+def link_day(secret: bytes, token: str) -> int | None:
+    """The day a link was made (days since 1970); None for a link of the kind made before
+    links carried it. The token must be one of ours (checked by :func:`link_owner`)."""
+    return tokens.read(secret, token, "unsubscribe").made if tokens.is_current(token) else None
 
 
 def add(engine: Engine, address: str, *, name: str | None = None, timezone: str | None = None,

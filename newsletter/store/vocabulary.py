@@ -21,7 +21,7 @@ class Kind(StrEnum):
     BOUNCED = "bounced"  # refused: detail hard (for good) or soft (blocked, for now)
     DROPPED = "dropped"  # the provider did not send it: detail names the suppression
     COMPLAINED = "complained"  # the reader marked it as spam
-    UNSUBSCRIBED = "unsubscribed"  # the reader left through the provider's link
+    UNSUBSCRIBED = "unsubscribed"  # the reader left through the provider's link or ours
     OPENED = "opened"  # detail person or machine (a privacy proxy opens every message)
     CLICKED = "clicked"  # url: the link
 

@@ -286,7 +286,8 @@ def _unsubscribe(service: Service, token: str) -> subscribers.Subscriber | None:
     confirm: leaving withdraws the request too)."""
     subscriber = _subscriber(service, token)
     if subscriber is not None:
-        consent.leave(service.engine, subscriber.id)
+        consent.leave(service.engine, subscriber.id,
+                      subscribers.link_day(service.secret, token))
     return subscriber
 
 

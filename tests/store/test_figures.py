@@ -115,3 +115,31 @@ def test_a_cancelled_send_is_no_issue(engine: Engine) -> None:
                                                  batch_size=1, planned=1, created_at=DAY1))
     assert figures.sent_issues(engine) == ["2026-03-02", "2026-03-03"]
     assert figures.sent_issues(engine, since=dt.date(2026, 3, 3)) == ["2026-03-03"]
+
+
+def _send_began(engine: Engine, issue: str, at: dt.datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(db.sends).values(issue=issue, transport="outbox", batch_size=1,
+                                             planned=1, created_at=at))
+
+
+def _days(at: dt.datetime) -> int:
+    return int(at.timestamp()) // 86400
+
+
+def test_a_link_names_the_issue_whose_send_made_it(engine: Engine) -> None:
+    from newsletter.store import tallies
+
+    _send_began(engine, "2026-03-02", DAY1)
+    _send_began(engine, "2026-03-03", DAY2)
+    _send_began(engine, "2026-03-03/cancelled-1", DAY2 + dt.timedelta(hours=1))
+    with engine.begin() as conn:
+        counted = [tallies.count_left(conn, _days(at)) for at in (
+            DAY1,  # the day the send began: its issue
+            DAY2,  # the next day's send began: the later issue, never a cancelled one
+            DAY2 + dt.timedelta(days=1),  # a send resumed after midnight made it
+            DAY2 + dt.timedelta(days=2),  # days later (the manage page's): no issue
+            DAY1 - dt.timedelta(days=1))]  # before any send: no issue
+    assert counted == ["2026-03-02", "2026-03-03", "2026-03-03", None, None]
+    assert events.counts(engine, "2026-03-02") == {"unsubscribed": 1}
+    assert events.counts(engine, "2026-03-03") == {"unsubscribed": 2}
