@@ -327,6 +327,53 @@ def test_the_providers_events_change_readers_and_are_counted_once(
                         everyone[2]: "complained"}
 
 
+LEAD = "https://www.aljazeera.com/news/2024/6/20/putin-says-russia-may-supply-weapons-to-north-korea"
+WRAP = "https://www.bbc.com/news/articles/harris-nomination-challengers"
+
+
+def test_the_figures_the_provider_reports_come_out_of_stats_report_and_health(
+        road: Road, engine: Engine, project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    everyone = add_subscribers(engine, 10)
+    run_send(engine, Project(project_dir / "newsletter.yaml"), road.name)
+    said = [*[("delivered", a, {}) for a in everyone[:8]], ("bounced", everyone[8], {}),
+            ("complained", everyone[9], {}), ("opened", everyone[0], {}),
+            ("opened", everyone[1], {}), ("clicked", everyone[0], {"url": LEAD}),
+            ("clicked", everyone[1], {"url": LEAD + "?utm_source=newsletter"}),
+            ("clicked", everyone[2], {"url": WRAP})]
+    app = create_app(project_dir / "newsletter.yaml", _service_env(engine, {
+        k: v for k, v in road.variables().items() if "WEBHOOK" in k or "_SNS_" in k}))
+    with serving(app) as url:
+        road.post(url, said)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+
+    code, out = run("stats", ISSUE, "--json")
+    assert code == 0, out
+    found = json.loads(out)
+    assert found["sent"] == 10
+    figures = {kind: (v["count"], v["rate"]) for kind, v in found["events"].items()
+               if v["count"]}
+    assert figures == {"delivered": (8, 0.8), "bounced": (1, 0.1), "complained": (1, 0.1),
+                       "opened": (2, 0.2), "clicked": (3, 0.3)}
+    assert found["events"]["bounced"]["by_detail"] == {"hard": 1}
+    assert [s["clicks"] for s in found["stories"] if s["clicks"]] == [2, 1]
+    assert "@" not in out
+
+    code, out = run("stats", "--days", "3660", "--json")
+    assert code == 0, out
+    [line] = [i for i in json.loads(out)["issues"] if i["issue"] == ISSUE]
+    assert line["sent"] == 10 and line["events"] == found["events"]
+
+    code, out = run("health", "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert (checks["complaints"]["count"], checks["complaints"]["sent"]) == (1, 10)
+    assert (checks["hard bounces"]["count"], checks["hard bounces"]["sent"]) == (1, 10)
+
+    code, out = run("report", "--out", str(project_dir / "report"))
+    assert code == 0, out
+    page = (project_dir / "report" / "index.html").read_text()
+    assert ISSUE in page and "@example.org" not in page
+
+
 def test_readers_who_leave_through_the_issues_own_links_are_counted_under_it(
         road: Road, engine: Engine, project_dir: Path) -> None:
     # No provider event says so (the link is ours): the issue's figures learn it from
