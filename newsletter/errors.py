@@ -163,6 +163,12 @@ class BatchNotSent(DeliveryError):
     pass
 
 
+class RefusedAfterNoAnswer(TransportRejected):
+    """A refusal of a batch whose earlier try got no answer: the provider may have taken
+    that try, so the batch is uncertain, never pending; the send stops as for any
+    refusal."""
+
+
 class SenderUnhealthy(DeliveryError):
     """The recent sends' complaint or hard-bounce rate is above the limit: the send did
     not begin (exit status 4 at the command line)."""

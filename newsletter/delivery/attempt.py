@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from newsletter.delivery.pacing import Backoff, RateLimiter
 from newsletter.delivery.providers.base import Outcome
-from newsletter.errors import TransportUnavailable
+from newsletter.errors import RefusedAfterNoAnswer, TransportRejected, TransportUnavailable
 from newsletter.store.ledger import Ledger
 from newsletter.store.recipient import Recipient
 
@@ -59,6 +59,10 @@ def send_batch(number: int, recipients: Sequence[Recipient], ledger: Ledger,
                 timed_out = timed_out or not exc.not_sent
                 if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
                     ledger.release(number, str(exc))
+                raise
+            except TransportRejected as exc:
+                if timed_out:
+                    raise RefusedAfterNoAnswer(f"{exc} ({TWICE_UNKNOWN})") from exc
                 raise
     return BatchAttempt(number, len(recipients), outcome, tries,
                         time.monotonic() - started, timed_out)

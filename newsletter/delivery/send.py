@@ -33,7 +33,12 @@ from newsletter.delivery.providers.base import Outcome, Transport
 from newsletter.delivery.stopping import stop_signals
 from newsletter.delivery.stops import Stop, StopReason
 from newsletter.email.render import Email
-from newsletter.errors import BatchNotSent, TransportRejected, TransportUnavailable
+from newsletter.errors import (
+    BatchNotSent,
+    RefusedAfterNoAnswer,
+    TransportRejected,
+    TransportUnavailable,
+)
 from newsletter.store import subscribers
 from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
@@ -239,6 +244,9 @@ class SendRun:
         try:
             attempt = send_batch(number, recipients, self.ledger, self.dispatcher.send,
                                  self.backoff, self.limiter)
+        except RefusedAfterNoAnswer as exc:
+            self.ledger.uncertain(number, str(exc))  # an earlier try may have gone
+            self._refused(str(exc))
         except (TransportRejected, BatchNotSent) as exc:
             self.ledger.release(number, str(exc))  # nothing left: the next run sends it
             self._refused(str(exc))

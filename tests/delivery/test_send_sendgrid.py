@@ -202,6 +202,18 @@ def test_no_answer_then_a_sure_failure_leaves_the_batch_uncertain(
     assert report.counts["uncertain"] == 2 and report.counts["pending"] == 0
 
 
+def test_no_answer_then_a_refusal_stops_the_send_and_leaves_the_batch_uncertain(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    add_subscribers(engine, 2)
+    sendgrid_env.then(Answer(drop=True), error(400, "bad request"))
+    with pytest.raises(TransportRejected, match="400: bad request.*may have taken it"):
+        run_send(engine, project)
+    counts = Ledger(engine, "2024-07-23").status().counts
+    assert counts["uncertain"] == 2 and counts["pending"] == 0
+    run_send(engine, project)  # the cause fixed: still not sent again unasked
+    assert sendgrid_env.attempts == 2
+
+
 def test_concurrent_requests_deliver_each_once(engine: Engine, project: Project,
                                                sendgrid_env: FakeSendGrid) -> None:
     everyone = add_subscribers(engine, 2000)
