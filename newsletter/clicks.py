@@ -1,5 +1,7 @@
 """Click links: a story's link in the email, sent through the readers' service
-(``SERVICE/c/TOKEN``), which counts the click and redirects to the story.
+(``SERVICE/c/TOKEN``), which counts the click and redirects to the story. And the open
+pixel (``SERVICE/o/TOKEN``, when ``open_pixel`` is set): an image of one pixel whose
+token names the issue alone.
 
 The token carries the issue's date and the story's URL, under an HMAC-SHA256 (16 bytes)
 with a key of its own derived from ``NEWSLETTER_SECRET``. So the service:
@@ -24,11 +26,12 @@ import hmac
 
 from newsletter.errors import BadLink
 
-__all__ = ["MAX_URL", "Click", "key", "make", "read"]
+__all__ = ["MAX_URL", "Click", "key", "make", "make_open", "read"]
 
 MAX_URL = 2000  # the longest story URL a link carries (the events' url column)
 _SIG_BYTES = 16
-_VERSION = b"\x01"
+_VERSION = b"\x01"  # a click: the issue's date, then the URL
+_OPEN = b"\x02"  # an open: the issue's date alone
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
@@ -39,13 +42,18 @@ def key(secret: bytes) -> bytes:
 
 
 class Click:
-    """What a click link names: the issue and the story's URL."""
+    """What a click link names: the issue and the story's URL; or, for the open pixel,
+    the issue alone (``url`` empty)."""
 
     __slots__ = ("issue", "url")
 
     def __init__(self, issue: dt.date, url: str) -> None:
         self.issue = issue
         self.url = url
+
+    @property
+    def opened(self) -> bool:
+        return not self.url
 
 
 def _b64(data: bytes) -> str:
@@ -57,6 +65,12 @@ def make(click_key: bytes, issue: dt.date, url: str) -> str:
     if not url.startswith(("https://", "http://")) or len(url) > MAX_URL:
         raise ValueError("a click link goes to an http(s) URL of at most 2,000 characters")
     payload = _VERSION + issue.isoformat().encode() + url.encode()
+    return _b64(payload) + "." + _b64(_mac(click_key, payload))
+
+
+def make_open(click_key: bytes, issue: dt.date) -> str:
+    """The token of the open pixel of ``issue``: the same for every reader."""
+    payload = _OPEN + issue.isoformat().encode()
     return _b64(payload) + "." + _b64(_mac(click_key, payload))
 
 
@@ -72,7 +86,8 @@ def read(click_key: bytes, token: str) -> Click:
         raise BadLink("not a click link") from None
     if not hmac.compare_digest(given, _mac(click_key, payload)):
         raise BadLink("not a click link of this publication")
-    if payload[:1] != _VERSION or len(payload) < 12:
+    kind = payload[:1]
+    if not ((kind == _VERSION and len(payload) >= 12) or (kind == _OPEN and len(payload) == 11)):
         raise BadLink("not a click link of this version")
     try:
         issue = dt.date.fromisoformat(payload[1:11].decode("ascii"))

@@ -89,7 +89,18 @@ class Project:
 
         overrides = self.root / "templates"
         return Renderer(self.publication, [overrides] if overrides.is_dir() else [],
-                        click_link=self._click_link())
+                        click_link=self._click_link(), open_pixel=self._open_pixel())
+
+    def _click_key(self) -> bytes:
+        return clicks.key(self.env.secret.encode() if self.env.secret else DEV_SECRET)
+
+    def _open_pixel(self) -> Callable[[dt.date], str] | None:
+        """The open pixel's address for an issue, when the publication asks for one."""
+        base = self.publication.open_base
+        if base is None:
+            return None
+        click_key = self._click_key()
+        return lambda day: base + clicks.make_open(click_key, day)
 
     def _click_link(self) -> Callable[[dt.date, str], str] | None:
         """Story links through the readers' service, when the publication tracks clicks
@@ -98,7 +109,7 @@ class Project:
         base = self.publication.click_base
         if base is None:
             return None
-        click_key = clicks.key(self.env.secret.encode() if self.env.secret else DEV_SECRET)
+        click_key = self._click_key()
 
         def link(day: dt.date, url: str) -> str:
             if not url.startswith(("https://", "http://")) or len(url) > clicks.MAX_URL:

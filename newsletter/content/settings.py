@@ -146,6 +146,10 @@ class Publication(Strict):
     # story, naming no reader; "off" sends readers straight to the stories. Clicks go
     # through the service only when readers.service_url is set (a service runs).
     tracking: Literal["off", "aggregate"] = "aggregate"
+    # An image of one pixel from the readers' service in each email, counting opens per
+    # issue (the same image for every reader: no reader is named). Off by default: the
+    # provider's open tracking does the same, and both on would count each open twice.
+    open_pixel: bool = False
 
     # The document this was read from, for the line and column of settings that other
     # parts validate later (the transports' blocks).
@@ -182,6 +186,12 @@ class Publication(Strict):
         if self.tracking == "off" or self.readers.service_url is None:
             return None
         return f"{str(self.readers.service_url).rstrip('/')}/c/"
+
+    @property
+    def open_base(self) -> str | None:
+        """Where the open pixel is (``SERVICE/o/``), or None when there is none."""
+        click = self.click_base
+        return None if click is None or not self.open_pixel else f"{click[:-3]}/o/"
 
     @property
     def service_url(self) -> str:

@@ -111,12 +111,14 @@ class Renderer:
     """Holds the template environment so many issues render without reloading templates."""
 
     def __init__(self, publication: Publication, template_dirs: Sequence[Path] = (), *,
-                 click_link: Callable[[dt.date, str], str] | None = None) -> None:
+                 click_link: Callable[[dt.date, str], str] | None = None,
+                 open_pixel: Callable[[dt.date], str] | None = None) -> None:
         self.publication = publication
         self.template_dirs = [Path(d) for d in template_dirs]
         # Turns a story's URL (tagged) into its click link through the readers' service
         # (project.py makes it from the publication's tracking and the secret), or None.
         self.click_link = click_link
+        self.open_pixel = open_pixel  # an issue's open pixel's address, or None
 
     @cached_property
     def env(self) -> Environment:
@@ -194,6 +196,7 @@ class Renderer:
             "manage_url": MANAGE_TOKEN,
             "subscribe_url": pub.subscribe_url,
             "tag": self._story_link(issue.date),
+            "open_pixel": self.open_pixel(issue.date) if self.open_pixel else "",
             "greeting": GREETING_TOKEN if pub.delivery.greeting else "",
             "greeting_html": GREETING_HTML_TOKEN if pub.delivery.greeting else "",
         }
@@ -213,6 +216,16 @@ class Renderer:
 _MJML_PREVIEW = re.compile(r'<div style="display:none;font-size:1px;color:#ffffff;[^"]*">')
 PREHEADER_STYLE = ("display:none;font-size:0;line-height:0;max-height:0;max-width:0;"
                    "opacity:0;overflow:hidden;mso-hide:all;")
+
+
+_OPEN_PIXEL = re.compile(r'<img src="[^"]*/o/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+" width="1" '
+                         r'height="1" alt=""[^>]*>')
+
+
+def without_open_pixel(html: str) -> str:
+    """The email's HTML without its open pixel: for a page a browser shows (the archive,
+    the preview), where loading it would count an open no reader made."""
+    return _OPEN_PIXEL.sub("", html)
 
 
 def hide_preheader(html: str) -> str:

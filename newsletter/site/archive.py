@@ -21,6 +21,7 @@ from newsletter.email.render import (
     MANAGE_TOKEN,
     UNSUBSCRIBE_TOKEN,
     Email,
+    without_open_pixel,
 )
 from newsletter.errors import Problem, ProblemsFound
 from newsletter.files import write_atomic
@@ -55,8 +56,8 @@ def published(project: Project, today: dt.date, *, include_future: bool = False
 
 def web_page(email: Email, unsubscribe_page: str, manage_page: str = "") -> str:
     """The email as a web page: no per-reader parts, the reader links generic (the pages
-    say where a reader's own links are)."""
-    html = email.html.replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
+    say where a reader's own links are), and no open pixel (a visit is no open)."""
+    html = without_open_pixel(email.html).replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
     html = html.replace(MANAGE_TOKEN, manage_page or unsubscribe_page)
     return html.replace(GREETING_HTML_TOKEN, "").replace(GREETING_TOKEN, "")
 

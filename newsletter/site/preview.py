@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from newsletter import words
 from newsletter.config import Environment
-from newsletter.email.render import TEMPLATES
+from newsletter.email.render import TEMPLATES, without_open_pixel
 from newsletter.email.welcome import WelcomeEmail
 from newsletter.errors import ConfigError, IssueNotFound, NewsletterError, ProblemsFound
 from newsletter.project import SUFFIXES, Project, Rendered
@@ -156,8 +156,9 @@ def message(locale: str, name: str, status: int, **values: Any) -> HTMLResponse:
 
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 PARTS: dict[str, tuple[type[Response], Callable[[Rendered], str]]] = {
-    "email.html": (HTMLResponse, lambda r: r.email.html),
-    "email-dark.html": (HTMLResponse, lambda r: dark(r.email.html)),
+    # Without the open pixel: the editor's looking is no reader's open.
+    "email.html": (HTMLResponse, lambda r: without_open_pixel(r.email.html)),
+    "email-dark.html": (HTMLResponse, lambda r: dark(without_open_pixel(r.email.html))),
     "email.txt": (PlainTextResponse, lambda r: r.email.text),
 }
 

@@ -147,8 +147,9 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
 
 
 def count_clicks(engine: Engine, clicked: Sequence[Event]) -> None:
-    """Add clicks to their issue's counts, without keeping each as an event: the readers'
-    service's own clicks, which no provider retries (so they need no id)."""
+    """Add clicks (and opens of the service's pixel) to their issue's counts, without
+    keeping each as an event: the readers' service's own, which no provider retries (so
+    they need no id)."""
     with engine.begin() as conn:
         tallies.add(conn, clicked)
 

@@ -239,8 +239,12 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
     async def click(request: Request) -> Response:  # async: nothing here waits
         return clicks.redirect(request, click_key, tally)
 
+    async def pixel(request: Request) -> Response:
+        return clicks.opened(request, click_key, tally)
+
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/c/{token}", click, methods=["GET", "HEAD"]),
+            Route("/o/{token}", pixel, methods=["GET", "HEAD"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
             Route("/subscribe", subscribe.subscribe_form, methods=["GET"]),
             Route("/subscribe", subscribe.subscribe, methods=["POST"]),

@@ -1,4 +1,6 @@
-"""``GET /c/TOKEN``: count a click on a story and send the reader on to it (302).
+"""``GET /c/TOKEN``: count a click on a story and send the reader on to it (302). And
+``GET /o/TOKEN``, the open pixel: count an open of the issue and answer an image of one
+transparent pixel.
 
 The busiest route in the hour after a send, so nothing on its path waits for the
 database: the token alone says where to go (newsletter/clicks.py), and the click is
@@ -17,6 +19,11 @@ message within seconds of its delivery, before anyone reads it; so are:
   counted as a machine's too. (Two seconds: a scanner opens every link at once; a reader
   opening stories in tabs takes longer than that for three.)
 
+An open is a machine's on a HEAD request, a robot's User-Agent, from a client found
+scanning the issue's links, or from Apple's network (17.0.0.0/8: Apple Mail Privacy
+Protection loads every message's images through it as the message arrives). An open does
+not count towards a burst: a reader opens the email, then its stories.
+
 A client that opens the same link again within :data:`REPEAT_SECONDS` is not counted
 again: one reader (or one script) cannot make a story look wanted by clicking it a
 thousand times. Many clients still can; no count without the reader's name can stop
@@ -26,6 +33,7 @@ that, and the report says clicks are counted per link.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import OrderedDict, deque
@@ -42,8 +50,8 @@ from newsletter.store import events
 from newsletter.store.vocabulary import Detail, Kind
 from newsletter.web import clients
 
-__all__ = ["BURST", "BURST_SECONDS", "HOLD", "REPEAT_SECONDS", "Tally", "machine_agent",
-           "redirect"]
+__all__ = ["BURST", "BURST_SECONDS", "HOLD", "PIXEL", "REPEAT_SECONDS", "Tally",
+           "machine_agent", "opened", "redirect"]
 
 log = logging.getLogger("newsletter.web")
 
@@ -67,6 +75,12 @@ _MACHINE_AGENTS = ("bot", "crawl", "spider", "scanner", "preview", "python-", "c
                    "httpclient", "libwww", "apache-httpclient", "node-fetch", "axios/")
 
 
+# A GIF of one transparent pixel, the smallest image every mail client shows.
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
+         b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+_APPLE = ipaddress.ip_network("17.0.0.0/8")
+
+
 def machine_agent(agent: str | None) -> bool:
     """Whether a User-Agent says a machine follows the link (none at all counts)."""
     lowered = (agent or "").lower()
@@ -77,7 +91,7 @@ def machine_agent(agent: str | None) -> bool:
 class _Click:
     at: float
     issue: str
-    url: str
+    url: str  # empty for an open
     client: str
     machine: bool
 
@@ -102,6 +116,7 @@ class Tally:
         self.dropped = 0
 
     def add(self, issue: str, url: str, client: str, machine: bool) -> None:
+        """A click on ``url`` in ``issue``; with ``url`` empty, an open of the issue."""
         now = self.clock()
         if self._repeated((client, issue, url), now):
             return
@@ -128,6 +143,8 @@ class Tally:
         since = known.scanning.get(issue)
         if since is not None and now - since < SCANNER_MEMORY:
             return True
+        if not url:  # an open: no link towards a burst
+            return False
         recent = [(at, u) for at, u in known.seen.get(issue, []) if now - at < BURST_SECONDS]
         recent.append((now, url))
         known.seen[issue] = recent[-BURST * 4:]
@@ -146,8 +163,8 @@ class Tally:
         ready = []
         while self.waiting and (everything or now - self.waiting[0].at >= HOLD):
             ready.append(self.waiting.popleft())  # in time order: stop at the first too new
-        return [events.Event("", Kind.CLICKED, "", c.issue, None,
-                             Detail.MACHINE if c.machine else Detail.PERSON, url=c.url)
+        return [events.Event("", Kind.CLICKED if c.url else Kind.OPENED, "", c.issue, None,
+                             Detail.MACHINE if c.machine else Detail.PERSON, url=c.url or None)
                 for c in ready]
 
     def flush(self, *, everything: bool = False) -> int:
@@ -194,6 +211,8 @@ def redirect(request: Request, click_key: bytes, tally: Tally) -> Response:
     try:
         click = clicks.read(click_key, request.path_params["token"])
     except BadLink:
+        click = None
+    if click is None or click.opened:  # the pixel's token too: never a redirect
         return Response("This link does not work.", status_code=404,
                         media_type="text/plain; charset=utf-8")
     machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent"))
@@ -201,4 +220,27 @@ def redirect(request: Request, click_key: bytes, tally: Tally) -> Response:
     tally.add(click.issue.isoformat(), click.url, clients.bucket(host), machine)
     # Not cached (every answer of the service says no-store): every click comes here.
     return RedirectResponse(click.url, status_code=302)
+
+
+def opened(request: Request, click_key: bytes, tally: Tally) -> Response:
+    """The open pixel's route: the image, an open counted when the token is an open
+    pixel's (anything else: a 404, counting nothing)."""
+    try:
+        pixel = clicks.read(click_key, request.path_params["token"])
+    except BadLink:
+        pixel = None
+    if pixel is None or not pixel.opened:
+        return Response(b"", status_code=404, media_type="image/gif")
+    host = request.client.host if request.client else None
+    machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent")) \
+        or _from_apple(host)
+    tally.add(pixel.issue.isoformat(), "", clients.bucket(host), machine)
+    return Response(PIXEL, media_type="image/gif")
+
+
+def _from_apple(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host) in _APPLE
+    except ValueError:
+        return False
 

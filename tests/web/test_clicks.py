@@ -23,10 +23,10 @@ from newsletter import clicks
 from newsletter.api import Newsletter
 from newsletter.config import Environment
 from newsletter.errors import BadLink
-from newsletter.store.vocabulary import Detail
+from newsletter.store.vocabulary import Detail, Kind
 from newsletter.web import clicks as clicks_web
 from tests.conftest import TOOL_ENV
-from tests.web.served import newsletter_serve
+from tests.web.served import newsletter_serve, with_service_url
 from tests.web.server import SECRET
 
 DAY = "2024-07-23"
@@ -209,3 +209,101 @@ def test_click_tokens_have_one_spelling() -> None:
             clicks.read(key, bad)
     with pytest.raises(BadLink):  # a reader link's key signs no click
         clicks.read(b"k" * 32, token)
+
+
+def _pixels(project_dir: Path) -> list[str]:
+    (sent,) = (project_dir / "outbox" / DAY).iterdir()
+    message = email.message_from_bytes(sent.read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    return lxml.html.document_fromstring(html).xpath(
+        "//img[@width='1' and @height='1']/@src")
+
+
+def test_the_open_pixel_is_an_image_and_counts_an_open_once(project_dir: Path,
+                                                            engine: Engine) -> None:
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text() + "open_pixel: true\n")
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())) as up:
+        links = _send(project_dir, engine)
+        [pixel] = _pixels(project_dir)
+        assert pixel.startswith(up.url + "/o/")
+        for _ in range(5):  # the reader opens the email again and again: one open
+            answer = httpx.get(pixel, headers={"User-Agent": BROWSER})
+            assert answer.status_code == 200 and answer.content == clicks_web.PIXEL
+            assert answer.headers["content-type"] == "image/gif"
+            assert answer.headers["cache-control"] == "no-store"
+        token = pixel.rsplit("/o/", 1)[1]
+        # The two kinds of token do not stand in for each other, and a forged one
+        # counts nothing.
+        assert httpx.get(f"{up.url}/c/{token}").status_code == 404
+        assert httpx.get(f"{up.url}/o/{links[0].rsplit('/c/', 1)[1]}").status_code == 404
+        assert httpx.get(f"{up.url}/o/{token[:-1]}A").status_code == 404
+        up.process.terminate()
+        up.process.wait(30)
+    figures = _newsletter(project_dir, engine).stats(DAY)
+    assert figures.counts.events.get("opened") == {"person": 1}
+    assert figures.count(Kind.CLICKED) == 0
+
+
+def test_no_pixel_unless_asked_for(project_dir: Path, engine: Engine) -> None:
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1())):
+        _send(project_dir, engine)
+    assert _pixels(project_dir) == []
+
+
+def test_the_archive_and_the_preview_carry_no_pixel(project_dir: Path) -> None:
+    from newsletter.email.render import without_open_pixel
+    from newsletter.project import Project
+
+    settings = project_dir / "newsletter.yaml"
+    with_service_url(project_dir, 443)
+    settings.write_text(settings.read_text().replace("http://127.0.0.1:443",
+                                                     "https://readers.example.org")
+                        + "open_pixel: true\n")
+    rendered = Project(settings).render(project_dir / "issues" / f"{DAY}.yaml")
+    assert rendered.email.html.count('src="https://readers.example.org/o/') == 1
+    page = without_open_pixel(rendered.email.html)
+    assert "/o/" not in page and page.count("<img") == rendered.email.html.count("<img") - 1
+    from tests.helpers import run
+
+    assert run("archive", "--out", "site")[0] == 0
+    assert "/o/" not in (project_dir / "site" / DAY / "index.html").read_text()
+
+
+def test_an_open_is_a_machines_from_a_scanner_a_robot_or_apple(engine: Engine) -> None:
+    from starlette.requests import Request
+
+    now = [0.0]
+    tally = clicks_web.Tally(engine, clock=lambda: now[0])
+    key = clicks.key(b"k" * 32)
+    token = clicks.make_open(key, dt.date(2024, 7, 23))
+
+    def visit(host: str, agent: str = BROWSER, method: str = "GET") -> int:
+        scope = {"type": "http", "method": method, "path": f"/o/{token}",
+                 "path_params": {"token": token}, "client": (host, 5000),
+                 "headers": [(b"user-agent", agent.encode())], "query_string": b""}
+        return clicks_web.opened(Request(scope), key, tally).status_code
+
+    assert visit("192.0.2.1") == 200  # a reader
+    assert visit("17.58.1.2") == 200  # Apple's proxy, as the message arrives
+    assert visit("192.0.2.2", agent="Mozilla/5.0 (compatible; bingbot/2.0)") == 200
+    assert visit("192.0.2.3", method="HEAD") == 200
+    # A reader who opens the email, then two stories at once, is no scanner...
+    tally.add(DAY, "https://a.example/1", clients_bucket("192.0.2.1"), machine=False)
+    tally.add(DAY, "https://a.example/2", clients_bucket("192.0.2.1"), machine=False)
+    # ...but a client that opened every link is, and its open with them.
+    for n in range(clicks_web.BURST):
+        tally.add(DAY, f"https://a.example/{n}", clients_bucket("192.0.2.9"), machine=False)
+    assert visit("192.0.2.9") == 200
+    found = [(e.kind, e.detail) for e in tally.due(everything=True) if e.kind is Kind.OPENED]
+    assert found == [(Kind.OPENED, Detail.PERSON)] + [(Kind.OPENED, Detail.MACHINE)] * 4
+    clicked = [e.detail for e in tally.due(everything=True)]
+    assert clicked == []  # all taken by the first call
+    assert clicks.read(key, token).opened and not clicks.read(
+        key, clicks.make(key, dt.date(2024, 7, 23), "https://a.example/")).opened
+
+
+def clients_bucket(host: str) -> str:
+    from newsletter.web import clients
+
+    return clients.bucket(host)
