@@ -341,7 +341,7 @@ class Newsletter:
         made = report.build(self.engine, self.publication.name, self.publication.zone,
                             today or self.today(), self.health(), issue_file,
                             self.publication.default_section_title)
-        return report.write(made, Path(out))
+        return report.write(made, Path(out), self.publication.locale)
 
     def sender_domain(self, selectors: Sequence[str] | None = None, *,
                       resolver: Resolver | None = None) -> list[Finding]:

@@ -19,6 +19,7 @@ from newsletter import words
 PACKAGE = Path(words.__file__).parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 TAG = re.compile(r"<[^>]+>")
+MARKED = re.compile(r"(?<![\w.])_\(\"")  # a call of _("..."), not a method's __init__("
 LANGUAGES = sorted(p.name for p in words.LOCALES.iterdir() if (p / "LC_MESSAGES").is_dir())
 
 
@@ -32,20 +33,33 @@ def template_folders() -> list[Path]:
     return sorted({path.parent for path in PACKAGE.rglob("*.j2")})
 
 
+def marking_modules() -> list[Path]:
+    """Every module of the package that marks words of its own with ``_("...")`` (the
+    report's charts): babel.cfg must name it, and its folder be extracted."""
+    return sorted(path for path in PACKAGE.rglob("*.py") if MARKED.search(path.read_text()))
+
+
 def extracted() -> set[str]:
-    """What Babel's extraction finds in every template now, as babel.cfg says to run it."""
+    """What Babel's extraction finds in every template and marking module now, as
+    babel.cfg says to run it."""
     with (words.LOCALES / "babel.cfg").open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
+    folders = {*template_folders(), *(path.parent for path in marking_modules())}
     return {text if isinstance(text, str) else text[0]
-            for folder in template_folders()
+            for folder in sorted(folders)
             for _file, _line, text, _comments, _context in
             extract_from_dir(str(folder), method_map, options_map)}
 
 
 def test_the_extraction_command_names_every_template_folder() -> None:
     command = (words.LOCALES / "babel.cfg").read_text()
-    for folder in template_folders():
-        assert str(folder.relative_to(PACKAGE.parent)) in command, folder
+    named = set(re.findall(r"newsletter/[\w/]+", command))
+    for folder in template_folders():  # the folder, or one that holds it
+        inside = folder.relative_to(PACKAGE.parent)
+        assert named & {str(inside), *map(str, inside.parents)}, folder
+    for module in marking_modules():
+        assert str(module.parent.relative_to(PACKAGE.parent)) in command, module
+        assert f"[python: **/{module.name}]" in command, module
 
 
 def test_the_template_catalogue_is_what_the_templates_mark() -> None:

@@ -9,15 +9,19 @@ reader. ``noindex`` keeps it out of search engines where it is served.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.numbers import NumberPattern, format_decimal
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 
+from newsletter import words
 from newsletter.content.issue import Issue
 from newsletter.errors import OutputError
 from newsletter.insight import charts
@@ -61,46 +65,66 @@ def build(engine: Engine, name: str, zone: ZoneInfo, today: dt.date, health: Hea
                   counts.growth(engine, since, today, zone), health)
 
 
-def _rate_chart(report: Report) -> str:
+def _rate_chart(report: Report, _: Callable[[str], str]) -> str:
     x = [f.issue for f in report.issues]
-    return charts.lines("Rates per message sent, by issue", x, {
-        "delivered": [f.rate(Kind.DELIVERED) for f in report.issues],
-        "opened (people)": [f.rate(Kind.OPENED, Detail.PERSON) for f in report.issues],
-        "clicked": [f.rate(Kind.CLICKED) for f in report.issues],
-        "bounced": [f.rate(Kind.BOUNCED) for f in report.issues],
-        "complained": [f.rate(Kind.COMPLAINED) for f in report.issues]})
+    return charts.lines(_("Rates per message sent, by issue"), x, {
+        _("delivered"): [f.rate(Kind.DELIVERED) for f in report.issues],
+        _("opened (people)"): [f.rate(Kind.OPENED, Detail.PERSON) for f in report.issues],
+        _("clicked"): [f.rate(Kind.CLICKED) for f in report.issues],
+        _("bounced"): [f.rate(Kind.BOUNCED) for f in report.issues],
+        _("complained"): [f.rate(Kind.COMPLAINED) for f in report.issues]})
 
 
-def _growth_chart(report: Report) -> str:
-    return charts.bars("Net change in active readers, by day",
+def _growth_chart(report: Report, _: Callable[[str], str]) -> str:
+    return charts.bars(_("Net change in active readers, by day"),
                        [g.day.isoformat() for g in report.growth],
                        [g.net for g in report.growth], horizontal=False)
 
 
-def _story_chart(issue: IssueFigures) -> str:
-    return charts.bars(f"Clicks per story, {issue.issue}",
-                       [s.headline for s in issue.stories], [s.people for s in issue.stories])
+def _story_chart(_: Callable[[str], str]) -> Callable[[IssueFigures], str]:
+    def chart(issue: IssueFigures) -> str:
+        return charts.bars(_("Clicks per story, {day}").format(day=issue.issue),
+                           [s.headline for s in issue.stories],
+                           [s.people for s in issue.stories])
+
+    return chart
 
 
-def render(report: Report) -> str:
+def render(report: Report, locale: str = "en") -> str:
+    """The report's page, in the words (and the numbers' spelling) of ``locale``."""
     env = Environment(loader=PackageLoader("newsletter.insight", "templates"),
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters["percent"] = lambda r: "–" if r is None else (f"{r:.2%}" if r < 0.1
-                                                              else f"{r:.1%}")
+    lang = words.install(env, locale)
+    gettext = words.catalogue(locale)[1].gettext
+    numbers = Locale.parse(lang.replace("-", "_"))
+    env.filters["percent"] = lambda r: "–" if r is None else _percent(
+        numbers, 2 if r < 0.1 else 1).apply(r, numbers)
+    env.filters["number"] = lambda n: format_decimal(n, locale=numbers)
+    env.filters["signed"] = lambda n: format_decimal(n, "+#,##0;-#,##0", locale=numbers)
     env.filters["plain_url"] = plain_url
     return env.get_template("report.html.j2").render(
-        report=report, Kind=Kind, Detail=Detail, rates=_rate_chart(report) if report.issues
-        else None, growth_chart=_growth_chart(report), story_chart=_story_chart,
+        report=report, Kind=Kind, Detail=Detail,
+        rates=_rate_chart(report, gettext) if report.issues else None,
+        growth_chart=_growth_chart(report, gettext), story_chart=_story_chart(gettext),
         storied=[i for i in reversed(report.issues) if i.stories])
 
 
-def write(report: Report, out: Path) -> Path:
-    """Write the report to ``out/index.html``; OutputError when it cannot be written."""
+def _percent(locale: Locale, digits: int) -> NumberPattern:
+    """The language's own way of writing a percentage ("3,00 %" in German), with
+    ``digits`` after the decimal sign."""
+    pattern: NumberPattern = copy.copy(locale.percent_formats[None])
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
+def write(report: Report, out: Path, locale: str = "en") -> Path:
+    """Write the report to ``out/index.html``, in the words of ``locale``; OutputError
+    when it cannot be written."""
     target = out / "index.html"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(report), encoding="utf-8")
+        target.write_text(render(report, locale), encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write the report to {target}: {exc.strerror}") from None
     return target

@@ -92,3 +92,28 @@ def test_it_reads_well_and_passes_axe(browser, reported: Path, width: int, schem
     assert colour == body  # the charts' text is the page's own colour, light or dark
     page.screenshot(path=str(reported.parent / f"report-{width}-{scheme}.png"), full_page=True)
     page.close()
+
+
+def test_a_german_publication_gets_its_report_in_german(project_dir: Path,
+                                                         engine: Engine) -> None:
+    settings = project_dir / "newsletter.yaml"
+    settings.write_text(settings.read_text().replace("locale: en-US", "locale: de-DE"))
+    newsletter = Newsletter(settings, env=Environment.from_environ(
+        {"DATABASE_URL": engine.url.render_as_string(hide_password=False)}))
+    newsletter.subscribers.add("r1@example.org")
+    with engine.begin() as conn:
+        conn.execute(db.sends.insert().values(
+            issue="2024-07-23", transport="outbox", batch_size=100, planned=1234,
+            created_at=dt.datetime.now(dt.UTC), sent_count=1234))
+    events.record(engine, [Event(f"c{n}", Kind.CLICKED, "r1@example.org", "2024-07-23",
+                                 None, url=LEAD) for n in range(37)])
+    html = newsletter.report(project_dir / "report").read_text()
+    assert '<html lang="de-DE">' in html
+    for german in ("was die Leser taten", "Zustand des Absenders", "Raten je Ausgabe",
+                   "Wachstum der Liste", "Klicks je Beitrag", "Aufmacher",
+                   "Raten je versandter Nachricht, nach Ausgabe", "1.234",  # a thousand, German
+                   "37 Klicks, 3,00\u00a0% der Nachrichten"):
+        assert german in html, german
+    for english in ("what readers did", "The sender's health", "Rates by issue", "Story",
+                    "Clicks per story", "messages; warns from"):
+        assert english not in html, english
