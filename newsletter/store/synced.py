@@ -44,7 +44,7 @@ def replace(engine: Engine, found: list[Read], now: dt.datetime) -> None:
                      "detail": detail.value if detail else "", "count": int(n),
                      "synced_at": now}
                     for kind, details in read.counts.items()
-                    for detail, n in details.items()]
+                    for detail, n in details.items() if n]  # a zero changes no figure
             if rows:
                 conn.execute(insert(synced_counts), rows)
 
