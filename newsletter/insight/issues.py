@@ -57,9 +57,13 @@ class IssueFigures:
             details = self.counts.events.get(kind.value, {})
             events[kind.value] = {"count": self.count(kind), "rate": self.rate(kind),
                                   "by_detail": {d or "none": n for d, n in details.items()}}
+        synced_at = self.counts.synced_at
         return {"issue": self.issue, "sent": self.sent,
                 "started": self.counts.started.isoformat() if self.counts.started else None,
                 "events": events,
+                # kinds whose figures are the provider's statistics (``stats sync``)
+                "synced": sorted(self.counts.synced),
+                "synced_at": synced_at.isoformat() if synced_at else None,
                 "stories": [{"place": s.place, "headline": s.headline, "url": s.url,
                              "clicks": s.people, "machine_clicks": s.machines}
                             for s in self.stories],
