@@ -50,10 +50,10 @@ def stats(ctx: click.Context, words: tuple[str, ...], days: int | None, as_json:
 
     `stats sync [DATE] [--days N]` is for publications whose readers' service
     receives no webhook (run from GitHub Actions alone): it asks each provider set up
-    with statistics (SendGrid's category stats, SES's configuration set metrics) for
-    the issue of DATE, or for the issues sent in the last N days (30 by default), and
-    keeps them beside the events counted as they come; per issue and kind, the larger
-    of the two is shown. Running it again gives the same figures.
+    that keeps statistics (docs/figures.md says what each brings) for the issue of
+    DATE, or for the issues sent in the last N days (30 by default), and keeps them
+    beside the events counted as they come; per issue and kind, the larger of the two
+    is shown. Running it again gives the same figures.
 
     \b
     Examples:

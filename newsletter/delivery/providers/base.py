@@ -273,7 +273,7 @@ class StatsSource(Protocol):
     """The provider's own statistics of each issue (``stats sync``), for publications
     whose readers' service receives no webhook."""
 
-    where: str  # what is asked, for messages: "SendGrid's category stats"
+    where: str  # what is asked, in the provider's words, for messages
 
     def issue(self, day: dt.date, today: dt.date, following: dt.date | None
               ) -> IssueStats | None:
