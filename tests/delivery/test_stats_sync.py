@@ -264,3 +264,14 @@ def test_ses_counts_an_issues_days_up_to_the_next_issue(engine: Engine, project_
     assert {(q["StartDate"], q["EndDate"]) for q in queries} == {
         (dt.datetime(2024, 7, 23, tzinfo=dt.UTC).timestamp(),
          dt.datetime(2024, 7, 24, tzinfo=dt.UTC).timestamp())}
+
+
+def test_an_answer_that_quotes_the_key_is_cleaned(engine: Engine, sent: FakeSendGrid,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # A proxy or a stand-in may echo the request's Authorization header in its error.
+    sent.stats_answers[CATEGORY] = error(400, f"bad request; you sent Bearer {API_KEY}")
+    code, out = run("stats", "sync", ISSUE)
+    assert out == ("Error: stats sync: category issue-2024-07-23: SendGrid answered 400: "
+                   "bad request; you sent Bearer [redacted]\n") and code == 1
+    assert API_KEY not in out and API_KEY not in caplog.text
+    assert _synced_rows(engine) == []
