@@ -231,7 +231,8 @@ def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[st
             click.echo(f"  {check.level.name.lower():7} {check.line()}")
         if judged.level is checks.Level.UNKNOWN:
             click.echo("nothing to judge by: no provider event in the window (the "
-                       "provider's webhook, received by `newsletter serve`, brings them)")
+                       "provider's webhook, received by `newsletter serve`, brings them; "
+                       "without it, `newsletter stats sync`)")
         elif judged.level >= checks.Level.WARN:
             for check in judged.checks:
                 if check.level >= checks.Level.WARN:
