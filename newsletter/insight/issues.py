@@ -47,7 +47,11 @@ class IssueFigures:
         return self.counts.count(kind, detail)
 
     def rate(self, kind: Kind, detail: Detail | None = None) -> float | None:
-        """The count per message sent (0.012 for 1.2%), None before anything was sent."""
+        """The count per message sent (0.012 for 1.2%), None before anything was sent,
+        and None for a detail the figure does not tell (a provider's statistics that
+        count opens in all, not a person's apart): unknown, not zero."""
+        if detail and set(self.counts.events.get(kind.value, {})) == {""}:
+            return None
         return self.count(kind, detail) / self.sent if self.sent else None
 
     def as_dict(self) -> dict[str, object]:

@@ -50,8 +50,8 @@ def sent(engine: Engine, project_dir: Path, sendgrid_env: FakeSendGrid,
     return sendgrid_env
 
 
-def test_sendgrid_statistics_become_the_issues_figures(engine: Engine,
-                                                       sent: FakeSendGrid) -> None:
+def test_sendgrid_statistics_become_the_issues_figures(engine: Engine, sent: FakeSendGrid,
+                                                       tmp_path: Path) -> None:
     # What SendGrid learnt after the send: the day of the send and the day after.
     sent.count(CATEGORY, _today(), delivered=3, bounces=1, opens=6, clicks=2)
     sent.count(CATEGORY, _today(), spam_reports=1, unique_opens=2)
@@ -84,6 +84,19 @@ def test_sendgrid_statistics_become_the_issues_figures(engine: Engine,
     assert json.loads(out)["reported"] == 9
     assert {c["name"]: c["count"] for c in json.loads(out)["checks"]} == {
         "complaints": 1, "hard bounces": 1}
+
+    assert run("report", "--out", str(tmp_path / "report"))[0] == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    # sent 4, delivered 75.0%, opened by people not known (SendGrid does not split its
+    # opens: "–", never 0), clicked 50.0%, bounced 25.0%, complained 25.0%
+    assert f'<th scope="row">{ISSUE}</th><td>4</td><td>75.0%</td><td>–</td><td>50.0%</td>' \
+        '<td>25.0%</td><td>25.0%</td>' in page
+    code, out = run("stats", "--days", "3660")
+    [line] = [x for x in out.splitlines() if x.startswith(f"  {ISSUE}")]
+    assert line.split()[1:] == ["4", "75.0%", "25.0%", "25.0%", "-", "50.0%"]
+    code, out = run("stats", "--days", "3660", "--markdown")  # the job's summary
+    assert "all opens where the provider does not tell people's apart" in out
+    assert "    line [150.00]" in out and "    bar [50.00]" in out  # 6 and 2 of 4
 
     before = _synced_rows(engine)
     assert ("2024-07-23", "sendgrid", "delivered", "", 3) in before
