@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.progress import Progress
     from newsletter.delivery.providers.base import Transport
     from newsletter.delivery.send import Plan, SendOptions, SendReport
+    from newsletter.delivery.statistics import IssueSynced
     from newsletter.delivery.suppressions import Synced
     from newsletter.desk.add import AddResult
     from newsletter.desk.fetch import Guard as FetchGuard
@@ -522,6 +523,23 @@ class Newsletter:
         return [synced for name, source in sources.items()
                 for synced in suppressions.sync(self.engine, name, source)]
 
+    def sync_stats(self, day: str | dt.date | None = None, days: int = 30,
+                   now: dt.datetime | None = None) -> list[IssueSynced]:
+        """Read the providers' own statistics of the issue of ``day``, or of the issues
+        sent in the last ``days`` days, into the figures that ``stats``, ``report`` and
+        ``health`` show (for publications without the webhook). Everything is read before
+        anything is kept; a ConfigError when no provider with statistics is set up, a
+        DeliveryError when the provider refuses or has nothing for them."""
+        from newsletter.delivery import statistics
+        from newsletter.delivery.providers import registry
+
+        now = now or dt.datetime.now(dt.UTC)
+        date = None if day is None else _date(day)
+        sources = registry.stats_sources(self.publication, self.env,
+                                         outbox=self.project.outbox_dir)
+        issues = statistics.issues_to_sync(self.engine, date, days, self.today())
+        return statistics.sync(self.engine, sources, issues, now.date(), now)
+
     def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and
         the provider's events as old; also requests to subscribe whose link expired (and
@@ -650,6 +668,13 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     for path in paths:
         out += sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
     return out
+
+
+def _date(day: str | dt.date) -> dt.date:
+    try:
+        return day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+    except ValueError:
+        raise IssueNotFound(f"{day!r} is not a date like 2024-07-23") from None
 
 
 def _day_text(day: str | dt.date) -> str:

@@ -190,3 +190,35 @@ def test_send_figures_step_runs_here(project_dir: Path, tmp_path: Path) -> None:
     assert (project_dir / "report" / "index.html").is_file()
     upload = _step("send.yml", "send", "Keep the report")
     assert upload["with"]["path"] == "report" and upload["if"] == "always()"
+
+
+def test_send_figures_step_syncs_the_providers_statistics_without_a_service(
+        project_dir: Path, tmp_path: Path, sendgrid_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No readers.service_url: the Figures step reads SendGrid's statistics of the last
+    30 days' issues before it writes the figures; with one, it leaves them to the webhook."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    issues = project_dir / "issues"
+    (issues / f"{today}.yaml").write_text(
+        (issues / "2024-07-23.yaml").read_text().replace("2024-07-23", today))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'figures.sqlite3'}")
+    run("subscribers", "add", "ann@example.org")
+    assert run("send", today)[0] == 0
+    sendgrid_env.count(f"issue-{today}", today, delivered=1, opens=3)
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    step = ["bash", "-e", "-c", _step("send.yml", "send", "Figures")["run"]]
+    done = subprocess.run(step, cwd=project_dir, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"{today} sendgrid  delivered 1, " in done.stdout
+    assert run("stats", today, "--json")[1].count('"synced_at": "') == 1
+    asked = len(sendgrid_env.gets)
+
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text() + "\nreaders:\n  service_url: https://readers.example\n")
+    again = subprocess.run(step, cwd=project_dir, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "the readers' service at https://readers.example" in again.stdout
+    assert len(sendgrid_env.gets) == asked  # SendGrid was not asked again

@@ -31,20 +31,29 @@ CLICKS_NOTE = ("clicks are counted per link, not per reader (no row ties a reade
 
 
 @click.command()
-@click.argument("date", metavar="DATE", required=False)
+@click.argument("words", nargs=-1, metavar="[sync] [DATE]")
 @click.option("--days", type=click.IntRange(1, 3660), metavar="N",
-              help="The issues of the last N days, one line each, and the list's growth.")
+              help="The issues of the last N days, one line each, and the list's growth "
+                   "(with sync: the issues sent in the last N days) [sync's default: 30].")
 @click.option("--json", "as_json", is_flag=True, help="The figures as JSON, for scripts.")
 @click.option("--markdown", is_flag=True,
               help="With --days: Markdown with a Mermaid chart, for a CI job's summary.")
 @click.pass_context
-def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool,
+def stats(ctx: click.Context, words: tuple[str, ...], days: int | None, as_json: bool,
           markdown: bool) -> None:
-    """Show what readers did with an issue, or with the issues of the last days.
+    """Show what readers did with an issue, or with the issues of the last days; or,
+    with sync, read the providers' own statistics of the issues into these figures.
 
     For one issue: sent, delivered, bounced, complained, unsubscribed, opened and
     clicked, each with its rate per message sent, and the clicks on each story.
     With --days: a line per issue, the trend, and the list's growth per day.
+
+    `stats sync [DATE] [--days N]` is for publications whose readers' service
+    receives no webhook (run from GitHub Actions alone): it asks each provider set up
+    that keeps statistics (docs/figures.md says what each brings) for the issue of
+    DATE, or for the issues sent in the last N days (30 by default), and keeps them
+    beside the events counted as they come; per issue and kind, the larger of the two
+    is shown. Running it again gives the same figures.
 
     \b
     Examples:
@@ -52,7 +61,15 @@ def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool,
       newsletter stats --days 30
       newsletter stats --days 365 --json
       newsletter stats --days 30 --markdown >> "$GITHUB_STEP_SUMMARY"
+      newsletter stats sync --days 30
+      newsletter stats sync 2024-07-23
     """
+    if words[:1] == ("sync",):
+        _sync(ctx, words[1:], days, as_json, markdown)
+        return
+    if len(words) > 1:
+        raise click.UsageError(f"one DATE at most, not {len(words)} words (or: stats sync)")
+    date = words[0] if words else None
     newsletter = api(ctx)
     if bool(date) == bool(days):
         raise click.UsageError("give either DATE or --days N")
@@ -68,6 +85,25 @@ def stats(ctx: click.Context, date: str | None, days: int | None, as_json: bool,
         click.echo(summary.markdown(span))
         return
     click.echo(json.dumps(span.as_dict(), indent=2) if as_json else _trend(span))
+
+
+def _sync(ctx: click.Context, words: tuple[str, ...], days: int | None, as_json: bool,
+          markdown: bool) -> None:
+    """``stats sync [DATE] [--days N]``: one line per issue and provider."""
+    if len(words) > 1 or (words and days):
+        raise click.UsageError("stats sync takes a DATE or --days N, not both")
+    if markdown or as_json:
+        raise click.UsageError("stats sync prints what it read; --json and --markdown go "
+                               "with the figures (stats DATE, stats --days N)")
+    newsletter = api(ctx)
+    day = parse_day(words[0], newsletter) if words else None
+    for found in newsletter.sync_stats(day, days or 30):
+        if found.counts is None:
+            click.echo(f"{found.issue} {found.provider:9} no statistics yet")
+            continue
+        figures = ", ".join(f"{kind.value} {found.total(kind):,}" for kind in Kind
+                            if kind is not Kind.ACCEPTED)
+        click.echo(f"{found.issue} {found.provider:9} {figures}")
 
 
 def _percent(rate: float | None) -> str:
@@ -103,7 +139,12 @@ def _issue(figures: IssueFigures) -> str:
         lines.append(f"note: {CLICKS_NOTE}")
     if not figures.counts.events:
         lines.append("no provider events for this issue: they come from the provider's "
-                     "webhook, received by `newsletter serve`")
+                     "webhook, received by `newsletter serve`, or from `newsletter stats "
+                     "sync`")
+    elif figures.counts.synced and figures.counts.synced_at:
+        kinds = ", ".join(sorted(figures.counts.synced))
+        lines.append(f"from the provider's statistics ({kinds}), synced "
+                     f"{figures.counts.synced_at:%Y-%m-%d %H:%M} UTC")
     return "\n".join(lines)
 
 
@@ -190,7 +231,8 @@ def health(ctx: click.Context, as_json: bool, ask_dns: bool, selectors: tuple[st
             click.echo(f"  {check.level.name.lower():7} {check.line()}")
         if judged.level is checks.Level.UNKNOWN:
             click.echo("nothing to judge by: no provider event in the window (the "
-                       "provider's webhook, received by `newsletter serve`, brings them)")
+                       "provider's webhook, received by `newsletter serve`, brings them; "
+                       "without it, `newsletter stats sync`)")
         elif judged.level >= checks.Level.WARN:
             for check in judged.checks:
                 if check.level >= checks.Level.WARN:

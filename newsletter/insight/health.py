@@ -17,7 +17,7 @@ Tools judge the spam rate over a rolling 30 days too), the issue being sent left
 Below :data:`MINIMUM` messages in the window the rates swing with one reader (one
 complaint in 200 is 0.5%), so they are shown but never stop a send. With no provider
 event at all in the window nothing can be judged, and that is said (the provider's
-webhook brings them).
+webhook brings them, or ``stats sync`` its statistics: store/figures.py counts either).
 """
 
 from __future__ import annotations

@@ -47,7 +47,11 @@ class IssueFigures:
         return self.counts.count(kind, detail)
 
     def rate(self, kind: Kind, detail: Detail | None = None) -> float | None:
-        """The count per message sent (0.012 for 1.2%), None before anything was sent."""
+        """The count per message sent (0.012 for 1.2%), None before anything was sent,
+        and None for a detail the figure does not tell (a provider's statistics that
+        count opens in all, not a person's apart): unknown, not zero."""
+        if detail and set(self.counts.events.get(kind.value, {})) == {""}:
+            return None
         return self.count(kind, detail) / self.sent if self.sent else None
 
     def as_dict(self) -> dict[str, object]:
@@ -57,9 +61,13 @@ class IssueFigures:
             details = self.counts.events.get(kind.value, {})
             events[kind.value] = {"count": self.count(kind), "rate": self.rate(kind),
                                   "by_detail": {d or "none": n for d, n in details.items()}}
+        synced_at = self.counts.synced_at
         return {"issue": self.issue, "sent": self.sent,
                 "started": self.counts.started.isoformat() if self.counts.started else None,
                 "events": events,
+                # kinds whose figures are the provider's statistics (``stats sync``)
+                "synced": sorted(self.counts.synced),
+                "synced_at": synced_at.isoformat() if synced_at else None,
                 "stories": [{"place": s.place, "headline": s.headline, "url": s.url,
                              "clicks": s.people, "machine_clicks": s.machines}
                             for s in self.stories],

@@ -46,9 +46,17 @@ def _chart(span: Trend) -> list[str]:
     shown = span.issues[-30:]
     labels = ", ".join(f'"{f.issue[5:]}"' for f in shown)
     clicks = ", ".join(_hundred(f.rate(Kind.CLICKED)) for f in shown)
-    opens = ", ".join(_hundred(f.rate(Kind.OPENED, Detail.PERSON)) for f in shown)
+    people = [f.rate(Kind.OPENED, Detail.PERSON) for f in shown]
+    # A provider's statistics (stats sync) count opens in all, a machine's with a
+    # person's: shown as they are, and the title says so, rather than as no opens.
+    opens = ", ".join(_hundred(f.rate(Kind.OPENED) if rate is None else rate)
+                      for f, rate in zip(shown, people, strict=True))
+    mixed = any(rate is None and f.count(Kind.OPENED) for f, rate in zip(shown, people,
+                                                                          strict=True))
+    what = "opens (line; all opens where the provider does not tell people's apart)" \
+        if mixed else "opens (line)"
     return ["```mermaid", "xychart-beta",
-            f'    title "Clicks (bars) and opens (line) per 100 messages, last {len(shown)} '
+            f'    title "Clicks (bars) and {what} per 100 messages, last {len(shown)} '
             'issues"',
             f"    x-axis [{labels}]", '    y-axis "per 100 messages"',
             f"    bar [{clicks}]", f"    line [{opens}]", "```"]

@@ -300,6 +300,19 @@ event_counts = Table(
     Column("count", BigInteger, nullable=False),
 )
 
+# What a provider's own statistics said of an issue (revision 0015, ``stats sync``): its
+# totals by kind and detail, as last read, replaced whole at each sync. Beside the events
+# counted as they come, never added to them (store/figures.py says which one is shown).
+synced_counts = Table(
+    "synced_counts", metadata,
+    Column("issue", String(ISSUE_KEY), primary_key=True),
+    Column("provider", String(32), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("detail", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
+)
+
 # A send begun although the sender's health said stop (revision 0014): who said so, and
 # why (``send --override-health REASON``).
 health_overrides = Table(

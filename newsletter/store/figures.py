@@ -3,8 +3,16 @@
 
 Nothing here reads a reader's row or names one: the figures come from three tables of
 counts, the send's own (``sends``, ``batches``: how many a send reached), the events'
-(``event_counts``, kept by store/events.py as events come) and list growth
+(``event_counts``, kept by store/events.py as events come), the providers' own statistics
+(``synced_counts``, read by ``stats sync``, store/synced.py) and list growth
 (``reader_moves``, kept by the database's triggers, revision 0014).
+
+Events counted as they come and a provider's statistics count the same happenings, so
+they are never added up. Per issue and kind, the larger total is shown, with its own
+split by detail; on a tie the events', which say more (a person's open from a machine's,
+each link's clicks). A webhook that was down for a day counts less than the provider
+did; a sync that ran before the last opens counts less than the webhook: in either case
+the larger is the nearer to what happened, and neither can count one event twice.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class IssueCounts:
     started: dt.datetime | None = None
     events: dict[str, dict[str, int]] = field(default_factory=dict)
     links: list[LinkCount] = field(default_factory=list)
+    synced: set[str] = field(default_factory=set)  # kinds shown from the provider's stats
+    synced_at: dt.datetime | None = None  # the latest ``stats sync`` of this issue
 
     def count(self, kind: Kind, detail: Detail | None = None) -> int:
         found = self.events.get(kind.value, {})
@@ -85,10 +95,26 @@ def issue_counts(engine: Engine, issues: Sequence[str]) -> list[IssueCounts]:
             if kind == Kind.CLICKED and url:
                 pair = links[issue].setdefault(url, [0, 0])
                 pair[detail == Detail.MACHINE] += int(n)
+    _merge_synced(engine, found)
     for issue, by_url in links.items():
         found[issue].links = sorted((LinkCount(url, p, m) for url, (p, m) in by_url.items()),
                                     key=lambda link: (-link.people, link.url))
     return [found[issue] for issue in issues]
+
+
+def _merge_synced(engine: Engine, found: dict[str, IssueCounts]) -> None:
+    """Put each issue's synced statistics in place of its counted events, kind by kind,
+    where they are larger (the rule of the module's docstring)."""
+    from newsletter.store import synced
+
+    stats, when = synced.totals(engine, list(found))
+    for issue, kinds in stats.items():
+        counts = found[issue]
+        counts.synced_at = when.get(issue)
+        for kind, details in kinds.items():
+            if sum(details.values()) > sum(counts.events.get(kind, {}).values()):
+                counts.events[kind] = dict(details)
+                counts.synced.add(kind)
 
 
 @dataclass

@@ -6,10 +6,22 @@ cannot express: at most
 1,000 recipients a request, each address once, text/plain before text/html, the bearer
 key. Tests script its answers: 202, any error status with headers, a slow answer, a
 dropped connection, or a hang until released.
+
+GET /v3/categories/stats (``stats sync``) is checked against the operation's parameters
+in SendGrid's stats schema (tsg_stats_v3.json: ``start_date`` and ``categories``
+required, dates as YYYY-MM-DD, ``aggregated_by`` day, week or month, no other parameter)
+and its answer against the schema's CategoryStats before it leaves, so a test can never
+pass on a reply SendGrid would not give. Each accepted /mail/send adds its recipients to
+``requests`` and ``processed`` of its categories, that day; tests add what SendGrid
+would learn later (delivered, opens, ...) with :meth:`FakeSendGrid.count`. The schema
+documents only the 200 answer: a category never used is answered 404 "category does not
+exist" here, which is an assumption (stats.py takes a 404, or days without the category,
+as "no statistics").
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -21,6 +33,12 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "sendgrid_oai" / "tsg_mail_v3.json"
+STATS_FILE = SCHEMA_FILE.with_name("tsg_stats_v3.json")
+STATS_PATH = "/v3/categories/stats"
+METRICS = ("blocks", "bounce_drops", "bounces", "clicks", "deferred", "delivered",
+           "invalid_emails", "opens", "processed", "requests", "spam_report_drops",
+           "spam_reports", "unique_clicks", "unique_opens", "unsubscribe_drops",
+           "unsubscribes")
 BODY_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 API_KEY = "SG.test-key-never-shown"
 
@@ -33,6 +51,20 @@ def schema_validator() -> Any:
 
     document = json.loads(SCHEMA_FILE.read_text())
     return Draft7Validator({**document, "$ref": BODY_POINTER})
+
+
+def stats_schema() -> tuple[dict[str, Any], Any]:
+    """The category stats operation's parameters (by name) and a validator of its 200
+    answer, from SendGrid's own schema."""
+    if not STATS_FILE.is_file():
+        raise FileNotFoundError(f"SendGrid's stats schema is missing: {STATS_FILE}")
+    from jsonschema import Draft7Validator
+
+    document = json.loads(STATS_FILE.read_text())
+    operation = document["paths"][STATS_PATH]["get"]
+    params = {p["name"]: p for p in operation["parameters"] if "name" in p}
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    return params, Draft7Validator({**document, **answer})
 
 
 @dataclass
@@ -70,6 +102,11 @@ class FakeSendGrid:
         # A list's answer given as it is, whatever the query: a reply sync must refuse.
         self.odd_listings: dict[str, Answer] = {}
         self.gets: list[tuple[str, dict[str, str]]] = []
+        # Category stats: (category, YYYY-MM-DD) -> metric -> count; an answer given
+        # instead (a refusal, a rate limit), and every answer given, as checked.
+        self.stats_params, self.stats_validator = stats_schema()
+        self.category_stats: dict[tuple[str, str], dict[str, int]] = {}
+        self.stats_answers: dict[str, Answer] = {}  # category -> answer given instead
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when a hanging request has arrived
         self.release = threading.Event()
@@ -146,6 +183,72 @@ class FakeSendGrid:
                 group.removesuffix("/suppressions"), []))
         return error(404, f"no route {path}")
 
+    def count(self, category: str, day: str, **metrics: int) -> None:
+        """Add what SendGrid would have counted of ``category`` on ``day``."""
+        with self.lock:
+            found = self.category_stats.setdefault((category, day), dict.fromkeys(METRICS, 0))
+            for name, n in metrics.items():
+                assert name in METRICS, name
+                found[name] += n
+
+    def _count_send(self, body: dict[str, Any]) -> None:
+        people = sum(len(p["to"]) for p in body.get("personalizations", []))
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        for category in body.get("categories", []):
+            self.count(category, today, requests=people, processed=people)
+
+    def category_stats_answer(self, query: dict[str, list[str]]) -> Answer:
+        """GET /v3/categories/stats as the schema describes it, by day (SendGrid's
+        default), or by month with a day of 1."""
+        for name in ",".join(query.get("categories", [])).split(","):
+            if name in self.stats_answers:
+                return self.stats_answers[name]
+        problems = [f"unknown parameter {name!r}" for name in query
+                    if name not in self.stats_params]
+        problems += [f"{name} is required" for name, p in self.stats_params.items()
+                     if p.get("required") and p.get("in") == "query" and name not in query]
+        problems += [f"{name} given twice" for name, values in query.items()
+                     if len(values) > 1 and name != "categories"]
+        if problems:
+            return error(400, "; ".join(problems))
+        dates = [_date(query[k][0]) for k in ("start_date", "end_date") if k in query]
+        if None in dates:
+            return error(400, "dates must be YYYY-MM-DD", "start_date")
+        start = dates[0]
+        end = dates[1] if len(dates) > 1 else dt.date.today()
+        assert start is not None and end is not None
+        by = query.get("aggregated_by", ["day"])[0]
+        if by not in self.stats_params["aggregated_by"]["schema"].get("enum", ("day", "week",
+                                                                                "month")):
+            return error(400, "aggregated_by must be day, week or month", "aggregated_by")
+        if end < start:
+            return error(400, "end_date must be on or after start_date", "end_date")
+        names = [c for value in query["categories"] for c in value.split(",")]
+        if len(names) > 10:
+            return error(400, "at most 10 categories", "categories")
+        known = {c for c, _ in self.category_stats}
+        if any(name not in known for name in names):
+            return error(404, "category does not exist", "categories")
+        body = self._days(names, start, end, by)
+        wrong = [e.message for e in self.stats_validator.iter_errors(body)]
+        assert not wrong, f"the fake's own answer breaks SendGrid's schema: {wrong}"
+        return Answer(200, body=body)  # type: ignore[arg-type]
+
+    def _days(self, names: list[str], start: dt.date, end: dt.date, by: str
+              ) -> list[dict[str, Any]]:
+        days: dict[str, dict[str, dict[str, int]]] = {}
+        day = start
+        while day <= end:
+            key = (day.replace(day=1) if by == "month" else day).isoformat()
+            for name in names:
+                into = days.setdefault(key, {}).setdefault(name, dict.fromkeys(METRICS, 0))
+                for metric, n in self.category_stats.get((name, day.isoformat()), {}).items():
+                    into[metric] += n
+            day += dt.timedelta(days=1)
+        return [{"date": key, "stats": [{"type": "category", "name": name, "metrics": m}
+                                        for name, m in found.items()]}
+                for key, found in days.items()]
+
     def other_route(self, path: str, raw: bytes) -> Answer:
         """The scheduled-send routes: create a batch id, cancel or pause a batch."""
         if path == "/v3/mail/batch":
@@ -177,7 +280,7 @@ class FakeSendGrid:
                 super().setup()
 
             def do_GET(self) -> None:
-                from urllib.parse import parse_qsl, urlsplit
+                from urllib.parse import parse_qs, parse_qsl, urlsplit
 
                 parts = urlsplit(self.path)
                 query = dict(parse_qsl(parts.query))
@@ -185,6 +288,9 @@ class FakeSendGrid:
                     fake.gets.append((parts.path, query))
                 if self.headers.get("Authorization") != f"Bearer {API_KEY}":
                     return self._reply(error(401, "bad or missing API key"))
+                if parts.path == STATS_PATH:
+                    return self._reply(fake.category_stats_answer(
+                        parse_qs(parts.query, keep_blank_values=True)))
                 return self._reply(fake.listing(parts.path, query))
 
             def do_POST(self) -> None:
@@ -214,6 +320,7 @@ class FakeSendGrid:
                         fake.rejected.append((400, "; ".join(problems)))
                     return self._reply(error(400, "; ".join(problems)))
                 if answer.status == 202:
+                    fake._count_send(body)
                     with fake.lock:
                         fake.accepted.append(body)
                     return self._reply(Answer(202, {"X-Message-Id": uuid.uuid4().hex[:22]}))
@@ -242,6 +349,15 @@ class FakeSendGrid:
                 self.wfile.write(payload)
 
         return Handler
+
+
+def _date(text: str) -> dt.date | None:
+    if len(text) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class _CountingServer(ThreadingHTTPServer):

@@ -13,7 +13,13 @@ SendEmail as SES documents it (a configuration set that exists in moto, tags by 
 rule, one recipient, raw content), answers what the test scripts, and passes the request
 to moto; it serves ListSuppressedDestinations itself, from the test's list, in the shape
 of SES's API reference (reasons, time window, pages of at most 1,000, tokens it issued);
-everything else goes to moto as it came.
+it serves BatchGetMetricData (``stats sync``), which moto 5 lacks as well (its server
+answers 404; test_stats_sync.py checks that it still does), checking each request against
+the operation's input shape in botocore's own model of SES v2 (required members, enums,
+lengths, no unknown member) and that the configuration set exists in moto, and answering
+from the sends it passed on (SEND, on the day it passed them) and the counts a test adds
+(:meth:`FakeSes.count`), day by day between StartDate and EndDate; everything else goes
+to moto as it came.
 
 :class:`SnsHost` speaks HTTPS as ``sns.us-east-1.amazonaws.com``, with a certificate for
 that name from the test's own CA (trustme): the webhook is pointed at it with
@@ -156,6 +162,12 @@ class FakeSes:
         self.tokens: dict[str, int] = {}  # page tokens issued -> the offset they stand for
         self.lock = threading.Lock()
         self.front: _Server | None = None
+        # BatchGetMetricData: (configuration set, metric, YYYY-MM-DD) -> count; an
+        # answer given instead (status, code, message); every request's queries.
+        self.metrics: dict[tuple[str, str, str], int] = {}
+        self.metrics_answer: tuple[int, str, str] | None = None
+        self.metric_queries: list[list[dict[str, Any]]] = []
+        self.query_errors: list[dict[str, str]] = []  # answered in Errors, beside Results
 
     def __enter__(self) -> FakeSes:
         self.moto.start()
@@ -201,6 +213,50 @@ class FakeSes:
         """Every message moto kept: ``destinations``, ``raw_data``, ``source``, ``id``."""
         _, _, body = forward(self.moto_port, "GET", "/moto-api/data.json", {}, b"")
         return list(json.loads(body)["ses"]["RawMessage"])
+
+    def count(self, configuration_set: str, day: str, **metrics: int) -> None:
+        """Add what SES would have counted (``DELIVERY=3``) for the set on ``day``."""
+        with self.lock:
+            for metric, n in metrics.items():
+                key = (configuration_set, metric, day)
+                self.metrics[key] = self.metrics.get(key, 0) + n
+
+    def metric_data(self, raw: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
+        """BatchGetMetricData, checked against botocore's model of the operation."""
+        if self.metrics_answer is not None:
+            return _error(*self.metrics_answer)
+        request = json.loads(raw or b"{}")
+        problems = _shape_problems(_metric_input(), request, "")
+        if not str(headers.get("Authorization", "")).startswith(
+                f"AWS4-HMAC-SHA256 Credential={KEY_ID}/"):
+            problems.append("not signed with the test's key")
+        for query in request.get("Queries", []) if not problems else []:
+            start, end = query["StartDate"], query["EndDate"]
+            if not start < end:
+                problems.append(f"{query['Id']}: StartDate is not before EndDate")
+            name = query.get("Dimensions", {}).get("CONFIGURATION_SET")
+            if name and not self._set_exists(name):
+                problems.append(f"configuration set {name} does not exist")
+        if problems:
+            return _error(400, "BadRequestException", "; ".join(problems))
+        with self.lock:
+            self.metric_queries.append(request["Queries"])
+        reply = {"Results": [self._result(q) for q in request["Queries"]],
+                 "Errors": self.query_errors}
+        return 200, {"Content-Type": "application/json"}, json.dumps(reply).encode()
+
+    def _result(self, query: dict[str, Any]) -> dict[str, Any]:
+        chosen = query.get("Dimensions", {}).get("CONFIGURATION_SET")
+        day = dt.datetime.fromtimestamp(query["StartDate"], dt.UTC).date()
+        end = dt.datetime.fromtimestamp(query["EndDate"], dt.UTC).date()
+        stamps, values = [], []
+        while day < end:
+            stamps.append(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
+            values.append(sum(n for (name, metric, on), n in self.metrics.items()
+                              if metric == query["Metric"] and on == day.isoformat()
+                              and chosen in (None, name)))
+            day += dt.timedelta(days=1)
+        return {"Id": query["Id"], "Timestamps": stamps, "Values": values}
 
     # -- the front -----------------------------------------------------------------------
 
@@ -277,6 +333,8 @@ class FakeSes:
 
             def do_POST(self) -> None:
                 raw = self.body()
+                if self.path == "/v2/email/metrics/batch":
+                    return self.reply(*fake.metric_data(raw, self.headers))
                 if self.path != "/v2/email/outbound-emails":
                     return self.reply(*forward(fake.moto_port, "POST", self.path,
                                                dict(self.headers), raw))
@@ -297,6 +355,8 @@ class FakeSes:
                 status, headers, body = forward(fake.moto_port, "POST", self.path,
                                                 dict(self.headers), raw)
                 if status == 200:
+                    fake.count(request["ConfigurationSetName"],
+                               dt.datetime.now(dt.UTC).date().isoformat(), SEND=1)
                     with fake.lock:
                         fake.sends.append(request)
                 self.reply(status, headers, body)
@@ -305,6 +365,54 @@ class FakeSes:
             do_DELETE = do_GET
 
         return Handler
+
+
+def _metric_input() -> Any:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sesv2")
+    return model.operation_model("BatchGetMetricData").input_shape
+
+
+def _shape_problems(shape: Any, value: Any, where: str) -> list[str]:
+    """What in ``value`` breaks ``shape`` of botocore's model (the JSON on the wire)."""
+    kind, found = shape.type_name, []
+    bounds = shape.metadata
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{where or 'the body'}: not an object"]
+        found += [f"{where}.{name}: unknown member" for name in value
+                  if name not in shape.members]
+        found += [f"{where}.{name}: required" for name in shape.required_members
+                  if name not in value]
+        for name, member in shape.members.items():
+            if name in value:
+                found += _shape_problems(member, value[name], f"{where}.{name}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            return [f"{where}: not a list"]
+        if not bounds.get("min", 0) <= len(value) <= bounds.get("max", 10**9):
+            found.append(f"{where}: {len(value)} items, outside {bounds}")
+        for n, item in enumerate(value):
+            found += _shape_problems(shape.member, item, f"{where}[{n}]")
+    elif kind == "map":
+        if not isinstance(value, dict) or \
+                not bounds.get("min", 0) <= len(value) <= bounds.get("max", 10**9):
+            return [f"{where}: not a map within {bounds}"]
+        for key, item in value.items():
+            found += _shape_problems(shape.key, key, f"{where} key")
+            found += _shape_problems(shape.value, item, f"{where}[{key}]")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [f"{where}: not a string"]
+        if shape.enum and value not in shape.enum:
+            found.append(f"{where}: {value!r} is none of {shape.enum}")
+        if not bounds.get("min", 0) <= len(value) <= bounds.get("max", 10**9):
+            found.append(f"{where}: length outside {bounds}")
+    elif kind == "timestamp" and (not isinstance(value, int | float) or
+                                  isinstance(value, bool)):
+        found.append(f"{where}: not a Unix time")
+    return found
 
 
 # -- SNS's host, and a signer ------------------------------------------------------------------

@@ -143,3 +143,47 @@ def test_a_link_names_the_issue_whose_send_made_it(engine: Engine) -> None:
     assert counted == ["2026-03-02", "2026-03-03", "2026-03-03", None, None]
     assert events.counts(engine, "2026-03-02") == {"unsubscribed": 1}
     assert events.counts(engine, "2026-03-03") == {"unsubscribed": 2}
+
+
+def _webhook(engine: Engine, issue: str, *kinds: tuple[Kind, Detail | None]) -> None:
+    events.record(engine, [Event(f"w{n}-{issue}", kind, f"r{n}@example.org", issue, None,
+                                 detail) for n, (kind, detail) in enumerate(kinds)])
+
+
+def test_synced_statistics_and_counted_events_are_never_added_up(engine: Engine) -> None:
+    from newsletter.store import synced
+
+    issue = "2026-03-02"
+    _webhook(engine, issue, (Kind.OPENED, Detail.PERSON), (Kind.OPENED, Detail.MACHINE),
+             (Kind.DELIVERED, None), (Kind.DELIVERED, None), (Kind.DELIVERED, None),
+             (Kind.COMPLAINED, None))
+    at = dt.datetime(2026, 3, 3, 6, 0, tzinfo=dt.UTC)
+    synced.replace(engine, [synced.Read(issue, "one", {
+        Kind.OPENED: {None: 5}, Kind.DELIVERED: {None: 2},
+        Kind.COMPLAINED: {None: 1}, Kind.BOUNCED: {Detail.HARD: 1, Detail.SOFT: 2}})], at)
+
+    (counts,) = figures.issue_counts(engine, [issue])
+    # opened: the provider's 5 beat the webhook's 2, and come with their own (no) detail,
+    # not beside the webhook's person and machine.
+    assert counts.events["opened"] == {"": 5}
+    assert counts.count(Kind.DELIVERED) == 3  # the webhook's 3 beat the provider's 2
+    assert counts.events["complained"] == {"": 1}  # a tie: the webhook's, once
+    assert counts.events["bounced"] == {"hard": 1, "soft": 2}  # the provider's alone
+    assert counts.synced == {"opened", "bounced"}
+    assert counts.synced_at == at
+
+
+def test_a_sync_replaces_what_the_last_one_kept(engine: Engine) -> None:
+    from newsletter.store import synced
+
+    issue, at = "2026-03-02", dt.datetime(2026, 3, 3, 6, 0, tzinfo=dt.UTC)
+    first = {Kind.DELIVERED: {None: 4}, Kind.CLICKED: {None: 9}}
+    for _ in range(2):  # the same figures twice: the same rows
+        synced.replace(engine, [synced.Read(issue, "one", first)], at)
+    assert figures.issue_counts(engine, [issue])[0].events == {"delivered": {"": 4},
+                                                               "clicked": {"": 9}}
+    # Two providers that each sent part of the issue: their parts add up; a provider's
+    # new figures replace its old ones whole (a kind it no longer reports is gone).
+    synced.replace(engine, [synced.Read(issue, "one", {Kind.DELIVERED: {None: 5}}),
+                            synced.Read(issue, "two", {Kind.DELIVERED: {None: 2}})], at)
+    assert figures.issue_counts(engine, [issue])[0].events == {"delivered": {"": 7}}

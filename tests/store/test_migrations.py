@@ -348,3 +348,23 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
     assert ledger.status().counts == {"pending": 0, "sent": 13, "skipped": 0, "failed": 0,
                                       "uncertain": 0}
     assert kept() == []
+
+
+def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
+    _to(bare, "0014")
+    assert not inspect(bare).has_table("synced_counts")
+    _to(bare, "0015")
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO synced_counts (issue, provider, kind, detail, count, "
+                          "synced_at) VALUES ('2024-07-23', 'one', 'delivered', '', 7, "
+                          ":at)"), {"at": "2024-07-24 06:00:00+00:00"})
+        conn.execute(text("INSERT INTO event_counts (issue, kind, detail, link, count) "
+                          "VALUES ('2024-07-23', 'opened', 'person', '', 3)"))
+    _to(bare, "0014", down=True)
+    assert not inspect(bare).has_table("synced_counts")
+    with bare.connect() as conn:  # what 0014 keeps is left as it was
+        assert conn.execute(text("SELECT count FROM event_counts")).scalar_one() == 3
+    _to(bare, "head")
+    assert inspect(bare).has_table("synced_counts")
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM synced_counts")).scalar_one() == 0

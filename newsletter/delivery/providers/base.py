@@ -3,7 +3,8 @@
 A :class:`Provider` is one package under ``delivery/providers/``: its settings, its
 :class:`Transport`, and where the provider has them a :class:`Scheduler` (the transport's
 ``scheduler()``), a :class:`Webhook` (verify a post, parse its events into ours) and a
-:class:`SuppressionSource` (the lists of addresses it will not mail). The registry
+:class:`SuppressionSource` (the lists of addresses it will not mail) and a
+:class:`StatsSource` (its own figures of each issue, for ``stats sync``). The registry
 (``providers/registry.py``) lists the providers and is the only module that imports one.
 
 A transport is something that sends one rendered email to a batch of readers.
@@ -41,7 +42,7 @@ from newsletter.email import message
 from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, NewsletterError, TransportRejected
-from newsletter.store.vocabulary import Event
+from newsletter.store.vocabulary import Detail, Event, Kind
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -262,6 +263,27 @@ class SuppressionSource(Protocol):
         ...
 
 
+# -- the statistics ------------------------------------------------------------------------
+
+# kind -> detail (None where the provider gives none) -> count, in our words
+IssueStats = dict[Kind, dict[Detail | None, int]]
+
+
+class StatsSource(Protocol):
+    """The provider's own statistics of each issue (``stats sync``), for publications
+    whose readers' service receives no webhook."""
+
+    where: str  # what is asked, in the provider's words, for messages
+
+    def issue(self, day: dt.date, today: dt.date, following: dt.date | None
+              ) -> IssueStats | None:
+        """What the provider counted of the issue of ``day`` up to ``today`` (UTC);
+        ``following`` is the next issue sent after it, for a provider that can only count
+        by day. None when the provider has nothing for that issue. A DeliveryError, with
+        nothing returned, for a refusal or a reply that is not what it documents."""
+        ...
+
+
 # -- the provider --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -277,6 +299,8 @@ class Provider:
     webhook: Callable[[Environment], Webhook[Any] | None] | None = None
     # The suppression lists, read through a transport made for the purpose.
     suppressions: Callable[[Transport], SuppressionSource] | None = None
+    # Its own statistics of each issue, read through a transport made for the purpose.
+    stats: Callable[[Transport], StatsSource] | None = None
     keeps_files: bool = False  # writes its messages into the folder it is given
 
     @property

@@ -2,8 +2,8 @@
 
 It answers, for the rest of the code: which providers there are (:func:`names`), which
 one ``auto`` picks (:func:`auto_name`), a provider's transport (:func:`make`), its
-webhook (:func:`webhooks`), its suppression source (:func:`suppression_sources`) and its
-scheduler (:func:`scheduler`).
+webhook (:func:`webhooks`), its suppression source (:func:`suppression_sources`), its
+stats source (:func:`stats_sources`) and its scheduler (:func:`scheduler`).
 
 ``auto`` asks each provider's own "am I set up" check, in this order: the providers that
 need something set up, in the order of :data:`PROVIDERS` (SendGrid with
@@ -34,6 +34,7 @@ from newsletter.delivery.providers.base import (
     Provider,
     Scheduler,
     Setup,
+    StatsSource,
     SuppressionSource,
     Transport,
     Webhook,
@@ -42,7 +43,7 @@ from newsletter.errors import ConfigError, Problem, ProblemsFound
 
 __all__ = ["PROVIDERS", "Options", "Outcome", "Provider", "Scheduler", "Setup", "Transport",
            "Webhook", "auto_help", "auto_name", "make", "names", "options_problems", "provider",
-           "scheduler", "suppression_sources", "webhooks"]
+           "scheduler", "stats_sources", "suppression_sources", "webhooks"]
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p for p in (sendgrid.PROVIDER, ses.PROVIDER, smtp.PROVIDER, outbox.PROVIDER)
@@ -153,6 +154,20 @@ def suppression_sources(publication: Publication, env: Environment, *, outbox: P
     if not sources:
         wanted = " or ".join(p.needs for p in keeping) or "a provider that keeps them"
         raise ConfigError(f"no provider with suppression lists is set up: set {wanted}")
+    return sources
+
+
+def stats_sources(publication: Publication, env: Environment, *, outbox: Path
+                  ) -> dict[str, StatsSource]:
+    """The stats source of every provider set up in ``env`` that has one. A ConfigError
+    naming what sets one up when none is."""
+    keeping = [p for p in PROVIDERS.values() if p.stats]
+    sources = {p.name: p.stats(make(p.name, publication, env, outbox=outbox,
+                                    signs_links=False))
+               for p in configured(env) if p.stats}
+    if not sources:
+        wanted = " or ".join(p.needs for p in keeping) or "a provider that keeps them"
+        raise ConfigError(f"stats sync: no provider with statistics is set up: set {wanted}")
     return sources
 
 
