@@ -15,6 +15,7 @@ from html import escape
 from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.config import SECRET_ENV, Environment
+from newsletter.content import richtext
 from newsletter.content.settings import Publication
 from newsletter.email.render import (
     GREETING_HTML_TOKEN,
@@ -71,7 +72,7 @@ class Personalizer:
         values = {UNSUBSCRIBE_TOKEN: leave, MANAGE_TOKEN: manage}
         if self.greeting:
             text = self.greeting_for(recipient)
-            values[GREETING_TOKEN] = text
+            values[GREETING_TOKEN] = richtext.wrap(text)  # the text edition's lines
             values[GREETING_HTML_TOKEN] = escape(text)
         return values
 
