@@ -114,6 +114,16 @@ class DeliverySettings(Strict):
     greeting: Text | None = None  # e.g. "Good morning, {name}."
     greeting_without_name: Text | None = None  # for subscribers with no name on file
 
+    def greeting_for(self, name: str | None) -> str | None:
+        """The greeting a reader called ``name`` (or with no name on file) gets, or None
+        when the publication greets no one."""
+        if self.greeting is None:
+            return None
+        if name:
+            return self.greeting.replace("{name}", name)
+        return self.greeting_without_name or \
+            self.greeting.replace(", {name}", "").replace("{name}", "")
+
     def transport_blocks(self) -> dict[str, Any]:
         """The blocks named after a transport (or anything else not declared above)."""
         return dict(self.model_extra or {})

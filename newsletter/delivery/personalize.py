@@ -52,7 +52,6 @@ class Personalizer:
         # The day the links are made: read once, not a clock call for each of a million.
         self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
-        self.plain_greeting = publication.delivery.greeting_without_name
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def links(self, recipient: Recipient) -> tuple[str, str]:
@@ -77,10 +76,7 @@ class Personalizer:
         return values
 
     def greeting_for(self, recipient: Recipient) -> str:
-        assert self.greeting is not None
-        if recipient.name:
-            return self.greeting.replace("{name}", recipient.name)
-        return self.plain_greeting or self.greeting.replace(", {name}", "").replace("{name}", "")
+        return self.publication.delivery.greeting_for(recipient.name) or ""
 
 
 def with_token(base: str, token: str) -> str:
