@@ -116,6 +116,10 @@ class Proof:
     issue: dt.date
     transport: str
     addresses: int  # distinct addresses it went to
+    folder: Path | None = None  # where the messages are, for a transport that keeps files
+
+
+PROOFS = "proofs"  # the outbox's folder for proofs, apart from the real send's
 
 
 @dataclass(frozen=True)
@@ -416,12 +420,19 @@ class Newsletter:
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
               outbox: str | Path | None = None) -> Proof:
-        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing."""
+        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
+        A transport that writes files writes a proof into the outbox's own ``proofs/``
+        folder (``outbox/proofs/DATE/``), never among the real send's messages."""
+        from newsletter.delivery.providers import registry
         from newsletter.delivery.send import proof
 
-        email, chosen = self._sendable(ref), self.transport(transport, outbox)
+        proofs = Path(outbox or self.project.outbox_dir) / PROOFS
+        email, chosen = self._sendable(ref), self.transport(transport, proofs)
         subject = self.project.renderer.proof_subject(email.subject)
-        return Proof(email.date, chosen.name, proof(email, chosen, addresses, subject))
+        sent = proof(email, chosen, addresses, subject)
+        kept = registry.provider(chosen.name).keeps_files
+        return Proof(email.date, chosen.name, sent,
+                     proofs / email.date.isoformat() if kept else None)
 
     def plan(self, ref: IssueRef, options: SendOptions | None = None, *,
              override_health: Override | None = None) -> Plan:

@@ -119,6 +119,8 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
             sent = newsletter.proof(target, proof_to, transport, outbox)
             click.echo(say("proof", count=sent.addresses, issue=sent.issue,
                            transport=sent.transport))
+            if sent.folder is not None:
+                click.echo(say("files", folder=sent.folder))
             return
         options = SendOptions(transport=transport, outbox=outbox, concurrency=concurrency,
                               rate=rate, resend_uncertain=resend_uncertain,
