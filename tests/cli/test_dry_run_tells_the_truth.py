@@ -14,7 +14,7 @@ import pytest
 import time_machine
 
 from newsletter.api import Newsletter
-from newsletter.store import db, events
+from newsletter.store import db, events, overrides
 from newsletter.store.events import Event, Kind
 from newsletter.store.ledger import Ledger
 from tests.fakes.sendgrid_server import Answer, FakeSendGrid, error
@@ -122,6 +122,11 @@ def unhealthy(fake: FakeSendGrid, project_dir: Path) -> list[str]:
     return []
 
 
+def unhealthy_overridden(fake: FakeSendGrid, project_dir: Path) -> list[str]:
+    unhealthy(fake, project_dir)
+    return ["--override-health", "list cleaned on Monday"]
+
+
 def scheduled(fake: FakeSendGrid, project_dir: Path) -> list[str]:
     return ["--at-send-time"]
 
@@ -132,7 +137,8 @@ def cannot_schedule(fake: FakeSendGrid, project_dir: Path) -> list[str]:
 
 Case = Callable[[FakeSendGrid, Path], list[str]]
 CASES: list[Case] = [fresh, already_sent, paused, uncertain, uncertain_resent, left_since,
-                     changed, lint_warning, unhealthy, scheduled, cannot_schedule]
+                     changed, lint_warning, unhealthy, unhealthy_overridden, scheduled,
+                     cannot_schedule]
 # The scheduled cases run the night before the send time (06:00 in London).
 BEFORE_SEND_TIME = dt.datetime(2024, 7, 23, 1, 0, tzinfo=dt.UTC)
 
@@ -146,6 +152,8 @@ def test_a_dry_run_says_what_the_send_would(readers: FakeSendGrid, project_dir: 
         before = readers.attempts
         dry_code, dry_out = run("send", DAY, *args, "--dry-run")
         assert readers.attempts == before  # a dry run asks the provider nothing
+        engine = Newsletter(project_dir / "newsletter.yaml").engine
+        assert overrides.listing(engine) == []  # nor keeps an override of the health gate
         code, out = run("send", DAY, *args)
     assert (dry_code, said(dry_out)) == (code, said(out)), f"{dry_out}\n---\n{out}"
     if case is scheduled:
