@@ -243,10 +243,11 @@ class Say:
     def __call__(self, line: str, **values: object) -> str:
         return self.template.render(line=line, **values).strip()
 
-    def number(self, number: int) -> str:
+    def number(self, number: float, pattern: str | None = None) -> str:
+        """``number`` as the publication's language writes it (1,000 or 1.000)."""
         from babel.numbers import format_decimal
 
-        return format_decimal(number, locale=self.locale.replace("-", "_"))
+        return str(format_decimal(number, pattern, locale=self.locale.replace("-", "_")))
 
 
 @cache
@@ -283,7 +284,7 @@ def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
     else:
         click.echo(say("sent", count=report.requests, issue=report.issue,
                        transport=report.transport, sent=n(report.sent),
-                       seconds=f"{report.seconds:.1f}"))
+                       seconds=n(report.seconds, "0.0")))
     _print_after(report, say)
     if registry.provider(report.transport).keeps_files and report.sent:
         click.echo(say("files", folder=outbox / report.issue))
