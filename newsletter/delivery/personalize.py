@@ -15,6 +15,7 @@ from html import escape
 from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.config import SECRET_ENV, Environment
+from newsletter.content import richtext
 from newsletter.content.settings import Publication
 from newsletter.email.render import (
     GREETING_HTML_TOKEN,
@@ -51,7 +52,6 @@ class Personalizer:
         # The day the links are made: read once, not a clock call for each of a million.
         self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
-        self.plain_greeting = publication.delivery.greeting_without_name
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
 
     def links(self, recipient: Recipient) -> tuple[str, str]:
@@ -71,15 +71,12 @@ class Personalizer:
         values = {UNSUBSCRIBE_TOKEN: leave, MANAGE_TOKEN: manage}
         if self.greeting:
             text = self.greeting_for(recipient)
-            values[GREETING_TOKEN] = text
+            values[GREETING_TOKEN] = richtext.wrap(text)  # the text edition's lines
             values[GREETING_HTML_TOKEN] = escape(text)
         return values
 
     def greeting_for(self, recipient: Recipient) -> str:
-        assert self.greeting is not None
-        if recipient.name:
-            return self.greeting.replace("{name}", recipient.name)
-        return self.plain_greeting or self.greeting.replace(", {name}", "").replace("{name}", "")
+        return self.publication.delivery.greeting_for(recipient.name) or ""
 
 
 def with_token(base: str, token: str) -> str:

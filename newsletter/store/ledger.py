@@ -34,11 +34,11 @@ from newsletter.store import lease as leases
 from newsletter.store.batch_state import BatchState, Cause
 from newsletter.store.db import batch_readers, batches, db_now, deliveries, sends
 from newsletter.store.lease import Lease, run_owner
-from newsletter.store.plan import Begun, Content
+from newsletter.store.plan import Ahead, Begun, Content
 from newsletter.store.recipient import Recipient
 from newsletter.store.send_status import DELIVERY_STATES, Status
 
-__all__ = ["DELIVERY_STATES", "Begun", "Cancelled", "Content", "Lease", "Ledger", "Status",
+__all__ = ["DELIVERY_STATES", "Ahead", "Begun", "Cancelled", "Content", "Lease", "Ledger", "Status",
            "run_owner"]
 
 CANCELLED = "/cancelled-"  # ISSUE/cancelled-N: the key a cancelled send is kept under
@@ -67,6 +67,10 @@ class Ledger:
     def begin(self, transport: str, batch_size: int,
               content: Content | Callable[[], Content], lease: Lease) -> Begun:
         return plan.begin(self.engine, self.issue, transport, batch_size, content, lease)
+
+    def ahead(self, content: Content, lease: Lease, resend_uncertain: bool) -> Ahead:
+        """What the next run would do with this begun send, changing nothing (a dry run)."""
+        return plan.ahead(self.engine, self.issue, content, lease, resend_uncertain)
 
     def acquire(self, lease: Lease) -> str | None:
         return leases.acquire(self.engine, self.issue, lease)

@@ -61,6 +61,48 @@ def begin(engine: Engine, issue: str, transport: str, batch_size: int,
     return Begun(status(engine, issue).planned, taken_over_from=previous, resumed=True)
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """What the next run of a begun send would find and do, read without changing
+    anything (a dry run); every request taken as answered."""
+
+    taken_over_from: str | None  # the run whose lease it would take over
+    recovered: int  # readers of batches a gone run left in flight: uncertain from now on
+    going: int  # readers it would send to (active now)
+    leaving: int  # readers it would skip (on file, no longer active)
+    requests: int  # batches it would send (those with anyone left to send to)
+    batches: int  # batches it would take up
+
+
+def ahead(engine: Engine, issue: str, content: Content, lease: leases.Lease,
+          resend_uncertain: bool) -> Ahead:
+    """What :func:`begin` and the run after it would do with a begun send: the same
+    refusals (a live holder, changed content), then who the batches it would take up go
+    to, as ``batch.claim`` would find them."""
+    previous = leases.could_acquire(engine, issue, lease)
+    _check_content(engine, issue, content, lease.accept_changes, pin=False)
+    S = batch_state.BatchState
+    taken = [S.PENDING, S.FAILED] + ([S.UNCERTAIN, S.IN_FLIGHT] if resend_uncertain else [])
+    active = subscribers.c.status == reader.Status.ACTIVE
+    with engine.connect() as conn:
+        recovered = conn.execute(select(func.coalesce(func.sum(batches.c.waiting), 0)).where(
+            batches.c.issue == issue, batches.c.state == S.IN_FLIGHT)).scalar_one()
+        numbers = conn.execute(select(func.count()).select_from(batches).where(
+            batches.c.issue == issue, batches.c.state.in_(taken))).scalar_one()
+        rows = conn.execute(
+            select(batch_readers.c.number, active.label("active"), func.count())
+            .select_from(batches.join(batch_readers, (batch_readers.c.issue == batches.c.issue)
+                                      & (batch_readers.c.number == batches.c.number))
+                         .join(subscribers, subscribers.c.id == batch_readers.c.subscriber_id))
+            .where(batches.c.issue == issue, batches.c.state.in_(taken))
+            .group_by(batch_readers.c.number, active)).all()
+    going = sum(int(n) for _, is_active, n in rows if is_active)
+    requests = len({number for number, is_active, _ in rows if is_active})
+    return Ahead(previous, int(recovered), going,
+                 sum(int(n) for _, is_active, n in rows if not is_active),
+                 requests, int(numbers))
+
+
 def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
               content: Content | Callable[[], Content], owner: str) -> int | None:
     """Insert and plan the send; None when it already exists (another run's)."""
@@ -105,7 +147,10 @@ def _plan(conn: Connection, issue: str, batch_size: int) -> int:
     return planned
 
 
-def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool) -> None:
+def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool,
+                   *, pin: bool = True) -> None:
+    """Refuse a resume whose content changed (DeliveryError) unless ``accept_changes``;
+    else pin the content it resumes with (not when only looking: ``pin`` false)."""
     with engine.begin() as conn:
         row = conn.execute(select(sends.c.content_hash, sends.c.subject, sends.c.finished_at)
                            .where(sends.c.issue == issue)).one()
@@ -113,8 +158,9 @@ def _check_content(engine: Engine, issue: str, content: Content, accept_changes:
             return  # nothing is left to send: an edit after the send changes nothing
         if row.content_hash in (None, content.digest) or accept_changes:
             # A send of release 0.1 had no pin: it takes the content it resumes with.
-            conn.execute(update(sends).where(sends.c.issue == issue).values(
-                content_hash=content.digest, subject=content.subject))
+            if pin:
+                conn.execute(update(sends).where(sends.c.issue == issue).values(
+                    content_hash=content.digest, subject=content.subject))
             return
     what = f"the subject changed from {row.subject!r} to {content.subject!r}" \
         if row.subject != content.subject else "the text of the email changed"
