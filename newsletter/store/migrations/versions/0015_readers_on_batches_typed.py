@@ -17,8 +17,6 @@ Revises: 0014
 
 from __future__ import annotations
 
-import itertools
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -30,10 +28,30 @@ depends_on = None
 
 READER_IDS = sa.JSON(none_as_null=True).with_variant(postgresql.ARRAY(sa.Integer),
                                                      "postgresql")
-batches = sa.table("batches", sa.column("issue", sa.String), sa.column("number", sa.Integer),
-                   sa.column("readers", READER_IDS))
-batch_readers = sa.table("batch_readers", sa.column("issue", sa.String),
-                         sa.column("number", sa.Integer), sa.column("subscriber_id", sa.Integer))
+
+# One statement each way, within the database: a planned send of a million crosses in
+# seconds (each batch's rows as a list; each list's ids as rows again).
+_TO_LISTS = {
+    "postgresql": (
+        "UPDATE batches SET readers = r.ids FROM (SELECT issue, number, "
+        "array_agg(subscriber_id ORDER BY subscriber_id) AS ids FROM batch_readers "
+        "GROUP BY issue, number) AS r WHERE batches.issue = r.issue "
+        "AND batches.number = r.number"),
+    # The key's range scan gives the ids in order; members() sorts them all the same.
+    "sqlite": (
+        "UPDATE batches SET readers = (SELECT json_group_array(r.subscriber_id) "
+        "FROM batch_readers AS r WHERE r.issue = batches.issue AND r.number = batches.number) "
+        "WHERE EXISTS (SELECT 1 FROM batch_readers AS r WHERE r.issue = batches.issue "
+        "AND r.number = batches.number)"),
+}
+_TO_ROWS = {
+    "postgresql": (
+        "INSERT INTO batch_readers (issue, number, subscriber_id) SELECT b.issue, b.number, "
+        "r.id FROM batches AS b, unnest(b.readers) AS r(id) WHERE b.readers IS NOT NULL"),
+    "sqlite": (
+        "INSERT INTO batch_readers (issue, number, subscriber_id) SELECT b.issue, b.number, "
+        "j.value FROM batches AS b, json_each(b.readers) AS j WHERE b.readers IS NOT NULL"),
+}
 
 
 def upgrade() -> None:
@@ -41,27 +59,9 @@ def upgrade() -> None:
     # here and dropped on downgrade without create_triggers().
     op.add_column("batches", sa.Column("readers", READER_IDS))
     conn = op.get_bind()
-    rows = conn.execute(sa.select(batch_readers.c.issue, batch_readers.c.number,
-                                  batch_readers.c.subscriber_id)
-                        .order_by(batch_readers.c.issue, batch_readers.c.number,
-                                  batch_readers.c.subscriber_id)
-                        .execution_options(stream_results=True, max_row_buffer=10_000))
-    lists: list[dict[str, object]] = []
-    for (issue, number), group in itertools.groupby(rows, lambda r: (r.issue, r.number)):
-        lists.append({"i": issue, "n": number, "ids": [row.subscriber_id for row in group]})
-        if len(lists) == 100:  # a hundred batches an UPDATE: memory stays bounded
-            _put(conn, lists)
-            lists = []
-    _put(conn, lists)
+    conn.execute(sa.text(_TO_LISTS[conn.dialect.name]))
     op.drop_index("ix_batch_readers_subscriber", table_name="batch_readers")
     op.drop_table("batch_readers")
-
-
-def _put(conn: sa.Connection, lists: list[dict[str, object]]) -> None:
-    if lists:
-        conn.execute(sa.update(batches).where(batches.c.issue == sa.bindparam("i"),
-                                              batches.c.number == sa.bindparam("n"))
-                     .values(readers=sa.bindparam("ids", type_=READER_IDS)), lists)
 
 
 def downgrade() -> None:
@@ -73,16 +73,8 @@ def downgrade() -> None:
         sa.PrimaryKeyConstraint("issue", "number", "subscriber_id"),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_batch_readers_subscriber", "batch_readers", ["subscriber_id"])
     conn = op.get_bind()
-    keys = conn.execute(sa.select(batches.c.issue, batches.c.number)
-                        .where(batches.c.readers.is_not(None))).all()
-    for issue, number in keys:  # a batch at a time: a thousand readers, not millions
-        ids = conn.execute(sa.select(batches.c.readers).where(
-            batches.c.issue == issue, batches.c.number == number)).scalar_one()
-        if ids:
-            conn.execute(sa.insert(batch_readers), [
-                {"issue": issue, "number": number, "subscriber_id": int(sid)}
-                for sid in sorted(set(ids))])
+    conn.execute(sa.text(_TO_ROWS[conn.dialect.name]))
+    op.create_index("ix_batch_readers_subscriber", "batch_readers", ["subscriber_id"])
     with op.batch_alter_table("batches") as batch:
         batch.drop_column("readers")
