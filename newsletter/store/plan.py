@@ -1,26 +1,37 @@
 """The start of a send: its audience fixed once, and the content it is pinned to.
 
 The first run inserts the send and plans it in one transaction: every active subscriber
-goes in a numbered batch (``batches``, ``batch_readers``), in id order, ``batch_size``
-a batch. A run that finds the send already there takes its lease (store/lease.py) and
-checks that the content is the one the send began with (``content_hash``): a resume with
-a changed issue is refused unless asked for.
+goes in a numbered batch (a row of ``batches``, its readers' ids on it), in id order,
+``batch_size`` a batch. A run that finds the send already there takes its lease
+(store/lease.py) and checks that the content is the one the send began with
+(``content_hash``): a resume with a changed issue is refused unless asked for.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
 from newsletter.store import batch_state
 from newsletter.store import lease as leases
 from newsletter.store import status as reader
-from newsletter.store.db import batch_readers, batches, db_now, sends, subscribers
+from newsletter.store.db import READER_IDS, batches, db_now, listed, sends, subscribers
 from newsletter.store.send_status import status
 
 
@@ -89,13 +100,13 @@ def ahead(engine: Engine, issue: str, content: Content, lease: leases.Lease,
             batches.c.issue == issue, batches.c.state == S.IN_FLIGHT)).scalar_one()
         numbers = conn.execute(select(func.count()).select_from(batches).where(
             batches.c.issue == issue, batches.c.state.in_(taken))).scalar_one()
+        ids, reader_id = listed(conn)
         rows = conn.execute(
-            select(batch_readers.c.number, active.label("active"), func.count())
-            .select_from(batches.join(batch_readers, (batch_readers.c.issue == batches.c.issue)
-                                      & (batch_readers.c.number == batches.c.number))
-                         .join(subscribers, subscribers.c.id == batch_readers.c.subscriber_id))
+            select(batches.c.number, active.label("active"), func.count())
+            .select_from(batches.join(ids, true())
+                         .join(subscribers, subscribers.c.id == reader_id))
             .where(batches.c.issue == issue, batches.c.state.in_(taken))
-            .group_by(batch_readers.c.number, active)).all()
+            .group_by(batches.c.number, active)).all()
     going = sum(int(n) for _, is_active, n in rows if is_active)
     requests = len({number for number, is_active, _ in rows if is_active})
     return Ahead(previous, int(recovered), going,
@@ -127,24 +138,30 @@ def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
 
 
 def _plan(conn: Connection, issue: str, batch_size: int) -> int:
-    """Two statements: the active subscribers in id order, each with the number of its
-    batch (one for each ``batch_size`` of them); then a row for each batch, counting
-    its readers."""
+    """One statement: the active subscribers in id order, each with the number of its
+    batch (one for each ``batch_size`` of them), gathered into a row for each batch that
+    counts its readers and lists their ids."""
     number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
-    conn.execute(insert(batch_readers).from_select(
-        ["issue", "number", "subscriber_id"],
-        select(literal(issue), number, subscribers.c.id)
-        .where(subscribers.c.status == reader.Status.ACTIVE)))
+    active = select(subscribers.c.id, number.label("number")) \
+        .where(subscribers.c.status == reader.Status.ACTIVE).subquery()
     size = func.count()
     conn.execute(insert(batches).from_select(
-        ["issue", "number", "state", "attempts", "size", "waiting"],
-        select(literal(issue), batch_readers.c.number, literal(str(batch_state.initial())),
-               literal(0), size, size)
-        .where(batch_readers.c.issue == issue).group_by(batch_readers.c.number)))
+        ["issue", "number", "state", "attempts", "size", "waiting", "readers"],
+        select(literal(issue), active.c.number, literal(str(batch_state.initial())),
+               literal(0), size, size, _ids(conn, active.c.id))
+        .group_by(active.c.number)))
     planned = int(conn.execute(select(func.coalesce(func.sum(batches.c.size), 0))
                                .where(batches.c.issue == issue)).scalar_one())
     conn.execute(update(sends).where(sends.c.issue == issue).values(planned=planned))
     return planned
+
+
+def _ids(conn: Connection, column: ColumnElement[int]) -> ColumnElement[Sequence[int]]:
+    """The ids of a group, as the ``readers`` column keeps them. SQLite's JSON array may
+    come in any order (an ordered aggregate needs SQLite 3.44): members() sorts."""
+    if conn.dialect.name == "postgresql":
+        return func.array_agg(aggregate_order_by(column, column), type_=READER_IDS)
+    return func.json_group_array(column, type_=READER_IDS)
 
 
 def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool,
