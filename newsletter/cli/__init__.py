@@ -139,6 +139,10 @@ def run() -> None:
     # through a provider's API would crowd out the service's own. A program that uses the
     # library sets its own logging.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The sendgrid package's HTTP layer logs each request's headers and each answer's body
+    # at DEBUG: the key is hidden in the headers (providers/sendgrid/api.py), but an answer
+    # may quote addresses, or a proxy may echo the key back.
+    logging.getLogger("python_http_client").setLevel(logging.WARNING)
     _Collector.pause()
     try:
         main()
