@@ -120,7 +120,7 @@ class Proof:
     folder: Path | None = None  # where the messages are, for a transport that keeps files
 
 
-PROOFS = "proofs"  # the outbox's folder for proofs, apart from the real send's
+PROOFS = "proofs"  # where proofs go in a file-writing transport's folder, apart from sends
 
 
 @dataclass(frozen=True)
@@ -422,8 +422,8 @@ class Newsletter:
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
               outbox: str | Path | None = None) -> Proof:
         """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
-        A transport that writes files writes a proof into the outbox's own ``proofs/``
-        folder (``outbox/proofs/DATE/``), never among the real send's messages."""
+        A transport that writes files writes a proof into a ``proofs/`` folder of its
+        own (``proofs/DATE/`` under its folder), never among the real send's messages."""
         from newsletter.delivery.providers import registry
         from newsletter.delivery.send import proof
 
