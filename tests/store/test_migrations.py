@@ -368,3 +368,23 @@ def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
     assert inspect(bare).has_table("synced_counts")
     with bare.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM synced_counts")).scalar_one() == 0
+
+
+def test_reader_activity_comes_and_goes_with_revision_0016(bare: Engine) -> None:
+    _to(bare, "0015")
+    assert not inspect(bare).has_table("reader_activity")
+    _to(bare, "0016")
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO reader_activity (subscriber_id, issue, kind, detail, "
+                          "url, happened_at) VALUES (7, '2024-07-23', 'clicked', 'person', "
+                          "'https://example.org/a', :at)"), {"at": "2024-07-24 06:00:00+00:00"})
+        conn.execute(text("INSERT INTO synced_counts (issue, provider, kind, detail, count, "
+                          "synced_at) VALUES ('2024-07-23', 'one', 'delivered', '', 7, "
+                          ":at)"), {"at": "2024-07-24 06:00:00+00:00"})
+    _to(bare, "0015", down=True)
+    assert not inspect(bare).has_table("reader_activity")
+    with bare.connect() as conn:  # what 0015 keeps is left as it was
+        assert conn.execute(text("SELECT count FROM synced_counts")).scalar_one() == 7
+    _to(bare, "head")
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM reader_activity")).scalar_one() == 0
