@@ -222,7 +222,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
                 received = await _received(hook, request)
             if isinstance(received, Response):
                 return received
-            recorded = await run_in_threadpool(store_events.record, service.engine, received)
+            recorded = await run_in_threadpool(
+                store_events.record, service.engine, received,
+                individual=service.publication.individual)
             return JSONResponse({"received": len(received), "new": recorded.new})
 
         return receive
