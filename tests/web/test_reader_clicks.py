@@ -168,3 +168,63 @@ def test_the_archive_names_no_reader_and_carries_no_pixel(project_dir: Path) -> 
     assert run("archive", "--out", "site")[0] == 0
     page = (project_dir / "site" / DAY / "index.html").read_text()
     assert "/c/" in page and "?r=" not in page and "%%" not in page and "/o/" not in page
+
+
+def test_the_manage_page_and_the_download_say_what_is_kept(project_dir: Path,
+                                                           engine: Engine) -> None:
+    import datetime as dt
+    import json
+
+    from newsletter.store import events
+    from newsletter.store.vocabulary import Detail, Event, Kind
+    from newsletter.web.app import create_app
+    from tests.web.conftest import service_env
+    from tests.web.server import serving
+
+    ann = store.add(engine, READERS[0])
+    at = dt.datetime(2024, 7, 23, 7, 0, tzinfo=dt.UTC)
+    events.record(engine, [Event("e1", Kind.CLICKED, READERS[0], DAY, at, Detail.PERSON,
+                                 url="https://example.org/story")], individual=True)
+    manage = tokens.make_pair(SECRET.encode(), ann.link_key)[1]
+    said = {"off": "Opens and clicks are not counted.",
+            "aggregate": "Opens and clicks are counted for each issue and story, never for you.",
+            "individual": "as you agreed, which issues you opened and which links you clicked"}
+    for level, sentence in said.items():
+        _level(project_dir, level)
+        with serving(create_app(project_dir / "newsletter.yaml", service_env(engine))) as url:
+            page = httpx.get(f"{url}/manage", params={"t": manage}).text
+            assert " ".join(page.split()).count(sentence) == 1
+            assert all(said[other] not in " ".join(page.split()) for other in said
+                       if other != level)
+            data = json.loads(httpx.post(f"{url}/manage/data", data={"t": manage}).text)
+            assert data["opens_and_clicks"].startswith(
+                {"off": "not counted", "aggregate": "counted for each issue",
+                 "individual": "kept for you"}[level])
+            # Kept at the individual level, listed at any (a level changed since).
+            assert data["opened_and_clicked"] == [
+                {"issue": DAY, "kind": "clicked", "detail": "person",
+                 "url": "https://example.org/story", "when": at.isoformat()}]
+            assert READERS[0] not in json.dumps(data["opened_and_clicked"])
+            if level != "individual":
+                continue
+            done = httpx.post(f"{url}/manage/forget", data={"t": manage, "sure": "yes"})
+            assert done.status_code == 200
+    assert _rows(engine) == 0 and store.find(engine, READERS[0]) is None
+
+
+def test_a_reader_with_nothing_kept_is_told_so_in_the_download(project_dir: Path,
+                                                               engine: Engine) -> None:
+    import json
+
+    from newsletter.web.app import create_app
+    from tests.web.conftest import service_env
+    from tests.web.server import serving
+
+    ann = store.add(engine, READERS[0])
+    manage = tokens.make_pair(SECRET.encode(), ann.link_key)[1]
+    for level, listed in (("aggregate", False), ("individual", True)):
+        _level(project_dir, level)
+        with serving(create_app(project_dir / "newsletter.yaml", service_env(engine))) as url:
+            data = json.loads(httpx.post(f"{url}/manage/data", data={"t": manage}).text)
+        assert ("opened_and_clicked" in data) is listed
+        assert data.get("opened_and_clicked", []) == []
