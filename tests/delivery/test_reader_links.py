@@ -96,14 +96,18 @@ def test_sendgrid_substitutes_each_reader_s_own_part(engine: Engine, project_dir
     assert len(made) == 3
 
 
-def test_at_aggregate_no_link_names_a_reader(engine: Engine, project_dir: Path,
-                                             smtp_server: Inbox) -> None:  # noqa: F811
-    project = _tracking(project_dir, "aggregate")
+@pytest.mark.parametrize("level", ["aggregate", "off"])
+def test_at_aggregate_and_off_no_link_names_a_reader(engine: Engine, project_dir: Path,
+                                                     smtp_server: Inbox,  # noqa: F811
+                                                     level: str) -> None:
+    project = _tracking(project_dir, level)
     add_subscribers(engine, 2)
     run_send(engine, project, transport="smtp")
+    assert len(smtp_server.messages) == 2
     for message in smtp_server.messages:
         whole = "".join(p.get_content() for p in message.iter_parts())
-        assert "/c/" in whole and "/o/" in whole  # tracked, but by no reader
+        tracked = level == "aggregate"  # through the service, but by no reader
+        assert ("/c/" in whole and "/o/" in whole) is tracked
         assert "?r=" not in whole and READER not in whole and "%%" not in whole
 
 
