@@ -18,6 +18,11 @@ repository root:
 
     .venv/bin/python benchmarks/keepalive.py                      # 100,000 readers, concurrency 4
     .venv/bin/python benchmarks/keepalive.py --concurrency 8 --readers 200000
+    .venv/bin/python benchmarks/keepalive.py --workers 2         # bodies built in 2 processes
+
+Besides the times it prints the CPU seconds each side used: the sending process (and its
+workers), and the stand-in (read from /proc, where there is one), which share the
+machine's cores.
 """
 
 from __future__ import annotations
@@ -101,7 +106,8 @@ def serve(cert: str, key: str, connect: float, request: float, counters: Counter
     asyncio.run(main())
 
 
-def send(config: Path, url: str, port: int, ca: str, concurrency: int, out: Any) -> None:
+def send(config: Path, url: str, port: int, ca: str, concurrency: int, workers: int,
+         out: Any) -> None:
     """One `newsletter send` through the API, in a process of its own; puts its wall time
     and report on ``out``."""
     os.environ.update({"SENDGRID_API_KEY": "SG.bench", "SENDGRID_HOST": f"https://127.0.0.1:{port}",
@@ -113,11 +119,22 @@ def send(config: Path, url: str, port: int, ca: str, concurrency: int, out: Any)
     newsletter.engine  # noqa: B018 - opened (and migrated) before the clock starts
     started = time.monotonic()
     report = newsletter.send("2024-07-23", SendOptions(transport="sendgrid",
-                                                       concurrency=concurrency))
+                                                       concurrency=concurrency,
+                                                       workers=workers))
     wall = time.monotonic() - started
-    used = resource.getrusage(resource.RUSAGE_SELF)
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                 resource.RUSAGE_CHILDREN)]
     out.put((wall, report.requests, report.counts.get("sent"), report.failed,
-             used.ru_utime + used.ru_stime))
+             sum(u.ru_utime + u.ru_stime for u in used)))
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def project(folder: Path, batch_size: int) -> None:
@@ -142,15 +159,18 @@ def certificate(folder: Path) -> tuple[str, str, str]:
 
 
 def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurrency: int,
-             counters: Counters, close_each: bool) -> tuple[float, ...]:
+             workers: int, counters: Counters, close_each: bool, server: int
+             ) -> tuple[float, ...]:
     """The send on a copy of the seeded database; (wall s, sending s, requests, sent,
-    failed, connections, CPU s of the sending process)."""
+    failed, connections, CPU s of the sending process and its workers, CPU s of the
+    stand-in meanwhile)."""
     database = folder / ("without.sqlite3" if close_each else "with.sqlite3")
     shutil.copy(seeded, database)
     counters.reset(close_each)
     queue = ctx.Queue()
     child = ctx.Process(target=send, args=(folder / "newsletter.yaml", f"sqlite:///{database}",
-                                           port, ca, concurrency, queue))
+                                           port, ca, concurrency, workers, queue))
+    served = cpu_seconds(server)
     child.start()
     while True:
         try:
@@ -161,7 +181,8 @@ def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurren
                 raise SystemExit(f"the send failed (exit code {child.exitcode})") from None
     child.join()
     sending = counters.last.value - counters.first.value
-    return wall, sending, requests, sent, failed, counters.connections.value, cpu
+    return (wall, sending, requests, sent, failed, counters.connections.value, cpu,
+            cpu_seconds(server) - served)
 
 
 def main() -> None:
@@ -173,6 +194,9 @@ def main() -> None:
                         help="ms charged for each new connection's handshakes")
     parser.add_argument("--request", type=float, default=40.0, help="ms charged for each request")
     parser.add_argument("--runs", type=int, default=1, help="sends of each kind")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes that build and post the requests (as newsletter "
+                             "send --workers)")
     parser.add_argument("--batch-size", type=int, default=1000,
                         help="readers a request (fewer: less CPU a request, the same round "
                              "trips; for a machine too busy to show them)")
@@ -199,21 +223,22 @@ def main() -> None:
             for _ in range(args.runs):
                 for close_each in (False, True):
                     figures = one_send(ctx, seeded, folder, port.value, ca, args.concurrency,
-                                       counters, close_each)
+                                       args.workers, counters, close_each, server.pid)
                     report(args, figures, close_each)
         finally:
             server.terminate()
 
 
 def report(args: argparse.Namespace, figures: tuple[float, ...], close_each: bool) -> None:
-    wall, sending, requests, sent, failed, connections, cpu = figures
+    wall, sending, requests, sent, failed, connections, cpu, served = figures
     ideal = requests * args.request / 1000 / args.concurrency
     kind = "without reuse (Connection: close)" if close_each else "with reuse          "
     print(f"{kind}: {int(requests)} requests, concurrency {args.concurrency}, ideal "
           f"{ideal:.2f} s; the whole send {wall:.2f} s ({wall / ideal:.2f}x ideal), "
           f"first request to last answer {sending:.2f} s ({sending / ideal:.2f}x); "
           f"{int(connections)} connections, {int(sent):,} sent, {int(failed)} failed; "
-          f"the sending process used {cpu:.2f} s of CPU (the machine's load average: "
+          f"the sending process{' and its workers' if args.workers else ''} used "
+          f"{cpu:.2f} s of CPU, the stand-in {served:.2f} s (the machine's load average: "
           f"{os.getloadavg()[0]:.1f})",
           flush=True)
 

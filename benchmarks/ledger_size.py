@@ -18,7 +18,8 @@ from sqlalchemy import Engine, inspect, text
 
 from newsletter.store.db import KEY_SQL
 
-# batch_readers since revision 0012 (a batch's readers were a text column on its row).
+# batch_readers from revision 0012 to 0014 (before and since, a batch's readers are a
+# column on its row: text until 0011, a typed array or JSON list from 0016).
 TABLES = ("sends", "batches", "deliveries", "batch_readers")
 
 

@@ -117,6 +117,10 @@ class Proof:
     issue: dt.date
     transport: str
     addresses: int  # distinct addresses it went to
+    folder: Path | None = None  # where the messages are, for a transport that keeps files
+
+
+PROOFS = "proofs"  # the outbox's folder for proofs, apart from the real send's
 
 
 @dataclass(frozen=True)
@@ -277,7 +281,6 @@ class Newsletter:
         why (kept in ``health_overrides``)."""
         from functools import partial
 
-        from newsletter.delivery import dates
         from newsletter.delivery.providers import registry
         from newsletter.delivery.send import SendOptions, SendRun
 
@@ -291,9 +294,7 @@ class Newsletter:
             chosen = self.transport(options.transport, options.outbox)
             day = email.day if isinstance(email, _Rendering) else email.date
             self._guard_health(day.isoformat(), override_health)
-            if options.at_send_time and options.send_at is None:
-                options = dataclasses.replace(
-                    options, send_at=dates.send_time_on(self.publication, day))
+            options = self._timed(options, day)
             outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
             factory = partial(registry.make, options.transport, self.publication, self.env,
                               outbox=outbox)
@@ -362,9 +363,11 @@ class Newsletter:
 
         return health.judge(self.engine, now or dt.datetime.now(dt.UTC), leave_out=leave_out)
 
-    def _guard_health(self, day: str, override: Override | None) -> None:
+    def _guard_health(self, day: str, override: Override | None, *, record: bool = True
+                      ) -> None:
         """Stop a send that has not begun while the sender's health says stop; a send
-        already begun (a resumed run) goes on: its readers were counted on when it began."""
+        already begun (a resumed run) goes on: its readers were counted on when it began.
+        An override is kept (``record``) only when the send is made, not for a dry run."""
         from newsletter.insight import health
         from newsletter.store import overrides
 
@@ -375,8 +378,9 @@ class Newsletter:
             return
         if override is None:
             raise SenderUnhealthy(health.explain(judged))
-        overrides.record(self.engine, day, override.by, override.reason,
-                         [c.line() for c in judged.checks])
+        if record:
+            overrides.record(self.engine, day, override.by, override.reason,
+                             [c.line() for c in judged.checks])
 
     def _sendable(self, ref: IssueRef, *, ready: bool = False,
                   allow_warnings: bool = False) -> Email:
@@ -417,21 +421,43 @@ class Newsletter:
 
     def proof(self, ref: IssueRef, addresses: Sequence[str], transport: str = "auto",
               outbox: str | Path | None = None) -> Proof:
-        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing."""
+        """Send the issue, subject marked [Proof], to ``addresses`` only; record nothing.
+        A transport that writes files writes a proof into the outbox's own ``proofs/``
+        folder (``outbox/proofs/DATE/``), never among the real send's messages."""
+        from newsletter.delivery.providers import registry
         from newsletter.delivery.send import proof
 
-        email, chosen = self._sendable(ref), self.transport(transport, outbox)
+        proofs = Path(outbox or self.project.outbox_dir) / PROOFS
+        email, chosen = self._sendable(ref), self.transport(transport, proofs)
         subject = self.project.renderer.proof_subject(email.subject)
-        return Proof(email.date, chosen.name, proof(email, chosen, addresses, subject))
+        sent = proof(email, chosen, addresses, subject)
+        kept = registry.provider(chosen.name).keeps_files
+        return Proof(email.date, chosen.name, sent,
+                     proofs / email.date.isoformat() if kept else None)
 
-    def plan(self, ref: IssueRef, transport: str = "auto",
-             outbox: str | Path | None = None, *, allow_warnings: bool = False) -> Plan:
-        """What a send would do now (a dry run): nothing is sent or recorded. Refuses what
-        a send would refuse (NotReady), so a dry run is the check before a send."""
-        from newsletter.delivery.send import dry_run
+    def plan(self, ref: IssueRef, options: SendOptions | None = None, *,
+             override_health: Override | None = None) -> Plan:
+        """What :meth:`send` with the same arguments would do now (a dry run): nothing is
+        sent, scheduled or recorded (an override of the health check neither). It asks
+        the send's questions in the send's order and raises what the send would raise
+        (NotReady, SenderUnhealthy, a transport that cannot schedule, a live run holding
+        the issue, a changed issue), so a dry run is the check before a send."""
+        from newsletter.delivery.send import SendOptions, dry_run
 
-        email = self._sendable(ref, ready=True, allow_warnings=allow_warnings)
-        return dry_run(self.engine, email, self.transport(transport, outbox))
+        options = options or SendOptions()
+        email = self._sendable(ref, ready=True, allow_warnings=options.allow_warnings)
+        chosen = self.transport(options.transport, options.outbox)
+        self._guard_health(email.date.isoformat(), override_health, record=False)
+        return dry_run(self.engine, email, chosen, self._timed(options, email.date))
+
+    def _timed(self, options: SendOptions, day: dt.date) -> SendOptions:
+        """``options`` with ``send_at`` set to the issue's send time when
+        ``at_send_time`` asks for it."""
+        from newsletter.delivery import dates
+
+        if options.at_send_time and options.send_at is None:
+            return dataclasses.replace(options, send_at=dates.send_time_on(self.publication, day))
+        return options
 
     def status(self, day: str | dt.date) -> Status:
         """How the send of an issue stands (``Status.planned`` is 0 when its only sends

@@ -139,6 +139,10 @@ def run() -> None:
     # through a provider's API would crowd out the service's own. A program that uses the
     # library sets its own logging.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # python_http_client, the HTTP layer of a provider's own package, logs each request's
+    # headers and each answer's body at DEBUG: the provider hides its key in the headers,
+    # but an answer may quote addresses, or a proxy may echo the key back.
+    logging.getLogger("python_http_client").setLevel(logging.WARNING)
     _Collector.pause()
     try:
         main()

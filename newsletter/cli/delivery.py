@@ -7,10 +7,13 @@ import getpass
 import os
 import re
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 import click
+from jinja2 import PackageLoader, Template
 
+from newsletter import words
 from newsletter.api import Newsletter, Override
 from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
@@ -111,14 +114,13 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
         click.echo(f"note: {SECRET_ENV} is not set; unsubscribe links are signed with a "
                    "development key (fine for files, refused for real transports)", err=True)
     try:
+        say = Say(newsletter)
         if proof_to:
             sent = newsletter.proof(target, proof_to, transport, outbox)
-            click.echo(f"proof of {sent.issue} sent to {plural(sent.addresses, 'address')} "
-                       f"via {sent.transport}")
-            return
-        if dry_run:
-            _print_plan(newsletter.plan(target, transport, outbox,
-                                        allow_warnings=allow_warnings))
+            click.echo(say("proof", count=sent.addresses, issue=sent.issue,
+                           transport=sent.transport))
+            if sent.folder is not None:
+                click.echo(say("files", folder=sent.folder))
             return
         options = SendOptions(transport=transport, outbox=outbox, concurrency=concurrency,
                               rate=rate, resend_uncertain=resend_uncertain,
@@ -126,6 +128,14 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
                               at_send_time=at_send_time or bool(ahead), local_time=local_time,
                               lease_timeout=lease_timeout, accept_changes=accept_changes,
                               allow_warnings=allow_warnings)
+        if dry_run:
+            # The send's own questions, answered without sending: the same lines, warnings,
+            # errors and exit status as the send would give now.
+            plan = newsletter.plan(target, options, override_health=_override(override_health))
+            _print_plan(plan, say)
+            if not plan.report.complete:
+                raise Incomplete(_unfinished(plan.report))
+            return
         report = newsletter.send(target, options, progress=progress.for_stream(),
                                  override_health=_override(override_health))
     except SenderUnhealthy as exc:
@@ -135,9 +145,9 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
         raise click.ClickException(_not_ready(exc.problems)) from None
     except SendPaused as exc:
         if isinstance(exc.report, SendReport):
-            _print_report(exc.report, _outbox(newsletter, outbox))
+            _print_report(exc.report, _outbox(newsletter, outbox), Say(newsletter))
         raise Incomplete(str(exc)) from None
-    _print_report(report, _outbox(newsletter, outbox))
+    _print_report(report, _outbox(newsletter, outbox), say)
     if not report.complete:
         raise Incomplete(_unfinished(report))
 
@@ -222,23 +232,68 @@ def schedule(ctx: click.Context, days: int) -> None:
         click.echo(f"{day.at:%a %Y-%m-%d %H:%M %Z}  {day.state:22} {day.path}")
 
 
-def _print_plan(plan: Plan) -> None:
-    state = "resuming" if plan.started else "new send"
-    click.echo(f"dry run ({state}) of {plan.issue} via {plan.transport}: {plan.left:,} of "
-               f"{plan.recipients:,} recipients left, in {plural(plan.batches, 'batch')}; "
-               "nothing was sent")
+class Say:
+    """The send command's lines in the publication's language (templates/send.txt.j2)."""
+
+    def __init__(self, newsletter: Newsletter) -> None:
+        self.locale = newsletter.publication.locale
+        self.zone = newsletter.publication.zone
+        self.template = _send_words(self.locale)
+
+    def __call__(self, line: str, **values: object) -> str:
+        return self.template.render(line=line, **values).strip()
+
+    def number(self, number: float, pattern: str | None = None) -> str:
+        """``number`` as the publication's language writes it (1,000 or 1.000)."""
+        from babel.numbers import format_decimal
+
+        return str(format_decimal(number, pattern, locale=self.locale.replace("-", "_")))
 
 
-def _print_report(report: SendReport, outbox: Path) -> None:
+@cache
+def _send_words(locale: str) -> Template:
+    return words.templates(PackageLoader("newsletter.cli", "templates"),
+                           locale).get_template("send.txt.j2")
+
+
+def _print_plan(plan: Plan, say: Say) -> None:
+    """A dry run's answer: the send's, marked so (its warnings and ledger line as the send
+    would print them after)."""
+    report, n = plan.report, say.number
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    counts = report.counts
     if report.already_done:
-        click.echo(f"{report.issue} was already sent ({counts['sent']:,} delivered); "
-                   "nothing to do")
+        click.echo(say("dry_run_done", issue=report.issue, sent=n(report.counts["sent"])))
     else:
-        click.echo(f"sent {report.issue} via {report.transport} to {report.sent:,} recipients "
-                   f"in {report.seconds:.1f} s ({plural(report.requests, 'request')})")
+        click.echo(say("dry_run_resuming" if plan.started else "dry_run_new",
+                       count=report.requests, issue=report.issue, transport=report.transport,
+                       left=n(report.sent), planned=n(report.planned)))
+    if plan.timing is not None:
+        at, per_reader = plan.timing
+        click.echo(say("dry_run_local" if per_reader else "dry_run_at",
+                       at=f"{at.astimezone(say.zone):%Y-%m-%d %H:%M %Z}"))
+    _print_after(report, say)
+
+
+def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
+    n = say.number
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.already_done:
+        click.echo(say("already_sent", issue=report.issue, sent=n(report.counts["sent"])))
+    else:
+        click.echo(say("sent", count=report.requests, issue=report.issue,
+                       transport=report.transport, sent=n(report.sent),
+                       seconds=n(report.seconds, "0.0")))
+    _print_after(report, say)
+    if registry.provider(report.transport).keeps_files and report.sent:
+        click.echo(say("files", folder=outbox / report.issue))
+
+
+def _print_after(report: SendReport, say: Say) -> None:
+    """What the send says after its first line (a dry run too): the ledger, warnings,
+    notes and errors."""
+    counts = report.counts
     click.echo("ledger: " + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
     if report.recovered_uncertain:
         click.echo(f"warning: {report.recovered_uncertain:,} recipients were in flight when an "
@@ -260,10 +315,7 @@ def _print_report(report: SendReport, outbox: Path) -> None:
                    "later (a 4xx answer, such as greylisting); the next run sends to them",
                    err=True)
     if report.timeouts_retried:
-        click.echo(f"warning: {plural(report.timeouts_retried, 'batch')} succeeded only after "
-                   "a timed-out attempt; see `newsletter status`", err=True)
-    if registry.provider(report.transport).keeps_files and report.sent:
-        click.echo(f"messages are in {outbox / report.issue}/")
+        click.echo(say("timeouts", count=report.timeouts_retried), err=True)
 
 
 @click.command()

@@ -94,6 +94,16 @@ def _inline_text(children: list[Token], link: LinkFn | None = None) -> str:
     return "".join(out).strip()
 
 
+def wrap(line: str, width: int = WIDTH, *, indent: str = "", first: str | None = None) -> str:
+    """One line of the text edition wrapped at ``width``: never inside a word or a URL
+    (a word longer than the line stands alone on its own), later lines ``indent``ed,
+    the first ``first`` (default: ``indent``)."""
+    return textwrap.fill(" ".join(line.split()), width,
+                         initial_indent=indent if first is None else first,
+                         subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False)
+
+
 def _wrap(paragraph: str, width: int, indent: str) -> str:
     lines = paragraph.split("\n")
     return "\n".join(

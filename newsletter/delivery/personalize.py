@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from newsletter.clicks import READER
 from newsletter.config import SECRET_ENV, Environment
+from newsletter.content import richtext
 from newsletter.content.settings import Publication
 from newsletter.email.render import (
     GREETING_HTML_TOKEN,
@@ -52,7 +53,6 @@ class Personalizer:
         # The day the links are made: read once, not a clock call for each of a million.
         self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
-        self.plain_greeting = publication.delivery.greeting_without_name
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
         # The reader's token in click links and the pixel: only where they carry one.
         self.individual = publication.individual and publication.click_base is not None
@@ -76,7 +76,7 @@ class Personalizer:
             values[READER] = self.reader(recipient)
         if self.greeting:
             text = self.greeting_for(recipient)
-            values[GREETING_TOKEN] = text
+            values[GREETING_TOKEN] = richtext.wrap(text)  # the text edition's lines
             values[GREETING_HTML_TOKEN] = escape(text)
         return values
 
@@ -91,10 +91,7 @@ class Personalizer:
         return f'"{READER}":"{self.reader(recipient)}",' if self.individual else ""
 
     def greeting_for(self, recipient: Recipient) -> str:
-        assert self.greeting is not None
-        if recipient.name:
-            return self.greeting.replace("{name}", recipient.name)
-        return self.plain_greeting or self.greeting.replace(", {name}", "").replace("{name}", "")
+        return self.publication.delivery.greeting_for(recipient.name) or ""
 
 
 def with_token(base: str, token: str) -> str:

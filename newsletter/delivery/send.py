@@ -40,7 +40,7 @@ from newsletter.errors import (
     TransportUnavailable,
 )
 from newsletter.store import subscribers
-from newsletter.store.ledger import Begun, Content, Lease, Ledger, run_owner
+from newsletter.store.ledger import DELIVERY_STATES, Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
 
 # The figures the docs give about a send (tests/delivery/test_readme_figures.py reads
@@ -342,22 +342,74 @@ def proof(email: Email, transport: Transport, addresses: Sequence[str],
 
 @dataclass(frozen=True)
 class Plan:
-    issue: str
-    transport: str
-    recipients: int
-    batches: int
-    started: bool
-    left: int
+    """A dry run: what a run of the send with the same options would do now, found
+    without sending, scheduling or recording anything. ``report`` is the report that run
+    would give were every request answered: the readers it would reach (``sent``), the
+    requests it would make (``requests``), what the ledger would hold after
+    (``counts``), or that there is nothing to do (``already_done``)."""
+
+    report: SendReport
+    started: bool  # resuming a send begun earlier
+    # When the provider would deliver, for a scheduled send: (the last reader's time,
+    # whether at each reader's own time); None: at once.
+    timing: tuple[dt.datetime, bool] | None = None
+
+    @property
+    def issue(self) -> str:
+        return self.report.issue
+
+    @property
+    def transport(self) -> str:
+        return self.report.transport
+
+    @property
+    def recipients(self) -> int:
+        return self.report.planned
+
+    @property
+    def batches(self) -> int:
+        return self.report.requests
+
+    @property
+    def left(self) -> int:
+        return self.report.sent
 
 
-def dry_run(engine: Engine, email: Email, transport: Transport) -> Plan:
-    """What a send would do now, touching nothing."""
+def dry_run(engine: Engine, email: Email, transport: Transport,
+            options: SendOptions | None = None) -> Plan:
+    """What a send with ``options`` would do now, touching nothing: the send's own
+    questions in its order (can the transport deliver when asked, may this run take the
+    issue, is the content the one it began with, who is left), raising what it would
+    raise; the answers are read, never written."""
+    options = options or SendOptions()
     ledger = Ledger(engine, email.date.isoformat())
-    if ledger.exists():
-        status = ledger.status()
-        left = status.left + status.counts["uncertain"]
-        return Plan(ledger.issue, transport.name, status.planned,
-                    status.batches.get("pending", 0), True, left)
-    active = subscribers.counts(engine)["active"]
-    batches = -(-active // transport.batch_size)
-    return Plan(ledger.issue, transport.name, active, batches, False, active)
+    timing = later.when(transport, email.date, options.send_at, options.local_time)
+    report = SendReport(ledger.issue, transport.name, warnings=list(transport.warnings))
+    if not ledger.exists():
+        active = subscribers.counts(engine)["active"]
+        batches = -(-active // transport.batch_size)
+        report.planned = active
+        _as_if_sent(report, dict.fromkeys(DELIVERY_STATES, 0), active, 0, batches, batches)
+        return Plan(report, False, timing)
+    lease = Lease(run_owner(), dt.timedelta(seconds=options.lease_timeout),
+                  options.accept_changes)
+    ahead = ledger.ahead(Content(email.digest, email.subject), lease, options.resend_uncertain)
+    status = ledger.status()
+    report.planned, report.taken_over_from = status.planned, ahead.taken_over_from
+    report.recovered_uncertain = ahead.recovered
+    counts = dict(status.counts)
+    if options.resend_uncertain:
+        counts["uncertain"] = 0
+    _as_if_sent(report, counts, ahead.going, ahead.leaving, ahead.requests, ahead.batches)
+    return Plan(report, True, timing)
+
+
+def _as_if_sent(report: SendReport, before: dict[str, int], going: int, leaving: int,
+                requests: int, batches: int) -> None:
+    """Fill ``report`` as the send would, every request answered: ``batches`` taken up
+    (``requests`` of them with anyone to send to), ``going`` readers reached and
+    ``leaving`` skipped; with none to take up, done unless some are uncertain."""
+    report.sent, report.requests = going, requests
+    report.counts = {**before, "pending": 0, "sent": before["sent"] + going,
+                     "skipped": before["skipped"] + leaving}
+    report.already_done = batches == 0 and not report.counts["uncertain"]

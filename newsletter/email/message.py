@@ -1,7 +1,11 @@
 """Email -> a complete MIME message (multipart/alternative, text/plain first, html last).
 
 Every header is derived from the inputs, including the MIME boundary and Message-ID, so
-the same issue gives the same bytes: a rebuilt ``email.eml`` diffs clean in review.
+the same issue gives the same bytes: a rebuilt ``email.eml`` diffs clean in review. The
+one exception is ``Date`` on a message that is sent: it says when the message was made
+(``date=``, given by the transport), never the issue's scheduled time, or a late or
+resumed send would arrive dated days ago (and spam filters score a date in the past). A
+build, which nobody receives, is dated at the issue's send time and stays reproducible.
 """
 
 from __future__ import annotations
@@ -90,13 +94,15 @@ def build(
     html: str | None = None,
     text: str | None = None,
     headers: Mapping[str, str] | None = None,
+    date: dt.datetime | None = None,
 ) -> EmailMessage:
     """A message for ``to``; ``html``/``text`` replace the email's (personalised) bodies.
+    ``date`` (aware) is when it is sent; without one, the issue's send time (a build).
 
     Its policy writes UTF-8 headers when an address needs them (see addresses.py)."""
     msg = _addressed(publication, to)
     msg["Subject"] = email.subject
-    msg["Date"] = format_datetime(send_datetime(email, publication))
+    msg["Date"] = format_datetime(date or send_datetime(email, publication))
     msg["Message-ID"] = message_id(email, publication, to)
     msg["List-Id"] = list_id(publication)
     for name, value in (headers or {}).items():

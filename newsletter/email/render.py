@@ -133,6 +133,7 @@ class Renderer:
         env.filters["markdown"] = _markdown_html
         env.filters["markdown_text"] = _markdown_text
         env.filters["tag"] = _tag_filter
+        env.filters["wrap"] = richtext.wrap
         env.filters["full_date"] = self.full_date
         words.install(env, self.publication.locale)
         return env

@@ -18,7 +18,9 @@ rebinding).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import html
 import ipaddress
 import re
 import socket
@@ -43,8 +45,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from newsletter import words
+from newsletter.clicks import READER_PART
 from newsletter.config import Environment
-from newsletter.email.render import TEMPLATES, without_open_pixel
+from newsletter.content.settings import Publication
+from newsletter.email.render import (
+    GREETING_HTML_TOKEN,
+    GREETING_TOKEN,
+    MANAGE_TOKEN,
+    TEMPLATES,
+    UNSUBSCRIBE_TOKEN,
+    without_open_pixel,
+)
 from newsletter.email.welcome import WelcomeEmail
 from newsletter.errors import ConfigError, IssueNotFound, NewsletterError, ProblemsFound
 from newsletter.project import SUFFIXES, Project, Rendered
@@ -89,7 +100,36 @@ class Source:
 
     def render(self, day: dt.date | None = None) -> Rendered:
         project = self.project()
-        return project.render(self.issue if day is None else project.resolve(day.isoformat()))
+        rendered = project.render(self.issue if day is None
+                                  else project.resolve(day.isoformat()))
+        return as_read(rendered, project.publication)
+
+
+def as_read(rendered: Rendered, publication: Publication) -> Rendered:
+    """The issue as a sample reader gets it: the reader's tokens filled in (their
+    greeting, with sample_reader.txt.j2's name, and stand-ins for their own links), as
+    delivery fills them for each reader."""
+    name = templates(publication.locale).get_template("sample_reader.txt.j2").render().strip()
+    greeting = publication.delivery.greeting_for(name) or ""
+    values = {GREETING_TOKEN: greeting, GREETING_HTML_TOKEN: html.escape(greeting),
+              UNSUBSCRIBE_TOKEN: _stand_in(publication.unsubscribe_base),
+              MANAGE_TOKEN: _stand_in(publication.manage_base),
+              READER_PART: ""}  # a click in the preview is no reader's
+    email = rendered.email
+    filled = dataclasses.replace(email, html=_fill(email.html, values),
+                                 text=_fill(email.text, values))
+    return dataclasses.replace(rendered, email=filled)
+
+
+def _stand_in(base: str) -> str:
+    """A reader's link with a token that is no reader's."""
+    return f"{base}{'&' if '?' in base else '?'}t=PREVIEW"
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for token, value in values.items():
+        text = text.replace(token, value)
+    return text
 
 
 def dark(html_text: str) -> str:
@@ -172,7 +212,7 @@ def page(source: Source, day: dt.date | None, version: int) -> HTMLResponse:
         locale = project.publication.locale
         path = source.issue if day is None else project.resolve(day.isoformat())
         values["name"] = path.name
-        rendered = project.render(path)
+        rendered = as_read(project.render(path), project.publication)
     except IssueNotFound:
         return message(locale, "no_issue", 404, day=values["name"])
     except ProblemsFound as exc:

@@ -2,8 +2,8 @@
 
 Each step is one short transaction, on a connection of the worker's own, so SQLite's
 single writer and PostgreSQL behave the same. Every change of a batch's state goes
-through store/batch_state.py's table; the readers a batch has yet to reach are its rows
-in ``batch_readers``, and their number is ``batches.waiting``.
+through store/batch_state.py's table; the readers a batch has yet to reach are the ids
+in its ``readers`` column, and their number is ``batches.waiting``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     select,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from newsletter.store import batch_state
 from newsletter.store import status as reader
 from newsletter.store.batch_state import BatchState, Cause
-from newsletter.store.db import batch_readers, batches, deliveries, subscribers
+from newsletter.store.db import batches, deliveries, subscribers
 from newsletter.store.recipient import Recipient
 
 
@@ -39,15 +38,15 @@ def _this(issue: str, number: int) -> ColumnElement[bool]:
     return and_(batches.c.issue == issue, batches.c.number == number)
 
 
-def _readers_of(issue: str, number: int) -> ColumnElement[bool]:
-    return and_(batch_readers.c.issue == issue, batch_readers.c.number == number)
-
-
 def members(conn: Connection, issue: str, number: int) -> list[int]:
-    """The readers the batch has yet to reach, in id order (the key's order)."""
-    return list(conn.execute(select(batch_readers.c.subscriber_id)
-                             .where(_readers_of(issue, number))
-                             .order_by(batch_readers.c.subscriber_id)).scalars())
+    """The readers the batch has yet to reach, in id order."""
+    ids = conn.execute(select(batches.c.readers).where(_this(issue, number))).scalar()
+    return sorted(ids or ())
+
+
+def _listed(ids: Sequence[int]) -> list[int] | None:
+    """What ``readers`` keeps for these ids: NULL once none is left."""
+    return sorted(ids) or None
 
 
 def pending(engine: Engine, issue: str) -> list[int]:
@@ -71,23 +70,12 @@ def claim(engine: Engine, issue: str, number: int) -> list[Recipient]:
                 {"issue": issue, "batch": number, "subscriber_id": sid, "state": "skipped"}
                 for sid in left])
         if not recipients:  # everyone in it left, or was erased: nothing to send
-            conn.execute(delete(batch_readers).where(_readers_of(issue, number)))
             batch_state.move_one(conn, issue, number, Cause.NOBODY_LEFT, BatchState.SENT,
-                                 waiting=0)
-        elif len(recipients) < len(planned):
-            going = {r.id for r in recipients}
-            _drop(conn, issue, number, [sid for sid in planned if sid not in going])
-            conn.execute(update(batches).where(_this(issue, number))
-                         .values(waiting=len(recipients)))
+                                 waiting=0, readers=None)
+        elif len(recipients) < len(planned):  # who left, or was erased, off the list
+            conn.execute(update(batches).where(_this(issue, number)).values(
+                waiting=len(recipients), readers=_listed([r.id for r in recipients])))
     return recipients
-
-
-def _drop(conn: Connection, issue: str, number: int, ids: Sequence[int]) -> None:
-    """Take ``ids`` off the batch's list."""
-    for start in range(0, len(ids), 500):
-        conn.execute(delete(batch_readers).where(
-            _readers_of(issue, number),
-            batch_readers.c.subscriber_id.in_(ids[start:start + 500])))
 
 
 def in_flight_again(engine: Engine, issue: str, number: int) -> None:
@@ -148,20 +136,16 @@ def settle(engine: Engine, issue: str, number: int, provider_id: str | None,
         if refused or not_sent:
             waiting = len(member)
         sent = waiting - len(failed) - len(held)
-        # Those held back stay on its list for the next run; the rest are done with.
-        if held:
-            _drop(conn, issue, number, sorted(member - set(held)))
-        else:
-            conn.execute(delete(batch_readers).where(_readers_of(issue, number)))
         reasons = {**(not_sent or {}), **refused}
         errors = "; ".join(f"{sid}: {why}" for sid, why in list(reasons.items())[:20])
         # The number reached goes on the batch's own row (a batch retried after failing
-        # part-way adds to it): no row that every batch must lock in turn.
+        # part-way adds to it): no row that every batch must lock in turn. Those held
+        # back stay on its list for the next run; the rest are done with.
         batch_state.move_one(
             conn, issue, number, Cause.SETTLE, BatchState.FAILED if held else BatchState.SENT,
             provider_id=provider_id, error="; ".join(filter(None, [note, errors])) or None,
             finished_at=_now(), reached=func.coalesce(batches.c.reached, 0) + sent,
-            waiting=len(held))
+            waiting=len(held), readers=_listed(held))
     return sent
 
 

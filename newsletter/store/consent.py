@@ -134,7 +134,7 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
         # A send under way holds the reader on a batch's list until the batch goes.
         own += [(issue, "uncertain" if state == "uncertain" else "pending")
                 for issue, state in conn.execute(select(batches.c.issue, batches.c.state)
-                                                 .where(holding(subscriber_id)))]
+                                                 .where(holding(conn, subscriber_id)))]
         own.sort()
         known = {issue for issue, _ in own}
         asked = conn.execute(select(signups.c.requested_at, signups.c.network,

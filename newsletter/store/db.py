@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    FromClause,
     Index,
     Integer,
     MetaData,
@@ -29,15 +30,19 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    any_,
     create_engine,
     event,
     exists,
     false,
     func,
+    literal,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DontWrapMixin
+from sqlalchemy.types import JSON
 
 from newsletter.errors import ConfigError, NaiveDatetime
 from newsletter.store.migrate import migrate
@@ -227,6 +232,14 @@ sends = Table(
     Column("compacted_at", UtcDateTime()),
 )
 
+# A batch's readers, typed: integer[] on PostgreSQL (4 bytes an id, kept out of the row by
+# TOAST, so a change of state does not copy it), a JSON array of numbers on SQLite, which
+# has no array type; a list of ints either way.
+# Revision 0012 kept them as rows of a table of their own, which cost PostgreSQL 26 times
+# the bytes and a plan 3.6 times as long (benchmarks/README.md, issue 19).
+READER_IDS = JSON(none_as_null=True).with_variant(ARRAY(Integer), "postgresql")
+
+
 # A batch is one provider request (or, a message a reader, one run of messages on a
 # connection).
 batches = Table(
@@ -242,31 +255,33 @@ batches = Table(
     Column("finished_at", UtcDateTime()),
     Column("reached", Integer),  # readers the batch reached (0008), its rows gone
     # How many readers the batch has yet to reach (0009; pending, or uncertain with the
-    # batch): who they are is in batch_readers.
+    # batch), and who they are (0016): READER_IDS, NULL once the batch has none left.
     Column("waiting", Integer),
+    Column("readers", READER_IDS),
     Index("ix_batches_state", "issue", "state"),
 )
 
-# Revision 0012: the readers each batch has yet to reach, a row each (until 0011, the
-# text ",12,15,19," on the batch's row). The key, in plan order, makes a batch's readers
-# one range of the index; the second index finds a reader's batches (erasure, export).
-# A row goes when its batch reaches the reader, or the reader leaves or is erased.
-batch_readers = Table(
-    "batch_readers", metadata,
-    Column("issue", String(ISSUE_KEY), nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("subscriber_id", Integer, nullable=False),
-    PrimaryKeyConstraint("issue", "number", "subscriber_id"),
-    Index("ix_batch_readers_subscriber", "subscriber_id"),
-    sqlite_with_rowid=False,
-)
+
+def holding(conn: Connection, subscriber_id: int) -> ColumnElement[bool]:
+    """Batches that have yet to reach this reader. No index finds them: the batches of
+    the sends under way are read through (a thousand rows a million readers), which only
+    erasure and the data download ask for."""
+    sid = int(subscriber_id)
+    if conn.dialect.name == "postgresql":
+        return literal(sid, Integer) == any_(batches.c.readers)
+    ids = func.json_each(batches.c.readers).table_valued("value")
+    return exists().select_from(ids).where(ids.c.value == sid)
 
 
-def holding(subscriber_id: int) -> ColumnElement[bool]:
-    """Batches that have yet to reach this reader."""
-    return exists().where(batch_readers.c.issue == batches.c.issue,
-                          batch_readers.c.number == batches.c.number,
-                          batch_readers.c.subscriber_id == int(subscriber_id))
+def listed(conn: Connection) -> tuple[FromClause, ColumnElement[int]]:
+    """The readers on the batches' lists as a table to join to ``batches`` (ON true: a
+    row for each id of the batch's own list), and its column of ids."""
+    if conn.dialect.name == "postgresql":
+        unnested = func.unnest(batches.c.readers).table_valued("id").render_derived()
+        lateral = unnested.lateral()
+        return lateral, lateral.c.id
+    ids = func.json_each(batches.c.readers).table_valued("value")
+    return ids, ids.c.value
 
 
 # What the provider reported back, one row per event, keyed by the provider's event id
@@ -313,7 +328,7 @@ synced_counts = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
 )
 
-# Which reader opened or clicked what (revision 0016): written only at ``tracking:
+# Which reader opened or clicked what (revision 0017): written only at ``tracking:
 # individual`` (store/activity.py), erased with the reader, aged by ``prune``. The reader
 # by number alone: no address here.
 reader_activity = Table(

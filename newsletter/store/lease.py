@@ -14,7 +14,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from newsletter.errors import DeliveryError
 from newsletter.store.db import db_now, sends
@@ -57,13 +57,7 @@ def acquire(engine: Engine, issue: str, lease: Lease) -> str | None:
     """
     with engine.begin() as conn:
         now = db_now(conn)
-        row = conn.execute(select(sends.c.owner, sends.c.heartbeat)
-                           .where(sends.c.issue == issue)).first()
-        if row is None:
-            raise DeliveryError(f"issue {issue} has not been planned")
-        holder, seen = row.owner, row.heartbeat
-        if holder and holder != lease.owner and not gone(holder, seen, now, lease):
-            raise DeliveryError(_held_message(issue, holder, seen, now, lease))
+        holder = _free_holder(conn, issue, lease, now)
         taken = conn.execute(update(sends).where(
             sends.c.issue == issue,
             sends.c.owner.is_(None) if holder is None else sends.c.owner == holder)
@@ -72,6 +66,27 @@ def acquire(engine: Engine, issue: str, lease: Lease) -> str | None:
         raise DeliveryError(f"issue {issue} was taken by another run just now; "
                             "wait for it, or run again later")
     return holder if holder and holder != lease.owner else None
+
+
+def could_acquire(engine: Engine, issue: str, lease: Lease) -> str | None:
+    """What :func:`acquire` would do now, changing nothing (a dry run): the run it would
+    take over from, or the DeliveryError it would raise for a live holder."""
+    with engine.connect() as conn:
+        holder = _free_holder(conn, issue, lease, db_now(conn))
+    return holder if holder and holder != lease.owner else None
+
+
+def _free_holder(conn: Connection, issue: str, lease: Lease, now: dt.datetime) -> str | None:
+    """The issue's holder (None: nobody) when this run may take the lease from it;
+    DeliveryError when it is planned by no one or held by a run that lives."""
+    row = conn.execute(select(sends.c.owner, sends.c.heartbeat)
+                       .where(sends.c.issue == issue)).first()
+    if row is None:
+        raise DeliveryError(f"issue {issue} has not been planned")
+    holder, seen = row.owner, row.heartbeat
+    if holder and holder != lease.owner and not gone(holder, seen, now, lease):
+        raise DeliveryError(_held_message(issue, holder, seen, now, lease))
+    return holder  # type: ignore[no-any-return]
 
 
 def renew(engine: Engine, issue: str, owner: str) -> bool:

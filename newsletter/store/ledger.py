@@ -3,7 +3,7 @@
 The protocol that makes a send exactly-once, each step in a module of its own:
 
 1. **plan** (plan.py) fixes the audience in one transaction: every active subscriber is
-   put in a numbered batch (its readers in ``batch_readers``). Done once per issue; the
+   put in a numbered batch (its readers' ids on the batch's row). Done once per issue; the
    content the send began with is pinned.
 2. **claim** (batch.py) commits a batch as ``in_flight`` *before* its request goes out,
    first taking anyone who has since left off its list (a ``skipped`` row in
@@ -32,13 +32,13 @@ from sqlalchemy import Engine, func, select, update
 from newsletter.store import batch, plan, retention, send_status
 from newsletter.store import lease as leases
 from newsletter.store.batch_state import BatchState, Cause
-from newsletter.store.db import batch_readers, batches, db_now, deliveries, sends
+from newsletter.store.db import batches, db_now, deliveries, sends
 from newsletter.store.lease import Lease, run_owner
-from newsletter.store.plan import Begun, Content
+from newsletter.store.plan import Ahead, Begun, Content
 from newsletter.store.recipient import Recipient
 from newsletter.store.send_status import DELIVERY_STATES, Status
 
-__all__ = ["DELIVERY_STATES", "Begun", "Cancelled", "Content", "Lease", "Ledger", "Status",
+__all__ = ["DELIVERY_STATES", "Ahead", "Begun", "Cancelled", "Content", "Lease", "Ledger", "Status",
            "run_owner"]
 
 CANCELLED = "/cancelled-"  # ISSUE/cancelled-N: the key a cancelled send is kept under
@@ -67,6 +67,10 @@ class Ledger:
     def begin(self, transport: str, batch_size: int,
               content: Content | Callable[[], Content], lease: Lease) -> Begun:
         return plan.begin(self.engine, self.issue, transport, batch_size, content, lease)
+
+    def ahead(self, content: Content, lease: Lease, resend_uncertain: bool) -> Ahead:
+        """What the next run would do with this begun send, changing nothing (a dry run)."""
+        return plan.ahead(self.engine, self.issue, content, lease, resend_uncertain)
 
     def acquire(self, lease: Lease) -> str | None:
         return leases.acquire(self.engine, self.issue, lease)
@@ -151,7 +155,7 @@ class Ledger:
             earlier = conn.execute(select(func.count()).select_from(sends).where(
                 sends.c.issue.like(f"{self.issue}{CANCELLED}%"))).scalar_one()
             key = f"{self.issue}{CANCELLED}{int(earlier) + 1}"
-            for table in (deliveries, batch_readers, batches):
+            for table in (deliveries, batches):
                 conn.execute(update(table).where(table.c.issue == self.issue)
                              .values(issue=key))
             conn.execute(update(sends).where(sends.c.issue == self.issue)

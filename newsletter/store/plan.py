@@ -1,26 +1,37 @@
 """The start of a send: its audience fixed once, and the content it is pinned to.
 
 The first run inserts the send and plans it in one transaction: every active subscriber
-goes in a numbered batch (``batches``, ``batch_readers``), in id order, ``batch_size``
-a batch. A run that finds the send already there takes its lease (store/lease.py) and
-checks that the content is the one the send began with (``content_hash``): a resume with
-a changed issue is refused unless asked for.
+goes in a numbered batch (a row of ``batches``, its readers' ids on it), in id order,
+``batch_size`` a batch. A run that finds the send already there takes its lease
+(store/lease.py) and checks that the content is the one the send began with
+(``content_hash``): a resume with a changed issue is refused unless asked for.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
 from newsletter.store import batch_state
 from newsletter.store import lease as leases
 from newsletter.store import status as reader
-from newsletter.store.db import batch_readers, batches, db_now, sends, subscribers
+from newsletter.store.db import READER_IDS, batches, db_now, listed, sends, subscribers
 from newsletter.store.send_status import status
 
 
@@ -61,6 +72,48 @@ def begin(engine: Engine, issue: str, transport: str, batch_size: int,
     return Begun(status(engine, issue).planned, taken_over_from=previous, resumed=True)
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """What the next run of a begun send would find and do, read without changing
+    anything (a dry run); every request taken as answered."""
+
+    taken_over_from: str | None  # the run whose lease it would take over
+    recovered: int  # readers of batches a gone run left in flight: uncertain from now on
+    going: int  # readers it would send to (active now)
+    leaving: int  # readers it would skip (on file, no longer active)
+    requests: int  # batches it would send (those with anyone left to send to)
+    batches: int  # batches it would take up
+
+
+def ahead(engine: Engine, issue: str, content: Content, lease: leases.Lease,
+          resend_uncertain: bool) -> Ahead:
+    """What :func:`begin` and the run after it would do with a begun send: the same
+    refusals (a live holder, changed content), then who the batches it would take up go
+    to, as ``batch.claim`` would find them."""
+    previous = leases.could_acquire(engine, issue, lease)
+    _check_content(engine, issue, content, lease.accept_changes, pin=False)
+    S = batch_state.BatchState
+    taken = [S.PENDING, S.FAILED] + ([S.UNCERTAIN, S.IN_FLIGHT] if resend_uncertain else [])
+    active = subscribers.c.status == reader.Status.ACTIVE
+    with engine.connect() as conn:
+        recovered = conn.execute(select(func.coalesce(func.sum(batches.c.waiting), 0)).where(
+            batches.c.issue == issue, batches.c.state == S.IN_FLIGHT)).scalar_one()
+        numbers = conn.execute(select(func.count()).select_from(batches).where(
+            batches.c.issue == issue, batches.c.state.in_(taken))).scalar_one()
+        ids, reader_id = listed(conn)
+        rows = conn.execute(
+            select(batches.c.number, active.label("active"), func.count())
+            .select_from(batches.join(ids, true())
+                         .join(subscribers, subscribers.c.id == reader_id))
+            .where(batches.c.issue == issue, batches.c.state.in_(taken))
+            .group_by(batches.c.number, active)).all()
+    going = sum(int(n) for _, is_active, n in rows if is_active)
+    requests = len({number for number, is_active, _ in rows if is_active})
+    return Ahead(previous, int(recovered), going,
+                 sum(int(n) for _, is_active, n in rows if not is_active),
+                 requests, int(numbers))
+
+
 def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
               content: Content | Callable[[], Content], owner: str) -> int | None:
     """Insert and plan the send; None when it already exists (another run's)."""
@@ -85,27 +138,36 @@ def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
 
 
 def _plan(conn: Connection, issue: str, batch_size: int) -> int:
-    """Two statements: the active subscribers in id order, each with the number of its
-    batch (one for each ``batch_size`` of them); then a row for each batch, counting
-    its readers."""
+    """One statement: the active subscribers in id order, each with the number of its
+    batch (one for each ``batch_size`` of them), gathered into a row for each batch that
+    counts its readers and lists their ids."""
     number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
-    conn.execute(insert(batch_readers).from_select(
-        ["issue", "number", "subscriber_id"],
-        select(literal(issue), number, subscribers.c.id)
-        .where(subscribers.c.status == reader.Status.ACTIVE)))
+    active = select(subscribers.c.id, number.label("number")) \
+        .where(subscribers.c.status == reader.Status.ACTIVE).subquery()
     size = func.count()
     conn.execute(insert(batches).from_select(
-        ["issue", "number", "state", "attempts", "size", "waiting"],
-        select(literal(issue), batch_readers.c.number, literal(str(batch_state.initial())),
-               literal(0), size, size)
-        .where(batch_readers.c.issue == issue).group_by(batch_readers.c.number)))
+        ["issue", "number", "state", "attempts", "size", "waiting", "readers"],
+        select(literal(issue), active.c.number, literal(str(batch_state.initial())),
+               literal(0), size, size, _ids(conn, active.c.id))
+        .group_by(active.c.number)))
     planned = int(conn.execute(select(func.coalesce(func.sum(batches.c.size), 0))
                                .where(batches.c.issue == issue)).scalar_one())
     conn.execute(update(sends).where(sends.c.issue == issue).values(planned=planned))
     return planned
 
 
-def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool) -> None:
+def _ids(conn: Connection, column: ColumnElement[int]) -> ColumnElement[Sequence[int]]:
+    """The ids of a group, as the ``readers`` column keeps them. SQLite's JSON array may
+    come in any order (an ordered aggregate needs SQLite 3.44): members() sorts."""
+    if conn.dialect.name == "postgresql":
+        return func.array_agg(aggregate_order_by(column, column), type_=READER_IDS)
+    return func.json_group_array(column, type_=READER_IDS)
+
+
+def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool,
+                   *, pin: bool = True) -> None:
+    """Refuse a resume whose content changed (DeliveryError) unless ``accept_changes``;
+    else pin the content it resumes with (not when only looking: ``pin`` false)."""
     with engine.begin() as conn:
         row = conn.execute(select(sends.c.content_hash, sends.c.subject, sends.c.finished_at)
                            .where(sends.c.issue == issue)).one()
@@ -113,8 +175,9 @@ def _check_content(engine: Engine, issue: str, content: Content, accept_changes:
             return  # nothing is left to send: an edit after the send changes nothing
         if row.content_hash in (None, content.digest) or accept_changes:
             # A send of release 0.1 had no pin: it takes the content it resumes with.
-            conn.execute(update(sends).where(sends.c.issue == issue).values(
-                content_hash=content.digest, subject=content.subject))
+            if pin:
+                conn.execute(update(sends).where(sends.c.issue == issue).values(
+                    content_hash=content.digest, subject=content.subject))
             return
     what = f"the subject changed from {row.subject!r} to {content.subject!r}" \
         if row.subject != content.subject else "the text of the email changed"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
-from newsletter.store.db import batch_readers, batches, deliveries, sends
+from newsletter.store.db import batches, deliveries, sends
 
 
 def compact(conn: Connection, issue: str) -> None:
@@ -29,12 +29,13 @@ def compact(conn: Connection, issue: str) -> None:
         conn.execute(deliveries.delete().where(*reached))
     # Every batch is sent, so none has readers left; a list outliving its batch would
     # only be kept for nothing.
-    conn.execute(delete(batch_readers).where(batch_readers.c.issue == issue))
+    conn.execute(update(batches).where(batches.c.issue == issue, batches.c.readers.is_not(None))
+                 .values(readers=None))
 
 
 def prune(engine: Engine, before: dt.datetime) -> dict[str, int]:
-    """Remove sends begun before ``before`` (their batches and readers' rows, cancelled
-    ones too); return what went, by table."""
+    """Remove sends begun before ``before`` (their batches with their readers' lists,
+    cancelled ones too); return what went, by table."""
     with engine.begin() as conn:
         old = conn.execute(select(sends.c.issue).where(sends.c.created_at < before)
                            ).scalars().all()
@@ -43,7 +44,6 @@ def prune(engine: Engine, before: dt.datetime) -> dict[str, int]:
             keys = old[start:start + 500]
             gone["deliveries"] += conn.execute(
                 deliveries.delete().where(deliveries.c.issue.in_(keys))).rowcount
-            conn.execute(batch_readers.delete().where(batch_readers.c.issue.in_(keys)))
             gone["batches"] += conn.execute(
                 batches.delete().where(batches.c.issue.in_(keys))).rowcount
             conn.execute(sends.delete().where(sends.c.issue.in_(keys)))

@@ -28,9 +28,9 @@ from newsletter.safetext import for_spreadsheet, one_line
 from newsletter.store import activity, csvfile, erased, tallies
 from newsletter.store import status as rules
 from newsletter.store.db import (
-    batch_readers,
     batches,
     deliveries,
+    holding,
     new_key,
     signups,
     subscribers,
@@ -316,17 +316,16 @@ def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(welcomes).where(welcomes.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).
-    for issue, number in conn.execute(
-            select(batch_readers.c.issue, batch_readers.c.number)
-            .where(batch_readers.c.subscriber_id == subscriber_id)).all():
+    for issue, number in conn.execute(select(batches.c.issue, batches.c.number)
+                                      .where(holding(conn, subscriber_id))).all():
         this = (batches.c.issue == issue, batches.c.number == number)
-        # The batch's row first, as settling a batch locks it (on PostgreSQL): the answer
-        # about a batch and this erasure then come one after the other.
-        conn.execute(select(batches.c.number).where(*this).with_for_update())
-        if conn.execute(delete(batch_readers).where(
-                batch_readers.c.issue == issue, batch_readers.c.number == number,
-                batch_readers.c.subscriber_id == subscriber_id)).rowcount:
-            conn.execute(update(batches).where(*this).values(waiting=batches.c.waiting - 1))
+        # The batch's row locked first, as settling a batch locks it (on PostgreSQL): the
+        # answer about a batch and this erasure then come one after the other.
+        ids = conn.execute(select(batches.c.readers).where(*this).with_for_update()).scalar()
+        if ids and subscriber_id in ids:
+            rest = [sid for sid in ids if sid != subscriber_id]
+            conn.execute(update(batches).where(*this).values(
+                readers=rest or None, waiting=batches.c.waiting - 1))
     conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id,
                                            rules.condition(cause, Absent.ERASED)))
 

@@ -140,3 +140,22 @@ def test_delivery_commands_have_help_with_examples(command: tuple[str, ...]) -> 
     code, out = run(*command, "--help")
     assert code == 0 and "Examples:" in out
 
+
+
+def test_a_proof_goes_to_its_own_folder(project_dir: Path) -> None:
+    """A proof through the outbox is kept apart from the real send's messages, so that
+    the folder of the send holds what the readers got and nothing else."""
+    run("subscribers", "add", "ann@example.org")
+    code, out = run("send", "2024-07-23", "--to", "me@example.org", "--to", "you@example.org")
+    proofs = project_dir / "outbox" / "proofs" / "2024-07-23"
+    assert code == 0 and out.splitlines()[-2:] == [
+        "proof of 2024-07-23 sent to 2 addresses via outbox",
+        "messages are in outbox/proofs/2024-07-23/"]
+    assert sorted(p.name for p in proofs.iterdir()) == \
+        sorted(file_name(a) for a in ("me@example.org", "you@example.org"))
+    assert not (project_dir / "outbox" / "2024-07-23").exists()
+    assert run("send", "2024-07-23", "--to", "me@example.org")[1].splitlines()[-2] == \
+        "proof of 2024-07-23 sent to 1 address via outbox"
+    run("send", "2024-07-23")
+    assert [p.name for p in (project_dir / "outbox" / "2024-07-23").iterdir()] == \
+        [file_name("ann@example.org")]

@@ -35,6 +35,7 @@ def project(project_dir: Path, ses_env: FakeSes) -> Project:
 def test_every_message_names_the_configuration_set_and_its_reader(
         engine: Engine, project: Project, ses_env: FakeSes) -> None:
     everyone = add_subscribers(engine, 3)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     report = run_send(engine, project, "ses")
     assert (report.sent, report.requests) == (3, 3)  # one request (and batch) a reader
     ids = {r.email: r.id for r in store.listing(engine)}
@@ -50,6 +51,7 @@ def test_every_message_names_the_configuration_set_and_its_reader(
     types = [part.get_content_type() for part in message.walk()]
     assert types.index("text/plain") < types.index("text/html")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert before <= message["Date"].datetime <= dt.datetime.now(dt.UTC)  # made now
 
 
 def test_throttling_errors_and_a_lost_answer_are_retried(engine: Engine, project: Project,

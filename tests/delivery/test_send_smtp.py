@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import email
 import socket
 import ssl
@@ -116,8 +117,12 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
 def test_one_personal_message_each_over_one_connection(engine: Engine, project: Project,
                                                        smtp_server: Inbox) -> None:
     everyone = add_subscribers(engine, 4)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     report = run_send(engine, project, transport="auto")
     assert report.transport == "smtp" and report.counts["sent"] == 4
+    # Dated when made, not at the (long past) issue's send time.
+    assert all(before <= m["Date"].datetime <= dt.datetime.now(dt.UTC)
+               for m in smtp_server.messages)
     assert sorted(e[0] for e in smtp_server.envelopes) == sorted(everyone)
     assert len(smtp_server.sessions) == 1  # the connection was reused
     links = set()

@@ -98,3 +98,46 @@ def test_an_unknown_event_is_not_recorded_and_no_raw_word_is_stored() -> None:
     assert parse("machine_learning_insight") == []
     assert all(isinstance(e.kind, Kind) for kind, fields, _ in MAPPING
                for e in parse(kind, **fields))
+
+
+# The signature, as the service checks it: through the sendgrid package's EventWebhook.
+
+def _signed_post(key: Any, body: bytes, stamp: str = "1721710800") -> webhook.Signed:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return webhook.Signed(stamp, base64.b64encode(signature).decode())
+
+
+@pytest.fixture(scope="module")
+def key_pair() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_the_signature_is_checked_by_the_sendgrid_package(key_pair: Any) -> None:
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    hook = webhook.SendGridWebhook(key_pair.public_key())
+    assert isinstance(hook.verifier, EventWebhook)
+    body = json.dumps([{"email": "ann@example.org", "event": "delivered",
+                        "sg_event_id": "s-1", "note": "café"}]).encode()
+    post = _signed_post(key_pair, body)
+    assert [e.id for e in hook.events(post, body)] == ["s-1"]
+    with pytest.raises(webhook.BadSignature):
+        hook.events(post, body.replace(b"ann", b"bob"))
+    with pytest.raises(webhook.BadSignature):  # the same body under another timestamp
+        hook.events(webhook.Signed("1721710801", post.signature), body)
+
+
+def test_a_body_that_is_not_utf8_is_401_forged_and_400_signed(key_pair: Any) -> None:
+    hook = webhook.SendGridWebhook(key_pair.public_key())
+    body = b'[{"email": "ann@example.org", "event": "\xff\xfe"}]'
+    with pytest.raises(webhook.BadSignature):
+        hook.events(_signed_post(key_pair, b"[]"), body)
+    with pytest.raises(webhook.BadBody):
+        hook.events(_signed_post(key_pair, body), body)

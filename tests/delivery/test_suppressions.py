@@ -3,15 +3,23 @@ paging, on both databases: each list read to its end, then only what is new."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from newsletter.api import Newsletter
+from newsletter.delivery.providers.base import SuppressionList
+from newsletter.delivery.providers.sendgrid.suppressions import SendGridSuppressions
+from newsletter.delivery.providers.sendgrid.transport import SendGridTransport
+from newsletter.errors import TransportRejected, TransportUnavailable
+from newsletter.project import Project
 from newsletter.store import subscribers as store
-from tests.fakes.sendgrid_server import FakeSendGrid
-from tests.helpers import add_subscribers, run
+from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid, error
+from tests.helpers import add_subscribers, make_transport, run
 
 
 def entries(addresses: list[str], created: int) -> list[dict[str, object]]:
@@ -71,3 +79,58 @@ def test_without_a_provider_that_keeps_lists_it_says_so(project_dir: Path) -> No
     code, out = run("suppressions", "sync")
     assert code == 1 and out == ("Error: no provider with suppression lists is set up: set "
                                  "SENDGRID_API_KEY or SES_REGION\n")
+
+
+# -- through the sendgrid package's client ------------------------------------------------
+
+BOUNCES = SuppressionList("bounces", "bounced")
+
+
+def lists(project: Project) -> SendGridSuppressions:
+    transport = make_transport(project)
+    assert isinstance(transport, SendGridTransport)
+    return SendGridSuppressions(transport)
+
+
+def test_the_package_reads_the_lists_and_its_debug_log_never_shows_the_key(
+        project: Project, sendgrid_env: FakeSendGrid, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="python_http_client")
+    sendgrid_env.suppressions = {"bounces": entries(["ann@example.org"], 1000)}
+    assert lists(project).read(BOUNCES, 0, 2000) == ["ann@example.org"]
+    logged = caplog.text
+    assert "GET Request: " in logged and "'User-agent': 'sendgrid/" in logged  # the package's
+    assert "'Authorization': '[redacted]'" in logged
+    assert API_KEY not in logged and API_KEY.split(".")[1] not in logged
+
+
+@pytest.mark.parametrize(("answer", "kind", "said"), [
+    (error(401, "authorization required"), TransportRejected,
+     "SendGrid answered 401: authorization required"),
+    (error(400, f"bad request; you sent Bearer {API_KEY}"), TransportRejected,
+     "SendGrid answered 400: bad request; you sent Bearer [redacted]"),
+    (error(429, "too many requests", **{"Retry-After": "7"}), TransportUnavailable,
+     "SendGrid answered 429: too many requests"),
+    (error(503, "try later"), TransportUnavailable, "SendGrid answered 503: try later"),
+])
+def test_an_error_of_the_suppression_api_is_ours_typed_in_one_line(
+        project: Project, sendgrid_env: FakeSendGrid, answer: object, kind: type,
+        said: str) -> None:
+    sendgrid_env.odd_listings["bounces"] = answer  # type: ignore[assignment]
+    with pytest.raises(kind) as raised:
+        lists(project).read(BOUNCES, 0, 2000)
+    assert str(raised.value) == said
+    assert type(raised.value) is kind
+    if answer.status == 429:  # type: ignore[attr-defined]
+        assert raised.value.retry_after == 7  # type: ignore[attr-defined]
+
+
+def test_a_sendgrid_that_cannot_be_reached_is_unavailable_and_not_sent(
+        project: Project, sendgrid_env: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as spare:  # a port nothing listens on
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    monkeypatch.setenv("SENDGRID_HOST", f"http://127.0.0.1:{port}")
+    with pytest.raises(TransportUnavailable, match="^cannot reach SendGrid: ") as raised:
+        lists(project).read(BOUNCES, 0, 2000)
+    assert raised.value.not_sent and "\n" not in str(raised.value)
+    assert API_KEY not in str(raised.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,4 +59,58 @@ def test_image_scales_down_on_a_phone(browser, email_file: Path) -> None:
                         " return [r.left, r.right]; })()")
     assert box[0] >= 0 and box[1] <= 320
     assert page.get_attribute("img", "alt").startswith("Kamala Harris speaks")
+    page.close()
+
+
+AXE = Path(__file__).parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+# WCAG's relative luminance and contrast ratio, over the colours Chromium computed.
+LUMINANCE = """(colour) => {
+  const [r, g, b] = colour.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(c => {
+    c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}"""
+DIVIDER_CONTRAST = f"""(() => {{
+  const lum = {LUMINANCE};
+  const rules = [...document.querySelectorAll('.nl-rule p')];
+  return rules.map(p => {{
+    let card = p; while (card && !card.classList.contains('nl-card')) card = card.parentElement;
+    const [a, b] = [lum(getComputedStyle(p).borderTopColor),
+                    lum(getComputedStyle(card).backgroundColor)];
+    return [getComputedStyle(p).borderTopWidth, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  }});
+}})()"""
+HEADLINE_SIZES = """[...document.querySelectorAll('h1, h3')].map(h =>
+  [h.tagName, parseFloat(getComputedStyle(h).fontSize)])"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [320, 375, 600])
+def test_the_finish(browser, email_file: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                    width: int, scheme: str) -> None:
+    """Headlines keep their order of size on a phone, the rules between teasers are seen
+    but quiet in both schemes, and axe finds nothing serious."""
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.goto(email_file.as_uri())
+    sizes = page.evaluate(HEADLINE_SIZES)
+    [lead] = [size for tag, size in sizes if tag == "H1"]
+    teasers = [size for tag, size in sizes if tag == "H3"]
+    assert teasers and all(lead >= teaser * 1.25 for teaser in teasers), sizes
+    if width < 480:
+        assert (lead, set(teasers)) == (24, {18})
+    rules = page.evaluate(DIVIDER_CONTRAST)
+    assert rules, "no rule between teasers"
+    for border, contrast in rules:
+        assert border == "1px"
+        assert 1.4 <= contrast <= 3.0, (scheme, contrast)  # seen, and quieter than text
+    shot = tmp_path / f"issue-{width}-{scheme}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 5_000
+    if AXE.is_file():
+        page.add_script_tag(path=str(AXE))
+        found = json.loads(page.evaluate(
+            "axe.run(document).then(r => JSON.stringify(r.violations))"))
+        serious = [(v["id"], v["impact"], [n["html"][:80] for n in v["nodes"]])
+                   for v in found if v["impact"] in ("serious", "critical")]
+        assert serious == []
     page.close()

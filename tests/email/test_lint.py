@@ -89,8 +89,8 @@ def test_an_html_template_without_what_the_law_asks_is_an_error(
 
 
 @pytest.mark.parametrize(("cut", "what"), [
-    ('{{ _("Unsubscribe") }}: {{ unsubscribe_url }}', "the unsubscribe link"),
-    ("{{ pub.postal_address | wordwrap(72) }}", "the postal address"),
+    ('{{ (_("Unsubscribe") ~ ":") | wrap }}\n{{ unsubscribe_url }}', "the unsubscribe link"),
+    ("{{ pub.postal_address | wrap }}", "the postal address"),
 ])
 def test_a_text_template_without_what_the_law_asks_is_an_error(
         project_dir: Path, cut: str, what: str) -> None:

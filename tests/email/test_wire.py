@@ -3,6 +3,7 @@ image widths, and what SpamAssassin's local rules make of it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import re
 import shutil
@@ -101,3 +102,31 @@ def test_a_comma_inside_the_unsubscribe_url_stays_in_it(engine: Engine, project_
     urls = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
     assert urls[0].startswith("https://x.example/u?lists=a,b&x=1&t=v4.")
     assert " " not in urls[0] and urls[1].startswith("mailto:")
+
+
+def test_a_message_sent_late_is_dated_when_it_was_made(engine: Engine, project: Project,
+                                                      tmp_path: Path) -> None:
+    """A resumed or late send of July's issue in November says November: the Date is
+    when the message was made, so SpamAssassin finds no date in the past."""
+    store.add(engine, "ann@example.org", name="Ann Example")
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run_send(engine, project, transport="outbox", outbox=tmp_path)
+    raw = (tmp_path / EXAMPLE_DAY / file_name("ann@example.org")).read_bytes()
+    sent = email.message_from_bytes(raw, policy=policy.default)["Date"].datetime
+    assert before <= sent <= dt.datetime.now(dt.UTC)
+    assert before.date().isoformat() > EXAMPLE_DAY  # the issue itself is long past
+    need(shutil.which("spamassassin") is not None, "Debian's spamassassin")
+    score, rules = spam_score(raw)
+    assert "DATE_IN_PAST" not in rules and "DATE_IN_FUTURE" not in rules, rules
+    assert score <= 1.0, rules
+
+
+def test_a_build_keeps_the_issue_send_time_and_its_bytes(project: Project,
+                                                          tmp_path: Path) -> None:
+    rendered = project.render(project.resolve(EXAMPLE_DAY))
+    made = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        write_build(rendered.email, project.publication, out)
+        made.append((out / "email.eml").read_bytes())
+    assert made[0] == made[1]
+    assert b"\r\nDate: Tue, 23 Jul 2024 06:00:00 +0100\r\n" in made[0]

@@ -105,10 +105,10 @@ def test_the_german_email_says_it_in_german(german_email: Email) -> None:
     assert "Der Überblick" in page  # the section's title, newsletter.yaml giving none
     text = german_email.text
     assert "\nDER ÜBERBLICK\n" in text
-    assert "Den ganzen Artikel lesen: https://example.com/hitze" in text
-    assert "Im Browser ansehen: https://news.bigmedia.example/2024-08-01/" in text
-    assert "Abmelden: %%unsubscribe_url%%" in text
-    assert "Weitergeleitet bekommen? Abonnieren: " in text
+    assert "Den ganzen Artikel lesen:\nhttps://example.com/hitze" in text
+    assert "Im Browser ansehen:\nhttps://news.bigmedia.example/2024-08-01/" in text
+    assert "Abmelden:\n%%unsubscribe_url%%" in text
+    assert "Weitergeleitet bekommen? Abonnieren:\n" in text
     # No preheader in the file: the teasers' headlines, after the catalogue's word.
     assert german_email.preheader == \
         "Außerdem: Bahn kündigt neue Strecke an; Museum zeigt alte Karten"
@@ -137,9 +137,9 @@ def test_the_english_email_reads_as_it_did(project: Project,
             "View in your browser</a> \u00b7 ") in email.html
     assert ">Unsubscribe</a><br>\n          Forwarded to you? <a " in email.html
     assert email.text.endswith(
-        "View in your browser: https://news.bigmedia.example/2024-08-01/\n"
-        "Manage your subscription: %%manage_url%%\nUnsubscribe: %%unsubscribe_url%%\n"
-        "Forwarded to you? Subscribe: https://news.bigmedia.example/subscribe\n")
+        "View in your browser:\nhttps://news.bigmedia.example/2024-08-01/\n"
+        "Manage your subscription:\n%%manage_url%%\nUnsubscribe:\n%%unsubscribe_url%%\n"
+        "Forwarded to you? Subscribe:\nhttps://news.bigmedia.example/subscribe\n")
     assert email.preheader == "Plus: Bahn kündigt neue Strecke an; Museum zeigt alte Karten"
 
 
@@ -162,7 +162,7 @@ def test_a_proof_is_marked_in_the_publications_words(project_dir: Path, locale: 
     newsletter = Newsletter(config)
     sent = newsletter.proof("2024-07-23", ["editor@example.org"], transport="outbox")
     assert sent.addresses == 1
-    [path] = (project_dir / "outbox" / "2024-07-23").iterdir()
+    [path] = (project_dir / "outbox" / "proofs" / "2024-07-23").iterdir()
     message = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert message["Subject"] == mark + "Putin raises the prospect of arming North Korea"
 

@@ -345,3 +345,28 @@ def test_the_welcome_email_has_its_page(browser, server, project_dir: Path) -> N
     assert broken.status_code == 200 and "welcome.yaml" in broken.text
     assert 'class="findings"' in broken.text and "error" in broken.text
     assert httpx.get(f"{server.url}welcome/email.html").status_code == 422
+
+
+def test_the_reader_tokens_are_filled_for_a_sample_reader(browser, project_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a reader sees in place of the tokens: a greeting with a sample reader's name,
+    and links; never %%greeting%% and the like, in any view."""
+    config = project_dir / "newsletter.yaml"
+    config.write_text(config.read_text() + "delivery:\n  greeting: Good morning, {name}\n")
+    source = preview.Source(config, project_dir / "issues" / f"{DAY}.yaml")
+    with preview.PreviewServer(source) as running:
+        for part in ("email.html", "email-dark.html", "email.txt", ""):
+            status, _, body = fetch(running.url + part)
+            assert status == 200 and "%%" not in body, part
+        assert "Good morning, Reader One" in fetch(running.url + "email.txt")[2]
+        page = browser.new_page(viewport={"width": 1700, "height": 1000})
+        page.goto(running.url)
+        phone = page.frame_locator("iframe[title='Phone, 375 px']")
+        assert "Good morning, Reader One" in phone.locator("body").inner_text()
+        assert "Good morning, Reader One" in page.inner_text("pre.text")
+        href = phone.locator("a", has_text="Unsubscribe").get_attribute("href")
+        assert href == "https://news.bigmedia.example/unsubscribe?t=PREVIEW"
+        page.close()
+    config.write_text(config.read_text().replace("locale: en-US", "locale: de-DE")
+                      .replace("Good morning", "Guten Morgen"))
+    with preview.PreviewServer(source) as running:
+        assert "Guten Morgen, Erika Mustermann" in fetch(running.url + "email.txt")[2]

@@ -320,7 +320,7 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
             return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
                 "SELECT number, subscriber_id FROM batch_readers ORDER BY 1, 2"))]
 
-    _to(bare, "head")
+    _to(bare, "0012")
     expected = [(n, int(sid)) for n, ids in lists.items() if ids
                 for sid in ids.strip(",").split(",")]
     assert kept() == expected
@@ -331,9 +331,11 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
     with bare.connect() as conn:
         assert dict(conn.execute(text("SELECT number, readers FROM batches"))
                     .all()) == lists  # type: ignore[arg-type]
-    _to(bare, "head")
+    _to(bare, "0012")
     assert kept() == expected
 
+    _to(bare, "head")  # and on through 0016, which puts the lists back on the batches
+    assert _listed(bare) == expected
     ledger = Ledger(bare, "2024-07-23")
     assert ledger.release_failed() == 2
     assert ledger.pending_batches() == [1, 3, 4]
@@ -347,7 +349,7 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
     assert ledger.settle(2, None, {}) == 3 and ledger.finish_if_done()
     assert ledger.status().counts == {"pending": 0, "sent": 13, "skipped": 0, "failed": 0,
                                       "uncertain": 0}
-    assert kept() == []
+    assert _listed(bare) == []
 
 
 def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
@@ -370,10 +372,79 @@ def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
         assert conn.execute(text("SELECT COUNT(*) FROM synced_counts")).scalar_one() == 0
 
 
-def test_reader_activity_comes_and_goes_with_revision_0016(bare: Engine) -> None:
+def _listed(engine: Engine) -> list[tuple[int, int]]:
+    """(batch, reader) for every id on a batch's list (revision 0016 on)."""
+    with engine.connect() as conn:
+        return sorted((number, sid) for number, ids in conn.execute(
+            select(db.batches.c.number, db.batches.c.readers)) for sid in ids or ())
+
+
+def test_a_send_half_done_under_0015_resumes_after_revision_0016(bare: Engine) -> None:
+    # 0016 moves each batch's readers from batch_readers rows to a typed list on the
+    # batch (integer[] on PostgreSQL, a JSON array on SQLite). A send planned under 0015
+    # with 3 a batch, half done (0 sent; 1 held two readers back after reaching one; 2
+    # uncertain; 3 and 4 not yet gone), comes through up, down and up again, and then
+    # resumes: every planned reader reached once, none twice, none passed over; the
+    # uncertain batch only when asked; a reader erased meanwhile is off the list.
     _to(bare, "0015")
-    assert not inspect(bare).has_table("reader_activity")
+    lists = {0: [], 1: [5, 6], 2: [7, 8, 9], 3: [10, 11, 12], 4: [13]}
+    states = {0: "sent", 1: "failed", 2: "uncertain", 3: "pending", 4: "pending"}
+    reached = {0: 3, 1: 1}
+    expected = [(n, sid) for n, ids in lists.items() for sid in ids]
+    with bare.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
+            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
+            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"} for i in range(1, 14)])
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "reached, waiting) VALUES ('2024-07-23', :n, :s, :z, 1, :r, :w)"),
+                     [{"n": n, "s": states[n], "z": 1 if n == 4 else 3, "r": reached.get(n),
+                       "w": len(lists[n])} for n in lists])
+        conn.execute(text("INSERT INTO batch_readers (issue, number, subscriber_id) "
+                          "VALUES ('2024-07-23', :n, :s)"),
+                     [{"n": n, "s": sid} for n, sid in reversed(expected)])
+
+    def rows() -> list[tuple[int, int]]:
+        with bare.connect() as conn:
+            return [(int(n), int(s)) for n, s in conn.execute(text(
+                "SELECT number, subscriber_id FROM batch_readers ORDER BY 1, 2"))]
+
     _to(bare, "0016")
+    assert _listed(bare) == expected
+    assert not inspect(bare).has_table("batch_readers")
+    assert Ledger(bare, "2024-07-23").status().counts == \
+        {"pending": 6, "sent": 4, "skipped": 0, "failed": 0, "uncertain": 3}
+    _to(bare, "0015", down=True)
+    assert rows() == expected
+    assert "readers" not in {c["name"] for c in inspect(bare).get_columns("batches")}
+    _to(bare, "head")
+    assert _listed(bare) == expected
+
+    store.forget(bare, "r11@example.org")  # erased mid-send: off batch 3's list
+    assert _listed(bare) == [pair for pair in expected if pair != (3, 11)]
+    ledger = Ledger(bare, "2024-07-23")
+    assert ledger.release_failed() == 2
+    assert ledger.pending_batches() == [1, 3, 4]
+    sent = [r.id for n in ledger.pending_batches() for r in ledger.claim(n)]
+    assert sent == [5, 6, 10, 12, 13]
+    for n in (1, 3, 4):
+        ledger.settle(n, None, {})
+    assert ledger.status().counts["pending"] == 0 and not ledger.finish_if_done()
+    assert ledger.release_uncertain() == 3  # --resend-uncertain
+    assert [r.id for r in ledger.claim(2)] == [7, 8, 9]
+    assert ledger.settle(2, None, {}) == 3 and ledger.finish_if_done()
+    assert ledger.status().counts == {"pending": 0, "sent": 12, "skipped": 0, "failed": 0,
+                                      "uncertain": 0}
+    assert _listed(bare) == []
+
+
+def test_reader_activity_comes_and_goes_with_revision_0017(bare: Engine) -> None:
+    _to(bare, "0016")
+    assert not inspect(bare).has_table("reader_activity")
+    _to(bare, "0017")
     with bare.begin() as conn:
         conn.execute(text("INSERT INTO reader_activity (subscriber_id, issue, kind, detail, "
                           "url, happened_at) VALUES (7, '2024-07-23', 'clicked', 'person', "
@@ -381,9 +452,9 @@ def test_reader_activity_comes_and_goes_with_revision_0016(bare: Engine) -> None
         conn.execute(text("INSERT INTO synced_counts (issue, provider, kind, detail, count, "
                           "synced_at) VALUES ('2024-07-23', 'one', 'delivered', '', 7, "
                           ":at)"), {"at": "2024-07-24 06:00:00+00:00"})
-    _to(bare, "0015", down=True)
+    _to(bare, "0016", down=True)
     assert not inspect(bare).has_table("reader_activity")
-    with bare.connect() as conn:  # what 0015 keeps is left as it was
+    with bare.connect() as conn:  # what 0016 keeps is left as it was
         assert conn.execute(text("SELECT count FROM synced_counts")).scalar_one() == 7
     _to(bare, "head")
     with bare.connect() as conn:

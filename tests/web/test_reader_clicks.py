@@ -153,7 +153,13 @@ def test_at_aggregate_no_link_names_a_reader_and_nothing_is_kept(project_dir: Pa
     assert sum(s.people for s in figures.stories) == 2  # counted, as ever
 
 
-def test_the_archive_names_no_reader_and_carries_no_pixel(project_dir: Path) -> None:
+def rendered_publication(project_dir: Path):  # type: ignore[no-untyped-def]
+    from newsletter.content import settings
+
+    return settings.load(project_dir / "newsletter.yaml")
+
+
+def test_the_archive_and_the_preview_name_no_reader_and_carry_no_pixel(project_dir: Path) -> None:
     from newsletter.email.render import without_open_pixel
     from newsletter.project import Project
     from tests.helpers import run
@@ -168,6 +174,11 @@ def test_the_archive_names_no_reader_and_carries_no_pixel(project_dir: Path) -> 
     assert run("archive", "--out", "site")[0] == 0
     page = (project_dir / "site" / DAY / "index.html").read_text()
     assert "/c/" in page and "?r=" not in page and "%%" not in page and "/o/" not in page
+    from newsletter.site.preview import as_read
+
+    read = as_read(rendered, rendered_publication(project_dir)).email
+    for shown in (without_open_pixel(read.html), read.text):  # what the preview shows
+        assert "/c/" in shown and "?r=" not in shown and "%%" not in shown
 
 
 def test_the_manage_page_and_the_download_say_what_is_kept(project_dir: Path,

@@ -160,9 +160,16 @@ class Transport(ABC):
     def unsupported(self, feature: str) -> ConfigError:
         return ConfigError(f"the {self.name} transport cannot {feature}")
 
+    def message_date(self) -> dt.datetime:
+        """The ``Date`` of a message this transport writes itself: now, as it is made
+        (every transport that writes whole messages delivers them at once). One that
+        wrote whole messages and had the provider deliver them later would give the
+        scheduled time here."""
+        return dt.datetime.now(self.publication.zone).replace(microsecond=0)
+
     def personal_message(self, email: Email, recipient: Recipient) -> Personal:
         """One complete message for one recipient, tokens filled (for transports that send
-        whole messages).
+        whole messages), dated :meth:`message_date`.
 
         Raises MessageError when this recipient's message cannot be written."""
         values = self.personalizer.values(recipient)
@@ -172,7 +179,7 @@ class Transport(ABC):
             to = header_address(recipient.name, recipient.email)
             msg = message.build(email, self.publication, to=to,
                                 html=fill(email.html, values), text=fill(email.text, values),
-                                headers=headers)
+                                headers=headers, date=self.message_date())
             raw = msg.as_bytes()
         except (ValueError, UnicodeError, IndexError) as exc:
             raise MessageError(f"cannot write a message to {recipient.email!r}: {exc}") from exc

@@ -15,16 +15,25 @@ one is opened in its place, before anything is sent.
 What the urllib layer did, this keeps: the system's certificate store (``SSL_CERT_FILE``
 and ``SSL_CERT_DIR`` included), proxies from the environment (``HTTPS_PROXY``,
 ``NO_PROXY``), one timeout for connecting and for each read and write.
+
+The other requests, a few a day, go through the official package's client
+(:meth:`SendGridApi.sdk`, ``sendgrid.SendGridAPIClient``): the suppression lists. Its
+HTTP layer logs each request's headers at DEBUG; the key is given to it as a string that
+prints as ``[redacted]`` (:class:`Hidden`), so that log line cannot show it, and the CLI
+keeps that logger at WARNING.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.error import URLError
 from urllib.parse import urlsplit
 
 from newsletter.errors import ConfigError, TransportRejected, TransportUnavailable
@@ -32,6 +41,7 @@ from newsletter.redact import addresses
 
 if TYPE_CHECKING:  # imported when a request is made: `check` and `build` never need it
     import httpx
+    import python_http_client
 
 IDLE = 5.0  # seconds an unused connection stays open
 CONNECTIONS = 4  # until the send says how many requests it makes at once
@@ -51,6 +61,7 @@ class SendGridApi:
         self.api_key, self.host, self.timeout = api_key, host, timeout
         self._connections = CONNECTIONS
         self._client: httpx.Client | None = None
+        self._sdk: python_http_client.Client | None = None
         self._lock = threading.Lock()
 
     def connections(self, count: int) -> None:
@@ -75,6 +86,32 @@ class SendGridApi:
     def get(self, path: str, params: dict[str, int] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params)
 
+    def sdk(self, request: Callable[[python_http_client.Client], Reply]) -> bytes:
+        """The body of a request made with the sendgrid package's client (its ``client``
+        attribute, the root of the API's paths), e.g. ``lambda c:
+        c.suppression.bounces.get(query_params={...})``. Its errors come out as ours."""
+        from python_http_client.exceptions import HTTPError
+
+        try:
+            return request(self._sdk_client()).body
+        except HTTPError as exc:
+            raise self.clean(_sendgrid_error(exc.status_code, exc.body, exc.headers)) \
+                from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise self.clean(_sdk_unreachable(exc, self.timeout)) from None
+
+    def _sdk_client(self) -> python_http_client.Client:
+        with self._lock:
+            if self._sdk is None:
+                from sendgrid import SendGridAPIClient
+
+                made = SendGridAPIClient(self.api_key, host=self.host.rstrip("/")).client
+                # The header its HTTP layer logs (at DEBUG) with the request: hidden there.
+                made.request_headers["Authorization"] = Hidden(f"Bearer {self.api_key}")
+                made.timeout = self.timeout  # it has none unless one is set
+                self._sdk = made
+            return self._sdk
+
     def _request(self, method: str, path: str, **what: Any) -> httpx.Response:
         import httpx
 
@@ -83,7 +120,8 @@ class SendGridApi:
         except httpx.TransportError as exc:
             raise self.clean(_unreachable(exc, self.timeout)) from None
         if not response.is_success:
-            raise self.clean(_sendgrid_error(response))
+            raise self.clean(_sendgrid_error(response.status_code, response.content,
+                                             response.headers))
         return response
 
     def _open(self) -> httpx.Client:
@@ -122,6 +160,44 @@ class SendGridApi:
         return type(error)(cleaned)
 
 
+class Reply(Protocol):
+    """What the sendgrid package's client answers."""
+
+    @property
+    def body(self) -> bytes: ...
+
+
+class Headers(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+
+class Hidden(str):
+    """A secret that prints as [redacted]: a library that logs or shows it (as a whole,
+    or inside a dict of headers) shows that instead. Sent, it is the string itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'[redacted]'"
+
+    def __str__(self) -> str:
+        return "[redacted]"
+
+
+def _sdk_unreachable(exc: Exception, timeout: float) -> TransportUnavailable:
+    """A request of the package's client that got no answer (it reads only: what the
+    flag says matters less than for a send, and is said as well as it can be)."""
+    if isinstance(exc, URLError):  # urllib's wrapping: connecting or sending failed
+        if isinstance(exc.reason, TimeoutError):
+            return TransportUnavailable(f"cannot reach SendGrid: no connection within "
+                                        f"{timeout:g} s", not_sent=True)
+        return TransportUnavailable(f"cannot reach SendGrid: {exc.reason}", not_sent=True)
+    if isinstance(exc, TimeoutError):  # the request went; its answer did not come
+        return TransportUnavailable(f"SendGrid did not answer within {timeout:g} s",
+                                    not_sent=False)
+    return TransportUnavailable(f"connection to SendGrid failed: {exc!r}", not_sent=False)
+
+
 def _unreachable(exc: httpx.TransportError, timeout: float) -> TransportUnavailable:
     """A request that got no answer. Before a connection was made (or taken from the
     pool), nothing was sent; after, SendGrid may have taken it."""
@@ -150,12 +226,11 @@ def redact(text: str, *secrets: str) -> str:
     return _CREDENTIALS.sub("[redacted]", text)
 
 
-def _sendgrid_error(response: httpx.Response) -> Exception:
-    status = response.status_code
-    detail = addresses(_error_messages(response.content))  # its words may quote an address
+def _sendgrid_error(status: int, body: bytes | None, headers: Headers | None) -> Exception:
+    detail = addresses(_error_messages(body or b""))  # its words may quote an address
     message = f"SendGrid answered {status}" + (f": {detail}" if detail else "")
     if status == 429 or status >= 500:
-        return TransportUnavailable(message, retry_after=_retry_after(response.headers),
+        return TransportUnavailable(message, retry_after=_retry_after(headers),
                                     not_sent=True)
     return TransportRejected(message)
 
@@ -174,8 +249,10 @@ def _error_messages(body: bytes) -> str:
     return "; ".join(parts)
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Headers | None) -> float | None:
     """Seconds to wait, from Retry-After or SendGrid's X-RateLimit-Reset (a Unix time)."""
+    if headers is None:
+        return None
     value = headers.get("Retry-After")
     if value and value.strip().isdigit():
         return float(value)

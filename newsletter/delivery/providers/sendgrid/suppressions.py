@@ -4,9 +4,9 @@ applies them).
 For a publication that runs from CI alone, with no server to take the Event Webhook:
 before each send, `newsletter suppressions sync` reads what SendGrid learnt since the last
 sync (bounces, blocks, spam reports, invalid addresses, global unsubscribes, and the
-unsubscribe group's suppressions when one is set). Each list is read page by page
-(``limit``/``offset``) from the time of the last sync (``start_time``). A reply it does
-not understand is an error, never an empty list.
+unsubscribe group's suppressions when one is set), through the ``sendgrid`` package's
+client. Each list is read page by page (``limit``/``offset``) from the time of the last
+sync (``start_time``). A reply it does not understand is an error, never an empty list.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class SendGridSuppressions:
 
     def _group(self) -> list[str]:
         group = self.transport.asm
-        response = self.transport.api.get(f"/asm/groups/{group}/suppressions")
-        return _group_entries(_json_list(response.content, f"the unsubscribe group {group}"))
+        body = self.transport.api.sdk(lambda api: api.asm.groups._(str(group)).suppressions.get())
+        return _group_entries(_json_list(body, f"the unsubscribe group {group}"))
 
 
 def source(transport: Transport) -> SendGridSuppressions:
@@ -64,9 +64,10 @@ def _pages(transport: SendGridTransport, name: str, since: int, until: int
     offset = 0
     while True:
         params = {"start_time": since, "end_time": until, "limit": PAGE, "offset": offset}
-        response = transport.api.get(f"/suppression/{name}", params)
+        body = transport.api.sdk(
+            lambda api: api.suppression._(name).get(query_params=params))  # noqa: B023
         where = f"the {name} list (offset {offset})"
-        page = _json_list(response.content, where)
+        page = _json_list(body, where)
         yield from _entries(page, where)
         if len(page) < PAGE:
             return

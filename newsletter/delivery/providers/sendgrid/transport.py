@@ -1,5 +1,10 @@
 """SendGrid: up to 1,000 personalizations a request, over kept-alive connections (api.py).
 
+What every recipient of an email shares (sender, subject, content, categories, headers,
+schedule) is made once per email with the ``sendgrid`` package's mail model; each
+recipient's personalization is then written as JSON text, which is what a request's
+1,000 of them can afford.
+
 The API key comes from SENDGRID_API_KEY (and SENDGRID_HOST for a stand-in server); what
 the publication chooses (an unsubscribe group, categories, batch size, timeout) from
 ``delivery.sendgrid`` in newsletter.yaml. SendGrid can deliver later (``send_at`` with a
@@ -15,9 +20,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from json.encoder import encode_basestring_ascii as quoted  # json.dumps's own, in C
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from sendgrid.helpers.mail import (
+    Asm,
+    BatchId,
+    Category,
+    ClickTracking,
+    Content,
+    From,
+    GroupId,
+    Header,
+    Mail,
+    OpenTracking,
+    Personalization,
+    ReplyTo,
+    SendAt,
+    Subject,
+    To,
+    TrackingSettings,
+)
 
 from newsletter.delivery.dates import Timing
 from newsletter.delivery.personalize import Personalizer
@@ -46,6 +70,8 @@ from newsletter.email.render import (
 from newsletter.errors import ConfigError
 from newsletter.store.recipient import Recipient
 from newsletter.timing import send_instant
+
+_Named = TypeVar("_Named", From, To, ReplyTo)
 
 ASM_UNSUBSCRIBE = "<%asm_group_unsubscribe_raw_url%>"
 ASM_PREFERENCES = "<%asm_preferences_raw_url%>"
@@ -135,22 +161,15 @@ class SendGridTransport(Transport):
     def send_notice(self, notice: Notice) -> None:
         """One message now, with click tracking off: SendGrid would otherwise rewrite the
         confirmation link through its own domain."""
-        pub = self.publication
-        to = {"email": notice.to_email, **({"name": notice.to_name} if notice.to_name else {})}
-        body: dict[str, Any] = {
-            "personalizations": [{"to": [to]}],
-            "from": {"email": pub.sender.address, "name": pub.sender.name},
-            "subject": notice.subject,
-            "content": [{"type": "text/plain", "value": notice.text},
-                        {"type": "text/html", "value": notice.html}],
-            "categories": [*self.categories[:8], notice.kind],
-            "headers": {"Auto-Submitted": "auto-generated"},
-            "tracking_settings": {"click_tracking": {"enable": False, "enable_text": False},
-                                  "open_tracking": {"enable": False}},
-        }
-        if pub.reply_to:
-            body["reply_to"] = {"email": pub.reply_to}
-        self.post(body)
+        mail = self._mail(notice.subject, notice.text, notice.html,
+                          [*self.categories[:8], notice.kind])
+        envelope = Personalization()
+        envelope.add_to(_address(To, notice.to_email, notice.to_name))
+        mail.add_personalization(envelope)
+        mail.add_header(Header("Auto-Submitted", "auto-generated"))
+        mail.tracking_settings = TrackingSettings(ClickTracking(False, False),
+                                                  OpenTracking(False))
+        self.post(mail.get())
 
     def base_payload(self, email: Email) -> dict[str, Any]:
         """Everything but the recipients: built once per email, shared by every request."""
@@ -162,30 +181,42 @@ class SendGridTransport(Transport):
         return self._base[1]
 
     def _build_base(self, email: Email) -> dict[str, Any]:
-        pub, html, text = self.publication, email.html, email.text
+        """The body every recipient of ``email`` shares, made with SendGrid's mail model.
+        The recipients are not in it: :meth:`personalization` writes them as text (the
+        model's objects cost 0.13 s of CPU for each 1,000 readers, the text 0.01 s, most
+        of it the readers' tokens)."""
+        html, text = email.html, email.text
         if self.asm:
             # SendGrid fills these tags with the recipient's own group-unsubscribe link and
             # preferences page: with a group, the links are SendGrid's, not ours.
             html, text = (part.replace(UNSUBSCRIBE_TOKEN, ASM_UNSUBSCRIBE)
                           .replace(MANAGE_TOKEN, ASM_PREFERENCES) for part in (html, text))
-        body: dict[str, Any] = {
-            "from": {"email": pub.sender.address, "name": pub.sender.name},
-            "subject": email.subject,
-            "content": [{"type": "text/plain", "value": text},
-                        {"type": "text/html", "value": html}],
-            "categories": [*self.categories, f"issue-{email.date.isoformat()}"],
-        }
-        if pub.reply_to:
-            body["reply_to"] = {"email": pub.reply_to}
+        mail = self._mail(email.subject, text, html,
+                          [*self.categories, f"issue-{email.date.isoformat()}"])
         if self.timing is not None:
-            body["batch_id"] = self.timing.batch_id
+            mail.batch_id = BatchId(self.timing.batch_id)
             if self.timing.send_at is not None:
-                body["send_at"] = int(self.timing.send_at.timestamp())
+                mail.send_at = SendAt(int(self.timing.send_at.timestamp()))
         if self.asm:
-            body["asm"] = {"group_id": self.asm}
+            mail.asm = Asm(GroupId(self.asm))
         else:
-            body["headers"] = {"List-Unsubscribe-Post": ONE_CLICK}
+            mail.add_header(Header("List-Unsubscribe-Post", ONE_CLICK))
+        body: dict[str, Any] = mail.get()
         return body
+
+    def _mail(self, subject: str, text: str, html: str, categories: list[str]) -> Mail:
+        """The mail model with what every message of the publication has: sender, reply
+        address, subject, text before HTML, categories."""
+        pub = self.publication
+        mail = Mail(from_email=_address(From, pub.sender.address, pub.sender.name),
+                    subject=Subject(subject))
+        mail.add_content(Content("text/plain", text))
+        mail.add_content(Content("text/html", html))
+        for category in reversed(categories):  # the model puts each one it is given first
+            mail.add_category(Category(category))
+        if pub.reply_to:
+            mail.reply_to = _address(ReplyTo, pub.reply_to, None)
+        return mail
 
     def personalization(self, issue: str, recipient: Recipient) -> str:
         """One envelope, as JSON text (``issue`` already quoted). Runs once per recipient:
@@ -240,6 +271,16 @@ class SendGridTransport(Transport):
 
     def close(self) -> None:
         self.api.close()
+
+
+def _address(kind: type[_Named], email: str, name: str | None) -> _Named:
+    """An address of the mail model, set field by field: given one string, the model would
+    parse it as "Name <address>" and could take part of an odd address for a name."""
+    made = kind()
+    made.email = email
+    if name:
+        made.name = name
+    return made
 
 
 def _host_warnings(host: str) -> list[str]:

@@ -3,8 +3,8 @@ publication keeps opens and clicks per reader (``tracking: individual``), by the
 for a provider's opens and clicks and by the readers' service for its own links and
 pixel. Erased with the reader, aged by ``prune``.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
