@@ -568,16 +568,18 @@ class Newsletter:
 
     def prune(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         """Remove what the ledger keeps of sends begun more than ``older_than`` ago, and
-        the provider's events as old; also requests to subscribe whose link expired (and
+        the provider's events and the readers' opens and clicks (``tracking: individual``)
+        as old; also requests to subscribe whose link expired (and
         readers who asked before the queue and never confirmed), and the service's
         request counts of past hours. Return how many rows went, by kind. (The service's
         mailer prunes the requests and counts by itself; this is for a database that no
         service runs on.)"""
-        from newsletter.store import consent, events, retention, signups, throttle
+        from newsletter.store import activity, consent, events, retention, signups, throttle
 
         now = now or dt.datetime.now(dt.UTC)
         gone = retention.prune(self.engine, now - older_than)
         gone["events"] = events.prune(self.engine, now - older_than)
+        gone["reader activity"] = activity.prune(self.engine, now - older_than)
         expired = now - dt.timedelta(days=self.project.publication.readers.confirm_days + 1)
         gone["unconfirmed"] = consent.drop_unconfirmed(self.engine, expired) + \
             signups.prune(self.engine, expired)

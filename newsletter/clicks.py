@@ -12,6 +12,12 @@ with a key of its own derived from ``NEWSLETTER_SECRET``. So the service:
 - learns nothing of the reader: no token names one (the ``aggregate`` level of
   tracking, the default). Every reader gets the same link for a story.
 
+At the ``individual`` level, each link and the pixel carry besides ``?r=`` and the
+reader's own token (:data:`READER`, filled per reader at delivery as the unsubscribe
+link is: a "reader" token of tokens.py, signed with ``NEWSLETTER_SECRET``). The service
+checks it before the click is counted and keeps the click for that reader too; a
+reader part that does not verify counts the click as at the aggregate level.
+
 Each token has one spelling (canonical unpadded base64url, as tokens.py's), so the same
 click cannot be told apart by its spelling.
 """
@@ -26,13 +32,15 @@ import hmac
 
 from newsletter.errors import BadLink
 
-__all__ = ["MAX_URL", "Click", "key", "make", "make_open", "read"]
+__all__ = ["MAX_URL", "READER", "READER_PART", "Click", "key", "make", "make_open", "read"]
 
 MAX_URL = 2000  # the longest story URL a link carries (the events' url column)
 _SIG_BYTES = 16
 _VERSION = b"\x01"  # a click: the issue's date, then the URL
 _OPEN = b"\x02"  # an open: the issue's date alone
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+READER = "%%reader%%"  # stands for the reader's token until delivery fills it
+READER_PART = f"?r={READER}"  # what a link and the pixel carry at the individual level
 
 
 def key(secret: bytes) -> bytes:

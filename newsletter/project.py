@@ -100,7 +100,13 @@ class Project:
         if base is None:
             return None
         click_key = self._click_key()
-        return lambda day: base + clicks.make_open(click_key, day)
+        reader = self._reader_part()
+        return lambda day: base + clicks.make_open(click_key, day) + reader
+
+    def _reader_part(self) -> str:
+        """What follows a click link's token: the reader's, filled at delivery, at the
+        individual level of tracking; nothing at the others."""
+        return clicks.READER_PART if self.publication.individual else ""
 
     def _click_link(self) -> Callable[[dt.date, str], str] | None:
         """Story links through the readers' service, when the publication tracks clicks
@@ -110,11 +116,12 @@ class Project:
         if base is None:
             return None
         click_key = self._click_key()
+        reader = self._reader_part()
 
         def link(day: dt.date, url: str) -> str:
             if not url.startswith(("https://", "http://")) or len(url) > clicks.MAX_URL:
                 return url  # a mailto: or an absurdly long link goes as it is
-            return base + clicks.make(click_key, day, url)
+            return base + clicks.make(click_key, day, url) + reader
 
         return link
 

@@ -1,7 +1,8 @@
 """Signed tokens for the links in an email: verifiable without a database lookup, and
 cheap enough (a microsecond or so) for a million recipients.
 
-A token (``v4.PAYLOAD.MAC``) names what it is for (unsubscribe, manage, confirm), a random
+A token (``v4.PAYLOAD.MAC``) names what it is for (unsubscribe, manage, confirm, or the
+reader of a click link or open pixel at ``tracking: individual``), a random
 key and the day it was made, and carries an HMAC-SHA256 of that (16 bytes) under
 ``NEWSLETTER_SECRET``. The key is the reader's own (``subscribers.link_key``: never their
 row number, renewed when they subscribe again) or, for a confirmation link, the request's
@@ -51,7 +52,10 @@ def _unb64(text: str) -> bytes:
     return raw
 
 
-PURPOSES = {"unsubscribe": b"u", "confirm": b"c", "manage": b"m"}
+# "reader": the part of a click link (and the open pixel) naming its reader, at the
+# individual level of tracking. Its HMAC covers its purpose byte, as a confirmation's
+# does, so it passes for nothing else, and nothing else passes for it.
+PURPOSES = {"unsubscribe": b"u", "confirm": b"c", "manage": b"m", "reader": b"r"}
 _EPOCH = 18262  # 2020-01-01, in days since 1970: a token's day fits two bytes till 2199
 _LEGACY = struct.Struct(">cQH")  # v2/v3: purpose, subscriber number, day made
 _PAYLOAD = struct.Struct(">c16sH")  # v4: purpose, key, day made
@@ -122,6 +126,14 @@ class Signer:
         digest = mac.digest()
         return (f"v4.{_b64(b'u' + tail)}.{_b64(digest[_PAIRED[b'u']])}",
                 f"v4.{_b64(b'm' + tail)}.{_b64(digest[_PAIRED[b'm']])}")
+
+    def reader(self, key: str, day: int | None = None) -> str:
+        """The token naming the reader whose link key is ``key`` in their click links and
+        open pixel (``tracking: individual``): what :func:`make` makes for "reader"."""
+        raw = b"r" + _TAIL.pack(_key_bytes(key), _made(day))
+        mac = self._keyed.copy()
+        mac.update(raw)
+        return f"v4.{_b64(raw)}.{_b64(mac.digest()[:_SIG_BYTES])}"
 
 
 def make_pair(secret: bytes, key: str, day: int | None = None) -> tuple[str, str]:

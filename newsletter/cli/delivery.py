@@ -365,8 +365,8 @@ def _event_line(kind: str, details: dict[str, int]) -> str:
 @click.option("--yes", is_flag=True, help="Do it without asking.")
 @click.pass_context
 def prune(ctx: click.Context, age: str, yes: bool) -> None:
-    """Remove old sends from the ledger (and old provider events), and readers who never
-    confirmed.
+    """Remove old sends from the ledger (and old provider events and readers' opens and
+    clicks), and readers who never confirmed.
 
     A finished send already keeps only the readers it did not reach; this removes the
     rest of what is kept of sends begun before the given age. Whoever asked to subscribe

@@ -28,6 +28,10 @@ OPENS_NOTE = ("opens are an estimate: a message counts as opened when its images
 CLICKS_NOTE = ("clicks are counted per link, not per reader (no row ties a reader to a "
                "click); 'machine' marks the clicks a provider or the readers' service "
                "took for a link scanner's")
+UNIQUE_NOTE = ("clicks are counted per link; unique openers and clickers are the readers "
+               "(people, not machines) whose opens and clicks were kept per reader "
+               "(tracking: individual); 'machine' marks the clicks a provider or the readers' "
+               "service took for a link scanner's")
 
 
 @click.command()
@@ -123,6 +127,10 @@ def _issue(figures: IssueFigures) -> str:
         shown = ", ".join(f"{d} {n:,}" for d, n in sorted(details.items()) if d)
         lines.append(f"  {kind.value:13} {figures.count(kind):>9,} "
                      f"{_percent(figures.rate(kind)):>7}" + (f"  ({shown})" if shown else ""))
+    unique = figures.counts.unique
+    if unique is not None:
+        lines.append(f"  {'unique':13} {unique['opened']:>9,} opened, "
+                     f"{unique['clicked']:,} clicked (readers, kept per reader)")
     if figures.stories:
         lines.append("clicks per story (person, machine):")
         top = max((s.people for s in figures.stories), default=0)
@@ -136,7 +144,7 @@ def _issue(figures: IssueFigures) -> str:
     if figures.count(Kind.OPENED):
         lines.append(f"note: {OPENS_NOTE}")
     if figures.count(Kind.CLICKED):
-        lines.append(f"note: {CLICKS_NOTE}")
+        lines.append(f"note: {CLICKS_NOTE if unique is None else UNIQUE_NOTE}")
     if not figures.counts.events:
         lines.append("no provider events for this issue: they come from the provider's "
                      "webhook, received by `newsletter serve`, or from `newsletter stats "

@@ -174,9 +174,11 @@ class Publication(Strict):
     readers: Readers = Readers()
     utm: Campaign | None = None
     # What the readers' service learns of clicks: "aggregate" counts them per issue and
-    # story, naming no reader; "off" sends readers straight to the stories. Clicks go
-    # through the service only when readers.service_url is set (a service runs).
-    tracking: Literal["off", "aggregate"] = "aggregate"
+    # story, naming no reader; "individual" keeps, besides, which reader opened and
+    # clicked what (store/activity.py: for publications whose readers consented); "off"
+    # sends readers straight to the stories. Clicks go through the service only when
+    # readers.service_url is set (a service runs).
+    tracking: Literal["off", "aggregate", "individual"] = "aggregate"
     # An image of one pixel from the readers' service in each email, counting opens per
     # issue (the same image for every reader: no reader is named). Off by default: the
     # provider's open tracking does the same, and both on would count each open twice.
@@ -209,6 +211,11 @@ class Publication(Strict):
     @property
     def unsubscribe_base(self) -> str:
         return self.delivery.unsubscribe_url or f"{self.service_url}/unsubscribe"
+
+    @property
+    def individual(self) -> bool:
+        """Whether opens and clicks are kept per reader (``tracking: individual``)."""
+        return self.tracking == "individual"
 
     @property
     def click_base(self) -> str | None:

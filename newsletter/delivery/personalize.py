@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlsplit, urlunsplit
 
+from newsletter.clicks import READER
 from newsletter.config import SECRET_ENV, Environment
 from newsletter.content import richtext
 from newsletter.content.settings import Publication
@@ -53,6 +54,8 @@ class Personalizer:
         self.day = int(time.time()) // 86400
         self.greeting = publication.delivery.greeting
         self.mailto_tail = f", <mailto:{publication.unsubscribe_mailto}?subject=unsubscribe>"
+        # The reader's token in click links and the pixel: only where they carry one.
+        self.individual = publication.individual and publication.click_base is not None
 
     def links(self, recipient: Recipient) -> tuple[str, str]:
         """The reader's unsubscribe and manage links (one HMAC for both)."""
@@ -69,11 +72,23 @@ class Personalizer:
     def values(self, recipient: Recipient) -> dict[str, str]:
         leave, manage = self.links(recipient)
         values = {UNSUBSCRIBE_TOKEN: leave, MANAGE_TOKEN: manage}
+        if self.individual:
+            values[READER] = self.reader(recipient)
         if self.greeting:
             text = self.greeting_for(recipient)
             values[GREETING_TOKEN] = richtext.wrap(text)  # the text edition's lines
             values[GREETING_HTML_TOKEN] = escape(text)
         return values
+
+    def reader(self, recipient: Recipient) -> str:
+        """The token naming the reader in their click links and open pixel."""
+        return self.signer.reader(recipient.link, self.day)
+
+    def reader_member(self, recipient: Recipient) -> str:
+        """The reader's token as a JSON member followed by a comma, for a provider's
+        substitutions; empty where links carry no reader (tokens are URL-safe: no
+        escaping)."""
+        return f'"{READER}":"{self.reader(recipient)}",' if self.individual else ""
 
     def greeting_for(self, recipient: Recipient) -> str:
         return self.publication.delivery.greeting_for(recipient.name) or ""

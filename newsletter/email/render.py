@@ -219,8 +219,8 @@ PREHEADER_STYLE = ("display:none;font-size:0;line-height:0;max-height:0;max-widt
                    "opacity:0;overflow:hidden;mso-hide:all;")
 
 
-_OPEN_PIXEL = re.compile(r'<img src="[^"]*/o/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+" width="1" '
-                         r'height="1" alt=""[^>]*>')
+_OPEN_PIXEL = re.compile(r'<img src="[^"]*/o/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\?r=%%reader%%)?" '
+                         r'width="1" height="1" alt=""[^>]*>')
 
 
 def without_open_pixel(html: str) -> str:

@@ -62,9 +62,13 @@ class IssueFigures:
             events[kind.value] = {"count": self.count(kind), "rate": self.rate(kind),
                                   "by_detail": {d or "none": n for d, n in details.items()}}
         synced_at = self.counts.synced_at
+        unique = self.counts.unique
         return {"issue": self.issue, "sent": self.sent,
                 "started": self.counts.started.isoformat() if self.counts.started else None,
                 "events": events,
+                # readers (people) who opened and clicked, where kept per reader; else null
+                "unique": {"openers": unique["opened"], "clickers": unique["clicked"]}
+                if unique is not None else None,
                 # kinds whose figures are the provider's statistics (``stats sync``)
                 "synced": sorted(self.counts.synced),
                 "synced_at": synced_at.isoformat() if synced_at else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from newsletter.clicks import READER_PART
 from newsletter.content import richtext
 from newsletter.email import message
 from newsletter.email.render import (
@@ -57,7 +58,8 @@ def published(project: Project, today: dt.date, *, include_future: bool = False
 def web_page(email: Email, unsubscribe_page: str, manage_page: str = "") -> str:
     """The email as a web page: no per-reader parts, the reader links generic (the pages
     say where a reader's own links are), and no open pixel (a visit is no open)."""
-    html = without_open_pixel(email.html).replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
+    html = without_open_pixel(email.html).replace(READER_PART, "")  # no reader on the web
+    html = html.replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
     html = html.replace(MANAGE_TOKEN, manage_page or unsubscribe_page)
     return html.replace(GREETING_HTML_TOKEN, "").replace(GREETING_TOKEN, "")
 

@@ -45,6 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from newsletter import words
+from newsletter.clicks import READER_PART
 from newsletter.config import Environment
 from newsletter.content.settings import Publication
 from newsletter.email.render import (
@@ -112,7 +113,8 @@ def as_read(rendered: Rendered, publication: Publication) -> Rendered:
     greeting = publication.delivery.greeting_for(name) or ""
     values = {GREETING_TOKEN: greeting, GREETING_HTML_TOKEN: html.escape(greeting),
               UNSUBSCRIBE_TOKEN: _stand_in(publication.unsubscribe_base),
-              MANAGE_TOKEN: _stand_in(publication.manage_base)}
+              MANAGE_TOKEN: _stand_in(publication.manage_base),
+              READER_PART: ""}  # a click in the preview is no reader's
     email = rendered.email
     filled = dataclasses.replace(email, html=_fill(email.html, values),
                                  text=_fill(email.text, values))

@@ -328,6 +328,23 @@ synced_counts = Table(
     Column("synced_at", UtcDateTime(), nullable=False),
 )
 
+# Which reader opened or clicked what (revision 0017): written only at ``tracking:
+# individual`` (store/activity.py), erased with the reader, aged by ``prune``. The reader
+# by number alone: no address here.
+reader_activity = Table(
+    "reader_activity", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, nullable=False),
+    Column("issue", String(ISSUE_KEY), nullable=False),
+    Column("kind", String(16), nullable=False),  # opened | clicked
+    Column("detail", String(16), nullable=False),  # person | machine
+    Column("url", String(2000)),  # clicked: the link
+    Column("happened_at", UtcDateTime(), nullable=False),
+    Index("ix_reader_activity_subscriber", "subscriber_id"),
+    Index("ix_reader_activity_issue", "issue", "kind", "subscriber_id"),
+    Index("ix_reader_activity_happened", "happened_at"),
+)
+
 # A send begun although the sender's health said stop (revision 0014): who said so, and
 # why (``send --override-health REASON``).
 health_overrides = Table(

@@ -21,15 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.redact import addresses
+from newsletter.store import activity, tallies
 from newsletter.store import status as rules
-from newsletter.store import tallies
 from newsletter.store.db import event_counts, events, subscribers
 from newsletter.store.vocabulary import (
     DETAIL_LENGTH,
@@ -57,15 +57,19 @@ class Recorded:
     statuses: int  # subscribers whose status they changed
 
 
-def record(engine: Engine, batch: Sequence[Event]) -> Recorded:
-    """Keep the events not seen before and apply them, in one transaction."""
+def record(engine: Engine, batch: Sequence[Event], *, individual: bool = False) -> Recorded:
+    """Keep the events not seen before and apply them, in one transaction; with
+    ``individual`` (``tracking: individual``), each new open and click is kept for its
+    reader too (store/activity.py)."""
     if not batch:
         return Recorded(0, 0)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         fresh = _insert_new(conn, batch, now)
-        tallies.add(conn, list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}
-                          .values()))
+        new = list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}.values())
+        tallies.add(conn, new)
+        if individual:
+            activity.add(conn, [replace(e, reader=None) for e in new], now)
         changed = 0
         for event in batch:
             status = status_of(event)
@@ -149,9 +153,13 @@ def _insert_new(conn: Connection, batch: Sequence[Event], now: dt.datetime) -> s
 def count_clicks(engine: Engine, clicked: Sequence[Event]) -> None:
     """Add clicks (and opens of the service's pixel) to their issue's counts, without
     keeping each as an event: the readers' service's own, which no provider retries (so
-    they need no id)."""
+    they need no id). Those naming a reader (``reader``, at the individual level) are
+    kept for that reader too, when the reader is still on file."""
     with engine.begin() as conn:
         tallies.add(conn, clicked)
+        named = [e for e in clicked if e.reader]
+        if named:
+            activity.add(conn, named, dt.datetime.now(dt.UTC))
 
 
 def counts(engine: Engine, issue: str) -> dict[str, int]:

@@ -1,11 +1,13 @@
 """What the database knows of each issue's readers and of the list, as counts: what
 ``newsletter stats``, the report and the health check read.
 
-Nothing here reads a reader's row or names one: the figures come from three tables of
-counts, the send's own (``sends``, ``batches``: how many a send reached), the events'
-(``event_counts``, kept by store/events.py as events come), the providers' own statistics
-(``synced_counts``, read by ``stats sync``, store/synced.py) and list growth
-(``reader_moves``, kept by the database's triggers, revision 0014).
+Nothing here reads a reader's row or names one: the figures come from tables of counts
+(and, at ``tracking: individual``, how many readers opened and clicked each issue, which
+store/activity.py counts by number, naming none): the send's own (``sends``,
+``batches``: how many a send reached), the events' (``event_counts``, kept by
+store/events.py as events come), the providers' own statistics (``synced_counts``, read
+by ``stats sync``, store/synced.py) and list growth (``reader_moves``, kept by the
+database's triggers, revision 0014).
 
 Events counted as they come and a provider's statistics count the same happenings, so
 they are never added up. Per issue and kind, the larger total is shown, with its own
@@ -25,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
+from newsletter.store import activity
 from newsletter.store.db import batches, event_counts, reader_moves, sends
 from newsletter.store.vocabulary import Detail, Kind
 
@@ -51,6 +54,9 @@ class IssueCounts:
     links: list[LinkCount] = field(default_factory=list)
     synced: set[str] = field(default_factory=set)  # kinds shown from the provider's stats
     synced_at: dt.datetime | None = None  # the latest ``stats sync`` of this issue
+    # How many readers opened and clicked (people), where opens and clicks were kept per
+    # reader (``tracking: individual``): {"opened": n, "clicked": n}; None where none were.
+    unique: dict[str, int] | None = None
 
     def count(self, kind: Kind, detail: Detail | None = None) -> int:
         found = self.events.get(kind.value, {})
@@ -96,6 +102,8 @@ def issue_counts(engine: Engine, issues: Sequence[str]) -> list[IssueCounts]:
                 pair = links[issue].setdefault(url, [0, 0])
                 pair[detail == Detail.MACHINE] += int(n)
     _merge_synced(engine, found)
+    for issue, unique in activity.unique(engine, list(found)).items():
+        found[issue].unique = unique
     for issue, by_url in links.items():
         found[issue].links = sorted((LinkCount(url, p, m) for url, (p, m) in by_url.items()),
                                     key=lambda link: (-link.people, link.url))

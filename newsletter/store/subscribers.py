@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 from newsletter import timing, tokens
 from newsletter.errors import BadLink, BadTimezone, StatusRefused, SubscriberError
 from newsletter.safetext import for_spreadsheet, one_line
-from newsletter.store import csvfile, erased, tallies
+from newsletter.store import activity, csvfile, erased, tallies
 from newsletter.store import status as rules
 from newsletter.store.db import (
     batches,
@@ -312,6 +312,7 @@ def forget(engine: Engine, address: str, cause: Cause = Cause.OPERATOR) -> None:
 
 def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    activity.erase(conn, subscriber_id)  # what they opened and clicked (individual level)
     conn.execute(delete(welcomes).where(welcomes.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).

@@ -56,6 +56,9 @@ class Event:
     detail: Detail | None = None
     reason: str | None = None  # the provider's or the receiving server's words
     url: str | None = None  # clicked: the link
+    # The readers' service's own click or open at ``tracking: individual``: the link key
+    # of the reader its signed token named (never a provider's: theirs name the address).
+    reader: str | None = None
 
 
 def status_of(event: Event) -> str | None:

@@ -222,7 +222,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
                 received = await _received(hook, request)
             if isinstance(received, Response):
                 return received
-            recorded = await run_in_threadpool(store_events.record, service.engine, received)
+            recorded = await run_in_threadpool(
+                store_events.record, service.engine, received,
+                individual=service.publication.individual)
             return JSONResponse({"received": len(received), "new": recorded.new})
 
         return receive
@@ -235,12 +237,13 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
              for name, hook in service.webhooks.items()]
 
     click_key = link_keys.key(service.secret)
+    readers = clicks.Readers(service.secret, service.publication.individual)
 
     async def click(request: Request) -> Response:  # async: nothing here waits
-        return clicks.redirect(request, click_key, tally)
+        return clicks.redirect(request, click_key, tally, readers)
 
     async def pixel(request: Request) -> Response:
-        return clicks.opened(request, click_key, tally)
+        return clicks.opened(request, click_key, tally, readers)
 
     return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/c/{token}", click, methods=["GET", "HEAD"]),

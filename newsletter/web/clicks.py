@@ -24,6 +24,14 @@ scanning the issue's links, or from Apple's network (17.0.0.0/8: Apple Mail Priv
 Protection loads every message's images through it as the message arrives). An open does
 not count towards a burst: a reader opens the email, then its stories.
 
+At ``tracking: individual`` a link (and the pixel) carries its reader's token too
+(``?r=``, a "reader" token of tokens.py): checked here, an HMAC and no database, and the
+click waits in the tally with the reader's link key, which the flush looks up
+(store/activity.py). A reader part that does not verify (another's changed, another
+publication's, a token made for something else, a thousand characters of anything) is
+ignored: the click is counted as at the aggregate level and the reader goes to the story
+all the same. At the other levels the reader part is not even read.
+
 A client that opens the same link again within :data:`REPEAT_SECONDS` is not counted
 again: one reader (or one script) cannot make a story look wanted by clicking it a
 thousand times. Many clients still can; no count without the reader's name can stop
@@ -44,13 +52,13 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from newsletter import clicks
+from newsletter import clicks, tokens
 from newsletter.errors import BadLink
 from newsletter.store import events
 from newsletter.store.vocabulary import Detail, Kind
 from newsletter.web import clients
 
-__all__ = ["BURST", "BURST_SECONDS", "HOLD", "PIXEL", "REPEAT_SECONDS", "Tally",
+__all__ = ["BURST", "BURST_SECONDS", "HOLD", "PIXEL", "REPEAT_SECONDS", "Readers", "Tally",
            "machine_agent", "opened", "redirect"]
 
 log = logging.getLogger("newsletter.web")
@@ -94,6 +102,26 @@ class _Click:
     url: str  # empty for an open
     client: str
     machine: bool
+    reader: str | None = None  # the link key a verified reader part named
+
+
+class Readers:
+    """Reads the reader part of a link (``?r=``) at the individual level of tracking."""
+
+    def __init__(self, secret: bytes, individual: bool) -> None:
+        self.secret = secret
+        self.individual = individual
+
+    def of(self, request: Request) -> str | None:
+        """The link key the request's reader part names; None at the other levels, and
+        for no part or one that does not verify as a reader's token of ours."""
+        given = request.query_params.get("r") if self.individual else None
+        if not given:
+            return None
+        try:
+            return tokens.read(self.secret, given, "reader").key
+        except BadLink:
+            return None
 
 
 @dataclass
@@ -112,22 +140,25 @@ class Tally:
         self.clock = clock
         self.waiting: deque[_Click] = deque()  # oldest first
         self.clients: OrderedDict[str, _Client] = OrderedDict()
-        self.opened: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self.opened: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
         self.dropped = 0
 
-    def add(self, issue: str, url: str, client: str, machine: bool) -> None:
-        """A click on ``url`` in ``issue``; with ``url`` empty, an open of the issue."""
+    def add(self, issue: str, url: str, client: str, machine: bool,
+            reader: str | None = None) -> None:
+        """A click on ``url`` in ``issue``; with ``url`` empty, an open of the issue.
+        ``reader``: the link key of the reader a verified reader part named."""
         now = self.clock()
-        if self._repeated((client, issue, url), now):
+        # Two readers behind one address (an office) are two clicks when each is named.
+        if self._repeated((client, issue, url, reader or ""), now):
             return
         if self._scanning(client, issue, url, now):
             machine = True
         if len(self.waiting) >= MAX_WAITING:
             self.dropped += 1  # the database has been away long: keep the memory bounded
             return
-        self.waiting.append(_Click(now, issue, url, client, machine))
+        self.waiting.append(_Click(now, issue, url, client, machine, reader))
 
-    def _repeated(self, key: tuple[str, str, str], now: float) -> bool:
+    def _repeated(self, key: tuple[str, str, str, str], now: float) -> bool:
         """Whether this client opened this link within :data:`REPEAT_SECONDS`; noted."""
         last = self.opened.pop(key, None)
         self.opened[key] = now if last is None or now - last >= REPEAT_SECONDS else last
@@ -157,14 +188,15 @@ class Tally:
         return False
 
     def due(self, *, everything: bool = False) -> list[events.Event]:
-        """The clicks held long enough, as events of our vocabulary (no reader named),
-        taken out of the waiting list."""
+        """The clicks held long enough, as events of our vocabulary (no address; the
+        reader's link key where a reader part named one), taken out of the waiting list."""
         now = self.clock()
         ready = []
         while self.waiting and (everything or now - self.waiting[0].at >= HOLD):
             ready.append(self.waiting.popleft())  # in time order: stop at the first too new
         return [events.Event("", Kind.CLICKED if c.url else Kind.OPENED, "", c.issue, None,
-                             Detail.MACHINE if c.machine else Detail.PERSON, url=c.url or None)
+                             Detail.MACHINE if c.machine else Detail.PERSON, url=c.url or None,
+                             reader=c.reader)
                 for c in ready]
 
     def flush(self, *, everything: bool = False) -> int:
@@ -188,7 +220,8 @@ class Tally:
         if written:
             return len(ready)
         self.waiting.extendleft(reversed([_Click(0.0, e.issue or "", e.url or "", "",
-                                                 e.detail is Detail.MACHINE) for e in ready]))
+                                                 e.detail is Detail.MACHINE, e.reader)
+                                          for e in ready]))
         return 0
 
     async def run(self) -> None:
@@ -205,9 +238,11 @@ class Tally:
             self._settle(ready, await asyncio.to_thread(self._write, ready))
 
 
-def redirect(request: Request, click_key: bytes, tally: Tally) -> Response:
-    """The route: a 302 to the story a valid token names, counted; a 404 page for any
-    other token (never a redirect to anything a stranger chose)."""
+def redirect(request: Request, click_key: bytes, tally: Tally,
+             readers: Readers | None = None) -> Response:
+    """The route: a 302 to the story a valid token names, counted (for its reader too,
+    when ``readers`` finds one); a 404 page for any other token (never a redirect to
+    anything a stranger chose, whatever the reader part)."""
     try:
         click = clicks.read(click_key, request.path_params["token"])
     except BadLink:
@@ -217,12 +252,14 @@ def redirect(request: Request, click_key: bytes, tally: Tally) -> Response:
                         media_type="text/plain; charset=utf-8")
     machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent"))
     host = request.client.host if request.client else None
-    tally.add(click.issue.isoformat(), click.url, clients.bucket(host), machine)
+    tally.add(click.issue.isoformat(), click.url, clients.bucket(host), machine,
+              readers.of(request) if readers else None)
     # Not cached (every answer of the service says no-store): every click comes here.
     return RedirectResponse(click.url, status_code=302)
 
 
-def opened(request: Request, click_key: bytes, tally: Tally) -> Response:
+def opened(request: Request, click_key: bytes, tally: Tally,
+           readers: Readers | None = None) -> Response:
     """The open pixel's route: the image, an open counted when the token is an open
     pixel's (anything else: a 404, counting nothing)."""
     try:
@@ -234,7 +271,8 @@ def opened(request: Request, click_key: bytes, tally: Tally) -> Response:
     host = request.client.host if request.client else None
     machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent")) \
         or _from_apple(host)
-    tally.add(pixel.issue.isoformat(), "", clients.bucket(host), machine)
+    tally.add(pixel.issue.isoformat(), "", clients.bucket(host), machine,
+              readers.of(request) if readers else None)
     return Response(PIXEL, media_type="image/gif")
 
 

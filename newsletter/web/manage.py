@@ -1,5 +1,7 @@
 """A reader's own page, reached by the manage link at the foot of every issue: their name
-and timezone, leaving, a download of everything kept about them, and erasing it.
+and timezone, leaving, a download of everything kept about them, and erasing it. The page
+and the download say what is kept of opens and clicks at the publication's level of
+tracking; at ``individual`` the download lists the reader's own (store/activity.py).
 
 The link's token is for managing only (see tokens.py); it does not expire, as the link
 in an old issue should still work. Every change is a POST carrying the token.
@@ -16,7 +18,7 @@ from starlette.responses import Response
 
 from newsletter import tokens
 from newsletter.errors import SubscriberError
-from newsletter.store import consent
+from newsletter.store import activity, consent
 from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, find_by_link
 from newsletter.web import forms
@@ -48,7 +50,7 @@ def page(service: Service, reader: Subscriber, token: str, *, saved: bool = Fals
         active=reader.status == Status.ACTIVE, token=token, unsubscribe_token=leave,
         name=reader.name or "" if name is None else name,
         timezone=reader.timezone or "" if timezone is None else timezone,
-        saved=saved, error=error, zones=zones())
+        saved=saved, error=error, zones=zones(), tracking=service.publication.tracking)
 
 
 async def show(request: Request) -> Response:
@@ -88,6 +90,8 @@ async def save(request: Request) -> Response:
 
 _READING = {
     "aggregate": "counted for each issue and story, never for a reader: none is kept for you",
+    "individual": "kept for you, as you agreed: which issues you opened and which links you "
+                  "clicked, and when (opened_and_clicked); erasing your data removes them",
     "off": "not counted: links go straight to the stories",
 }
 
@@ -98,10 +102,15 @@ async def download(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     data = await run_in_threadpool(consent.record, service.engine, found.id)
-    body = json.dumps({"publication": service.publication.name, "subscriber": data,
-                       # Nothing below is about the reader: said, so they need not ask.
-                       "opens_and_clicks": _READING[service.publication.tracking]},
-                      indent=2, ensure_ascii=False)
+    kept: dict[str, object] = {
+        "publication": service.publication.name, "subscriber": data,
+        # What is kept of opens and clicks, said, so they need not ask.
+        "opens_and_clicks": _READING[service.publication.tracking]}
+    # Rows kept while the level was individual are listed whatever the level is now.
+    rows = await run_in_threadpool(activity.of_reader, service.engine, found.id)
+    if rows or service.publication.individual:
+        kept["opened_and_clicked"] = rows
+    body = json.dumps(kept, indent=2, ensure_ascii=False)
     return Response(body + "\n", media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-subscription.json"'})
 

@@ -194,3 +194,38 @@ def test_health_reads_dns_only_when_asked(project_dir: Path) -> None:
     # named with what was found or why it could not be asked.
     assert [line.split()[1].rstrip(":") for line in shown] == ["SPF", "DMARC", "DKIM"]
     assert all(line.split()[0] in {"ok", "warn", "missing", "unknown"} for line in shown)
+
+
+def test_unique_openers_and_clickers_where_kept_per_reader(project_dir: Path) -> None:
+    newsletter = _sent_to(project_dir, 10)
+    _events(newsletter, [(Kind.OPENED, Detail.PERSON, None)] * 3 +
+            [(Kind.CLICKED, Detail.PERSON, LEAD)])  # the aggregate level: no reader kept
+    code, out = run("stats", DAY)
+    assert "unique" not in out and "not per reader" in out
+    assert json.loads(run("stats", DAY, "--json")[1])["unique"] is None
+
+    def event(n: int, kind: Kind, who: str, detail: Detail) -> Event:
+        return Event(f"i{n}", kind, who, DAY, None, detail,
+                     url=LEAD if kind is Kind.CLICKED else None)
+
+    events.record(newsletter.engine, [  # the individual level
+        event(1, Kind.OPENED, "r0@example.org", Detail.PERSON),
+        event(2, Kind.OPENED, "r0@example.org", Detail.PERSON),  # the same reader again
+        event(3, Kind.OPENED, "R4@Example.org", Detail.PERSON),
+        event(4, Kind.OPENED, "r1@example.org", Detail.MACHINE),  # a proxy: no reader's
+        event(5, Kind.CLICKED, "r2@example.org", Detail.PERSON),
+        event(6, Kind.CLICKED, "r3@example.org", Detail.MACHINE),
+        event(7, Kind.CLICKED, "stranger@example.org", Detail.PERSON)], individual=True)
+    code, out = run("stats", DAY)
+    assert code == 0, out
+    assert "  unique                2 opened, 1 clicked (readers, kept per reader)" in \
+        out.splitlines()
+    assert "@" not in out and "not per reader" not in out
+    assert any(line.startswith("note: clicks are counted per link; unique openers")
+               for line in out.splitlines())
+    code, out = run("stats", DAY, "--json")
+    assert json.loads(out)["unique"] == {"openers": 2, "clickers": 1} and "@" not in out
+    span = newsletter.trend(3, today=dt.date(2024, 7, 25)).as_dict()  # what --days prints
+    assert [i["unique"] for i in span["issues"]] == [  # type: ignore[attr-defined]
+        {"openers": 2, "clickers": 1}]
+    assert "@" not in json.dumps(span)

@@ -55,16 +55,16 @@ def test_prune_removes_old_sends_and_events(engine: Engine, project_dir: Path,
     assert run("send", "2024-07-23")[0] == 0
     newsletter = Newsletter(project_dir / "newsletter.yaml")
     assert newsletter.prune(dt.timedelta(days=1)) == {
-        "sends": 0, "batches": 0, "deliveries": 0, "events": 0, "unconfirmed": 0,
-        "request counts": 0}
+        "sends": 0, "batches": 0, "deliveries": 0, "events": 0, "reader activity": 0,
+        "unconfirmed": 0, "request counts": 0}
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=200)
     gone = newsletter.prune(dt.timedelta(days=180), now=later)
     assert gone["sends"] == 1 and gone["batches"] == 1
     assert rows(engine, "sends") == 0 and rows(engine, "batches") == 0
     assert run("prune", "--older-than", "soon")[0] == 2  # a bad age: a usage error
     assert run("prune", "--older-than", "26w", "--yes") == (
-        0, "0 sends, 0 batches, 0 deliveries, 0 events, 0 unconfirmed, 0 request counts "
-        "removed\n")
+        0, "0 sends, 0 batches, 0 deliveries, 0 events, 0 reader activity, 0 unconfirmed, "
+        "0 request counts removed\n")
 
 
 def test_prune_erases_requests_and_readers_who_never_confirmed(

@@ -372,7 +372,6 @@ def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
         assert conn.execute(text("SELECT COUNT(*) FROM synced_counts")).scalar_one() == 0
 
 
-
 def _listed(engine: Engine) -> list[tuple[int, int]]:
     """(batch, reader) for every id on a batch's list (revision 0016 on)."""
     with engine.connect() as conn:
@@ -440,3 +439,23 @@ def test_a_send_half_done_under_0015_resumes_after_revision_0016(bare: Engine) -
     assert ledger.status().counts == {"pending": 0, "sent": 12, "skipped": 0, "failed": 0,
                                       "uncertain": 0}
     assert _listed(bare) == []
+
+
+def test_reader_activity_comes_and_goes_with_revision_0017(bare: Engine) -> None:
+    _to(bare, "0016")
+    assert not inspect(bare).has_table("reader_activity")
+    _to(bare, "0017")
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO reader_activity (subscriber_id, issue, kind, detail, "
+                          "url, happened_at) VALUES (7, '2024-07-23', 'clicked', 'person', "
+                          "'https://example.org/a', :at)"), {"at": "2024-07-24 06:00:00+00:00"})
+        conn.execute(text("INSERT INTO synced_counts (issue, provider, kind, detail, count, "
+                          "synced_at) VALUES ('2024-07-23', 'one', 'delivered', '', 7, "
+                          ":at)"), {"at": "2024-07-24 06:00:00+00:00"})
+    _to(bare, "0016", down=True)
+    assert not inspect(bare).has_table("reader_activity")
+    with bare.connect() as conn:  # what 0016 keeps is left as it was
+        assert conn.execute(text("SELECT count FROM synced_counts")).scalar_one() == 7
+    _to(bare, "head")
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM reader_activity")).scalar_one() == 0

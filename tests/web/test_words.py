@@ -61,7 +61,13 @@ def every_page(pages: Pages) -> Iterator[tuple[str, str]]:
             yield f"manage {status} {error}", pages.text(
                 "manage.html.j2", masked=MASKED, reader_status=str(status),
                 active=status == Status.ACTIVE, token="t", unsubscribe_token="u", name="",
-                timezone="", saved=not error, error=error, zones=["Europe/Paris"])
+                timezone="", saved=not error, error=error, zones=["Europe/Paris"],
+                tracking="aggregate")
+    for tracking in ("off", "individual"):  # what the page says is kept, at each level
+        yield f"manage {tracking}", pages.text(
+            "manage.html.j2", masked=MASKED, reader_status="active", active=True, token="t",
+            unsubscribe_token="u", name="", timezone="", saved=False, error="",
+            zones=["Europe/Paris"], tracking=tracking)
     yield "confirm", pages.text("confirm.html.j2", masked=MASKED, token="t")
     yield "unsubscribe", pages.text("unsubscribe.html.j2", masked=MASKED, token="t",
                                     action="unsubscribe")

@@ -230,7 +230,7 @@ class SendGridTransport(Transport):
             at = self._local_time(recipient.timezone, self.timing.local_day)
             if at > self._now:
                 entry += f',"send_at":{at}'
-        greeting = self._greeting(recipient)
+        greeting = self._greeting(recipient) + self.personalizer.reader_member(recipient)
         if self.asm:  # SendGrid's own links: only a greeting is ours to fill
             return f'{entry},"substitutions":{{{greeting[:-1]}}}}}' if greeting else entry + "}"
         leave, manage = self.personalizer.signer.pair(recipient.link, self.personalizer.day)
