@@ -11,11 +11,12 @@ import pygal
 from markupsafe import Markup
 from pygal.style import Style
 
+from newsletter.insight.colours import PALETTE
+
 __all__ = ["bars", "lines"]
 
 # Colours that keep 3:1 against both the light and the dark page (WCAG's non-text
 # contrast): a blue, an orange, a green, a purple, a red.
-PALETTE = ("#2f7fd1", "#d9661a", "#2e9e5b", "#9a6fd6", "#d63c4f")
 _STYLE = Style(background="transparent", plot_background="transparent",
                foreground="currentColor", foreground_strong="currentColor",
                foreground_subtle="#8a8a8a", colors=PALETTE, opacity=".9",

@@ -4,6 +4,7 @@ rates of each issue, and the list's growth."""
 
 from __future__ import annotations
 
+from newsletter.insight.colours import PALETTE
 from newsletter.insight.trend import Trend
 from newsletter.store.vocabulary import Detail, Kind
 
@@ -42,6 +43,10 @@ def markdown(span: Trend) -> str:
     return "\n".join(lines)
 
 
+_PALETTE = ('%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": '
+            f'"{PALETTE[0]}, {PALETTE[2]}"}}}}}}}}%%')
+
+
 def _chart(span: Trend) -> list[str]:
     shown = span.issues[-30:]
     labels = ", ".join(f'"{f.issue[5:]}"' for f in shown)
@@ -55,7 +60,9 @@ def _chart(span: Trend) -> list[str]:
                                                                           strict=True))
     what = "opens (line; all opens where the provider does not tell people's apart)" \
         if mixed else "opens (line)"
-    return ["```mermaid", "xychart-beta",
+    # Mermaid's own bar colour is a pale lilac, near invisible on GitHub's white: the
+    # report's blue and green (insight/charts.py) read on white and on GitHub's dark.
+    return ["```mermaid", _PALETTE, "xychart-beta",
             f'    title "Clicks (bars) and {what} per 100 messages, last {len(shown)} '
             'issues"',
             f"    x-axis [{labels}]", '    y-axis "per 100 messages"',

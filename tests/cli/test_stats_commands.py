@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from newsletter.api import Newsletter
 from newsletter.store import db, events
@@ -122,7 +122,8 @@ def _health_at(newsletter: Newsletter, complaints: int, sent: int) -> None:
 
 
 def test_the_health_gate_stops_a_send_with_exit_4_until_overridden(
-        project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     run("subscribers", "add", "ann@example.org")
     newsletter = Newsletter(project_dir / "newsletter.yaml")
     _health_at(newsletter, complaints=4, sent=1000)  # 0.4%: above Gmail's 0.3%
