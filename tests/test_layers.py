@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO
+from tests.helpers import PUBLICATION, REPO
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
@@ -95,8 +95,8 @@ def test_build_loads_no_network_client_and_leaves_requests_whole(tmp_path: Path)
     # `newsletter build` inlines CSS with premailer, which imports `requests` to fetch
     # remote stylesheets (never asked of it here): a stand-in keeps that tenth of the
     # command's time out, and anyone importing `requests` later gets the real package.
-    shutil.copy(REPO / "newsletter.yaml", tmp_path)
-    shutil.copytree(REPO / "issues", tmp_path / "issues")
+    shutil.copy(PUBLICATION / "newsletter.yaml", tmp_path)  # the suite's own, not the repo's
+    shutil.copytree(PUBLICATION / "issues", tmp_path / "issues")
     code = ("import sys\n"
             "from newsletter.cli import main\n"
             "try:\n    main(['build', '2024-07-23'])\nexcept SystemExit as exc:\n"

@@ -324,11 +324,11 @@ def test_ctrl_c_stops_the_command_with_a_page_listening(project_dir: Path) -> No
 def test_the_welcome_email_has_its_page(browser, server, project_dir: Path) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
-    from tests.helpers import REPO
+    from tests.helpers import PUBLICATION
 
     answer = httpx.get(f"{server.url}welcome/")
     assert answer.status_code == 404 and "No welcome email" in answer.text
-    save(project_dir / "welcome.yaml", (REPO / "welcome.yaml").read_text())
+    save(project_dir / "welcome.yaml", (PUBLICATION / "welcome.yaml").read_text())
     assert httpx.get(f"{server.url}welcome").headers["location"] == "welcome/"
     page = browser.new_page(viewport={"width": 1700, "height": 1000})
     page.goto(f"{server.url}welcome/")
