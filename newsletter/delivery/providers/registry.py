@@ -19,9 +19,9 @@ in every error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from newsletter.config import Environment
 from newsletter.content.schema import validate_part
@@ -40,6 +40,8 @@ from newsletter.delivery.providers.base import (
     Webhook,
 )
 from newsletter.errors import ConfigError, Problem, ProblemsFound
+
+T = TypeVar("T")
 
 __all__ = ["PROVIDERS", "Options", "Outcome", "Provider", "Scheduler", "Setup", "Transport",
            "Webhook", "auto_help", "auto_name", "make", "names", "options_problems", "provider",
@@ -147,27 +149,32 @@ def suppression_sources(publication: Publication, env: Environment, *, outbox: P
                         ) -> dict[str, SuppressionSource]:
     """The suppression source of every provider set up in ``env`` that has one. A
     ConfigError naming what sets one up when none is."""
-    keeping = [p for p in PROVIDERS.values() if p.suppressions]
-    sources = {p.name: p.suppressions(make(p.name, publication, env, outbox=outbox,
-                                           signs_links=False))
-               for p in configured(env) if p.suppressions}
-    if not sources:
-        wanted = " or ".join(p.needs for p in keeping) or "a provider that keeps them"
-        raise ConfigError(f"no provider with suppression lists is set up: set {wanted}")
-    return sources
+    return _sources(publication, env, outbox, lambda p: p.suppressions,
+                    "no provider with suppression lists is set up")
 
 
 def stats_sources(publication: Publication, env: Environment, *, outbox: Path
                   ) -> dict[str, StatsSource]:
     """The stats source of every provider set up in ``env`` that has one. A ConfigError
     naming what sets one up when none is."""
-    keeping = [p for p in PROVIDERS.values() if p.stats]
-    sources = {p.name: p.stats(make(p.name, publication, env, outbox=outbox,
-                                    signs_links=False))
-               for p in configured(env) if p.stats}
+    return _sources(publication, env, outbox, lambda p: p.stats,
+                    "stats sync: no provider with statistics is set up")
+
+
+def _sources(publication: Publication, env: Environment, outbox: Path,
+             capability: Callable[[Provider], Callable[[Transport], T] | None],
+             none_set_up: str) -> dict[str, T]:
+    """What ``capability`` makes of each provider set up in ``env`` that has it."""
+    sources: dict[str, T] = {}
+    for provider in configured(env):
+        source = capability(provider)
+        if source is not None:
+            sources[provider.name] = source(make(provider.name, publication, env,
+                                                 outbox=outbox, signs_links=False))
     if not sources:
-        wanted = " or ".join(p.needs for p in keeping) or "a provider that keeps them"
-        raise ConfigError(f"stats sync: no provider with statistics is set up: set {wanted}")
+        wanted = " or ".join(p.needs for p in PROVIDERS.values() if capability(p)) \
+            or "a provider that keeps them"
+        raise ConfigError(f"{none_set_up}: set {wanted}")
     return sources
 
 
