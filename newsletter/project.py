@@ -1,7 +1,7 @@
 """Where a publication's files live, and the one path from an issue file to its findings.
 
-A project is the folder holding ``newsletter.yaml``: issue files in ``issues/``, and
-optionally a ``templates/`` folder whose files override the packaged templates.
+A project is the folder holding ``newsletter.yaml``: issue files in ``issues/``, and its
+templates in ``templates/`` (any it lacks are the package's defaults: look.py).
 """
 
 from __future__ import annotations
@@ -79,6 +79,11 @@ class Project:
         return self.root / "welcome.yaml"
 
     @property
+    def templates_dir(self) -> Path:
+        """The publication's templates (look.py: the package's defaults fill the gaps)."""
+        return self.root / "templates"
+
+    @property
     def outbox_dir(self) -> Path:
         return self.root / "outbox"
 
@@ -87,8 +92,7 @@ class Project:
         # Imported here: the delivery and subscriber commands need no template engine.
         from newsletter.email.render import Renderer
 
-        overrides = self.root / "templates"
-        return Renderer(self.publication, [overrides] if overrides.is_dir() else [],
+        return Renderer(self.publication, self.templates_dir,
                         click_link=self._click_link(), open_pixel=self._open_pixel())
 
     def _click_key(self) -> bytes:
@@ -199,7 +203,7 @@ class Project:
         links = Links(f"{base}?t=PREVIEW", f"{self.publication.manage_base}?t=PREVIEW")
         return render(loaded.welcome, self.publication, links,
                       latest=latest_issue(self.issues_dir, today),
-                      overrides=self.root / "templates")
+                      overrides=self.templates_dir)
 
 
 def _seconds(paths: list[Path]) -> list[Problem]:

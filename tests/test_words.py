@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from newsletter import words
+from newsletter import look, words
 
 PACKAGE = Path(words.__file__).parent
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -34,8 +34,10 @@ def first(message_id: str | tuple[str, ...]) -> str:
 
 
 def template_folders() -> list[Path]:
-    """Every folder of templates in the package: a new one is found, not listed here."""
-    return sorted({path.parent for path in PACKAGE.rglob("*.j2")})
+    """Every folder of templates: the publication's (the repository's templates/, which
+    the package links to) and the package's own; a new one is found, not listed here."""
+    return sorted({path.parent.resolve() for path in PACKAGE.rglob("*.j2")}
+                  | {look.DEFAULTS.resolve()})
 
 
 def marking_modules() -> list[Path]:
@@ -58,7 +60,7 @@ def extracted() -> set[str]:
 
 def test_the_extraction_command_names_every_template_folder() -> None:
     command = (words.LOCALES / "babel.cfg").read_text()
-    named = set(re.findall(r"newsletter/[\w/]+", command))
+    named = set(re.findall(r"(?<=\s)[\w/]*templates\b|newsletter/[\w/]+", command))
     for folder in template_folders():  # the folder, or one that holds it
         inside = folder.relative_to(PACKAGE.parent)
         assert named & {str(inside), *map(str, inside.parents)}, folder

@@ -16,7 +16,7 @@ import importlib
 import logging
 import pickle
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,11 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jinja2 import (
     BytecodeCache,
-    ChoiceLoader,
     Environment,
     FileSystemBytecodeCache,
-    FileSystemLoader,
-    PackageLoader,
     StrictUndefined,
     TemplateError,
     pass_context,
@@ -39,13 +36,12 @@ from jinja2.bccache import Bucket
 from jinja2.runtime import Context
 from markupsafe import Markup
 
-from newsletter import words
+from newsletter import look, words
 from newsletter.content import richtext
 from newsletter.content.issue import PREHEADER_MAX, Issue
 from newsletter.content.settings import Publication
 from newsletter.errors import ConfigError
 
-TEMPLATES = Path(__file__).parent / "templates"
 UNSUBSCRIBE_TOKEN = "%%unsubscribe_url%%"
 MANAGE_TOKEN = "%%manage_url%%"  # the reader's preferences page
 GREETING_TOKEN = "%%greeting%%"  # the text edition's, as written
@@ -110,11 +106,11 @@ def compiled_templates() -> BytecodeCache | None:
 class Renderer:
     """Holds the template environment so many issues render without reloading templates."""
 
-    def __init__(self, publication: Publication, template_dirs: Sequence[Path] = (), *,
+    def __init__(self, publication: Publication, templates: Path | None = None, *,
                  click_link: Callable[[dt.date, str], str] | None = None,
                  open_pixel: Callable[[dt.date], str] | None = None) -> None:
         self.publication = publication
-        self.template_dirs = [Path(d) for d in template_dirs]
+        self.templates = templates  # the publication's own folder, before the defaults
         # Turns a story's URL (tagged) into its click link through the readers' service
         # (project.py makes it from the publication's tracking and the secret), or None.
         self.click_link = click_link
@@ -122,10 +118,8 @@ class Renderer:
 
     @cached_property
     def env(self) -> Environment:
-        loaders = [FileSystemLoader(self.template_dirs),
-                   PackageLoader("newsletter.email", "templates")]
         env = Environment(
-            loader=ChoiceLoader(loaders),
+            loader=look.loader(self.templates),
             autoescape=select_autoescape(disabled_extensions=("txt.j2",), default=True),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
             keep_trailing_newline=True, bytecode_cache=compiled_templates(),

@@ -16,11 +16,11 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from newsletter import look
 from newsletter.content import issue, richtext
 from newsletter.content.settings import DAYS, Publication
 from newsletter.content.welcome import Welcome
 
-TEMPLATES = Path(__file__).parent / "templates"
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                             "Saturday", "Sunday"), strict=True))
 
@@ -85,9 +85,6 @@ def latest_issue(issues_dir: Path, today: dt.date) -> dt.date | None:
 
 
 def _environment(overrides: Path | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES)]
-    if overrides is not None and overrides.is_dir():
-        loaders.insert(0, jinja2.FileSystemLoader(overrides))
-    return jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+    return jinja2.Environment(loader=look.loader(overrides), autoescape=True,
                               trim_blocks=True, lstrip_blocks=True,
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)

@@ -44,7 +44,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from newsletter import words
+from newsletter import look, words
 from newsletter.clicks import READER_PART
 from newsletter.config import Environment
 from newsletter.content.settings import Publication
@@ -52,7 +52,6 @@ from newsletter.email.render import (
     GREETING_HTML_TOKEN,
     GREETING_TOKEN,
     MANAGE_TOKEN,
-    TEMPLATES,
     UNSUBSCRIBE_TOKEN,
     without_open_pixel,
 )
@@ -84,7 +83,8 @@ class Source:
         """Folders to watch. Editors save by writing a new file and renaming it over the
         old one, which a watch on the file itself would lose; its folder sees it."""
         overrides = self.config.parent / "templates"
-        folders = {self.config.parent.resolve(), self.issue.parent.resolve(), TEMPLATES}
+        folders = {self.config.parent.resolve(), self.issue.parent.resolve(),
+                   look.DEFAULTS.resolve()}
         more = {d.resolve() for d in (overrides, self.issues_dir) if d.is_dir()}
         return sorted(folders | more)
 

@@ -1,5 +1,5 @@
-"""The readers' pages: Jinja2 templates in the publication's look, overridable by files of
-the same name in a ``templates/`` folder beside newsletter.yaml (as the email's are).
+"""The readers' pages: Jinja2 templates in the publication's look, from its ``templates/``
+folder beside newsletter.yaml, the package's defaults filling the gaps (look.py).
 
 Every page works without JavaScript, at 320 px and up, light and dark.
 
@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from starlette.responses import HTMLResponse
 
-from newsletter import words
+from newsletter import look, words
 from newsletter.content.settings import Publication
 
 # The pages of a few sentences (message.html.j2 holds their words, by these names).
@@ -29,10 +28,7 @@ Message = Literal[
 class Pages:
     def __init__(self, publication: Publication, overrides: Path | None = None) -> None:
         self.publication = publication
-        loaders = [FileSystemLoader(overrides)] if overrides else []
-        self.env = words.templates(
-            ChoiceLoader([*loaders, PackageLoader("newsletter.web", "templates")]),
-            publication.locale)
+        self.env = words.templates(look.loader(overrides), publication.locale)
         self.lang = str(self.env.globals["lang"])
 
     def text(self, template: str, **values: Any) -> str:

@@ -76,7 +76,7 @@ def test_overlong_teaser(project: Project, write_issue: Callable[..., Path]) -> 
 ])
 def test_an_html_template_without_what_the_law_asks_is_an_error(
         project_dir: Path, cut: str, edition: str, what: str) -> None:
-    from newsletter.email.render import TEMPLATES
+    from newsletter.look import DEFAULTS as TEMPLATES
 
     source = (TEMPLATES / "issue.mjml.j2").read_text()
     assert cut in source
@@ -94,7 +94,7 @@ def test_an_html_template_without_what_the_law_asks_is_an_error(
 ])
 def test_a_text_template_without_what_the_law_asks_is_an_error(
         project_dir: Path, cut: str, what: str) -> None:
-    from newsletter.email.render import TEMPLATES
+    from newsletter.look import DEFAULTS as TEMPLATES
 
     source = (TEMPLATES / "issue.txt.j2").read_text()
     assert cut in source
