@@ -30,7 +30,8 @@ def test_each_template_has_one_copy_in_the_repository() -> None:
 
 
 def test_every_template_the_publication_renders_with_is_at_the_top() -> None:
-    expected = {"issue.mjml.j2", "issue.txt.j2", "archive.html.j2", "subscribe.html.j2",
+    expected = {"issue.mjml.j2", "issue.txt.j2", "archive.html.j2", "archive_issue.html.j2",
+                "archive_page.html.j2", "subscribe.html.j2",
                 "manage.html.j2", "confirm_email.html.j2", "confirm_email.txt.j2",
                 "welcome.html.j2", "welcome.txt.j2", "page.html.j2"}
     assert expected <= {path.name for path in TEMPLATES.iterdir()}

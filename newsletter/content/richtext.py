@@ -17,10 +17,12 @@ from markdown_it.token import Token
 WIDTH = 72
 
 
-@lru_cache(maxsize=2)
-def _parser(*, any_link: bool = False) -> MarkdownIt:
+@lru_cache(maxsize=3)
+def _parser(*, any_link: bool = False, code: bool = False) -> MarkdownIt:
     md = MarkdownIt("zero", {"html": False, "linkify": False, "typographer": False})
     md.enable(["emphasis", "link", "autolink", "escape", "entity", "newline"])
+    if code:
+        md.enable("backticks")  # only for to_plain: the dialect has no code spans
     if any_link:
         # markdown-it quietly turns javascript: links into plain text; to report them we
         # must first see them as links. Only links() uses this parser.
@@ -56,6 +58,21 @@ def to_text(source: str, *, width: int = WIDTH, indent: str = "",
     """Markdown -> wrapped plain text; a link is written ``words (url)``."""
     paragraphs = [_inline_text(children, link) for children in _paragraphs(source, _parser())]
     return "\n\n".join(_wrap(p, width, indent) for p in paragraphs if p)
+
+
+def to_plain(source: str) -> str:
+    """Markdown -> the words alone, for a page's excerpt or a feed's summary: paragraphs
+    kept apart by a blank line, no emphasis marks, a link its words (the address is the
+    page's to give), and a code span's backticks dropped though the email shows them."""
+    md = _parser(code=True)
+    paragraphs = (_plain(children) for children in _paragraphs(source, md))
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
+def _plain(children: list[Token]) -> str:
+    return "".join(tok.content if tok.type in ("text", "code_inline") else
+                   " " if tok.type in ("softbreak", "hardbreak") else ""
+                   for tok in children)
 
 
 def _paragraphs(source: str, md: MarkdownIt) -> Iterator[list[Token]]:

@@ -3,6 +3,11 @@
 Pages link to each other with relative URLs only, so the folder works wherever it is
 served from (a GitHub Pages project site lives under /REPO/). An issue's page is at
 ``YYYY-MM-DD/index.html``, which is what the email's "view in browser" link points to.
+
+An issue's page is rendered for the web (``archive_issue.html.j2``) from the issue the
+email is made of, not the email itself: a page has no reader, so it carries none of the
+reader's links (unsubscribe, manage, view in browser) but a way back to the index, the
+issues before and after it, and a subscribe form when a readers' service takes one.
 """
 
 from __future__ import annotations
@@ -11,20 +16,16 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from jinja2 import TemplateError
 from lxml import etree
 
 from newsletter.clicks import READER_PART
 from newsletter.content import richtext
+from newsletter.content.issue import Issue
+from newsletter.content.settings import Publication
 from newsletter.email import message
-from newsletter.email.render import (
-    GREETING_HTML_TOKEN,
-    GREETING_TOKEN,
-    MANAGE_TOKEN,
-    UNSUBSCRIBE_TOKEN,
-    Email,
-    without_open_pixel,
-)
-from newsletter.errors import Problem, ProblemsFound
+from newsletter.email.render import Email
+from newsletter.errors import ConfigError, Problem, ProblemsFound
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
 
@@ -34,6 +35,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 @dataclass(frozen=True)
 class Entry:
     email: Email
+    issue: Issue
     lead: str  # the lead story's first paragraph, as plain text, for the index and feed
     updated: dt.datetime
 
@@ -55,15 +57,6 @@ def published(project: Project, today: dt.date, *, include_future: bool = False
     return sorted(rendered, key=lambda r: r.email.date, reverse=True), problems
 
 
-def web_page(email: Email, unsubscribe_page: str, manage_page: str = "") -> str:
-    """The email as a web page: no per-reader parts, the reader links generic (the pages
-    say where a reader's own links are), and no open pixel (a visit is no open)."""
-    html = without_open_pixel(email.html).replace(READER_PART, "")  # no reader on the web
-    html = html.replace(UNSUBSCRIBE_TOKEN, unsubscribe_page)
-    html = html.replace(MANAGE_TOKEN, manage_page or unsubscribe_page)
-    return html.replace(GREETING_HTML_TOKEN, "").replace(GREETING_TOKEN, "")
-
-
 @dataclass(frozen=True)
 class Archived:
     files: list[Path]  # every page, then index.html and feed.xml
@@ -74,21 +67,55 @@ def build(project: Project, out: Path, today: dt.date, *, include_future: bool =
           ) -> Archived:
     pub = project.publication
     issues, left_out = published(project, today, include_future=include_future)
-    entries = [Entry(r.email, _first_paragraph(r.parsed.issue.lead.body),
+    entries = [Entry(r.email, r.parsed.issue, _first_paragraph(r.parsed.issue.lead.body),
                      message.send_datetime(r.email, pub)) for r in issues]
     written = [write_atomic(out / e.email.date.isoformat() / "index.html",
-                            web_page(e.email, pub.unsubscribe_base, pub.manage_base)
-                            .encode("utf-8"))
-               for e in entries]
-    index = project.renderer.env.get_template("archive.html.j2").render(
-        pub=pub, theme=pub.theme, entries=entries, lang=pub.locale)
+                            issue_page(project, entries, at).encode("utf-8"))
+               for at, e in enumerate(entries)]
+    index = _render(project, "archive.html.j2", pub=pub, theme=pub.theme, entries=entries,
+                    lang=pub.locale, home="", subscribe=subscribing(pub))
     written.append(write_atomic(out / "index.html", index.encode("utf-8")))
     written.append(write_atomic(out / "feed.xml", atom(project, entries)))
     return Archived(written, left_out)
 
 
+def issue_page(project: Project, entries: list[Entry], at: int) -> str:
+    """The page of ``entries[at]`` (entries newest first): the issue's words and links as
+    the email has them (a story's link tagged, through the readers' service when clicks
+    are counted, but naming no reader), and the pages around it."""
+    context = project.renderer.context(entries[at].issue)
+    story_link = context["tag"]
+    assert callable(story_link)
+
+    def tag(url: str) -> str:
+        return str(story_link(url)).replace(READER_PART, "")  # no reader on the web
+
+    return _render(project, "archive_issue.html.j2", **context
+                   | {"tag": tag, "home": "../", "subscribe": subscribing(project.publication),
+                      "later": entries[at - 1] if at > 0 else None,
+                      "earlier": entries[at + 1] if at + 1 < len(entries) else None})
+
+
+def subscribing(pub: Publication) -> str:
+    """How a page offers the email: "form" (posted to the readers' service), "link" (to
+    the service's own form, where a proof of work must be solved first), or "" when no
+    service runs: the archive is static pages, and a form there would post to nothing."""
+    if pub.readers.service_url is None:
+        return ""
+    return "link" if pub.readers.altcha else "form"
+
+
+def _render(project: Project, template: str, **context: object) -> str:
+    try:
+        return project.renderer.env.get_template(template).render(context)
+    except TemplateError as exc:
+        raise ConfigError(f"template error: {exc}") from exc
+
+
 def _first_paragraph(markdown: str) -> str:
-    return richtext.to_text(markdown, width=10_000).split("\n\n")[0]
+    """The first paragraph's words, Markdown's marks gone: the index and the feed show
+    text, and a reader would see ``*`` and ``_`` as they are."""
+    return richtext.to_plain(markdown).split("\n\n")[0]
 
 
 def atom(project: Project, entries: list[Entry]) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from email import policy
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from newsletter.content import richtext
@@ -79,3 +80,18 @@ def test_markdown_to_text_keeps_raw_html_as_words() -> None:
 def test_markdown_to_html_escapes() -> None:
     assert richtext.to_html("a <script>x</script> & [l](https://e.com/?a=1&b=2)") == \
         '<p>a &lt;script&gt;x&lt;/script&gt; &amp; <a href="https://e.com/?a=1&amp;b=2">l</a></p>'
+
+
+@pytest.mark.parametrize(("source", "plain"), [
+    ("*ocean-based carbon removal*", "ocean-based carbon removal"),
+    ("_not yet_ and __quite__", "not yet and quite"),
+    ("**funded**", "funded"),
+    ("say `experts`", "say experts"),
+    ("in [a report](https://e.com/r) and <https://e.com/a>", "in a report and https://e.com/a"),
+    (r"a \*literal\* star", "a *literal* star"),  # escaped by the editor: theirs to show
+    ("a <b>tag</b> &amp; snake_case_name", "a <b>tag</b> & snake_case_name"),
+    ("one\nline\n\ntwo", "one line\n\ntwo"),
+])
+def test_markdown_to_plain_words(source: str, plain: str) -> None:
+    """The index's and the feed's excerpts: the words, none of Markdown's marks."""
+    assert richtext.to_plain(source) == plain

@@ -115,14 +115,24 @@ def test_the_german_email_says_it_in_german(german_email: Email) -> None:
 
 
 def test_the_german_archive_has_no_english_sentence_left(project_dir: Path) -> None:
-    newsletter = german(project_dir)
+    german(project_dir)
+    config = project_dir / "newsletter.yaml"  # a readers' service: the subscribe form too
+    config.write_text(config.read_text() + "readers:\n  service_url: https://r.example\n")
+    newsletter = Newsletter(config)
     newsletter.archive(project_dir / "site", today=dt.date(2024, 8, 1))
     index = (project_dir / "site" / "index.html").read_text()
     page = shown(index)
     assert not left_in(page), left_in(page)
     assert "<title>BIG Media: alle Ausgaben</title>" in index
     assert "Donnerstag, 1. August 2024" in page
-    assert "Link „Abonnement verwalten“ am Ende jeder Ausgabe" in page
+    assert "BIG Media per E-Mail erhalten:" in page
+    assert "Link „Abonnement verwalten“ am Ende jeder E-Mail" in page
+    issue_page = (project_dir / "site" / "2024-08-01" / "index.html").read_text()
+    shown_issue = shown(issue_page)
+    assert not left_in(shown_issue), left_in(shown_issue)
+    assert "Donnerstag, 1. August 2024" in shown_issue
+    assert "Den ganzen Artikel bei Nordkurier lesen →" in shown_issue
+    assert 'aria-label="Weitere Ausgaben"' in issue_page and "Alle Ausgaben" in shown_issue
     (project_dir / "issues" / "2024-08-01.yaml").unlink()
     newsletter.archive(project_dir / "empty", today=dt.date(2024, 8, 1))
     assert "Noch keine Ausgaben erschienen." in (project_dir / "empty" / "index.html").read_text()
