@@ -74,7 +74,7 @@ def claim(engine: Engine, issue: str, number: int) -> list[Recipient]:
         if claimed is None:
             return []
         planned = sorted(claimed[0] or ())
-        recipients, left = _readers(conn, planned)
+        recipients, left = find_readers(conn, planned)
         if left:  # on file, no longer active: recorded, and off the list
             conn.execute(insert(deliveries), [
                 {"issue": issue, "batch": number, "subscriber_id": sid, "state": "skipped"}
@@ -190,7 +190,7 @@ _READERS = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
     .order_by(subscribers.c.id)
 
 
-def _readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], list[int]]:
+def find_readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], list[int]]:
     """Of a batch's ``planned`` readers: who it goes to, in id order, and who has left
     (still on file, no longer active). One erased since the plan is in neither.
 
