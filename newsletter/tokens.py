@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from newsletter.errors import BadLink, LinkExpired
@@ -111,29 +112,80 @@ _PAIRED = {b"u": slice(0, _SIG_BYTES), b"m": slice(_SIG_BYTES, 2 * _SIG_BYTES)}
 
 
 class Signer:
-    """Makes the token pairs of one send: the secret's HMAC state is keyed once and copied
-    for each reader, half the cost of keying it every time (a send makes a million)."""
+    """Makes the tokens of one send. HMAC-SHA256 (RFC 2104) is two SHA-256 runs, one over
+    the secret's inner pad and the message, one over its outer pad and the first's
+    digest; both pads' states (the inner one with ``v4`` too) are hashed once here and
+    copied for each reader, which is what ``hmac`` does, with two fewer Python layers.
+    A send makes a million pairs; :meth:`pairs` makes a batch's at once."""
 
     def __init__(self, secret: bytes) -> None:
-        self._keyed = hmac.new(secret, b"v4", hashlib.sha256)
+        if len(secret) > _BLOCK:  # as HMAC: a key longer than a block is hashed first
+            secret = hashlib.sha256(secret).digest()
+        padded = secret.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(padded.translate(_IPAD))
+        self._inner.update(b"v4")
+        self._outer = hashlib.sha256(padded.translate(_OPAD))
+
+    def _mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256(secret, ``v4`` + ``message``)."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def pair(self, key: str, day: int | None = None) -> tuple[str, str]:
         """The unsubscribe and manage tokens for the reader whose link key is ``key``,
         made on ``day`` (days since 1970; today by default)."""
-        tail = _TAIL.pack(_key_bytes(key), _made(day))
-        mac = self._keyed.copy()
-        mac.update(tail)
-        digest = mac.digest()
-        return (f"v4.{_b64(b'u' + tail)}.{_b64(digest[_PAIRED[b'u']])}",
-                f"v4.{_b64(b'm' + tail)}.{_b64(digest[_PAIRED[b'm']])}")
+        return self.pairs([key], day)[0]
+
+    def pairs(self, keys: Sequence[str], day: int | None = None) -> list[tuple[str, str]]:
+        """:meth:`pair` for each of ``keys``, in order. Every token of the batch is
+        written by one base64 call: each part is padded with zero bytes to a multiple of
+        three, so its characters are those of its own unpadded encoding, then cut out."""
+        made = _DAY.pack(_made(day))
+        inner, outer = self._inner.copy, self._outer.copy
+        parts = []
+        for at in range(0, len(raw := _keys_bytes(keys)), _KEY_BYTES):
+            tail = raw[at:at + _KEY_BYTES] + made
+            mac = inner()
+            mac.update(tail)
+            signed = outer()
+            signed.update(mac.digest())
+            digest = signed.digest()
+            # u+tail (19 bytes), m+tail, each MAC half (16): 21, 21, 18, 18 bytes padded.
+            parts.append(b"u" + tail + b"\0\0m" + tail + b"\0\0" + digest[:_SIG_BYTES] + b"\0\0"
+                         + digest[_SIG_BYTES:] + b"\0\0")
+        text = binascii.b2a_base64(b"".join(parts), newline=False).translate(_URLSAFE).decode()
+        return [(f"v4.{text[at:at + 26]}.{text[at + 56:at + 78]}",
+                 f"v4.{text[at + 28:at + 54]}.{text[at + 80:at + 102]}")
+                for at in range(0, len(text), _PAIR_TEXT)]
 
     def reader(self, key: str, day: int | None = None) -> str:
         """The token naming the reader whose link key is ``key`` in their click links and
         open pixel (``tracking: individual``): what :func:`make` makes for "reader"."""
         raw = b"r" + _TAIL.pack(_key_bytes(key), _made(day))
-        mac = self._keyed.copy()
-        mac.update(raw)
-        return f"v4.{_b64(raw)}.{_b64(mac.digest()[:_SIG_BYTES])}"
+        return f"v4.{_b64(raw)}.{_b64(self._mac(raw)[:_SIG_BYTES])}"
+
+
+_BLOCK = 64  # SHA-256's block: HMAC's pads are this long
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # translate() tables: each byte XOR the pad
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_DAY = struct.Struct(">H")
+_PAIR_TEXT = 104  # the base64 of one reader's 78 padded bytes in :meth:`Signer.pairs`
+
+
+def _keys_bytes(keys: Sequence[str]) -> bytes:
+    """The keys' 16 bytes each, one after the other: one conversion for a batch of
+    well-formed keys, else key by key (which says what is wrong with one)."""
+    if all(len(key) == 2 * _KEY_BYTES for key in keys):
+        try:
+            raw = bytes.fromhex("".join(keys))
+        except ValueError:
+            raw = b""
+        if len(raw) == _KEY_BYTES * len(keys):  # fromhex passes over spaces: none here
+            return raw
+    return b"".join([_key_bytes(key) for key in keys])
 
 
 def make_pair(secret: bytes, key: str, day: int | None = None) -> tuple[str, str]:

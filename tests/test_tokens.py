@@ -60,6 +60,40 @@ def test_the_pair_is_the_documented_hmac() -> None:
     assert manage == f"v4.{b64(b'm' + tail)}.{b64(digest[16:])}"
 
 
+@pytest.mark.parametrize("secret", [b"", b"s", KEY, b"x" * 64, b"y" * 65, secrets.token_bytes(200)])
+def test_a_batch_of_pairs_is_the_documented_hmac_of_each(secret: bytes) -> None:
+    # The pads hashed once (and a secret longer than SHA-256's block hashed first, as
+    # HMAC does) give what hmac gives; a batch's one base64 call cuts out each token as
+    # its own encoding; a proof's reader (no key) is all zeros.
+    keys = [*READERS, ""]
+    pairs = tokens.Signer(secret).pairs(keys, 20_000)
+    assert len(pairs) == len(keys)
+    for key, (leave, manage) in zip(keys, pairs, strict=True):
+        tail = bytes.fromhex(key or "00" * 16) + struct.pack(">H", 20_000 - EPOCH)
+        digest = hmac.digest(secret, b"v4" + tail, hashlib.sha256)
+        assert leave == f"v4.{b64(b'u' + tail)}.{b64(digest[:16])}"
+        assert manage == f"v4.{b64(b'm' + tail)}.{b64(digest[16:])}"
+        assert tokens.read(secret, leave, "unsubscribe", today=20_000).key == \
+            (key or "00" * 16)
+    assert tokens.Signer(secret).pairs([], 20_000) == []
+
+
+@pytest.mark.parametrize("bad", ["zz" * 16, "00" * 15, "00" * 17, "00 " + "11" * 14 + " ",
+                                 "0" * 31 + "\u0660"])
+def test_a_batch_with_a_malformed_key_is_refused_whole(bad: str) -> None:
+    # One key that is not 32 hex digits (a space, which fromhex would pass over, a
+    # non-ASCII digit) refuses the batch, never shifts the others' bytes.
+    with pytest.raises(ValueError):
+        tokens.Signer(KEY).pairs([READERS[0], bad, READERS[1]], 20_000)
+
+
+def test_a_reader_token_is_the_documented_hmac() -> None:
+    token = tokens.Signer(KEY).reader(READERS[9], 20_000)
+    raw = b"r" + bytes.fromhex(READERS[9]) + struct.pack(">H", 20_000 - EPOCH)
+    assert token == f"v4.{b64(raw)}.{b64(hmac.digest(KEY, b'v4' + raw, hashlib.sha256)[:16])}"
+    assert token == tokens.make(KEY, "reader", READERS[9], 20_000)
+
+
 def test_a_token_names_a_random_key_and_nothing_about_the_list() -> None:
     # Two readers made one after the other share nothing but the version and purpose:
     # no sequential number, no address.

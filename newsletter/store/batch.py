@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     func,
@@ -56,15 +57,24 @@ def pending(engine: Engine, issue: str) -> list[int]:
             .order_by(batches.c.number)).scalars())
 
 
+# The claim and the settle run for every batch (a thousand a million readers): their
+# statements are made once, here, and only their values change.
+_CLAIM = batch_state.mover(
+    Cause.CLAIM, BatchState.IN_FLIGHT, attempts=batches.c.attempts + 1,
+    started_at=bindparam("now", type_=batches.c.started_at.type)).returning(batches.c.readers)
+
+
 def claim(engine: Engine, issue: str, number: int) -> list[Recipient]:
     """Skip who left, mark the batch in flight, and return who it goes to ([] when
     another worker or run has it)."""
     with engine.begin() as conn:
-        if not batch_state.move(conn, issue, Cause.CLAIM, BatchState.IN_FLIGHT, number,
-                                attempts=batches.c.attempts + 1, started_at=_now()):
+        # One statement moves the batch and reads its list (RETURNING: SQLite 3.35).
+        claimed = conn.execute(_CLAIM, {"batch_issue": issue, "batch_number": number,
+                                        "now": _now()}).first()
+        if claimed is None:
             return []
-        planned = members(conn, issue, number)
-        recipients, left = _readers(conn, planned)
+        planned = sorted(claimed[0] or ())
+        recipients, left = find_readers(conn, planned)
         if left:  # on file, no longer active: recorded, and off the list
             conn.execute(insert(deliveries), [
                 {"issue": issue, "batch": number, "subscriber_id": sid, "state": "skipped"}
@@ -113,6 +123,19 @@ def _move(engine: Engine, issue: str, number: int, cause: Cause, to: BatchState,
         batch_state.move_one(conn, issue, number, cause, to, **values)
 
 
+_WAITING = select(func.coalesce(batches.c.waiting, 0)).where(
+    batches.c.issue == bindparam("batch_issue"), batches.c.number == bindparam("batch_number")
+).with_for_update()
+_SETTLED = {to: batch_state.mover(
+    Cause.SETTLE, to, provider_id=bindparam("answer", type_=batches.c.provider_id.type),
+    error=bindparam("why", type_=batches.c.error.type),
+    finished_at=bindparam("now", type_=batches.c.finished_at.type),
+    reached=func.coalesce(batches.c.reached, 0) + bindparam("sent", type_=Integer),
+    waiting=bindparam("held", type_=Integer),
+    readers=bindparam("held_ids", type_=batches.c.readers.type))
+    for to in (BatchState.SENT, BatchState.FAILED)}
+
+
 def settle(engine: Engine, issue: str, number: int, provider_id: str | None,
            refused: dict[int, str], note: str | None = None,
            not_sent: dict[int, str] | None = None) -> int:
@@ -120,12 +143,12 @@ def settle(engine: Engine, issue: str, number: int, provider_id: str | None,
 
     ``refused`` recipients become failed; ``not_sent`` ones stay on the batch's list and
     the batch is marked failed, so the next run sends to them (and only them)."""
+    this = {"batch_issue": issue, "batch_number": number}
     with engine.begin() as conn:
         # The batch's row is locked first (on PostgreSQL; "forget me" takes the same
         # lock before it takes a reader off the list): the answer is about the readers
         # the list held when the batch went, and no one else.
-        waiting = int(conn.execute(select(func.coalesce(batches.c.waiting, 0))
-                                   .where(_this(issue, number)).with_for_update()).scalar() or 0)
+        waiting = int(conn.execute(_WAITING, this).scalar() or 0)
         member = set(members(conn, issue, number)) if refused or not_sent else set()
         failed = [sid for sid in refused if sid in member]
         held = [sid for sid in (not_sent or {}) if sid in member and sid not in refused]
@@ -141,11 +164,12 @@ def settle(engine: Engine, issue: str, number: int, provider_id: str | None,
         # The number reached goes on the batch's own row (a batch retried after failing
         # part-way adds to it): no row that every batch must lock in turn. Those held
         # back stay on its list for the next run; the rest are done with.
-        batch_state.move_one(
-            conn, issue, number, Cause.SETTLE, BatchState.FAILED if held else BatchState.SENT,
-            provider_id=provider_id, error="; ".join(filter(None, [note, errors])) or None,
-            finished_at=_now(), reached=func.coalesce(batches.c.reached, 0) + sent,
-            waiting=len(held), readers=_listed(held))
+        to = BatchState.FAILED if held else BatchState.SENT
+        if not conn.execute(_SETTLED[to], {
+                **this, "answer": provider_id, "now": _now(), "sent": sent,
+                "why": "; ".join(filter(None, [note, errors])) or None,
+                "held": len(held), "held_ids": _listed(held)}).rowcount:
+            batch_state.refuse(conn, issue, number, Cause.SETTLE, to)
     return sent
 
 
@@ -166,7 +190,7 @@ _READERS = select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
     .order_by(subscribers.c.id)
 
 
-def _readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], list[int]]:
+def find_readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], list[int]]:
     """Of a batch's ``planned`` readers: who it goes to, in id order, and who has left
     (still on file, no longer active). One erased since the plan is in neither.
 
@@ -177,10 +201,12 @@ def _readers(conn: Connection, planned: list[int]) -> tuple[list[Recipient], lis
         return [], []
     wanted = set(planned)
     # Plain numbers and text, so taken from the driver's cursor as they are.
-    rows = conn.execute(_READERS, {"low": min(planned), "high": max(planned)}
-                        ).cursor.fetchall()
-    make = Recipient._make  # a thousand a batch: the tuple's own constructor
-    recipients = [make(row[:5]) for row in rows
-                  if row[0] in wanted and row[5] == reader.Status.ACTIVE]
-    left = [row[0] for row in rows if row[0] in wanted and row[5] != reader.Status.ACTIVE]
-    return recipients, left
+    rows = conn.execute(_READERS, {"low": planned[0], "high": planned[-1]}).cursor.fetchall()
+    # A thousand a batch: each made by the tuple's own constructor, as _make does,
+    # without its Python call.
+    new, active = tuple.__new__, str(reader.Status.ACTIVE)
+    recipients = [new(Recipient, row[:5]) for row in rows
+                  if row[5] == active and row[0] in wanted]
+    if len(recipients) == len(planned):  # nobody left: the common case
+        return recipients, []
+    return recipients, [row[0] for row in rows if row[5] != active and row[0] in wanted]

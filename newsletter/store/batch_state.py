@@ -1,7 +1,8 @@
 """A batch's state, and the one table of who may change it, from what, to what.
 
 Every writer of ``batches.state`` goes through :func:`move` (one batch, or every batch
-of an issue in a state): a conditional UPDATE whose WHERE holds the states the table
+of an issue in a state; :func:`mover` makes it once for a step run on every batch): a
+conditional UPDATE whose WHERE holds the states the table
 allows, so a writer racing another (a worker and a run that took over) cannot undo the
 other's move; a move of one batch that the table refuses raises BatchMoveRefused. A
 new batch is written by the plan with :func:`initial`.
@@ -57,9 +58,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    Update,
+    bindparam,
+    false,
+    select,
+    update,
+)
 
 from newsletter.errors import BatchMoveRefused
 from newsletter.store.db import batches
@@ -145,22 +155,48 @@ def initial() -> BatchState:
     return S.PENDING
 
 
+def _from(cause: Cause, to: BatchState) -> ColumnElement[bool]:
+    """The states ``cause`` may move to ``to``, as a condition on the row: each state a
+    bound value of its own, so the statement's text never changes (an IN list of values
+    would be written out again at every run); none: no row matches."""
+    froms = sorted(str(s) for s in RULES.get((cause, to), ()) if isinstance(s, BatchState))
+    if not froms:
+        return false()
+    return batches.c.state.in_([bindparam(f"from_{n}", state, type_=String)
+                                for n, state in enumerate(froms)])
+
+
 def move(conn: Connection, issue: str, cause: Cause, to: BatchState,
          number: int | None = None, **values: Any) -> int:
     """Move the batch ``number`` (or every batch of ``issue``) that ``cause`` may move to
     ``to``, writing ``values`` with the state; return how many moved."""
-    froms = [str(s) for s in RULES.get((cause, to), ()) if isinstance(s, BatchState)]
-    where = [batches.c.issue == issue, batches.c.state.in_(froms)]  # none: no row moves
+    where = [batches.c.issue == issue, _from(cause, to)]
     if number is not None:
         where.append(batches.c.number == number)
     return conn.execute(update(batches).where(*where).values(state=str(to), **values)).rowcount
 
 
+def mover(cause: Cause, to: BatchState, **values: Any) -> Update:
+    """:func:`move` of one batch as a statement made once and run for every batch: the
+    batch is the bound parameters ``batch_issue`` and ``batch_number``, and ``values``
+    may hold bound parameters of their own. It updates no row when the table refuses
+    the move (then :func:`refuse` says why)."""
+    return update(batches).where(
+        batches.c.issue == bindparam("batch_issue", type_=batches.c.issue.type),
+        batches.c.number == bindparam("batch_number", type_=batches.c.number.type),
+        _from(cause, to)).values(state=str(to), **values)
+
+
 def move_one(conn: Connection, issue: str, number: int, cause: Cause, to: BatchState,
              **values: Any) -> None:
     """Move one batch; BatchMoveRefused (saying why) when the table does not allow it."""
-    if move(conn, issue, cause, to, number, **values):
-        return
+    if not move(conn, issue, cause, to, number, **values):
+        refuse(conn, issue, number, cause, to)
+
+
+def refuse(conn: Connection, issue: str, number: int, cause: Cause, to: BatchState
+           ) -> NoReturn:
+    """BatchMoveRefused for a move of one batch that updated no row, saying why."""
     current = conn.execute(select(batches.c.state).where(
         batches.c.issue == issue, batches.c.number == number)).scalar()
     reason = why_not(cause, current, to) if current is not None else "no such batch"

@@ -20,7 +20,6 @@ from newsletter.safetext import one_line
 from newsletter.store import erased, tallies, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import (
-    batches,
     deliveries,
     holding,
     sends,
@@ -133,8 +132,7 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
                 deliveries.c.subscriber_id == subscriber_id))]
         # A send under way holds the reader on a batch's list until the batch goes.
         own += [(issue, "uncertain" if state == "uncertain" else "pending")
-                for issue, state in conn.execute(select(batches.c.issue, batches.c.state)
-                                                 .where(holding(conn, subscriber_id)))]
+                for issue, _, state in holding(conn, subscriber_id)]
         own.sort()
         known = {issue for issue, _ in own}
         asked = conn.execute(select(signups.c.requested_at, signups.c.network,

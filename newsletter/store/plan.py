@@ -10,28 +10,29 @@ goes in a numbered batch (a row of ``batches``, its readers' ids on it), in id o
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     func,
     insert,
-    literal,
     select,
-    true,
     update,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from newsletter.errors import DeliveryError
-from newsletter.store import batch_state
+from newsletter.store import batch, batch_state
 from newsletter.store import lease as leases
 from newsletter.store import status as reader
-from newsletter.store.db import READER_IDS, batches, db_now, listed, sends, subscribers
+from newsletter.store.db import batches, db_now, sends, subscribers
 from newsletter.store.send_status import status
 
 
@@ -94,24 +95,17 @@ def ahead(engine: Engine, issue: str, content: Content, lease: leases.Lease,
     _check_content(engine, issue, content, lease.accept_changes, pin=False)
     S = batch_state.BatchState
     taken = [S.PENDING, S.FAILED] + ([S.UNCERTAIN, S.IN_FLIGHT] if resend_uncertain else [])
-    active = subscribers.c.status == reader.Status.ACTIVE
+    going = leaving = requests = 0
     with engine.connect() as conn:
         recovered = conn.execute(select(func.coalesce(func.sum(batches.c.waiting), 0)).where(
             batches.c.issue == issue, batches.c.state == S.IN_FLIGHT)).scalar_one()
-        numbers = conn.execute(select(func.count()).select_from(batches).where(
-            batches.c.issue == issue, batches.c.state.in_(taken))).scalar_one()
-        ids, reader_id = listed(conn)
-        rows = conn.execute(
-            select(batches.c.number, active.label("active"), func.count())
-            .select_from(batches.join(ids, true())
-                         .join(subscribers, subscribers.c.id == reader_id))
-            .where(batches.c.issue == issue, batches.c.state.in_(taken))
-            .group_by(batches.c.number, active)).all()
-    going = sum(int(n) for _, is_active, n in rows if is_active)
-    requests = len({number for number, is_active, _ in rows if is_active})
-    return Ahead(previous, int(recovered), going,
-                 sum(int(n) for _, is_active, n in rows if not is_active),
-                 requests, int(numbers))
+        lists = conn.execute(select(batches.c.readers).where(
+            batches.c.issue == issue, batches.c.state.in_(taken))).scalars().all()
+        for planned in lists:  # as the claim will find them, a batch at a time
+            recipients, left = batch.find_readers(conn, sorted(planned or ()))
+            going, leaving = going + len(recipients), leaving + len(left)
+            requests += bool(recipients)
+    return Ahead(previous, int(recovered), going, leaving, requests, len(lists))
 
 
 def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
@@ -138,30 +132,35 @@ def _plan_new(engine: Engine, issue: str, transport: str, batch_size: int,
 
 
 def _plan(conn: Connection, issue: str, batch_size: int) -> int:
-    """One statement: the active subscribers in id order, each with the number of its
-    batch (one for each ``batch_size`` of them), gathered into a row for each batch that
-    counts its readers and lists their ids."""
+    """The active subscribers in id order, each with the number of its batch (one for
+    each ``batch_size`` of them), gathered by the database into a list for each batch;
+    each list is then written as the ``readers`` bytes (in Python: neither database
+    writes them) on the batch's new row, ``_ROWS`` batches at a time, so that the send's
+    memory holds a few batches' ids, never a million."""
     number = (func.row_number().over(order_by=subscribers.c.id) - 1) // batch_size
     active = select(subscribers.c.id, number.label("number")) \
         .where(subscribers.c.status == reader.Status.ACTIVE).subquery()
-    size = func.count()
-    conn.execute(insert(batches).from_select(
-        ["issue", "number", "state", "attempts", "size", "waiting", "readers"],
-        select(literal(issue), active.c.number, literal(str(batch_state.initial())),
-               literal(0), size, size, _ids(conn, active.c.id))
-        .group_by(active.c.number)))
-    planned = int(conn.execute(select(func.coalesce(func.sum(batches.c.size), 0))
-                               .where(batches.c.issue == issue)).scalar_one())
+    lists = select(active.c.number, _ids(conn, active.c.id)).group_by(active.c.number) \
+        .execution_options(stream_results=True, yield_per=_ROWS)
+    state, planned = str(batch_state.initial()), 0
+    for rows in conn.execute(lists).partitions():
+        conn.execute(insert(batches), [
+            {"issue": issue, "number": n, "state": state, "attempts": 0, "size": len(ids),
+             "waiting": len(ids), "readers": ids} for n, ids in rows])
+        planned += sum(len(ids) for _, ids in rows)
     conn.execute(update(sends).where(sends.c.issue == issue).values(planned=planned))
     return planned
 
 
-def _ids(conn: Connection, column: ColumnElement[int]) -> ColumnElement[Sequence[int]]:
-    """The ids of a group, as the ``readers`` column keeps them. SQLite's JSON array may
-    come in any order (an ordered aggregate needs SQLite 3.44): members() sorts."""
+_ROWS = 100  # batches the plan reads and inserts at a time
+
+
+def _ids(conn: Connection, column: ColumnElement[int]) -> ColumnElement[Any]:
+    """The ids of a group as a list: an ``integer[]`` on PostgreSQL, a JSON array on
+    SQLite (in any order: an ordered aggregate needs SQLite 3.44; the bytes sort it)."""
     if conn.dialect.name == "postgresql":
-        return func.array_agg(aggregate_order_by(column, column), type_=READER_IDS)
-    return func.json_group_array(column, type_=READER_IDS)
+        return func.array_agg(aggregate_order_by(column, column), type_=ARRAY(Integer))
+    return func.json_group_array(column, type_=JSON)
 
 
 def _check_content(engine: Engine, issue: str, content: Content, accept_changes: bool,

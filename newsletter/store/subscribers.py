@@ -316,8 +316,7 @@ def _erase(conn: Connection, subscriber_id: int, cause: Cause) -> None:
     conn.execute(delete(welcomes).where(welcomes.c.subscriber_id == subscriber_id))
     # Off the list of any batch yet to go: the id would otherwise outlive the reader
     # (and SQLite may give it to the next subscriber, who was never planned).
-    for issue, number in conn.execute(select(batches.c.issue, batches.c.number)
-                                      .where(holding(conn, subscriber_id))).all():
+    for issue, number, _ in holding(conn, subscriber_id):
         this = (batches.c.issue == issue, batches.c.number == number)
         # The batch's row locked first, as settling a batch locks it (on PostgreSQL): the
         # answer about a batch and this erasure then come one after the other.

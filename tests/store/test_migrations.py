@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Integer,
+    column,
+    create_engine,
+    inspect,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from newsletter.errors import ConfigError
 from newsletter.store import db, migrate
@@ -359,11 +373,18 @@ def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
         assert conn.execute(text("SELECT COUNT(*) FROM synced_counts")).scalar_one() == 0
 
 
-def _listed(engine: Engine) -> list[tuple[int, int]]:
-    """(batch, reader) for every id on a batch's list (revision 0016 on)."""
+# A batch's list as revisions 0016 and 0017 keep it: integer[] on PostgreSQL, JSON on
+# SQLite (0018 on: bytes, db.READER_IDS).
+TYPED = JSON(none_as_null=True).with_variant(postgresql.ARRAY(Integer), "postgresql")
+
+
+def _listed(engine: Engine, kind: TypeEngine[Any] = db.READER_IDS) -> list[tuple[int, int]]:
+    """(batch, reader) for every id on a batch's list (revision 0016 on), read as
+    ``kind``."""
+    batches = table("batches", column("number", Integer), column("readers", kind))
     with engine.connect() as conn:
         return sorted((number, sid) for number, ids in conn.execute(
-            select(db.batches.c.number, db.batches.c.readers)) for sid in ids or ())
+            select(batches.c.number, batches.c.readers)) for sid in ids or ())
 
 
 def test_a_send_half_done_under_0015_resumes_after_revision_0016(bare: Engine) -> None:
@@ -400,7 +421,7 @@ def test_a_send_half_done_under_0015_resumes_after_revision_0016(bare: Engine) -
                 "SELECT number, subscriber_id FROM batch_readers ORDER BY 1, 2"))]
 
     _to(bare, "0016")
-    assert _listed(bare) == expected
+    assert _listed(bare, TYPED) == expected
     assert not inspect(bare).has_table("batch_readers")
     assert Ledger(bare, "2024-07-23").status().counts == \
         {"pending": 6, "sent": 4, "skipped": 0, "failed": 0, "uncertain": 3}
@@ -433,6 +454,56 @@ def test_reader_activity_comes_and_goes_with_revision_0017(bare: Engine) -> None
     _to(bare, "head")
     with bare.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM reader_activity")).scalar_one() == 0
+
+
+def test_a_send_half_done_under_0017_resumes_after_revision_0018(bare: Engine) -> None:
+    # 0018 keeps each batch's list as bytes (distances between ids as varints) in place
+    # of 0016's integer[] or JSON. A send half done under 0017 (0 sent; 1 held two
+    # readers back after reaching one; 2 uncertain; 3 and 4 not yet gone; 3's ids far
+    # apart, so that its distances take more than a byte) comes through up, down and up
+    # again, and then resumes: every planned reader reached once, none twice, none
+    # passed over; the uncertain batch only when asked; a reader erased meanwhile is
+    # off the list.
+    _to(bare, "0017")
+    far = [10, 300, 70_000]
+    lists = {0: [], 1: [5, 6], 2: [7, 8, 9], 3: far, 4: [13]}
+    states = {0: "sent", 1: "failed", 2: "uncertain", 3: "pending", 4: "pending"}
+    reached = {0: 3, 1: 1}
+    expected = sorted((n, sid) for n, ids in lists.items() for sid in ids)
+    batches = table("batches", *(column(name) for name in (
+        "issue", "number", "state", "size", "attempts", "reached", "waiting")),
+        column("readers", TYPED))
+    with bare.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
+            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
+            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"}
+             for i in [*range(1, 10), *far, 13]])
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(batches.insert(), [
+            {"issue": "2024-07-23", "number": n, "state": states[n],
+             "size": 1 if n == 4 else 3, "attempts": 1, "reached": reached.get(n),
+             "waiting": len(lists[n]), "readers": lists[n] or None} for n in lists])
+
+    _to(bare, "0018")
+    assert _listed(bare) == expected
+    with bare.connect() as conn:  # bytes on both databases, about one an id
+        stored = dict(conn.execute(text("SELECT number, readers FROM batches")).all())
+    assert stored[0] is None and bytes(stored[2]) == b"\x01\x07\x01\x01"
+    assert bytes(stored[3]) == db.encode_ids(far) == b"\x01\x0a\xa2\x02\xc4\xa0\x04"  # 1+1+2+3
+    assert db.decode_ids(bytes(stored[3])) == far
+    assert Ledger(bare, "2024-07-23").status().counts == \
+        {"pending": 6, "sent": 4, "skipped": 0, "failed": 0, "uncertain": 3}
+    _to(bare, "0017", down=True)
+    assert _listed(bare, TYPED) == expected
+    _to(bare, "head")
+    assert _listed(bare) == expected
+
+    store.forget(bare, "r300@example.org")  # erased mid-send: off batch 3's list
+    assert _listed(bare) == [pair for pair in expected if pair != (3, 300)]
+    _resume_to_the_end(bare, [5, 6, 10, 70_000, 13])
 
 
 def _resume_to_the_end(bare: Engine, pending: list[int]) -> None:

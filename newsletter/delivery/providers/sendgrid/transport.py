@@ -126,6 +126,8 @@ class SendGridTransport(Transport):
         self._local_at: dict[str | None, int] = {}  # timezone -> that zone's send time
         self._now = 0.0
         self.links = LinkParts.of(self.personalizer)
+        # Whether a reader brings a greeting or a reader token: most publications, none.
+        self._per_reader = bool(self.personalizer.greeting or self.personalizer.individual)
 
     @classmethod
     def needs_secret(cls, options: Options) -> bool:
@@ -155,7 +157,7 @@ class SendGridTransport(Transport):
         assert self._base is not None
         issue = quoted(email.date.isoformat())
         self._now = time.time()  # readers whose local time has passed get it at once
-        people = ",".join([self.personalization(issue, r) for r in recipients])
+        people = ",".join(self.personalizations(issue, recipients))
         return Outcome(provider_id=self.post_text(f"{self._base[2]}{people}]}}"))
 
     def send_notice(self, notice: Notice) -> None:
@@ -218,11 +220,23 @@ class SendGridTransport(Transport):
             mail.reply_to = _address(ReplyTo, pub.reply_to, None)
         return mail
 
-    def personalization(self, issue: str, recipient: Recipient) -> str:
-        """One envelope, as JSON text (``issue`` already quoted). Runs once per recipient:
-        a million times for a large list. Every value a reader brings goes through json's
-        own escaping; the links are the parts escaped once (see :class:`LinkParts`) around
-        the reader's tokens."""
+    def personalizations(self, issue: str, recipients: Sequence[Recipient]) -> list[str]:
+        """The batch's envelopes, as JSON text (``issue`` already quoted); the readers'
+        token pairs are made together (:meth:`tokens.Signer.pairs`)."""
+        if self.asm:  # SendGrid's own links: no tokens of ours
+            return [self.personalization(issue, r) for r in recipients]
+        personal = self.personalizer
+        pairs = personal.signer.pairs([r.link for r in recipients], personal.day)
+        return [self.personalization(issue, r, pair) for r, pair in zip(recipients, pairs,
+                                                                        strict=True)]
+
+    def personalization(self, issue: str, recipient: Recipient,
+                        pair: tuple[str, str] | None = None) -> str:
+        """One envelope, as JSON text (``issue`` already quoted), with the reader's
+        unsubscribe and manage tokens (``pair``; made here if not given). Runs once per
+        recipient: a million times for a large list. Every value a reader brings goes
+        through json's own escaping; the links are the parts escaped once (see
+        :class:`LinkParts`) around the reader's tokens."""
         to = f'{{"email":{quoted(recipient.email)},"name":{quoted(recipient.name)}}}' \
             if recipient.name else f'{{"email":{quoted(recipient.email)}}}'
         entry = f'{{"to":[{to}],"custom_args":{{"issue":{issue},"subscriber":"{recipient.id}"}}'
@@ -230,10 +244,12 @@ class SendGridTransport(Transport):
             at = self._local_time(recipient.timezone, self.timing.local_day)
             if at > self._now:
                 entry += f',"send_at":{at}'
-        greeting = self._greeting(recipient) + self.personalizer.reader_member(recipient)
+        greeting = self._greeting(recipient) + self.personalizer.reader_member(recipient) \
+            if self._per_reader else ""
         if self.asm:  # SendGrid's own links: only a greeting is ours to fill
             return f'{entry},"substitutions":{{{greeting[:-1]}}}}}' if greeting else entry + "}"
-        leave, manage = self.personalizer.signer.pair(recipient.link, self.personalizer.day)
+        leave, manage = pair or self.personalizer.signer.pair(recipient.link,
+                                                              self.personalizer.day)
         parts = self.links
         return (f'{entry},"headers":{{"List-Unsubscribe":{parts.header[0]}{leave}'
                 f'{parts.header[1]}}},"substitutions":{{{greeting}{parts.leave[0]}{leave}'
