@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -50,6 +51,17 @@ def _days(value: tuple[str, ...]) -> tuple[str, ...]:
     return days
 
 
+def _logo(value: str) -> str:
+    """An https URL, or a path on the site (``/logo.png``, ``images/logo.png``): emails
+    and the readers' pages load it from the web, so it must be reachable over https."""
+    parts = urlsplit(value)
+    absolute = bool(parts.scheme) or value.startswith("//")
+    if (parts.scheme.lower() != "https" or not parts.netloc) if absolute else \
+            any(c.isspace() or c in "\\\"'<>" for c in value) or ".." in value.split("/"):
+        raise invalid("logo", f"must be an https URL or a path on site_url, not {value[:60]!r}")
+    return value
+
+
 def _clock(value: str) -> str:
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         raise invalid("clock", f"must be a 24-hour time like '06:00', not {value!r}")
@@ -76,6 +88,10 @@ class Theme(Strict):
     dark_background: Colour = "#121212"
     dark_card: Colour = "#1e1e1e"
     dark_accent: Colour = "#ff6b6b"
+    # Form errors and what cannot be undone (erasing) on the readers' pages: a hue of
+    # their own, not the links' accent, 7:1 on the default cards.
+    error: Colour = "#9a3412"
+    dark_error: Colour = "#fdba74"
 
     @property
     def rule(self) -> str:
@@ -169,6 +185,11 @@ class Publication(Strict):
     send_time: Annotated[Text, AfterValidator(_clock)] = "06:00"
     publishing_days: Annotated[tuple[Text, ...], AfterValidator(_days)] = DAYS
     default_section_title: Text = "The Wrap"
+    # The masthead's image on the readers' pages and in the confirmation email (its alt
+    # text is the name): an https URL, or a path on site_url.
+    logo: Annotated[Text, AfterValidator(_logo)] | None = None
+    # The publication's own privacy notice, linked from the readers' pages beside theirs.
+    privacy_url: Url | None = None
     theme: Theme = Theme()
     delivery: DeliverySettings = DeliverySettings()
     readers: Readers = Readers()
@@ -247,6 +268,11 @@ class Publication(Strict):
     @property
     def unsubscribe_mailto(self) -> str:
         return str(self.delivery.unsubscribe_mailto or self.reply_to or self.sender.address)
+
+    @property
+    def logo_url(self) -> str | None:
+        """The logo as an absolute URL (a path is taken on site_url), or None."""
+        return urljoin(self.site_url.rstrip("/") + "/", self.logo) if self.logo else None
 
     def web_url(self, day: dt.date) -> str:
         """Where the web edition of the issue for ``day`` lives (the archive's layout)."""

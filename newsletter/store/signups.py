@@ -42,6 +42,12 @@ RETRY_MOST = dt.timedelta(hours=1)
 MAX_ATTEMPTS = 8
 MAX_QUEUED = 5_000  # past this the form asks people to come back later (whoever they are)
 NEVER_MAILED = (Status.BOUNCED, Status.COMPLAINED)
+# "Email me my link" goes through this queue too, so that its answer does exactly the
+# work a request to subscribe does (one insert, whoever asks), and the per-address
+# shares below count both kinds of email. Its source says which kind a request is; it
+# is never confirmed (no confirmation link names its key).
+LINK_SOURCE = "link request"
+LINKED = (Status.ACTIVE, Status.PENDING)  # who is sent their link
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,11 @@ def queue(engine: Engine, address: str, *, name: str | None = None,
             state="queued", requested_at=at or now()))
 
 
+def is_link(signup: Signup) -> bool:
+    """Whether ``signup`` asks for a reader's own link rather than to subscribe."""
+    return signup.source == LINK_SOURCE
+
+
 def waiting(engine: Engine) -> int:
     """How many requests wait to be mailed (the form's bound, the same for everyone)."""
     with engine.connect() as conn:
@@ -100,11 +111,14 @@ def claim(engine: Engine, at: dt.datetime | None = None) -> Signup | None:
 
 def refusal(engine: Engine, signup: Signup, at: dt.datetime | None = None) -> str | None:
     """Why no confirmation email goes for ``signup`` (a reader already, an address that
-    bounced or complained, the address's hourly or daily share used); None when one is
-    due. Words for the log, never for the person who asked."""
+    bounced or complained, the address's hourly or daily share used), or no link for a
+    link request (no active or pending reader has the address); None when one is due.
+    Words for the log, never for the person who asked."""
     stamp = at or now()
     reader = find(engine, signup.email)
-    if reader is not None and reader.status == Status.ACTIVE:
+    if is_link(signup) and (reader is None or reader.status not in LINKED):
+        return "not a reader"
+    if reader is not None and reader.status == Status.ACTIVE and not is_link(signup):
         return "already a reader"
     if reader is not None and reader.status in NEVER_MAILED:
         return f"the address {reader.status}"

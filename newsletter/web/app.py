@@ -50,9 +50,10 @@ from newsletter.errors import SubscriberError
 from newsletter.safetext import for_terminal
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import clicks, clients, forms, manage, startup, subscribe, welcome
+from newsletter.web import clicks, clients, forms, link, manage, startup, subscribe, welcome
 from newsletter.web.mailer import Mailer
-from newsletter.web.pages import Pages, mask
+from newsletter.web.pages import Message, Pages, mask
+from newsletter.web.recent import Issues
 from newsletter.web.welcome import Welcomer
 
 log = logging.getLogger("newsletter.web")
@@ -97,8 +98,9 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     overrides = path.parent / "templates"
     # A transport that cannot be made is refused here, at start, in one line.
     transport = registry.make("auto", publication, env, outbox=path.parent / "outbox")
-    service = Service(publication, engine, secret, hooks,
-                      Pages(publication, overrides if overrides.is_dir() else None), transport,
+    pages = Pages(publication, overrides if overrides.is_dir() else None,
+                  Issues(publication, path.parent / "issues"))
+    service = Service(publication, engine, secret, hooks, pages, transport,
                       welcome.load(path.parent, publication, secret))
     tally = clicks.Tally(engine)
     app = Starlette(routes=_routes(service, tally), exception_handlers=_handlers(service),
@@ -107,7 +109,10 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     # header: a forged Host made it a redirect to any site. A trailing slash is a 404.
     app.router.redirect_slashes = False
     app.state.service = service
-    app.add_middleware(_Headers, headers=security_headers(publication))
+    # The page for an exception that escapes every route, made now: nothing is rendered
+    # while something is failing.
+    app.add_middleware(_Headers, headers=security_headers(publication),
+                       error_page=pages.text("message.html.j2", message="server_error").encode())
     app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
     return app
 
@@ -116,6 +121,9 @@ def security_headers(publication: Publication) -> dict[str, str]:
     """The headers every answer carries. With ALTCHA, its script's origin may load, and
     the widget may fetch a challenge and solve it in a worker."""
     headers = dict(SECURITY_HEADERS)
+    if publication.logo_url:  # the masthead's image, from where it is
+        parts = urlsplit(publication.logo_url)
+        headers["Content-Security-Policy"] += f"; img-src {parts.scheme}://{parts.netloc}"
     script = publication.readers.altcha_script
     if publication.readers.altcha and script:
         parts = urlsplit(script)
@@ -170,13 +178,23 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     def too_slow(_request: Request, _exc: Exception) -> Response:
         return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
 
-    def not_found(_request: Request, exc: Exception) -> Response:
+    def http_error(request: Request, exc: Exception) -> Response:
+        """A page in the publication's look for people; a provider posting to a
+        webhook's address gets the line it always got."""
         assert isinstance(exc, HTTPException)
-        if exc.status_code != 404:
+        if request.url.path.startswith(MACHINES):
             return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
-        return service.pages.message("not_found", 404)
+        page = _ERROR_PAGES.get(exc.status_code, "error")
+        return service.pages.message(page, exc.status_code, headers=exc.headers,
+                                     status_code=exc.status_code)
 
-    return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: not_found}
+    return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: http_error}
+
+
+# Addresses that programs call (providers' webhooks, the health check, the click and
+# open links): their errors stay plain text.
+MACHINES = ("/webhooks/", "/health", "/c/", "/o/")
+_ERROR_PAGES: dict[int, Message] = {404: "not_found", 405: "method_not_allowed"}
 
 
 def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
@@ -245,7 +263,8 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
     async def pixel(request: Request) -> Response:
         return clicks.opened(request, click_key, tally, readers)
 
-    return [Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
+    return [Route("/", subscribe.subscribe_form, methods=["GET"]),
+            Route("/health", health), Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
             Route("/c/{token}", click, methods=["GET", "HEAD"]),
             Route("/o/{token}", pixel, methods=["GET", "HEAD"]),
             Route("/unsubscribe", unsubscribe, methods=["POST"]),
@@ -258,6 +277,7 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
             Route("/manage", manage.save, methods=["POST"]),
             Route("/manage/data", manage.download, methods=["POST"]),
             Route("/manage/forget", manage.forget, methods=["POST"]),
+            Route("/manage/link", link.ask, methods=["POST"]),
             *hooks, Route("/webhooks/{name}", no_webhook, methods=["POST"])]
 
 
@@ -312,8 +332,10 @@ class _Headers:
     and logged as one line: its type and where it was raised, never its message, which
     can hold an address (a database error quotes its parameters)."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str]) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str],
+                 error_page: bytes) -> None:
         self.app = app
+        self.error_page = error_page
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: dict[str, object], receive: object, send: object) -> None:
@@ -335,7 +357,7 @@ class _Headers:
         except Exception as exc:  # the one place that answers for every route
             if not status[0]:
                 await sending(_ERROR_START)
-                await sending(_ERROR_BODY)
+                await sending({"type": "http.response.body", "body": self.error_page})
             log.error("%s %s %s %s at %s %.1f ms", scope.get("method"), _path(scope),
                       status[0] or 500, type(exc).__name__, _where(exc),
                       (time.perf_counter() - started) * 1000)
@@ -358,9 +380,7 @@ def _path(scope: dict[str, object]) -> str:
 _LOGGED_PATH = 300
 _ERROR_START: dict[str, object] = {
     "type": "http.response.start", "status": 500,
-    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]}
-_ERROR_BODY: dict[str, object] = {"type": "http.response.body",
-                                  "body": b"Something went wrong on our side.\n"}
+    "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"connection", b"close")]}
 
 
 def _where(exc: BaseException) -> str:

@@ -25,7 +25,8 @@ from newsletter.errors import NewsletterError, TransportUnavailable
 from newsletter.redact import addresses
 from newsletter.store import consent, signups, throttle, welcomes
 from newsletter.store.status import Status
-from newsletter.store.subscribers import find_by_id, now
+from newsletter.store.subscribers import find, find_by_id, now
+from newsletter.web.link import send_link
 from newsletter.web.subscribe import send_confirmation
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ class Mailer:
         return handled
 
     def handle(self, signup: signups.Signup) -> None:
-        """Mail one request's confirmation link, or forget the request. The log names the
+        """Mail one request's confirmation link (or a reader's own link), or forget the
+        request. The log names the
         request's number, never its address."""
         engine = self.service.engine
         reason = signups.refusal(engine, signup)
@@ -76,14 +78,22 @@ class Mailer:
             log.info("mailer: request %d not mailed: %s", signup.id, reason)
             return
         try:
-            send_confirmation(self.service, signup)
+            self.send(signup)
         except NewsletterError as exc:  # refused, unreachable, disk full
             again = signups.retry(engine, signup)
-            log.warning("mailer: request %d: the confirmation email did not go (%s)%s",
+            log.warning("mailer: request %d: the email did not go (%s)%s",
                         signup.id, _first_line(exc), "" if again else "; given up")
             return
         signups.mailed(engine, signup)
         log.info("mailer: request %d mailed", signup.id)
+
+    def send(self, signup: signups.Signup) -> None:
+        """The email a request asked for: a confirmation link, or a reader's own link
+        (none if the reader was erased since the refusal was decided)."""
+        if not signups.is_link(signup):
+            send_confirmation(self.service, signup)
+        elif (reader := find(self.service.engine, signup.email)) is not None:
+            send_link(self.service, reader)
 
     def welcome(self, reader_id: int) -> None:
         """Send one claimed welcome. What may have left is never sent again: a send with

@@ -21,7 +21,7 @@ from newsletter.errors import SubscriberError
 from newsletter.store import activity, consent
 from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, find_by_link
-from newsletter.web import forms
+from newsletter.web import forms, link
 from newsletter.web.pages import mask
 from newsletter.web.subscribe import zones
 
@@ -56,8 +56,8 @@ def page(service: Service, reader: Subscriber, token: str, *, saved: bool = Fals
 async def show(request: Request) -> Response:
     service: Service = request.app.state.service
     token = request.query_params.get("t", "")
-    if not token:
-        return service.pages.message("no_token")
+    if not token:  # someone who lost their link: they may ask for it by email
+        return link.form_page(service)
     found = await run_in_threadpool(_reader, service, token)
     return found if isinstance(found, Response) else page(service, found, token)
 

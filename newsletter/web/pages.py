@@ -10,40 +10,79 @@ come from the package's catalogue for the publication's ``locale`` (see words.py
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from babel import Locale
+from babel.dates import format_date
+from babel.lists import format_list
 from starlette.responses import HTMLResponse
 
 from newsletter import look, words
-from newsletter.content.settings import Publication
+from newsletter.content.settings import DAYS, Publication
+from newsletter.web.recent import Issues, Recent
 
 # The pages of a few sentences (message.html.j2 holds their words, by these names).
 Message = Literal[
     "invalid", "not_found", "too_large", "busy", "queue_full", "sent", "expired",
-    "already_subscribed", "nothing_to_confirm", "subscribed", "unsubscribed", "no_token",
-    "erased", "nothing_stored"]
+    "already_subscribed", "nothing_to_confirm", "subscribed", "unsubscribed",
+    "erased", "nothing_stored", "link_sent", "method_not_allowed", "error", "server_error"]
 
 
 class Pages:
-    def __init__(self, publication: Publication, overrides: Path | None = None) -> None:
+    def __init__(self, publication: Publication, overrides: Path | None = None,
+                 issues: Issues | None = None) -> None:
         self.publication = publication
+        self.issues = issues
         self.env = words.templates(look.loader(overrides), publication.locale)
         self.lang = str(self.env.globals["lang"])
+        self.env.globals["schedule"] = schedule(publication)
+        self.env.filters["long_date"] = self.long_date
 
     def text(self, template: str, **values: Any) -> str:
         return self.env.get_template(template).render(pub=self.publication, **values)
 
-    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        return HTMLResponse(self.text(template, **values), status)
+    def latest(self) -> list[Recent]:
+        """The latest issues for the subscribe page (none without an issues folder)."""
+        return self.issues.latest() if self.issues else []
 
-    def message(self, message: Message, status: int = 200, **values: Any) -> HTMLResponse:
+    def long_date(self, day: dt.date) -> str:
+        """"July 25, 2024", "25. Juli 2024": the publication's locale, Babel's words."""
+        return format_date(day, "long", locale=_locale(self.publication))
+
+    def render(self, template: str, status: int = 200, *,
+               headers: Mapping[str, str] | None = None, **values: Any) -> HTMLResponse:
+        return HTMLResponse(self.text(template, **values), status, headers=headers)
+
+    def message(self, message: Message, status: int = 200, *,
+                headers: Mapping[str, str] | None = None, **values: Any) -> HTMLResponse:
         """A page of a few sentences, and perhaps one link onward: its words are
         message.html.j2's, by name; ``values`` are what they mention."""
-        return self.render("message.html.j2", status, message=message, **values)
+        return self.render("message.html.j2", status, headers=headers, message=message,
+                           **values)
 
     def invalid(self) -> HTMLResponse:
         return self.message("invalid", 400)
+
+
+def schedule(publication: Publication) -> dict[str, str]:
+    """When the issue arrives, as the send does it (newsletter.yaml's publishing days,
+    send time and timezone), for the templates to word: ``every`` is ``day``,
+    ``weekday`` or ``days`` (then ``days`` lists them, "Monday, Wednesday and Friday",
+    in the locale's own day names and list style)."""
+    days = set(publication.publishing_days)
+    every = "day" if days == set(DAYS) else "weekday" if days == set(DAYS[:5]) else "days"
+    locale = _locale(publication)
+    names = locale.days["format"]["wide"]
+    listed = [str(names[DAYS.index(day)]) for day in DAYS if day in days]
+    return {"every": every, "days": format_list(listed, locale=locale),
+            "time": publication.send_time, "zone": publication.timezone}
+
+
+def _locale(publication: Publication) -> Locale:
+    return Locale.parse(publication.locale.replace("-", "_"))
 
 
 def mask(address: str) -> str:

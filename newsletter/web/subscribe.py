@@ -55,7 +55,8 @@ def form_page(service: Service, values: dict[str, str] | None = None, error: str
     shown = {key: (values or {}).get(key, "")[:400] for key in ("email", "name", "timezone")}
     readers = service.publication.readers
     return service.pages.render("subscribe.html.j2", status, values=shown, error=error,
-                                zones=zones(),
+                                zones=zones(), latest=service.pages.latest(),
+                                tracking=service.publication.tracking,
                                 altcha_script=readers.altcha_script if readers.altcha else None)
 
 
@@ -78,7 +79,7 @@ async def subscribe(request: Request) -> Response:
     except forms.TooLarge:
         return service.pages.message("too_large", 413)
     client = request.client.host if request.client else "unknown"
-    if await run_in_threadpool(_over_limit, service, client):
+    if await run_in_threadpool(over_limit, service, client):
         return service.pages.message("busy", 429)
     address = fields.get("email", "").strip()
     if fields.get(HONEYPOT):
@@ -91,7 +92,7 @@ async def subscribe(request: Request) -> Response:
             log.info("subscribe: challenge %s", refused)
             return form_page(service, fields, "challenge", 400)
     try:
-        await run_in_threadpool(_queue, service, address, fields, _network(request))
+        await run_in_threadpool(_queue, service, address, fields, network(request))
     except SubscriberError as exc:
         return form_page(service, fields, _why(exc, address), 400)
     except QueueFull:
@@ -122,7 +123,7 @@ def sent_page(service: Service, address: str) -> Response:
                                  days=service.publication.readers.confirm_days)
 
 
-def _over_limit(service: Service, client: str) -> bool:
+def over_limit(service: Service, client: str) -> bool:
     client = clients.bucket(client)  # an IPv4 address or an IPv6 /64, however spelt
     # The client's address is kept only as a keyed hash, and only for the hour.
     digest = hmac.new(service.secret, client.encode(), hashlib.sha256).hexdigest()[:32]
@@ -130,7 +131,7 @@ def _over_limit(service: Service, client: str) -> bool:
         service.publication.readers.requests_per_hour
 
 
-def _network(request: Request) -> str:
+def network(request: Request) -> str:
     """The client's network as the rate limit counts it, for the consent record: what the
     server saw (through a trusted proxy), never what the client says of itself."""
     return clients.bucket(request.client.host if request.client else "unknown")

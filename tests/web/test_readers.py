@@ -494,7 +494,8 @@ def test_each_link_serves_its_own_purpose_only(service: str, engine: Engine) -> 
 
 def test_a_page_without_a_token_says_where_the_link_is(service: str) -> None:
     answer = httpx.get(f"{service}/manage")
-    assert answer.status_code == 200 and "Manage your subscription" in answer.text
+    assert answer.status_code == 200 and "linked at the foot of every issue" in answer.text
+    assert 'action="/manage/link"' in answer.text  # and offers to email it
 
 
 @pytest.mark.browser
