@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import re
 import shutil
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -343,18 +342,14 @@ def test_email_me_my_link_tells_no_one_who_reads(few_requests: None, service: st
     reader(engine, "bea@example.org", "bounced")
     asked = ("ida@example.org", "IDA@Example.ORG", "pat@example.org", "uma@example.org",
              "bea@example.org", "nobody@example.org", "nobody@elsewhere.example")
-    answers, timings = {}, {}
+    # The answer's time is not asserted here (no timed assertions in tests): that every
+    # address runs the same statements is (the next test), which is what would make it differ.
+    answers = {}
     for address in asked:
-        took = []
         for _ in range(3):
-            started = time.perf_counter()
             answer = ask(service, address)
-            took.append(time.perf_counter() - started)
         answers[address] = (answer.status_code, answer.text.replace(address, "ADDRESS"))
-        timings[address] = statistics.median(took)
     assert len(set(answers.values())) == 1 and answers["ida@example.org"][0] == 200
-    fastest, slowest = min(timings.values()), max(timings.values())
-    assert slowest < 3 * fastest + 0.05, timings  # no address answers in a time of its own
     wait_for(lambda: settled(engine))
     sent = notices(project_dir)
     # The active reader (asked twice, in two spellings) and the pending one, each once
