@@ -15,13 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from babel import Locale
-from babel.dates import format_date
-from babel.lists import format_list
 from starlette.responses import HTMLResponse
 
 from newsletter import look, words
-from newsletter.content.settings import DAYS, Publication
+from newsletter.content import schedule
+from newsletter.content.settings import Publication
 from newsletter.web.recent import Issues, Recent
 
 # The pages of a few sentences (message.html.j2 holds their words, by these names).
@@ -38,7 +36,7 @@ class Pages:
         self.issues = issues
         self.env = words.templates(look.loader(overrides), publication.locale)
         self.lang = str(self.env.globals["lang"])
-        self.env.globals["schedule"] = schedule(publication)
+        self.env.globals["schedule"] = schedule.schedule(publication)
         self.env.filters["long_date"] = self.long_date
 
     def text(self, template: str, **values: Any) -> str:
@@ -50,7 +48,7 @@ class Pages:
 
     def long_date(self, day: dt.date) -> str:
         """"July 25, 2024", "25. Juli 2024": the publication's locale, Babel's words."""
-        return format_date(day, "long", locale=_locale(self.publication))
+        return schedule.long_date(day, self.publication)
 
     def render(self, template: str, status: int = 200, *,
                headers: Mapping[str, str] | None = None, **values: Any) -> HTMLResponse:
@@ -65,24 +63,6 @@ class Pages:
 
     def invalid(self) -> HTMLResponse:
         return self.message("invalid", 400)
-
-
-def schedule(publication: Publication) -> dict[str, str]:
-    """When the issue arrives, as the send does it (newsletter.yaml's publishing days,
-    send time and timezone), for the templates to word: ``every`` is ``day``,
-    ``weekday`` or ``days`` (then ``days`` lists them, "Monday, Wednesday and Friday",
-    in the locale's own day names and list style)."""
-    days = set(publication.publishing_days)
-    every = "day" if days == set(DAYS) else "weekday" if days == set(DAYS[:5]) else "days"
-    locale = _locale(publication)
-    names = locale.days["format"]["wide"]
-    listed = [str(names[DAYS.index(day)]) for day in DAYS if day in days]
-    return {"every": every, "days": format_list(listed, locale=locale),
-            "time": publication.send_time, "zone": publication.timezone}
-
-
-def _locale(publication: Publication) -> Locale:
-    return Locale.parse(publication.locale.replace("-", "_"))
 
 
 def mask(address: str) -> str:
