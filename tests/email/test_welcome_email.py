@@ -4,14 +4,21 @@ sends it; and ``newsletter check`` on its file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 
+from newsletter.content import settings
+from newsletter.content.welcome import Welcome
+from newsletter.email.welcome import Links, WelcomeEmail, render
 from newsletter.project import Project
+from newsletter.web.pages import Pages
 from tests.email.test_wire import spam_score
 from tests.helpers import REPO, need, run
 
@@ -43,7 +50,8 @@ def rgb(hex_colour: str) -> str:
 @pytest.mark.parametrize("width", [320, 600])
 def test_in_chromium(browser, welcome_html: Path, project_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
                      width: int, scheme: str) -> None:
-    theme = Project(project_dir / "newsletter.yaml").publication.theme
+    pub = Project(project_dir / "newsletter.yaml").publication
+    theme = pub.theme
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page.goto(welcome_html.as_uri())
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -52,6 +60,8 @@ def test_in_chromium(browser, welcome_html: Path, project_dir: Path, tmp_path: P
     expected = (theme.dark_card, theme.dark_text) if scheme == "dark" else \
         (theme.card, theme.text)
     assert (card, text) == tuple(rgb(c) for c in expected)
+    masthead = page.inner_text(".nl-mast")  # the service's emails' masthead
+    assert pub.tagline in masthead and (pub.name in masthead or pub.logo_url)
     shot = tmp_path / f"welcome-{width}-{scheme}.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 5_000
@@ -112,3 +122,61 @@ def test_axe_does_find_mistakes(browser, tmp_path: Path) -> None:  # type: ignor
     found = json.loads(page.evaluate("axe.run(document).then(r => JSON.stringify(r.violations))"))
     assert {"image-alt", "color-contrast", "html-has-lang"} <= {v["id"] for v in found}
     page.close()
+
+
+# -- its words: the publication's language, and the readers' pages' schedule --------------
+
+def publication(project_dir: Path, **changes: object) -> settings.Publication:
+    path = project_dir / "newsletter.yaml"
+    values = yaml.safe_load(path.read_text())
+    values.update(changes)
+    path.write_text(yaml.safe_dump(values, allow_unicode=True))
+    return settings.load(path)
+
+
+def welcome_for(pub: settings.Publication) -> WelcomeEmail:
+    welcome = Welcome.model_validate(yaml.safe_load(WELCOME))
+    links = Links("https://r.example/unsubscribe?t=T", "https://r.example/manage?t=T")
+    return render(welcome, pub, links, latest=dt.date(2024, 8, 1))
+
+
+def words(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_a_german_publications_welcome_is_in_german(project_dir: Path) -> None:
+    email = welcome_for(publication(project_dir, locale="de-DE", send_time="07:00",
+                                    publishing_days=["fri", "mon", "wed"]))
+    # (The file's own words, its subject and body, stay as the editor wrote them.)
+    for edition in (words(email.html), " ".join(email.text.split())):
+        assert "erscheint jeden Montag, Mittwoch und Freitag um 07:00 Uhr" in edition
+        assert "Die neueste Ausgabe lesen (1. August 2024)" in edition
+        assert "Falls Sie es sich anders überlegen".upper() in edition.upper()
+        assert "Abmelden" in edition and "Abonnement verwalten" in edition
+        for english in ("arrives every", "When it arrives", "Read the latest",
+                        "change your mind", "Unsubscribe", "Monday", "July"):
+            assert english not in edition
+    assert '<html lang="de-DE">' in email.html
+
+
+def pages_sentence(pub: settings.Publication) -> str:
+    """The sentence the readers' pages say (the subscribe page's lede)."""
+    found = re.search(r'<p class="lede">(.*?)</p>', Pages(pub).text("schedule.html.j2"))
+    assert found
+    return found.group(1)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "de-DE"])
+@pytest.mark.parametrize("changes", [
+    {"publishing_days": ["mon", "tue", "wed", "thu", "fri"], "send_time": "06:30",
+     "timezone": "Europe/Berlin"},
+    {"publishing_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
+], ids=["weekdays-0630-berlin", "every-day"])
+def test_the_welcome_tells_the_schedule_as_the_pages_do(project_dir: Path, locale: str,
+                                                       changes: dict[str, object]) -> None:
+    pub = publication(project_dir, locale=locale, **changes)
+    sentence = pages_sentence(pub)
+    assert pub.send_time in sentence and pub.timezone in sentence
+    email = welcome_for(pub)
+    assert f'<p style="margin:0 0 16px;">{sentence}</p>' in email.html
+    assert words(sentence) in " ".join(email.text.split())
