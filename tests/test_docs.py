@@ -4,15 +4,17 @@ docs/editors.md), and the README's commands are real."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import shutil
 from pathlib import Path
 
 import click
 import pytest
 
 from newsletter.cli import main
-from tests.helpers import REPO
+from tests.helpers import PUBLICATION, REPO, run
 
 README = (REPO / "README.md").read_text()
 COMMANDS = (REPO / "docs" / "commands.md").read_text()
@@ -38,11 +40,71 @@ def test_every_issue_field_is_in_the_editors_guide() -> None:
             assert re.search(rf"^\s*(- )?{name}:", EDITORS, re.M), f"{model.__name__}.{name}"
 
 
-def test_the_readme_builds_and_sends_issues_that_exist() -> None:
-    days = re.findall(r"newsletter (?:build|send|preview) (\d{4}-\d{2}-\d{2})", README)
-    assert len(days) >= 3
-    for day in days:
-        assert (REPO / "issues" / f"{day}.yaml").is_file(), day
+def readme_commands() -> list[tuple[int, bool, list[str]]]:
+    """Each ``newsletter`` command of the README: its line, whether it is in a code block
+    (the two commands) or inline (the next steps), and its words after ``newsletter``."""
+    from tests.test_docs_commands import command_lines, split_markdown
+
+    return [(snippet.line, snippet.code_block, words)
+            for snippet in split_markdown(REPO / "README.md")[0]
+            for words in command_lines(snippet)]
+
+
+def readme_publication(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The publication the README's commands are written for, as the working folder: the
+    example the repository ships, which the suite keeps as its own in
+    tests/fixtures/publication, with the sample subscribers the first command imports
+    (the README names them; the repository has them whatever its publication)."""
+    shutil.copytree(PUBLICATION, folder)
+    [sample] = re.findall(r"newsletter subscribers import (\S+)", README)
+    (folder / sample).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / sample, folder / sample)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_readme_first_command_sends_an_example_issue_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first command, run as it says, on the publication it names (not the
+    repository's issues/, which someone's publication replaces: the test stays green for
+    them and still checks our README): one .eml per sample subscriber in
+    outbox/DATE/, the ledger in newsletter.sqlite3, and a second run sends nothing."""
+    folder = readme_publication(tmp_path / "readme", monkeypatch)
+    [first] = {line for line, in_block, _ in readme_commands() if in_block}
+    commands = [words for line, _, words in readme_commands() if line == first]
+    assert [words[0] for words in commands] == ["subscribers", "send"]
+    for words in commands:
+        code, out = run(*words)
+        assert code == 0, (words, out)
+    day = commands[-1][1]
+    with (folder / commands[0][2]).open(newline="") as file:
+        readers = len(list(csv.DictReader(file)))
+    sent = sorted((folder / "outbox" / day).glob("*.eml"))
+    assert len(sent) == readers > 0
+    assert (folder / "newsletter.sqlite3").is_file()
+    code, out = run(*commands[-1])
+    assert code == 0 and "already sent" in out, out
+    assert sorted((folder / "outbox" / day).glob("*.eml")) == sent
+
+
+def test_the_readme_next_steps_run_on_the_same_publication(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next steps' commands that name an issue name one the README's publication has
+    (the suite's, as above: someone's own issues do not need our dates), `build` writes
+    the files the README opens, and `check --strict` passes there."""
+    folder = readme_publication(tmp_path / "readme", monkeypatch)
+    steps = [words for _, in_block, words in readme_commands() if not in_block]
+    dated = [words for words in steps if words[0] in ("build", "send", "preview")]
+    assert {words[0] for words in dated} >= {"build", "preview"}
+    for command, day in dated:
+        assert (folder / "issues" / f"{day}.yaml").is_file(), (command, day)
+        if command == "build":
+            code, out = run(command, day)
+            assert code == 0, out
+            assert (folder / "build" / day / "email.html").is_file()
+    assert ["check", "--strict"] in steps
+    code, out = run("check", "--strict")
+    assert code == 0, out
 
 
 def test_the_readme_first_command_runs_on_the_embedded_defaults() -> None:
