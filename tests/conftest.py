@@ -34,6 +34,11 @@ TOOL_ENV = ("NEWSLETTER_CONFIG", "NEWSLETTER_SECRET", "DATABASE_URL", "SENDGRID_
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in TOOL_ENV:
         monkeypatch.delenv(name, raising=False)
+    # No test runs in the repository's root, where the command line and the API would
+    # find the repository's own publication (newsletter.yaml, issues/, welcome.yaml)
+    # without saying so: someone's publication replaces those files. A test works on
+    # tests/fixtures/publication through `project_dir`, or names REPO / ... outright.
+    monkeypatch.chdir(tmp_path)
     # boto3's own chain of credentials reads the machine's AWS files and asks the
     # instance-metadata address: never in a test.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -126,7 +126,8 @@ def test_the_images_command_and_health_check_work_on_a_fresh_folder(tmp_path: Pa
     """The project folder as the image makes it (the repository's newsletter.yaml, given
     the readers' address it must have, and an empty outbox/), then the image's CMD and
     its HEALTHCHECK, on a free port instead of 8080: healthy while it serves, not once
-    it is gone."""
+    it is gone. The image copies the repository's own settings, so this test reads them
+    and follows whatever publication the repository holds, ours or someone's."""
     port = free_port()
     settings = yaml.safe_load((REPO / "newsletter.yaml").read_text())
     settings["readers"] = {"service_url": f"http://127.0.0.1:{port}"}

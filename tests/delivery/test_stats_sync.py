@@ -157,7 +157,7 @@ def test_a_date_without_statistics_is_an_error(engine: Engine, sent: FakeSendGri
     assert _synced_rows(engine) == []
 
 
-def test_without_a_provider_with_statistics_it_says_so(engine: Engine,
+def test_without_a_provider_with_statistics_it_says_so(project_dir: Path, engine: Engine,
                                                        monkeypatch: pytest.MonkeyPatch
                                                        ) -> None:
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
