@@ -24,14 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import PUBLICATION
+
 NEWSLETTER = str(Path(sys.executable).with_name("newsletter"))
 
 
 def year_of_issues(folder: Path, files: int) -> None:
-    example = (ROOT / "issues" / "2024-07-23.yaml").read_text()
+    example = (PUBLICATION / "issues" / "2024-07-23.yaml").read_text()
     (folder / "issues").mkdir()
-    shutil.copy(ROOT / "newsletter.yaml", folder / "newsletter.yaml")
+    shutil.copy(PUBLICATION / "newsletter.yaml", folder / "newsletter.yaml")
     start = dt.date(2025, 1, 1)
     for n in range(files):
         day = (start + dt.timedelta(days=n)).isoformat()

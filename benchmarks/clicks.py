@@ -24,10 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import database, free_port, wait_until_up
+from common import PUBLICATION, database, free_port, wait_until_up
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
 DAY = dt.date(2024, 7, 23)
 
@@ -60,7 +59,7 @@ def main() -> None:
         folder = Path(tmp)
         port = free_port()
         (folder / "newsletter.yaml").write_text(
-            (ROOT / "newsletter.yaml").read_text() +
+            (PUBLICATION / "newsletter.yaml").read_text() +
             f"readers:\n  service_url: http://127.0.0.1:{port}\n")
         url = database(args.db, folder)
         env = {**os.environ, "DATABASE_URL": url, "NEWSLETTER_SECRET": SECRET}

@@ -9,6 +9,9 @@ from sqlalchemy import create_engine, text
 
 SERVER = os.environ.get("NEWSLETTER_BENCH_POSTGRES",
                         "postgresql+psycopg://postgres@127.0.0.1:5432")
+# The publication measured: the suite's own (the example issues and settings), so that the
+# figures do not move when a publication made from this repository changes its own.
+PUBLICATION = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "publication"
 # Its own name per engineer or branch when several measure on one server at once.
 BENCH_DB = os.environ.get("NEWSLETTER_BENCH_DB", "newsletter_bench")
 

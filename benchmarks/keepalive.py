@@ -41,7 +41,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import PUBLICATION
+
 LENGTH = re.compile(rb"(?im)^content-length:\s*(\d+)\s*$")
 
 
@@ -139,10 +140,10 @@ def cpu_seconds(pid: int) -> float:
 
 def project(folder: Path, batch_size: int) -> None:
     """The repository's publication and issues, in ``folder``, with ``batch_size``."""
-    text = (ROOT / "newsletter.yaml").read_text()
+    text = (PUBLICATION / "newsletter.yaml").read_text()
     (folder / "newsletter.yaml").write_text(
         f"{text}\ndelivery:\n  sendgrid:\n    batch_size: {batch_size}\n")
-    (folder / "issues").symlink_to(ROOT / "issues")
+    (folder / "issues").symlink_to(PUBLICATION / "issues")
 
 
 def certificate(folder: Path) -> tuple[str, str, str]:

@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 
 import httpx
-from common import database, free_port, wait_until_up
+from common import PUBLICATION, database, free_port, wait_until_up
 from sqlalchemy import text
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"
 READERS = 2_000
 
@@ -98,7 +97,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "newsletter.yaml").write_text(
-            (ROOT / "newsletter.yaml").read_text() + "\nreaders:\n"
+            (PUBLICATION / "newsletter.yaml").read_text() + "\nreaders:\n"
             "  service_url: https://readers.example\n"
             f"  requests_per_hour: {args.probes * 10}\n")
         url = database(args.db, folder)

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from newsletter.project import Project
+from common import PUBLICATION
 
-ROOT = Path(__file__).resolve().parent.parent
+from newsletter.project import Project
 
 
 def in_process(project: Project, path: Path, rounds: int) -> list[float]:
@@ -36,7 +36,7 @@ def cli_build(day: str, rounds: int) -> list[float]:
     with tempfile.TemporaryDirectory() as out:
         for _ in range(rounds):
             start = time.perf_counter()
-            subprocess.run([str(exe), "build", day, "--out", out], cwd=ROOT, check=True,
+            subprocess.run([str(exe), "build", day, "--out", out], cwd=PUBLICATION, check=True,
                            capture_output=True)
             times.append(time.perf_counter() - start)
     return times
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--cli-rounds", type=int, default=10)
     args = parser.parse_args()
-    project = Project(ROOT / "newsletter.yaml")
+    project = Project(PUBLICATION / "newsletter.yaml")
     for path in project.issue_files():
         times = in_process(project, path, args.rounds)
         size = project.render(path).email.html_bytes

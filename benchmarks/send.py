@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from queue import Empty
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import PUBLICATION
 
 
 class Lean(BaseHTTPRequestHandler):
@@ -85,7 +85,7 @@ def scenario(url: str, count: int, port: int, concurrency: int, workers: int,
 
     # As `newsletter send` does it, from the API: with workers, the email is rendered in
     # a short-lived process of its own, so this one never loads the renderer.
-    newsletter = Newsletter(ROOT / "newsletter.yaml")
+    newsletter = Newsletter(PUBLICATION / "newsletter.yaml")
     newsletter.engine  # noqa: B018 - opened (and migrated) before the clock starts
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

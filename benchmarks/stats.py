@@ -24,10 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import database
+from common import PUBLICATION, database
 from sqlalchemy import insert
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def seed(url: str, readers: int, days: int, today: dt.date) -> None:
@@ -81,7 +79,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "newsletter.yaml").write_text((ROOT / "newsletter.yaml").read_text())
+        (folder / "newsletter.yaml").write_text((PUBLICATION / "newsletter.yaml").read_text())
         url = database(args.db, folder)
         env = Environment.from_environ({"DATABASE_URL": url})
         newsletter = Newsletter(folder / "newsletter.yaml", env=env)

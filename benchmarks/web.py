@@ -22,12 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import database, free_port, wait_until_up
+from common import PUBLICATION, database, free_port, wait_until_up
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
 
 
@@ -61,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        (folder / "newsletter.yaml").write_text((ROOT / "newsletter.yaml").read_text() +
+        (folder / "newsletter.yaml").write_text((PUBLICATION / "newsletter.yaml").read_text() +
                                                 f"readers:\n  service_url: http://127.0.0.1:{port}\n")
         url = database(args.db, folder)
         fill(url, args.unsubscribes)
