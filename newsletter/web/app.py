@@ -113,6 +113,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     # while something is failing.
     app.add_middleware(_Headers, headers=security_headers(publication),
                        error_page=pages.text("message.html.j2", message="server_error").encode())
+    app.add_middleware(forms.UnreadBodyCloses)  # outside _Headers: it sees every answer
     app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
     return app
 
