@@ -217,7 +217,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
         try:
             form = await forms.form(request)
         except forms.TooLarge:
-            return PlainTextResponse("too large", 413)
+            # The page every form gives, to a one-click POST too: one can only be told by
+            # its form, which is 26 bytes (RFC 8058), and a provider reads the status alone.
+            return service.pages.message("too_large", 413)
         token = request.query_params.get("t") or form.get("t", "")
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         # The database is blocking work: off the event loop, in the thread pool.
