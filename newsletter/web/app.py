@@ -10,7 +10,8 @@ RFC 8058: a mail provider POSTs ``List-Unsubscribe=One-Click`` to the link in th
 unsubscribes at once and answers 200. A GET of the same link is what a person (or a link
 scanner) does: it changes nothing, and shows a page with a button that POSTs.
 
-Hostile clients: every body is read with a size limit and a deadline (forms.py); the
+Hostile clients: every body is read with a size limit and a deadline (forms.py), and
+one left unread closes its connection after the answer (forms.UnreadBodyCloses); the
 webhook's signature headers are checked before its body is read; a client that leaves
 mid-body is one log line; no answer is a redirect built from the request's Host (there
 are no redirects at all: a path with a trailing slash is a 404); and an exception that
