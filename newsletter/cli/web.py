@@ -46,7 +46,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from newsletter.web.app import create_app
-    from newsletter.web.server import HeadersInTime
+    from newsletter.web.server import RequestInTime
 
     config = ctx.find_root().obj
     if config:  # the worker processes read it from the environment
@@ -59,7 +59,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     uvicorn.run("newsletter.web.app:factory", factory=True, host=host, port=port,
                 workers=workers, access_log=False, log_level="warning",
                 proxy_headers=True, server_header=False, limit_concurrency=concurrency,
-                timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG, http=HeadersInTime)
+                timeout_keep_alive=KEEP_ALIVE, backlog=BACKLOG, http=RequestInTime)
 
 
 def _concurrency() -> int:

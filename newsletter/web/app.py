@@ -10,7 +10,8 @@ RFC 8058: a mail provider POSTs ``List-Unsubscribe=One-Click`` to the link in th
 unsubscribes at once and answers 200. A GET of the same link is what a person (or a link
 scanner) does: it changes nothing, and shows a page with a button that POSTs.
 
-Hostile clients: every body is read with a size limit and a deadline (forms.py); the
+Hostile clients: every body is read with a size limit and a deadline (forms.py), and
+one left unread closes its connection after the answer (forms.UnreadBodyCloses); the
 webhook's signature headers are checked before its body is read; a client that leaves
 mid-body is one log line; no answer is a redirect built from the request's Host (there
 are no redirects at all: a path with a trailing slash is a 404); and an exception that
@@ -113,6 +114,7 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     # while something is failing.
     app.add_middleware(_Headers, headers=security_headers(publication),
                        error_page=pages.text("message.html.j2", message="server_error").encode())
+    app.add_middleware(forms.UnreadBodyCloses)  # outside _Headers: it sees every answer
     app.add_middleware(clients.ProxyCheck)  # warns when a proxy hides the readers' addresses
     return app
 
@@ -216,7 +218,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
         try:
             form = await forms.form(request)
         except forms.TooLarge:
-            return PlainTextResponse("too large", 413)
+            # The page every form gives, to a one-click POST too: one can only be told by
+            # its form, which is 26 bytes (RFC 8058), and a provider reads the status alone.
+            return service.pages.message("too_large", 413)
         token = request.query_params.get("t") or form.get("t", "")
         one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
         # The database is blocking work: off the event loop, in the thread pool.

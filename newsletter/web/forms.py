@@ -1,7 +1,8 @@
 """Reading request bodies with a size limit and a deadline: a form is a few hundred bytes,
 nothing larger is read into memory, and nothing slower than READ_DEADLINE holds a
 connection. A client that goes away mid-body raises starlette's ClientDisconnect, which
-the application answers with one log line (app.py)."""
+the application answers with one log line (app.py). A body the application did not read
+to its end closes the connection after the answer (UnreadBodyCloses)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.errors import NewsletterError
 
@@ -69,3 +71,51 @@ async def form(request: Request) -> dict[str, str]:
                               max_num_fields=50))
     except ValueError:  # more fields than any of our forms has
         raise TooLarge from None
+
+
+class UnreadBodyCloses:
+    """``Connection: close`` on the answer to a request whose body the application did not
+    read to its end: the route never reads one (every GET, a 404, a 405), or stopped (too
+    large, refused on its headers).
+
+    Why: uvicorn stops its keep-alive timer whenever data arrives and starts it again only
+    once the request's body is complete, so a client that declares a body, reads the
+    answer and sends one more byte held its connection, and a slot of the concurrency
+    limit, for ever. Both of uvicorn's HTTP implementations (httptools and h11) close the
+    connection once an answer carrying ``Connection: close`` is sent, whatever is still
+    unread: this holds whichever of them serves, and under any other ASGI server. The
+    rest of such a body could not be told from the next request anyway.
+    (server.RequestInTime is the backstop: a deadline for any body, whatever the route.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def receiving() -> Message:
+            nonlocal ended
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                ended = True
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and not ended:
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receiving, sending)
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request declares a body: a chunked one, or a Content-Length but 0."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False

@@ -67,7 +67,7 @@ async def _posted(request: Request) -> tuple[dict[str, str], Subscriber | Respon
     try:
         fields = await forms.form(request)
     except forms.TooLarge:
-        return {}, service.pages.invalid()
+        return {}, service.pages.message("too_large", 413)
     return fields, await run_in_threadpool(_reader, service, fields.get("t", ""))
 
 

@@ -2,10 +2,13 @@
 on loopback, on SQLite and PostgreSQL: what an attacker would try, a class at a time.
 
 1. Starving it: huge bodies, bodies that trickle, thousands of connections, clients that
-   leave half-way. The service stays small, answers /health, and logs one line each.
+   leave half-way. The service stays small, answers /health, and logs one line each;
+   every form refuses an oversized body with the same page, and changes nothing.
 2. Odd input: every header, body and event value that is not what SendGrid sends is a
    4xx (or, signed, is recorded as well as it can be), never a 500 with a traceback.
 3. Forged hosts: no answer is a redirect taken from the request's Host.
+4. Bodies nobody reads: a body declared and never finished holds no connection, on any
+   route, while a keep-alive client with whole bodies keeps its own.
 """
 
 from __future__ import annotations
@@ -25,18 +28,25 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, text
 from sqlalchemy import select as sql_select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from newsletter import tokens
 from newsletter.delivery.providers.sendgrid.webhook import SIGNATURE, TIMESTAMP
-from newsletter.store import db
+from newsletter.store import db, subscribers
 from newsletter.store import events as store_events
+from newsletter.web import server
 from newsletter.web.app import create_app
 from tests.web.conftest import service_env
 from tests.web.served import Served, newsletter_serve
+from tests.web.server import SECRET, free_port
 
 MiB = 1024 * 1024
 SECURITY = ("content-security-policy", "x-frame-options", "x-content-type-options",
@@ -233,6 +243,43 @@ def test_a_path_writes_one_escaped_log_line(served: Served, path: str) -> None:
     no_traceback(served)
 
 
+def _every_row(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return {table.name: sorted(map(tuple, conn.execute(table.select()).all()), key=repr)
+                for table in db.metadata.sorted_tables}
+
+
+def test_every_form_answers_an_oversized_body_with_the_same_page_and_changes_nothing(
+        served: Served, engine: Engine) -> None:
+    subscribers.add(engine, "kim@example.org")
+    reader = subscribers.find(engine, "kim@example.org")
+    assert reader is not None
+    leave, manage = tokens.make_pair(SECRET.encode(), reader.link_key)
+    # Each form's own fields first, as if they would act: nothing past the limit is read.
+    fields = f"t={manage}&sure=yes&name=Kim&timezone=Asia/Tokyo&email=kim@example.org&"
+    one_click = "List-Unsubscribe=One-Click&"
+    posts = {"/subscribe": fields, "/manage": fields, "/manage/data": fields,
+             "/manage/forget": fields, "/manage/link": fields,
+             f"/unsubscribe?t={leave}": one_click, "/unsubscribe": f"t={leave}&"}
+    # /confirm is left out here: its handler is being changed elsewhere (subscribe.py).
+    before = _every_row(engine)
+    pages = set()
+    for path, start in posts.items():
+        huge = start.encode() + b"a" * (10 * MiB)
+        for content in (huge, iter([huge[:MiB]] * 10)):  # Content-Length, then chunked
+            answered = httpx.post(served.url + path, content=content, headers={
+                "Content-Type": "application/x-www-form-urlencoded"})
+            assert answered.status_code == 413, path
+            assert answered.headers["content-type"].startswith("text/html"), path
+            pages.add(answered.text)
+    assert len(pages) == 1 and "larger than any of ours" in pages.pop()
+    time.sleep(1.5)  # the mailer's beat: a request it had taken would be mailed by now
+    assert _every_row(engine) == before
+    assert not (served.log.parent / "outbox").exists() or \
+        not any((served.log.parent / "outbox").rglob("*.eml"))
+    no_traceback(served)
+
+
 # -- 2. Odd input --------------------------------------------------------------------------
 
 STAMPS = {
@@ -405,3 +452,153 @@ def _closed(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
+
+
+# -- 4. Bodies the service does not read ----------------------------------------------------
+
+# Where a body is declared and a byte of it sent: routes that never read a body (every
+# GET and HEAD, a 404, a 405, a POST refused on its headers) and routes that read one.
+UNREAD_BODIES = [("GET", "/health"), ("HEAD", "/health"), ("GET", "/c/x"), ("HEAD", "/o/x"),
+                 ("GET", "/manage"), ("GET", "/nope"), ("POST", "/health"),
+                 ("POST", "/webhooks/nope"), ("POST", "/webhooks/sendgrid"),
+                 ("POST", "/subscribe"), ("POST", "/unsubscribe"), ("POST", "/manage/forget")]
+# The deadlines for a body (10 s read by a route, 15 s whatever the route) and a generous
+# margin for a loaded machine: a correctness bound, not a speed one.
+CLOSED_WITHIN = 40.0
+
+
+def _started_body(method: str, path: str, chunked: bool) -> bytes:
+    """A request that promises 1,000 bytes of body and brings one."""
+    if chunked:
+        return head(method, path, {"Transfer-Encoding": "chunked"}) + b"3e8\r\ne"
+    return head(method, path, {"Content-Length": "1000"}) + b"e"
+
+
+def _gone(sock: socket.socket) -> bool:
+    """Whether the server has closed ``sock``: what it sent read and thrown away, then
+    the end (or a reset)."""
+    try:
+        while select.select([sock], [], [], 0)[0]:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    return False
+
+
+def test_a_body_nobody_reads_does_not_hold_its_connection(served: Served) -> None:
+    """The tester's attack: a body declared, the answer read, one more byte, then nothing.
+    uvicorn's keep-alive timer stops at that byte and waits for the rest of the body; each
+    such connection held a slot of the 4,096 for ever."""
+    cases = [(method, path, chunked) for method, path in UNREAD_BODIES
+             for chunked in (False, True)]
+    socks = [connect(served, timeout=60) for _ in cases]
+    try:
+        for sock, case in zip(socks, cases, strict=True):
+            sock.sendall(_started_body(*case))
+        time.sleep(1)  # the routes that do not read have answered by now
+        for sock in socks:
+            with contextlib.suppress(OSError):  # closed already: what should happen
+                sock.send(b"e")
+        deadline = time.monotonic() + CLOSED_WITHIN
+        open_ = list(zip(socks, cases, strict=True))
+        while open_ and time.monotonic() < deadline:
+            open_ = [(sock, case) for sock, case in open_ if not _gone(sock)]
+            time.sleep(0.5)
+        assert not open_, [case for _, case in open_]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert httpx.get(served.url + "/health").status_code == 200
+    no_traceback(served)
+
+
+def _one_answer(sock: socket.socket) -> tuple[int, dict[str, str]]:
+    """The status and headers of the next answer on a kept-alive ``sock``, its body
+    (by Content-Length) read and thrown away."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {raw!r}"
+        raw += chunk
+    top, _, rest = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = top.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    missing = int(headers["content-length"]) - len(rest)
+    while missing > 0:
+        missing -= len(sock.recv(missing))
+    return int(status_line.split()[1]), headers
+
+
+def test_a_keep_alive_client_with_whole_bodies_keeps_its_connection(served: Served) -> None:
+    """Three requests on one connection, the bodies whole: each answered, none closed."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with connect(served) as sock:
+        sock.sendall(head("POST", "/unsubscribe", {**form, "Content-Length": "8"})
+                     + b"t=nobody")
+        first = _one_answer(sock)
+        sock.sendall(head("POST", "/manage/forget", {**form, "Transfer-Encoding": "chunked"})
+                     + b"11\r\nt=nobody&sure=yes\r\n0\r\n\r\n")
+        second = _one_answer(sock)
+        sock.sendall(head("GET", "/health"))
+        third = _one_answer(sock)
+    assert [first[0], second[0], third[0]] == [400, 400, 200]
+    assert all("connection" not in headers for _, headers in (first, second, third))
+    no_traceback(served)
+
+
+def test_without_the_application_s_guard_the_server_still_drops_an_unfinished_body(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backstop (newsletter/web/server.py), behind an application that answers without
+    reading the body and keeps the connection: the protocol ``serve`` runs closes it at
+    BODY_DEADLINE (shortened here), while a request without a body is kept alive."""
+    monkeypatch.setattr(server, "BODY_DEADLINE", 1.0)
+
+    async def hello(_request: Request) -> Response:
+        return PlainTextResponse("hello")
+
+    port = free_port()
+    running = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/", hello)]),
+                                            host="127.0.0.1", port=port, log_level="warning",
+                                            http=server.RequestInTime))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if running.started:
+                break
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as kept, \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as attacker:
+            kept.sendall(head("GET", "/"))
+            attacker.sendall(_started_body("GET", "/", chunked=False))
+            assert _one_answer(kept)[0] == 200 and _one_answer(attacker)[0] == 200
+            attacker.send(b"e")  # uvicorn's keep-alive timer stops here
+            deadline = time.monotonic() + 10  # the deadline, 1 s, and ample margin
+            while not _gone(attacker) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _gone(attacker)
+            kept.sendall(head("GET", "/"))  # within uvicorn's 5 s keep-alive
+            assert _one_answer(kept)[0] == 200
+    finally:
+        running.should_exit = True
+        thread.join(10)
+
+
+def test_only_an_answer_to_a_body_left_unread_closes_its_connection(
+        project_dir: Path, engine: Engine) -> None:
+    """forms.UnreadBodyCloses, seen from inside: the guard that holds under any server."""
+    from starlette.testclient import TestClient  # (its import warns of httpx)
+
+    client = TestClient(create_app(project_dir / "newsletter.yaml", service_env(engine)))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    unread = [client.request("GET", "/health", content=b"x"),
+              client.request("HEAD", "/c/x", content=b"x"),
+              client.post("/health", content=b"x"),  # 405
+              client.post("/nope", content=b"x"),  # 404
+              client.post("/subscribe", content=b"email=" + b"a" * MiB, headers=form)]
+    assert [answer.headers.get("connection") for answer in unread] == ["close"] * 5
+    read = [client.get("/health"), client.request("GET", "/health", content=b""),
+            client.post("/manage/forget", content=b"t=nobody&sure=yes", headers=form),
+            client.post("/unsubscribe", content=b"t=nobody", headers=form)]
+    assert [answer.headers.get("connection") for answer in read] == [None] * 4
