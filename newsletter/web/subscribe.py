@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import zoneinfo
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from newsletter import tokens
+from newsletter import timing, tokens
 from newsletter.errors import BadTimezone, LinkExpired, SubscriberError
 from newsletter.safetext import one_line
 from newsletter.store import consent, signups, throttle
@@ -46,8 +45,8 @@ MAX_NAME = 200  # characters, as the form's field and the table take
 @cache
 def zones() -> list[str]:
     """Timezone names for the form's suggestions."""
-    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and
-                  not z.startswith(("Etc/", "SystemV/", "posix/", "right/")))
+    return sorted(z for z in timing.names() if "/" in z and
+                  not z.startswith(("Etc/", "SystemV/")))
 
 
 def form_page(service: Service, values: dict[str, str] | None = None, error: str = "",

@@ -331,7 +331,8 @@ def test_a_reader_coming_back_keeps_their_own_words(service: str, engine: Engine
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("name", "x" * 201), ("timezone", "Mars/Olympus")])
+    ("name", "x" * 201), ("timezone", "Mars/Olympus"), ("timezone", "localtime"),
+    ("timezone", "posix/Europe/Berlin")])
 def test_an_invalid_field_confirms_nothing_and_says_where(service: str, engine: Engine,
                                                           project_dir: Path, field: str,
                                                           value: str) -> None:
@@ -621,8 +622,9 @@ def test_the_manage_page_changes_name_and_timezone(service: str, engine: Engine)
     assert saved.status_code == 200 and "Saved." in saved.text
     reader = store.find(engine, "gil@example.org")
     assert reader is not None and (reader.name, reader.timezone) == ("Gilbert", "Asia/Tokyo")
-    bad = httpx.post(f"{service}/manage", data={"t": token, "name": "G", "timezone": "Nowhere"})
-    assert bad.status_code == 400 and "timezone" in bad.text
+    for zone in ("Nowhere", "localtime", "Factory", "right/UTC"):
+        bad = httpx.post(f"{service}/manage", data={"t": token, "name": "G", "timezone": zone})
+        assert bad.status_code == 400 and "timezone" in bad.text
     assert store.find(engine, "gil@example.org").timezone == "Asia/Tokyo"  # type: ignore[union-attr]
 
 
