@@ -191,7 +191,8 @@ def _prefilled(service: Service, found: signups.Signup | Subscriber) -> dict[str
     current = find(service.engine, found.email) if isinstance(found, signups.Signup) else found
     name = found.name or (current.name if current else None)
     zone = found.timezone or (current.timezone if current else None)
-    return {"name": name or "", "timezone": zone or ""}
+    # A row of an earlier release may hold a name with characters one_line takes out now.
+    return {"name": one_line(name), "timezone": zone or ""}
 
 
 async def confirm(request: Request) -> Response:
