@@ -1,26 +1,76 @@
 """Text that must stay on one line: names in headers, values printed to a terminal.
 
 Control characters and line separators end a header early (header injection) or move a
-terminal's cursor and colours (escape sequences); these functions keep such text inert.
+terminal's cursor and colours (escape sequences); format characters are invisible and
+some reorder what is shown (a right-to-left override makes ``evil\u202egnp.exe`` read
+``evilexe.png``); lone surrogates cannot be written in any encoding, and noncharacters are
+not text. These functions keep such text inert.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
-# Control characters (Unicode's Cc: C0, DEL, C1), and the line and paragraph separators
-# some programs break lines at.
-_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Each becomes a space: Unicode's control characters (Cc: C0, DEL, C1), the line and
+# paragraph separators (Zl, Zp) some programs break lines at, and lone surrogates (Cs).
+_BREAKING_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")
+# Each goes: format characters (Cf: bidi embeddings, overrides, isolates and marks,
+# zero-width space, word joiner, BOM, soft hyphen, tag characters, ...) and noncharacters
+# (U+FDD0..U+FDEF, and the last two of every plane).
+_GONE_CATEGORIES = ("Cf",)
+# Two format characters stay between two visible characters, where they only join or
+# part the glyphs beside them: the zero-width joiner and non-joiner. Ordinary names need
+# them: Sinhala writes Sri with a joiner (ශ්‍රී), Persian writes many words with a
+# non-joiner (می‌خواهم), Malayalam and other Indic scripts choose letter forms with them,
+# and emoji sequences are joined by one (👩‍💻 is woman, ZWJ, laptop; without it, two
+# emoji). Elsewhere (at an end, beside a space) they go, and a run of them is one.
+_JOINERS = "\u200c\u200d"
+_STRAY_JOINER = re.compile(rf"(?:^|(?<=\s))[{_JOINERS}]+|[{_JOINERS}]+(?=\s|$)"
+                           rf"|(?<=[{_JOINERS}])[{_JOINERS}]+")
 _SPACES = re.compile(r"\s+")
 
 
+def _ranges(chars: list[int]) -> str:
+    """A regular expression's character class body for ``chars`` (sorted), as ranges."""
+    parts, start = [], None
+    for at, code in enumerate(chars):
+        if start is None:
+            start = code
+        if at + 1 == len(chars) or chars[at + 1] != code + 1:
+            parts.append(re.escape(chr(start)) if start == code
+                         else f"{re.escape(chr(start))}-{re.escape(chr(code))}")
+            start = None
+    return "".join(parts)
+
+
+@cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """What becomes a space and what goes, from the Unicode database Python has (made at
+    first use: a pass over every code point takes a fifth of a second)."""
+    breaking, gone = [], []
+    for code in range(0x110000):
+        category = unicodedata.category(chr(code))
+        if category in _BREAKING_CATEGORIES:
+            breaking.append(code)
+        elif (category in _GONE_CATEGORIES and chr(code) not in _JOINERS) or \
+                0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+            gone.append(code)
+    return re.compile(f"[{_ranges(breaking)}]"), re.compile(f"[{_ranges(gone)}]")
+
+
 def one_line(text: str | None) -> str:
-    """``text`` without control characters or line breaks (each becomes a space), with
-    runs of white space made one and the ends trimmed."""
+    """``text`` on one line and without invisible characters: control characters, line
+    breaks and lone surrogates each become a space, format characters and noncharacters
+    go (a joiner or non-joiner stays between two visible characters only), runs of white
+    space are made one and the ends trimmed. Letters of every script, combining marks and
+    emoji stay as they were."""
     if not text:
         return ""
-    return _SPACES.sub(" ", _BREAKING.sub(" ", text)).strip()
+    breaking, gone = _patterns()
+    text = _STRAY_JOINER.sub("", gone.sub("", breaking.sub(" ", text)))
+    return _SPACES.sub(" ", text).strip()
 
 
 def for_terminal(text: str) -> str:

@@ -8,8 +8,11 @@ and per-reader delivery all take the instant from :func:`send_instant`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # The last place on Earth where a given day's send time comes (UTC-12; the sign is POSIX's).
 LATEST_ZONE = ZoneInfo("Etc/GMT+12")
@@ -19,12 +22,36 @@ class UnknownZone(ValueError):
     pass
 
 
+# Files of the system's zone database that are not zones of the IANA's: the machine's
+# own setting (``localtime``), the placeholder ``Factory``, the POSIX rules' template, and
+# the copies of every zone under ``posix/`` and (with leap seconds) ``right/``. ZoneInfo
+# opens them all; a reader's timezone is none of them.
+_NOT_IANA = frozenset({"localtime", "Factory", "posixrules"})
+_NOT_IANA_DIRS = ("posix/", "right/")
+
+
+@cache
+def names() -> frozenset[str]:
+    """The IANA's zone names (their links, such as ``US/Eastern``, included): the tzdata
+    package's list where it is installed, and the system's zone database's."""
+    found = set(available_timezones())
+    with contextlib.suppress(ModuleNotFoundError, OSError):  # else the system's alone
+        found |= set(resources.files("tzdata").joinpath("zones").read_text().split())
+    return frozenset(n for n in found
+                     if n not in _NOT_IANA and not n.startswith(_NOT_IANA_DIRS))
+
+
 def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; UnknownZone (with a message for people) if there is none."""
+    """The IANA zone ``name``; UnknownZone (with a message for people) if there is none.
+    (A reader's row written before this was strict may hold another name ZoneInfo opens,
+    ``localtime`` say: a send reads rows with ZoneInfo itself, so such a row still goes.)"""
+    if name not in names():
+        raise UnknownZone(f"unknown timezone {name[:80]!r}; use an IANA name like "
+                          "'Europe/London'")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise UnknownZone(f"unknown timezone {name!r}; use an IANA name like "
+        raise UnknownZone(f"unknown timezone {name[:80]!r}; use an IANA name like "
                           "'Europe/London'") from None
 
 

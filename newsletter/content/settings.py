@@ -6,12 +6,15 @@ Secrets never live in this file; they are read from the environment where they a
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+import idna
 from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, PrivateAttr, model_validator
 
@@ -51,15 +54,60 @@ def _days(value: tuple[str, ...]) -> tuple[str, ...]:
     return days
 
 
+# Characters a logo's URL never has: what would end or split it where it is written (a
+# header's Content-Security-Policy, an HTML attribute, a CSS url()), whatever it means
+# there. White space, control and format characters are refused by their class.
+_LOGO_SPECIALS = frozenset(";,'\"`<>\\{}|^")
+
+
 def _logo(value: str) -> str:
-    """An https URL, or a path on the site (``/logo.png``, ``images/logo.png``): emails
-    and the readers' pages load it from the web, so it must be reachable over https."""
-    parts = urlsplit(value)
-    absolute = bool(parts.scheme) or value.startswith("//")
-    if (parts.scheme.lower() != "https" or not parts.netloc) if absolute else \
-            any(c.isspace() or c in "\\\"'<>" for c in value) or ".." in value.split("/"):
-        raise invalid("logo", f"must be an https URL or a path on site_url, not {value[:60]!r}")
+    """An https URL (a host, IDNA allowed, an optional port, a path; no user or
+    password), or a path on the site (``/logo.png``, ``images/logo.png``): emails and
+    the readers' pages load it from the web, so it must be reachable over https, and the
+    service's Content-Security-Policy names its origin."""
+    problem = _logo_problem(value)
+    if problem:
+        raise invalid("logo", f"must be an https URL or a path on site_url ({problem}), "
+                              f"not {value[:60]!r}")
     return value
+
+
+def _logo_problem(value: str) -> str | None:
+    bad = next((c for c in value if c in _LOGO_SPECIALS or c.isspace() or
+                unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs")),
+               None)
+    if bad is not None:
+        return f"{bad!r} is not allowed"
+    parts = urlsplit(value)
+    if not parts.scheme and not value.startswith("//"):  # a path on site_url
+        return "no '..' in a path" if ".." in parts.path.split("/") else None
+    if parts.scheme.lower() != "https":
+        return "https only"
+    if "@" in parts.netloc:
+        return "no user or password"
+    if _origin(parts) is None:
+        return "not a valid host and port"
+    return "a path to the image is needed" if parts.path in ("", "/") else None
+
+
+def _origin(parts: SplitResult) -> str | None:
+    """``scheme://host[:port]`` of a URL, the host in IDNA (ASCII) form; None when the
+    host or the port is not valid."""
+    try:
+        port, host = parts.port, parts.hostname or ""
+    except ValueError:  # a port that is not a number from 0 to 65535
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+        host = f"[{address}]" if address.version == 6 else str(address)
+    except ValueError:
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
+    if not host or port == 0:
+        return None
+    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _clock(value: str) -> str:
@@ -273,6 +321,14 @@ class Publication(Strict):
     def logo_url(self) -> str | None:
         """The logo as an absolute URL (a path is taken on site_url), or None."""
         return urljoin(self.site_url.rstrip("/") + "/", self.logo) if self.logo else None
+
+    @property
+    def logo_origin(self) -> str | None:
+        """Where the logo loads from, ``https://host[:port]`` and nothing else (the host
+        in IDNA form), for a Content-Security-Policy's ``img-src``; None without a logo,
+        or when it cannot be said (a site_url that is no URL)."""
+        url = self.logo_url
+        return _origin(urlsplit(url)) if url else None
 
     def web_url(self, day: dt.date) -> str:
         """Where the web edition of the issue for ``day`` lives (the archive's layout)."""

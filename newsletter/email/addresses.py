@@ -19,7 +19,6 @@ once folded, ``To: Müller, Hans <...>``, and put spaces inside long encoded nam
 from __future__ import annotations
 
 import contextlib
-import re
 from email.header import Header
 from email.utils import formataddr
 from typing import NamedTuple
@@ -43,17 +42,16 @@ def for_wire(address: str) -> WireAddress:
     return WireAddress(wire, not wire.isascii())
 
 
-# Lone surrogates cannot be written in any encoding: like control characters, they go.
-_SURROGATES = re.compile("[\ud800-\udfff]")
 LINE = 78  # RFC 5322's recommended line length, CRLF not counted
 # Folding leaves room for the longest name of an address header ("Reply-To: ").
 _LONGEST_NAME = "Reply-To"
 
 
 def display_name(name: str | None) -> str:
-    """The name as a header shows it: on one line, without control characters or lone
-    surrogates (each becomes a space), runs of white space made one, the ends trimmed."""
-    return one_line(_SURROGATES.sub(" ", name or ""))
+    """The name as a header shows it: on one line, without control characters, lone
+    surrogates (each becomes a space) or invisible format characters (safetext.one_line),
+    runs of white space made one, the ends trimmed."""
+    return one_line(name)
 
 
 def header_address(name: str | None, address: str) -> str:

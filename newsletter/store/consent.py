@@ -17,15 +17,15 @@ from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import one_line
-from newsletter.store import erased, tallies, welcomes
+from newsletter.store import erased, signups, tallies, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import (
     deliveries,
     holding,
     sends,
-    signups,
     subscribers,
 )
+from newsletter.store.db import signups as requests
 from newsletter.store.status import Absent, Cause, Status
 from newsletter.store.subscribers import Subscriber, check_timezone, find_by_id, now
 
@@ -47,12 +47,19 @@ def awaiting(engine: Engine, subscriber_id: int, made: dt.date) -> Subscriber | 
 
 
 def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None, *,
-            welcome: bool = False) -> bool:
+            welcome: bool = False, chosen: signups.Choice = signups.UNSEEN) -> bool:
     """Make a reader who asked (by a link of the kind before the queue) active; False
-    when there was nothing to confirm. Their request's time stays on record; they come
-    back with a new link key, so links made before they left act for them no more. With
-    ``welcome``, the reader gets a welcome queued (once ever: welcomes.py)."""
+    when there was nothing to confirm. Their request's time stays on record, with the
+    name and timezone ``chosen`` on the confirm page (unseen: the row's stay) and the
+    confirming click's network; they come back with a new link key, so links made
+    before they left act for them no more. With ``welcome``, the reader gets a welcome
+    queued (once ever: welcomes.py)."""
     stamp = at or now()
+    chosen = signups.checked(chosen)
+    mine: dict[str, Any] = {"name": chosen.name, "timezone": chosen.timezone} \
+        if chosen.seen else {}
+    if chosen.network:
+        mine["opt_in_ip"] = chosen.network
     with engine.begin() as conn:
         key = conn.execute(select(subscribers.c.email_key).where(
             subscribers.c.id == subscriber_id)).scalar()
@@ -61,7 +68,7 @@ def confirm(engine: Engine, subscriber_id: int, at: dt.datetime | None = None, *
         made = bool(conn.execute(update(subscribers).where(
             subscribers.c.id == subscriber_id, rules.condition(Cause.CONFIRM, Status.ACTIVE),
             subscribers.c.legacy_links.is_(True), subscribers.c.requested_at.is_not(None))
-            .values(confirmed_at=stamp, opted_in_at=subscribers.c.requested_at,
+            .values(confirmed_at=stamp, opted_in_at=subscribers.c.requested_at, **mine,
                     **rules.values(Status.ACTIVE, stamp))).rowcount)
         if made and welcome:
             welcomes.queue(conn, subscriber_id, stamp)
@@ -135,10 +142,10 @@ def record(engine: Engine, subscriber_id: int) -> dict[str, Any] | None:
                 for issue, _, state in holding(conn, subscriber_id)]
         own.sort()
         known = {issue for issue, _ in own}
-        asked = conn.execute(select(signups.c.requested_at, signups.c.network,
-                                    signups.c.state, signups.c.mailed_at)
-                             .where(signups.c.email_key == row.email_key)
-                             .order_by(signups.c.id)).all()
+        asked = conn.execute(select(requests.c.requested_at, requests.c.network,
+                                    requests.c.state, requests.c.mailed_at)
+                             .where(requests.c.email_key == row.email_key)
+                             .order_by(requests.c.id)).all()
         since = row.confirmed_at or row.created_at
         finished = conn.execute(select(sends.c.issue, sends.c.created_at).where(
             sends.c.compacted_at.is_not(None), sends.c.cancelled_at.is_(None),

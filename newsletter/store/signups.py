@@ -11,11 +11,16 @@ A request moves queued -> mailing (claimed; a claim older than :data:`LEASE` is 
 over) -> mailed, or is deleted (nothing to send, or the send kept failing). A mailed
 request is confirmed once, by the link that names its key, and then spent; every other
 request of the same address goes with it. Nothing a request says (name, timezone)
-touches a reader on file until they confirm it.
+touches a reader on file: anyone may type anyone's address, and words meant for its
+owner. The confirm page shows them to the owner as fields to change or clear, and what
+the owner's confirming form says (:class:`Choice`) is what is saved.
 
 What the consent record keeps is what the server knows: the service's own address and
-the form's path, the time, the client's network (its rate-limit bucket), never what the
-client claims (Origin, Referer).
+the form's path, the time asked, the time confirmed and the confirming click's network
+(its rate-limit bucket: the owner's consent, not the requester's), never what the client
+claims (Origin, Referer). The requester's network stays with the request (the reader's
+download lists it) until the request goes with its expired link; the reader's row has
+one column for a network, and it holds the consent's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,21 @@ NEVER_MAILED = (Status.BOUNCED, Status.COMPLAINED)
 # is never confirmed (no confirmation link names its key).
 LINK_SOURCE = "link request"
 LINKED = (Status.ACTIVE, Status.PENDING)  # who is sent their link
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the owner's confirming click says: the name and timezone the confirm page
+    showed them, as they left them (None: cleared), and the click's network. ``seen`` is
+    False for a click that sent no fields (a page of an earlier release, or a script):
+    then the reader's name and timezone on file stay, and the request's are not used."""
+    name: str | None = None
+    timezone: str | None = None
+    network: str | None = None
+    seen: bool = True
+
+
+UNSEEN = Choice(seen=False)
 
 
 @dataclass(frozen=True)
@@ -187,22 +207,26 @@ def confirmable(engine: Engine, signup: Signup) -> bool:
 
 
 def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None, *,
-            welcome: bool = False) -> Subscriber:
+            welcome: bool = False, chosen: Choice = UNSEEN) -> Subscriber:
     """Make the request's reader active (a new reader, or one on file: pending, or back
-    after leaving), with a new link key, the request's name and timezone, and its consent
-    on record; spend the request and every other of the same address. With ``welcome``,
-    a reader this made active gets a welcome queued (once ever: welcomes.py)."""
+    after leaving), with a new link key, the name and timezone ``chosen`` on the confirm
+    page (never the request's unseen), and the consent on record (the request's source
+    and time, the confirming click's time and network); spend the request and every
+    other of the same address. With ``welcome``, a reader this made active gets a
+    welcome queued (once ever: welcomes.py). SubscriberError for a timezone that is not
+    a canonical IANA name."""
     stamp = at or now()
+    chosen = checked(chosen)
     values: dict[str, Any] = {
         "consent_source": signup.source, "opted_in_at": signup.requested_at,
-        "opt_in_ip": signup.network, "confirmed_at": stamp,
+        "opt_in_ip": chosen.network, "confirmed_at": stamp,
         **rules.values(Status.ACTIVE, stamp)}
     key = signup.email.lower()
     with engine.begin() as conn:
         spent = conn.execute(update(signups).where(signups.c.id == signup.id,
                                                    signups.c.state == "mailed")
                              .values(state="confirmed")).rowcount
-        if spent and _make_active(conn, signup, key, values) and welcome:
+        if spent and _make_active(conn, signup, key, chosen, values) and welcome:
             welcomes.queue(conn, conn.execute(select(subscribers.c.id).where(
                 subscribers.c.email_key == key)).scalar_one(), stamp)
         if spent:
@@ -216,22 +240,30 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None, *,
     return found
 
 
-def _make_active(conn: Connection, signup: Signup, key: str, values: dict[str, Any]) -> bool:
+def checked(chosen: Choice) -> Choice:
+    """``chosen`` as it is saved: the name on one line and at most 200 characters, the
+    network bounded; SubscriberError for an unknown timezone."""
+    return Choice(one_line(chosen.name)[:200] or None, check_timezone(chosen.timezone),
+                  (chosen.network or "")[:64] or None, chosen.seen)
+
+
+def _make_active(conn: Connection, signup: Signup, key: str, chosen: Choice,
+                 values: dict[str, Any]) -> bool:
     """Whether the reader became active by this (not: active already)."""
     current = conn.execute(select(subscribers.c.id, subscribers.c.name,
                                   subscribers.c.timezone, subscribers.c.status)
                            .where(subscribers.c.email_key == key)).first()
     if current is None:  # new: the table lets a confirmation add them
         conn.execute(subscribers.insert().values(
-            email=signup.email, email_key=key, name=signup.name, timezone=signup.timezone,
+            email=signup.email, email_key=key, name=chosen.name, timezone=chosen.timezone,
             created_at=values["confirmed_at"], **values))
         return True
     # Active already (subscribed since by other means): the condition matches nothing,
     # and their links stay.
     return bool(conn.execute(update(subscribers).where(
         subscribers.c.id == current.id, rules.condition(Cause.CONFIRM, Status.ACTIVE)).values(
-        name=signup.name or current.name, timezone=signup.timezone or current.timezone,
-        **values)).rowcount)
+        name=chosen.name if chosen.seen else current.name,
+        timezone=chosen.timezone if chosen.seen else current.timezone, **values)).rowcount)
 
 
 def prune(engine: Engine, asked_before: dt.datetime) -> int:

@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import zoneinfo
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -26,11 +25,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from newsletter import tokens
+from newsletter import timing, tokens
 from newsletter.errors import BadTimezone, LinkExpired, SubscriberError
+from newsletter.safetext import one_line
 from newsletter.store import consent, signups, throttle
 from newsletter.store.status import Status
-from newsletter.store.subscribers import Subscriber, find, find_by_id
+from newsletter.store.subscribers import Subscriber, check_timezone, find, find_by_id
 from newsletter.web import challenge, clients, forms
 from newsletter.web.pages import mask
 
@@ -39,13 +39,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsletter.web")
 HONEYPOT = "website"  # hidden from people by the page's style; scripts fill it in
+MAX_NAME = 200  # characters, as the form's field and the table take
 
 
 @cache
 def zones() -> list[str]:
     """Timezone names for the form's suggestions."""
-    return sorted(z for z in zoneinfo.available_timezones() if "/" in z and
-                  not z.startswith(("Etc/", "SystemV/", "posix/", "right/")))
+    return sorted(z for z in timing.names() if "/" in z and
+                  not z.startswith(("Etc/", "SystemV/")))
 
 
 def form_page(service: Service, values: dict[str, str] | None = None, error: str = "",
@@ -170,30 +171,71 @@ async def confirm_page(request: Request) -> Response:
     found = await run_in_threadpool(_awaiting, service, token)
     if isinstance(found, Response):
         return found
-    return service.pages.render("confirm.html.j2", masked=mask(found.email), token=token)
+    shown = await run_in_threadpool(_prefilled, service, found)
+    return confirm_form(service, found, token, shown)
+
+
+def confirm_form(service: Service, found: signups.Signup | Subscriber, token: str,
+                 values: dict[str, str], error: str = "", status: int = 200) -> Response:
+    """The confirm page: the masked address, the name and timezone that confirming saves
+    (fields the owner may change or clear), and the button; ``error`` is the name of one
+    in confirm.html.j2 (``bad_name``, ``bad_timezone``)."""
+    shown = {key: values.get(key, "")[:400] for key in ("name", "timezone")}
+    return service.pages.render("confirm.html.j2", status, masked=mask(found.email),
+                                token=token, values=shown, error=error, zones=zones())
+
+
+def _prefilled(service: Service, found: signups.Signup | Subscriber) -> dict[str, str]:
+    """What the confirm page offers to save: what the request said, else what is on file
+    for the address (a reader coming back keeps theirs unless they change it)."""
+    current = find(service.engine, found.email) if isinstance(found, signups.Signup) else found
+    name = found.name or (current.name if current else None)
+    zone = found.timezone or (current.timezone if current else None)
+    # A row of an earlier release may hold a name with characters one_line takes out now.
+    return {"name": one_line(name), "timezone": zone or ""}
 
 
 async def confirm(request: Request) -> Response:
     service: Service = request.app.state.service
     try:
-        token = (await forms.form(request)).get("t", "")
+        fields = await forms.form(request)
     except forms.TooLarge:
         return service.pages.invalid()
+    token = fields.get("t", "")
     found = await run_in_threadpool(_awaiting, service, token)
     if isinstance(found, Response):
         return found
-    reader = await run_in_threadpool(_confirm, service, found)
+    chosen = _chosen(fields, network(request))
+    if isinstance(chosen, str):  # nothing is confirmed until what is saved is valid
+        return confirm_form(service, found, token, fields, chosen, 400)
+    reader = await run_in_threadpool(_confirm, service, found, chosen)
     if reader is None:  # confirmed by another click at the same instant
         return _nothing_to_confirm(service)
     manage = tokens.make_pair(service.secret, reader.link_key)[1]
     return service.pages.message("subscribed", masked=mask(reader.email), manage_token=manage)
 
 
-def _confirm(service: Service, found: signups.Signup | Subscriber) -> Subscriber | None:
+def _chosen(fields: dict[str, str], network: str) -> signups.Choice | str:
+    """What the confirming form says, or the name of its error. A form without the
+    fields (a page of an earlier release, a script) saved nothing it did not show."""
+    if "name" not in fields and "timezone" not in fields:
+        return signups.Choice(network=network, seen=False)
+    name = one_line(fields.get("name"))
+    if len(name) > MAX_NAME:
+        return "bad_name"
+    try:
+        zone = check_timezone(fields.get("timezone", "").strip() or None)
+    except SubscriberError:
+        return "bad_timezone"
+    return signups.Choice(name or None, zone, network)
+
+
+def _confirm(service: Service, found: signups.Signup | Subscriber,
+             chosen: signups.Choice) -> Subscriber | None:
     welcome = service.welcomer is not None
     if isinstance(found, signups.Signup):
-        return signups.confirm(service.engine, found, welcome=welcome)
-    if not consent.confirm(service.engine, found.id, welcome=welcome):
+        return signups.confirm(service.engine, found, welcome=welcome, chosen=chosen)
+    if not consent.confirm(service.engine, found.id, welcome=welcome, chosen=chosen):
         return None
     return find_by_id(service.engine, found.id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,57 @@ def test_web_url_follows_site_url() -> None:
     pub = settings.load(PUBLICATION / "newsletter.yaml")
     import datetime as dt
     assert pub.web_url(dt.date(2024, 7, 23)) == "https://news.bigmedia.example/2024-07-23/"
+
+
+# -- the logo: loaded by the readers' pages and named in their Content-Security-Policy ----
+
+BAD_LOGOS = [
+    "https://cdn.example;script-src 'unsafe-inline' 'unsafe-eval' *;img-src */logo.png",
+    "https://cdn.example/logo.png;script-src *", "https://cdn.example/a,b.png",
+    "https://cdn.example/logo.png data:", "https://cdn.example/\tlogo.png",
+    "https://cdn.example/logo\u00a0.png", "https://cdn.example/'self'.png",
+    'https://cdn.example/"x".png', "https://cdn.example/<x>.png", "https://cdn.example/a\\b",
+    "https://cdn.example/logo\u202e.png", "https://cdn.example/logo\u200b.png",
+    "https://cdn.example/logo\x7f.png", "https://user:pw@cdn.example/logo.png",
+    "https://@cdn.example/logo.png", "https://cdn.example:99999/logo.png",
+    "https://cdn.example:0/logo.png", "https://cdn.example:x/logo.png", "https:///logo.png",
+    "https://cdn..example/logo.png", "https://-cdn.example/logo.png",
+    "https://cdn_example.org/logo.png", "https://cdn.example", "https://cdn.example/",
+    "http://cdn.example/logo.png", "javascript:alert(1)", "data:image/png;base64,AAAA",
+    "//cdn.example/logo.png", "../logo.png", "img/../../logo.png", "/img;script-src/x.png",
+    "img/logo.png, evil", "/img/'unsafe-inline'.png",
+]
+
+
+def _with_logo(tmp_path: Path, logo: str) -> Path:
+    path = tmp_path / "newsletter.yaml"
+    text = (PUBLICATION / "newsletter.yaml").read_text()
+    path.write_text(text + f"logo: {json.dumps(logo)}\n")
+    return path
+
+
+@pytest.mark.parametrize("logo", BAD_LOGOS)
+def test_a_logo_that_is_not_a_plain_https_url_or_path_is_one_line_naming_it(
+        tmp_path: Path, logo: str) -> None:
+    with pytest.raises(ProblemsFound) as caught:
+        settings.load(_with_logo(tmp_path, logo))
+    [problem] = caught.value.problems
+    [line] = str(problem).splitlines()
+    # The one-line check of every text field (control characters) may speak first.
+    assert ": logo: must be an https URL or a path on site_url (" in line or \
+        (": logo: character U+" in line and logo.isprintable() is False)
+
+
+@pytest.mark.parametrize(("logo", "origin"), [
+    ("https://cdn.example/logo.png", "https://cdn.example"),
+    ("https://CDN.Example:8443/img/logo.svg?v=2", "https://cdn.example:8443"),
+    ("https://bücher.example/logo.png", "https://xn--bcher-kva.example"),
+    ("https://[2001:db8::1]/logo.png", "https://[2001:db8::1]"),
+    ("https://192.0.2.7/logo.png", "https://192.0.2.7"),
+    ("/img/logo.png", "https://news.bigmedia.example"),
+    ("img/logo%20big.png", "https://news.bigmedia.example"),
+])
+def test_a_good_logo_has_an_origin_and_nothing_more(tmp_path: Path, logo: str,
+                                                    origin: str) -> None:
+    pub = settings.load(_with_logo(tmp_path, logo))
+    assert pub.logo_origin == origin

@@ -127,6 +127,19 @@ def test_each_reader_gets_their_own_six_oclock(engine: Engine, project: Project,
                                                                        tzinfo=UTC)
 
 
+def test_a_reader_with_a_zone_from_before_the_strict_check_still_gets_the_issue(
+        engine: Engine, project: Project, sendgrid_env: FakeSendGrid) -> None:
+    from newsletter.store.db import subscribers
+
+    audience.add(engine, "old@example.org")
+    with engine.begin() as conn:  # no writer takes it now; an earlier release did
+        conn.execute(subscribers.update().values(timezone="posix/Asia/Tokyo"))
+    with time_machine.travel(dt.datetime(2024, 7, 22, 12, 0, tzinfo=UTC), tick=False):
+        run_send(engine, project, options=dataclasses.replace(FAST, local_time=True))
+    [person] = sendgrid_env.accepted[0]["personalizations"]
+    assert person["send_at"] == int(dt.datetime(2024, 7, 22, 21, 0, tzinfo=UTC).timestamp())
+
+
 def test_a_reader_whose_time_has_passed_gets_it_now(engine: Engine, project: Project,
                                                     sendgrid_env: FakeSendGrid) -> None:
     audience.add(engine, "tokyo@example.org", timezone="Asia/Tokyo")

@@ -9,7 +9,7 @@ an ASCII address (no SMTPUTF8) and to one that needs SMTPUTF8 (UTF-8 headers). E
 message is read back with Python's ``email`` parser under ``policy.default`` and under
 ``compat32`` (RFC 2047 decoding done by hand, as a program on the old API does): exactly
 one address must come back, the same address, with the name as written once control
-characters and line breaks are taken out.
+characters, line breaks and invisible format characters are taken out (safetext.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import email
 import random
 import re
+import unicodedata
 from collections.abc import Iterator
 from email import policy
 from email.header import decode_header, make_header
@@ -48,11 +49,15 @@ FRAGMENTS = [
     "very-long-unbroken-" + "x" * 120 + "@example.org",
     "NUL-free 'single' `back` ~tilde~ ^caret^ {braces} [brackets] |pipe| #hash% &amp;",
     "\u00a0non-breaking\u00a0space\u3000ideographic space",
+    "zero\u200bwidth\ufeffBOM\u2060joiner\u00adsoft", "ශ්\u200dරී ලංකා", "می\u200cخواهم",
+    "\u200dstray \u200cjoiners\u200d", "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074"
+    "\U000e007f tags", "\u2066\u202eURGENT\u2069\u2069", "non\ufdd0char\U0010fffe",
 ]
 # What the random names are made of: the characters a header cares about, and some that
 # it carries as UTF-8 or encoded words.
 ALPHABET = list(',;:@<>()[]"\\\'.=?_-/ \t\n\r\x00\x1b\x7f\x85') + list(
-    "aZ09ÿéüßøØ漢字かなשלוםمرحبا\u202e\u2066\u2069\u200f\u0301\u0308😀👍🏽\u3000\u00a0")
+    "aZ09ÿéüßøØ漢字かなשלוםمرحبا\u202e\u2066\u2069\u200f\u0301\u0308😀👍🏽\u3000\u00a0"
+    "\u200b\u200c\u200d\ufeff\u2028")
 
 
 def corpus() -> Iterator[str]:
@@ -68,13 +73,30 @@ def corpus() -> Iterator[str]:
 NAMES = list(corpus())
 ADDRESSES = ["ann@example.org",  # ASCII: no SMTPUTF8, names as encoded words
              "josé@bücher.example"]  # needs SMTPUTF8: UTF-8 headers
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+JOINERS = "\u200c\u200d"
 
 
 def cleaned(name: str) -> str:
-    """The name as it should come back: control characters and line breaks out (each a
-    space), runs of white space made one, the ends trimmed."""
-    return " ".join(_UNSAFE.sub(" ", name).split())
+    """The name as it should come back, by Unicode's categories, one character at a time:
+    control characters, line and paragraph separators and surrogates each a space; format
+    characters and noncharacters out, but a joiner or non-joiner between two visible
+    characters (a run of them: one); runs of white space made one, the ends trimmed."""
+    kept = []
+    for char in name:
+        category, code = unicodedata.category(char), ord(char)
+        if category in ("Cc", "Zl", "Zp", "Cs"):
+            kept.append(" ")
+        elif not ((category == "Cf" and char not in JOINERS) or 0xFDD0 <= code <= 0xFDEF
+                  or code & 0xFFFE == 0xFFFE):
+            kept.append(char)
+    out = []
+    for at, char in enumerate(kept):
+        after = next((c for c in kept[at + 1:] if c not in JOINERS), " ")
+        if char in JOINERS and (not out or out[-1].isspace() or out[-1] in JOINERS
+                                or after.isspace()):
+            continue
+        out.append(char)
+    return " ".join("".join(out).split())
 
 
 def parsed_default(raw: bytes, header: str) -> list[tuple[str, str]]:

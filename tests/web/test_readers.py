@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from email import policy
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -87,6 +88,45 @@ def token_of(message: email.message.EmailMessage) -> str:
     return confirm_link(message).split("?t=")[1]
 
 
+class _Fields(HTMLParser):
+    """The inputs of a page's confirming form: name, value, and what marks them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, str | None]] = {}
+        self.focused: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("name"):
+            self.inputs[str(found["name"])] = found
+        if "autofocus" in found:
+            self.focused.append(tag if tag == "button" else str(found.get("name")))
+
+
+def fields_of(page: str) -> _Fields:
+    parsed = _Fields()
+    parsed.feed(page)
+    return parsed
+
+
+def client(network: str = "127.0.0.1") -> httpx.Client:
+    """A client whose connections come from ``network`` (any 127/8 address is this
+    machine's, so the server sees a different client for each)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=network))
+
+
+def confirm_as_shown(service: str, token: str, network: str = "127.0.0.1",
+                     **changes: str) -> httpx.Response:
+    """What a browser does: open the confirm page, leave its fields as they are shown
+    (or change some), press the button."""
+    with client(network) as browser:
+        page = browser.get(f"{service}/confirm", params={"t": token})
+        shown = {name: attrs.get("value") or ""
+                 for name, attrs in fields_of(page.text).inputs.items()}
+        return browser.post(f"{service}/confirm", data={**shown, **changes})
+
+
 def test_subscribe_then_confirm(service: str, engine: Engine, project_dir: Path) -> None:
     answer = subscribe(service, "ann@example.org", name="Ann", timezone="Europe/Paris")
     assert answer.status_code == 200 and "Check your inbox" in answer.text
@@ -100,8 +140,13 @@ def test_subscribe_then_confirm(service: str, engine: Engine, project_dir: Path)
     assert "ann" not in link.split("?t=")[1]  # the token names no address
     shown = httpx.get(link)  # a GET, as a mail scanner makes, changes nothing
     assert shown.status_code == 200 and "a*n@example.org" in shown.text
+    # What confirming saves is on the page, in fields, with the button's focus.
+    form = fields_of(shown.text)
+    assert (form.inputs["name"]["value"], form.inputs["timezone"]["value"]) == \
+        ("Ann", "Europe/Paris")
+    assert form.focused == ["button"]
     assert row(engine, "ann@example.org") is None
-    done = httpx.post(f"{service}/confirm", data={"t": link.split("?t=")[1]})
+    done = confirm_as_shown(service, link.split("?t=")[1])
     assert done.status_code == 200 and "You are subscribed" in done.text
     active = row(engine, "ann@example.org")
     assert (active.status, active.name, active.timezone) == ("active", "Ann", "Europe/Paris")
@@ -184,6 +229,145 @@ def test_a_strangers_words_change_no_reader(service: str, engine: Engine,
     assert "evil" not in message.as_string() and message["To"] == "kay@example.org"
     kept = row(engine, "kay@example.org")
     assert (kept.name, kept.timezone, kept.status) == ("Kay", "Europe/Oslo", "unsubscribed")
+
+
+SCAM = "URGENT: your bank account is locked, call +1 555 0100"
+
+
+def a_stranger_asks_first(service: str, engine: Engine, project_dir: Path,
+                          address: str) -> str:
+    """The tester's sequence: a stranger asks for ``address`` with his words, from
+    127.0.0.4; its owner asks a second later from 127.0.0.5, which the hour's share
+    drops; the one email's token, which carries the stranger's request."""
+    with client("127.0.0.4") as stranger:
+        stranger.post(f"{service}/subscribe", data={
+            "email": address, "name": SCAM, "timezone": "Pacific/Kiritimati"})
+    wait_for(lambda: notices(project_dir))
+    with client("127.0.0.5") as owner:
+        owner.post(f"{service}/subscribe", data={
+            "email": address, "name": "Vera", "timezone": "Europe/Berlin"})
+    wait_for(lambda: settled(engine))
+    [message] = notices(project_dir)
+    return token_of(message)
+
+
+def issue_to(engine: Engine, project: Project, project_dir: Path, address: str) -> str:
+    """The To: header of the next issue as sent to ``address``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSLETTER_SECRET", SECRET)
+        run_send(engine, project, "outbox")
+    [sent] = (project_dir / "outbox").glob(f"*/{file_name(address)}")
+    return str(email.message_from_bytes(sent.read_bytes(), policy=policy.default)["To"])
+
+
+def test_the_owner_sees_and_chooses_what_a_strangers_request_said(
+        service: str, engine: Engine, project_dir: Path, project: Project) -> None:
+    token = a_stranger_asks_first(service, engine, project_dir, "vera@example.org")
+    with client("127.0.0.5") as owner:
+        page = owner.get(f"{service}/confirm", params={"t": token})
+        form = fields_of(page.text)
+        # The stranger's words are shown to her, as fields she may change or clear.
+        assert form.inputs["name"]["value"] == SCAM
+        assert form.inputs["timezone"]["value"] == "Pacific/Kiritimati"
+        assert form.focused == ["button"]  # still one click, or Enter
+        done = owner.post(f"{service}/confirm", data={
+            "t": token, "name": "Vera", "timezone": "Europe/Berlin"})
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    vera = row(engine, "vera@example.org")
+    assert (vera.status, vera.name, vera.timezone) == ("active", "Vera", "Europe/Berlin")
+    assert vera.opt_in_ip == "127.0.0.5"  # her click is the consent, not his request
+    assert issue_to(engine, project, project_dir, "vera@example.org") == \
+        "Vera <vera@example.org>"
+
+
+def test_cleared_fields_save_no_name_and_no_timezone(service: str, engine: Engine,
+                                                     project_dir: Path, project: Project
+                                                     ) -> None:
+    token = a_stranger_asks_first(service, engine, project_dir, "vi@example.org")
+    done = confirm_as_shown(service, token, "127.0.0.5", name=" ", timezone="")
+    assert done.status_code == 200
+    vi = row(engine, "vi@example.org")
+    assert (vi.status, vi.name, vi.timezone, vi.opt_in_ip) == ("active", None, None,
+                                                                "127.0.0.5")
+    assert issue_to(engine, project, project_dir, "vi@example.org") == "vi@example.org"
+
+
+def test_a_click_that_sent_no_fields_saves_nothing_it_did_not_show(
+        service: str, engine: Engine, project_dir: Path, project: Project) -> None:
+    # A page of the release before (only the token), or a script: the request's words
+    # were never shown, so none are saved.
+    token = a_stranger_asks_first(service, engine, project_dir, "vo@example.org")
+    with client("127.0.0.5") as owner:
+        assert owner.post(f"{service}/confirm", data={"t": token}).status_code == 200
+    vo = row(engine, "vo@example.org")
+    assert (vo.status, vo.name, vo.timezone, vo.opt_in_ip) == ("active", None, None,
+                                                                "127.0.0.5")
+    assert SCAM not in issue_to(engine, project, project_dir, "vo@example.org")
+
+
+def test_a_reader_coming_back_keeps_their_own_words(service: str, engine: Engine,
+                                                    project_dir: Path) -> None:
+    store.add(engine, "kim@example.org", name="Kim", timezone="Europe/Oslo")
+    store.set_status(engine, "kim@example.org", "unsubscribed")
+    token = a_stranger_asks_first(service, engine, project_dir, "kim@example.org")
+    with client("127.0.0.5") as owner:
+        form = fields_of(owner.get(f"{service}/confirm", params={"t": token}).text)
+        assert form.inputs["name"]["value"] == SCAM  # shown, so that she can undo it
+        owner.post(f"{service}/confirm", data={"t": token})  # an old page: no fields
+    kim = row(engine, "kim@example.org")
+    assert (kim.status, kim.name, kim.timezone, kim.opt_in_ip) == (
+        "active", "Kim", "Europe/Oslo", "127.0.0.5")
+    # Asked without a name, the page offers what is on file.
+    store.set_status(engine, "kim@example.org", "unsubscribed")
+    with engine.begin() as conn:
+        conn.execute(signups_table.update().values(
+            mailed_at=signups_table.c.mailed_at - dt.timedelta(hours=2)))
+    subscribe(service, "kim@example.org")
+    wait_for(lambda: len(notices(project_dir)) == 2)
+    again = token_of(notices(project_dir)[-1])
+    form = fields_of(httpx.get(f"{service}/confirm", params={"t": again}).text)
+    assert (form.inputs["name"]["value"], form.inputs["timezone"]["value"]) == \
+        ("Kim", "Europe/Oslo")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("name", "x" * 201), ("timezone", "Mars/Olympus"), ("timezone", "localtime"),
+    ("timezone", "posix/Europe/Berlin")])
+def test_an_invalid_field_confirms_nothing_and_says_where(service: str, engine: Engine,
+                                                          project_dir: Path, field: str,
+                                                          value: str) -> None:
+    subscribe(service, "wu@example.org", name="Wu")
+    token = token_of(wait_for(lambda: notices(project_dir))[-1])
+    answer = confirm_as_shown(service, token, **{field: value})
+    assert answer.status_code == 400
+    form = fields_of(answer.text)
+    marked = form.inputs[field]
+    assert marked["aria-invalid"] == "true"
+    assert marked["aria-describedby"] == f"{field}-error"
+    assert f'id="{field}-error"' in answer.text and form.focused == [field]
+    assert form.inputs["name"]["value"] == ("Wu" if field != "name" else value)
+    assert row(engine, "wu@example.org") is None
+    assert confirm_as_shown(service, token, **{field: ""}).status_code == 200
+    assert row(engine, "wu@example.org").status == "active"
+
+
+def test_a_link_from_before_the_queue_shows_and_saves_the_same(service: str,
+                                                               engine: Engine) -> None:
+    from tests.helpers import asked_before_the_queue
+    from tests.web.test_service import _legacy
+
+    waiting = asked_before_the_queue(engine, "lee@example.org")
+    with engine.begin() as conn:  # what an earlier release kept of the request
+        conn.execute(table.update().where(table.c.id == waiting.id).values(
+            name=SCAM, timezone="Asia/Tokyo"))
+    token = _legacy(KEY, b"c", waiting.id, "v2")
+    form = fields_of(httpx.get(f"{service}/confirm", params={"t": token}).text)
+    assert form.inputs["name"]["value"] == SCAM
+    done = confirm_as_shown(service, token, "127.0.0.6", name="Lee")
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    lee = row(engine, "lee@example.org")
+    assert (lee.status, lee.name, lee.timezone, lee.opt_in_ip) == (
+        "active", "Lee", "Asia/Tokyo", "127.0.0.6")
 
 
 def test_a_reader_who_left_comes_back_only_by_confirming(service: str, engine: Engine,
@@ -438,15 +622,16 @@ def test_the_manage_page_changes_name_and_timezone(service: str, engine: Engine)
     assert saved.status_code == 200 and "Saved." in saved.text
     reader = store.find(engine, "gil@example.org")
     assert reader is not None and (reader.name, reader.timezone) == ("Gilbert", "Asia/Tokyo")
-    bad = httpx.post(f"{service}/manage", data={"t": token, "name": "G", "timezone": "Nowhere"})
-    assert bad.status_code == 400 and "timezone" in bad.text
+    for zone in ("Nowhere", "localtime", "Factory", "right/UTC"):
+        bad = httpx.post(f"{service}/manage", data={"t": token, "name": "G", "timezone": zone})
+        assert bad.status_code == 400 and "timezone" in bad.text
     assert store.find(engine, "gil@example.org").timezone == "Asia/Tokyo"  # type: ignore[union-attr]
 
 
 def test_the_data_download_holds_what_is_kept(service: str, engine: Engine,
                                               project_dir: Path) -> None:
     subscribe(service, "hal@example.org", name="Hal")
-    httpx.post(f"{service}/confirm", data={"t": token_of(wait_for(lambda: notices(project_dir))[-1])})
+    confirm_as_shown(service, token_of(wait_for(lambda: notices(project_dir))[-1]))
     answer = httpx.post(f"{service}/manage/data", data={"t": manage_link(engine,
                                                                         "hal@example.org")})
     assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]

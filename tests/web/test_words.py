@@ -74,7 +74,10 @@ def every_page(pages: Pages) -> Iterator[tuple[str, str]]:
             "manage.html.j2", masked=MASKED, reader_status="active", active=True, token="t",
             unsubscribe_token="u", name="", timezone="", saved=False, error="",
             zones=["Europe/Paris"], tracking=tracking)
-    yield "confirm", pages.text("confirm.html.j2", masked=MASKED, token="t")
+    for error in ("", "bad_name", "bad_timezone"):
+        yield f"confirm {error}".strip(), pages.text(
+            "confirm.html.j2", masked=MASKED, token="t", error=error,
+            values={"name": "Ann", "timezone": "Europe/Paris"}, zones=["Europe/Paris"])
     yield "unsubscribe", pages.text("unsubscribe.html.j2", masked=MASKED, token="t",
                                     action="unsubscribe")
     mail = {"confirm_url": "https://x.example/confirm?t=t", "days": 7, "subject": "S",
@@ -184,9 +187,13 @@ def test_values_in_the_words_are_escaped(project_dir: Path) -> None:
         page = pages_for(project_dir, locale).text(
             "message.html.j2", message="sent", address="<b>x</b>@example.org", days=7)
         assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;@example.org" in page
-        page = pages_for(project_dir, locale).text("confirm.html.j2", masked="<b>x</b>",
-                                                   token="t")
+        page = pages_for(project_dir, locale).text(
+            "confirm.html.j2", masked="<b>x</b>", token="t", error="", zones=[],
+            values={"name": '"><b>n</b>', "timezone": "<b>z</b>"})
         assert "<b>x</b>" not in page and "<strong>&lt;b&gt;x&lt;/b&gt;</strong>" in page
+        # A stranger's words are shown in the fields, as text.
+        assert "<b>n</b>" not in page and 'value="&#34;&gt;&lt;b&gt;n&lt;/b&gt;"' in page
+        assert "<b>z</b>" not in page
 
 
 @pytest.fixture
