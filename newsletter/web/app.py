@@ -123,9 +123,8 @@ def security_headers(publication: Publication) -> dict[str, str]:
     """The headers every answer carries. With ALTCHA, its script's origin may load, and
     the widget may fetch a challenge and solve it in a worker."""
     headers = dict(SECURITY_HEADERS)
-    if publication.logo_url:  # the masthead's image, from where it is
-        parts = urlsplit(publication.logo_url)
-        headers["Content-Security-Policy"] += f"; img-src {parts.scheme}://{parts.netloc}"
+    if publication.logo_origin:  # the masthead's image, from where it is (checked, ASCII)
+        headers["Content-Security-Policy"] += f"; img-src {publication.logo_origin}"
     script = publication.readers.altcha_script
     if publication.readers.altcha and script:
         parts = urlsplit(script)

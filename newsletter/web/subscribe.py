@@ -200,7 +200,7 @@ async def confirm(request: Request) -> Response:
     try:
         fields = await forms.form(request)
     except forms.TooLarge:
-        return service.pages.invalid()
+        return service.pages.message("too_large", 413)
     token = fields.get("t", "")
     found = await run_in_threadpool(_awaiting, service, token)
     if isinstance(found, Response):

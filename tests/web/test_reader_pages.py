@@ -403,3 +403,19 @@ def test_links_in_the_pages_stay_on_the_service_or_go_to_the_archive(service: st
     page = httpx.get(f"{service}/").text
     hosts = {urlsplit(href).netloc for href in re.findall(r'href="([^"]+)"', page)}
     assert hosts <= {"", "news.bigmedia.example"}
+
+
+def test_the_pages_policy_lets_the_logo_load_from_its_origin_alone(project_dir: Path) -> None:
+    from newsletter.web.app import security_headers
+
+    path = project_dir / "newsletter.yaml"
+    original = path.read_text()
+    for logo, origin in (("https://bücher.example:8443/a/logo.png",
+                          "https://xn--bcher-kva.example:8443"),
+                         ("/img/logo.png", "https://news.bigmedia.example")):
+        path.write_text(original + f'logo: "{logo}"\n')
+        policy = security_headers(settings.load(path))["Content-Security-Policy"]
+        assert policy.endswith(f"; img-src {origin}")
+        assert policy.isascii() and policy.count("img-src") == 1
+    path.write_text(original)
+    assert "img-src" not in security_headers(settings.load(path))["Content-Security-Policy"]
