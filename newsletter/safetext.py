@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
 
 # Each becomes a space: Unicode's control characters (Cc: C0, DEL, C1), the line and
 # paragraph separators (Zl, Zp) some programs break lines at, and lone surrogates (Cs).
@@ -30,34 +29,19 @@ _JOINERS = "\u200c\u200d"
 _STRAY_JOINER = re.compile(rf"(?:^|(?<=\s))[{_JOINERS}]+|[{_JOINERS}]+(?=\s|$)"
                            rf"|(?<=[{_JOINERS}])[{_JOINERS}]+")
 _SPACES = re.compile(r"\s+")
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
-def _ranges(chars: list[int]) -> str:
-    """A regular expression's character class body for ``chars`` (sorted), as ranges."""
-    parts, start = [], None
-    for at, code in enumerate(chars):
-        if start is None:
-            start = code
-        if at + 1 == len(chars) or chars[at + 1] != code + 1:
-            parts.append(re.escape(chr(start)) if start == code
-                         else f"{re.escape(chr(start))}-{re.escape(chr(code))}")
-            start = None
-    return "".join(parts)
-
-
-@cache
-def _patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """What becomes a space and what goes, from the Unicode database Python has (made at
-    first use: a pass over every code point takes a fifth of a second)."""
-    breaking, gone = [], []
-    for code in range(0x110000):
-        category = unicodedata.category(chr(code))
-        if category in _BREAKING_CATEGORIES:
-            breaking.append(code)
-        elif (category in _GONE_CATEGORIES and chr(code) not in _JOINERS) or \
-                0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
-            gone.append(code)
-    return re.compile(f"[{_ranges(breaking)}]"), re.compile(f"[{_ranges(gone)}]")
+def _cleaned(char: str) -> str:
+    """One character as one_line keeps it: itself, a space, or nothing."""
+    category = unicodedata.category(char)
+    if category in _BREAKING_CATEGORIES:
+        return " "
+    code = ord(char)
+    if (category in _GONE_CATEGORIES and char not in _JOINERS) or \
+            0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+        return ""
+    return char
 
 
 def one_line(text: str | None) -> str:
@@ -68,8 +52,11 @@ def one_line(text: str | None) -> str:
     emoji stay as they were."""
     if not text:
         return ""
-    breaking, gone = _patterns()
-    text = _STRAY_JOINER.sub("", gone.sub("", breaking.sub(" ", text)))
+    if text.isascii():  # the common case: of all the above, ASCII has only C0 and DEL
+        text = _ASCII_CONTROL.sub(" ", text)
+    else:  # character by character: texts are short (names, subjects), and a table of
+        # every code point, made once, cost a fifth of a second at each process's start
+        text = _STRAY_JOINER.sub("", "".join(map(_cleaned, text)))
     return _SPACES.sub(" ", text).strip()
 
 
