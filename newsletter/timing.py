@@ -8,10 +8,8 @@ and per-reader delivery all take the instant from :func:`send_instant`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from functools import cache
-from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # The last place on Earth where a given day's send time comes (UTC-12; the sign is POSIX's).
@@ -22,23 +20,16 @@ class UnknownZone(ValueError):
     pass
 
 
-# Files of the system's zone database that are not zones of the IANA's: the machine's
-# own setting (``localtime``), the placeholder ``Factory``, the POSIX rules' template, and
-# the copies of every zone under ``posix/`` and (with leap seconds) ``right/``. ZoneInfo
-# opens them all; a reader's timezone is none of them.
-_NOT_IANA = frozenset({"localtime", "Factory", "posixrules"})
-_NOT_IANA_DIRS = ("posix/", "right/")
+# available_timezones() already merges the tzdata package's list with the system's zone
+# database and leaves out its posix/ and right/ copies and posixrules; two files it keeps
+# are no zone a reader lives in: the machine's own setting and the placeholder.
+_NOT_IANA = frozenset({"localtime", "Factory"})
 
 
 @cache
 def names() -> frozenset[str]:
-    """The IANA's zone names (their links, such as ``US/Eastern``, included): the tzdata
-    package's list where it is installed, and the system's zone database's."""
-    found = set(available_timezones())
-    with contextlib.suppress(ModuleNotFoundError, OSError):  # else the system's alone
-        found |= set(resources.files("tzdata").joinpath("zones").read_text().split())
-    return frozenset(n for n in found
-                     if n not in _NOT_IANA and not n.startswith(_NOT_IANA_DIRS))
+    """The IANA's zone names (their links, such as ``US/Eastern``, included)."""
+    return frozenset(available_timezones() - _NOT_IANA)
 
 
 def zone(name: str) -> ZoneInfo:
