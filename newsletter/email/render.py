@@ -155,12 +155,17 @@ class Renderer:
         """The subject of a proof, marked so in the publication's words."""
         return self._words("proof_subject.txt.j2", subject=subject)
 
-    def _words(self, template: str, **values: object) -> str:
-        """A line of words from a small template (what it ends with trimmed)."""
+    def page(self, template: str, **values: object) -> str:
+        """Another of the publication's templates (the archive's pages) filled with
+        ``values``; a template's error is a ConfigError, as an issue's is."""
         try:
-            return self.env.get_template(template).render(values).strip()
+            return self.env.get_template(template).render(values)
         except TemplateError as exc:
             raise ConfigError(f"template error: {exc}") from exc
+
+    def _words(self, template: str, **values: object) -> str:
+        """A line of words from a small template (what it ends with trimmed)."""
+        return self.page(template, **values).strip()
 
     def default_preheader(self, issue: Issue) -> str:
         """Without a preheader the inbox shows the teasers' headlines, not the footer's

@@ -16,7 +16,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import TemplateError
 from lxml import etree
 
 from newsletter.clicks import READER_PART
@@ -25,7 +24,7 @@ from newsletter.content.issue import Issue
 from newsletter.content.settings import Publication
 from newsletter.email import message
 from newsletter.email.render import Email
-from newsletter.errors import ConfigError, Problem, ProblemsFound
+from newsletter.errors import Problem, ProblemsFound
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
 
@@ -72,7 +71,7 @@ def build(project: Project, out: Path, today: dt.date, *, include_future: bool =
     written = [write_atomic(out / e.email.date.isoformat() / "index.html",
                             issue_page(project, entries, at).encode("utf-8"))
                for at, e in enumerate(entries)]
-    index = _render(project, "archive.html.j2", pub=pub, theme=pub.theme, entries=entries,
+    index = project.renderer.page("archive.html.j2", pub=pub, theme=pub.theme, entries=entries,
                     lang=pub.locale, home="", subscribe=subscribing(pub))
     written.append(write_atomic(out / "index.html", index.encode("utf-8")))
     written.append(write_atomic(out / "feed.xml", atom(project, entries)))
@@ -90,7 +89,7 @@ def issue_page(project: Project, entries: list[Entry], at: int) -> str:
     def tag(url: str) -> str:
         return str(story_link(url)).replace(READER_PART, "")  # no reader on the web
 
-    return _render(project, "archive_issue.html.j2", **context
+    return project.renderer.page("archive_issue.html.j2", **context
                    | {"tag": tag, "home": "../", "subscribe": subscribing(project.publication),
                       "later": entries[at - 1] if at > 0 else None,
                       "earlier": entries[at + 1] if at + 1 < len(entries) else None})
@@ -103,13 +102,6 @@ def subscribing(pub: Publication) -> str:
     if pub.readers.service_url is None:
         return ""
     return "link" if pub.readers.altcha else "form"
-
-
-def _render(project: Project, template: str, **context: object) -> str:
-    try:
-        return project.renderer.env.get_template(template).render(context)
-    except TemplateError as exc:
-        raise ConfigError(f"template error: {exc}") from exc
 
 
 def _first_paragraph(markdown: str) -> str:
