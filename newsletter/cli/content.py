@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 @click.pass_context
 def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: bool,
           link_timeout: float, allow_private: bool) -> None:
-    """Validate and lint issue files (default: every file in issues/).
+    """Validate and lint issue files (default: every file in issues/, and welcome.yaml).
 
     Prints each finding as FILE:LINE:COL: field: message, then a count.
     Exits 1 on any error, or on any warning with --strict.
