@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,8 +24,10 @@ from newsletter.content import settings
 from newsletter.errors import ProblemsFound
 from newsletter.store import subscribers as store
 from newsletter.store.db import subscribers as subscribers_table
+from newsletter.web import recent
 from newsletter.web.app import create_app
 from newsletter.web.pages import Pages
+from newsletter.web.recent import Issues
 from tests.email.test_welcome_email import AXE, rgb
 from tests.helpers import need
 from tests.web.conftest import service_env
@@ -253,17 +254,62 @@ def test_the_latest_issues_are_on_the_subscribe_page(service: str, project_dir: 
     assert listed[0][0] == "https://news.bigmedia.example/2024-07-25/"
     assert listed[0][1] == "Biden tells the nation it is time to &#34;pass the torch&#34;"
     assert "July 25, 2024" in page
-    # A new issue appears when its day has come, never before.
-    today = dt.datetime.now(ZoneInfo("Europe/London")).date()  # the publication's day
-    for day, headline in ((today, "Today's lead"), (today + dt.timedelta(days=30), "Later")):
-        shutil.copy(project_dir / "issues" / "2024-07-25.yaml",
-                    project_dir / "issues" / f"{day.isoformat()}.yaml")
-        path = project_dir / "issues" / f"{day.isoformat()}.yaml"
-        path.write_text(re.sub(r"(?m)^  headline: .*$", f"  headline: {headline}",
-                               path.read_text(), count=1))
-    time.sleep(0.01)
+    # An edit in place shows on the next request: in the same tick of the clock as the
+    # read before it, too (the modification time put back; the size tells).
+    path = project_dir / "issues" / "2024-07-25.yaml"
+    before = path.stat()
+    path.write_text(re.sub(r"(?m)^  headline: .*$", "  headline: Corrected lead",
+                           path.read_text(), count=1))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     page = httpx.get(f"{service}/subscribe").text
-    assert "Today&#39;s lead" in page and "Later" not in page
+    assert "Corrected lead" in page and "pass the torch" not in page
+
+
+def with_lead(project_dir: Path, day: str, headline: str) -> Path:
+    """A copy of the 2024-07-25 issue dated ``day``, with its lead's ``headline``."""
+    path = project_dir / "issues" / f"{day}.yaml"
+    shutil.copy(project_dir / "issues" / "2024-07-25.yaml", path)
+    path.write_text(re.sub(r"(?m)^  headline: .*$", f"  headline: {headline}",
+                           path.read_text(), count=1))
+    return path
+
+
+def test_the_latest_issues_are_those_whose_day_has_come(project_dir: Path) -> None:
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    # 2024-08-01 00:30 in London (the publication's timezone) is still July 31st in UTC.
+    now = dt.datetime(2024, 7, 31, 23, 30, tzinfo=dt.UTC)
+    with_lead(project_dir, "2024-08-01", "Today's lead")
+    with_lead(project_dir, "2024-08-02", "Tomorrow's lead")
+    latest = issues.latest(now=now)
+    assert [(i.day.isoformat(), i.headline) for i in latest] == [
+        ("2024-08-01", "Today's lead"), ("2024-07-25", latest[1].headline),
+        ("2024-07-24", latest[2].headline)]
+    assert "Tomorrow" not in " ".join(i.headline for i in issues.latest(now=now, count=9))
+    assert issues.latest(now=now - dt.timedelta(days=1))[0].day == dt.date(2024, 7, 25)
+
+
+def test_a_broken_newest_issue_is_passed_over(project_dir: Path) -> None:
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    now = dt.datetime(2024, 8, 5, 12, tzinfo=dt.UTC)
+    (project_dir / "issues" / "2024-08-03.yaml").write_text("lead: [unclosed\n")
+    (project_dir / "issues" / "2024-08-02.yaml").write_text("lead:\n  headline: '  '\n")
+    with_lead(project_dir, "2024-08-01", "The newest that reads")
+    latest = issues.latest(now=now)
+    assert [i.day.isoformat() for i in latest] == ["2024-08-01", "2024-07-25", "2024-07-24"]
+    assert latest[0].headline == "The newest that reads"
+    # Only what is shown, and the broken ones before it, are read: never the oldest.
+    read: list[str] = []
+    real = recent._headline
+
+    def reading(path: Path) -> str | None:
+        read.append(path.name)
+        return real(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recent, "_headline", reading)
+        Issues(issues.publication, issues.folder).latest(now=now)
+    assert read == ["2024-08-03.yaml", "2024-08-02.yaml", "2024-08-01.yaml",
+                    "2024-07-25.yaml", "2024-07-24.yaml"]
 
 
 def test_a_logo_is_checked_and_shown(project_dir: Path) -> None:
