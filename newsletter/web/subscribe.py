@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from newsletter import timing, tokens
 from newsletter.errors import LinkExpired, SubscriberError
-from newsletter.safetext import one_line
+from newsletter.safetext import MAX_NAME, one_line
 from newsletter.store import consent, signups
 from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, check_timezone, find, find_by_id
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from newsletter.web.app import Service
 
 log = logging.getLogger("newsletter.web")
-MAX_NAME = 200  # characters, as the form's field and the table take
 
 
 @cache
