@@ -6,7 +6,6 @@ the error pages in HTML, the schedule told from the settings, the latest issues,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -28,8 +27,7 @@ from newsletter.web import recent
 from newsletter.web.app import create_app
 from newsletter.web.pages import Pages
 from newsletter.web.recent import Issues
-from tests.email.test_welcome_email import AXE, rgb
-from tests.helpers import need
+from tests.browser import axe, rgb, shot
 from tests.web.conftest import service_env
 from tests.web.server import SECRET, serving
 from tests.web.test_readers import confirm_link, local, notices, settled, wait_for
@@ -37,15 +35,6 @@ from tests.web.test_readers import confirm_link, local, notices, settled, wait_f
 KEY = SECRET.encode()
 SHOTS = ("light", "dark")
 WIDTHS = (320, 1280)
-
-
-def axe(page) -> list[tuple[str, str, list[str]]]:  # type: ignore[no-untyped-def]
-    """axe-core's serious and critical findings on the page."""
-    need(AXE.is_file(), "axe-core (npm install --no-save axe-core)")
-    page.add_script_tag(path=str(AXE))
-    found = json.loads(page.evaluate("axe.run(document).then(r => JSON.stringify(r.violations))"))
-    return [(v["id"], v["impact"], [n["html"][:80] for n in v["nodes"]]) for v in found
-            if v["impact"] in ("serious", "critical")]
 
 
 def reader(engine: Engine, address: str, status: str = "active") -> str:
@@ -103,12 +92,10 @@ def test_every_page_in_chromium(browser, service: str, engine: Engine,  # type: 
             page.goto(f"{service}/")  # the pages' own address, for their links
             for name, html in pages.items():
                 page.set_content(html)
-                assert page.evaluate("document.documentElement.scrollWidth") <= width, name
                 card = page.evaluate("getComputedStyle(document.querySelector('main'))"
                                      ".backgroundColor")
                 assert card == rgb(theme.dark_card if scheme == "dark" else theme.card)
-                page.screenshot(path=str(tmp_path / f"{name}-{width}-{scheme}.png"),
-                                full_page=True)
+                shot(page, tmp_path / f"{name}-{width}-{scheme}.png", width, "main")
                 problems += [(name, width, scheme, *found) for found in axe(page)]
                 links |= set(page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"))
             context.close()
@@ -347,8 +334,7 @@ def test_the_confirmation_email_in_chromium(browser, service: str, project_dir: 
     page.set_content(html)
     card = page.evaluate("getComputedStyle(document.querySelector('.nl-card')).backgroundColor")
     assert card == rgb(theme.dark_card if scheme == "dark" else theme.card)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 600
-    page.screenshot(path=str(tmp_path / f"confirm-email-600-{scheme}.png"), full_page=True)
+    shot(page, tmp_path / f"confirm-email-600-{scheme}.png", 600, ".nl-card")
     assert axe(page) == []
     page.close()
 
