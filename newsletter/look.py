@@ -18,6 +18,13 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 DEFAULTS = Path(__file__).resolve().parent / "templates"
 
 
+def own_folder(root: Path) -> Path:
+    """The publication's own templates: the ``templates/`` folder in ``root``, the folder
+    of its newsletter.yaml (whether or not it is there: :func:`folders` passes over one
+    that is not)."""
+    return root / "templates"
+
+
 def folders(own: Path | None) -> list[Path]:
     """The folders a template is looked for in, in order: the publication's own (when it
     has one) and the defaults, each once (in this repository they are the same folder)."""

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter import clicks
+from newsletter import clicks, look
 from newsletter.config import Environment
 from newsletter.content import issue, settings, welcome
 from newsletter.content.settings import Publication
@@ -81,7 +81,7 @@ class Project:
     @property
     def templates_dir(self) -> Path:
         """The publication's templates (look.py: the package's defaults fill the gaps)."""
-        return self.root / "templates"
+        return look.own_folder(self.root)
 
     @property
     def outbox_dir(self) -> Path:

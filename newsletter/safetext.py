@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+MAX_NAME = 200  # characters of a reader's name: the forms' fields, the checks, the table
+
 # Each becomes a space: Unicode's control characters (Cc: C0, DEL, C1), the line and
 # paragraph separators (Zl, Zp) some programs break lines at, and lone surrogates (Cs).
 _BREAKING_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")

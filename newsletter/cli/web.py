@@ -35,8 +35,11 @@ _SPARE_FILES = 256  # descriptors for the database, logs, templates and the list
               help="Processes; they share nothing but the database.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the readers' pages: one-click unsubscribe (RFC 8058) and each provider's
-    event webhook at /webhooks/NAME (where its key is set). Needs NEWSLETTER_SECRET.
+    """Serve the readers' pages: subscribe (double opt-in), confirm, each reader's own
+    page (manage) and "email me my link", one-click unsubscribe (RFC 8058), and each
+    provider's event webhook at /webhooks/NAME (where its key is set). Needs
+    NEWSLETTER_SECRET, and readers.service_url (the service's own address) in
+    newsletter.yaml.
 
     \b
     Examples:

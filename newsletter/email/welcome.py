@@ -41,20 +41,36 @@ class WelcomeEmail:
     text: str
 
 
+class Welcomes:
+    """What every welcome of one publication shares, made once (the readers' service
+    keeps one): the templates' environment and the schedule."""
+
+    def __init__(self, publication: Publication, overrides: Path | None = None) -> None:
+        self.publication = publication
+        self.env = _environment(overrides, publication.locale)
+        self.schedule = schedule(publication)
+
+    def render(self, welcome: Welcome, links: Links, *,
+               latest: dt.date | None) -> WelcomeEmail:
+        """The welcome for one reader; ``latest`` is the newest published issue, if any."""
+        publication = self.publication
+        values = {"pub": publication, "subject": welcome.subject,
+                  "preheader": welcome.preheader or "", "schedule": self.schedule,
+                  "links": links,
+                  "latest_url": publication.web_url(latest) if latest else None,
+                  "latest_day": long_date(latest, publication) if latest else None}
+        # Markup: the Markdown dialect escapes what the editor typed and allows no HTML.
+        html = self.env.get_template("welcome.html.j2").render(
+            body=Markup(richtext.to_html(welcome.body)), **values)
+        text = self.env.get_template("welcome.txt.j2").render(
+            body=richtext.to_text(welcome.body), **values)
+        return WelcomeEmail(welcome.subject, welcome.preheader or "", html, text)
+
+
 def render(welcome: Welcome, publication: Publication, links: Links, *,
            latest: dt.date | None, overrides: Path | None = None) -> WelcomeEmail:
     """The welcome for one reader; ``latest`` is the newest published issue, if any."""
-    env = _environment(overrides, publication.locale)
-    values = {"pub": publication, "subject": welcome.subject,
-              "preheader": welcome.preheader or "", "schedule": schedule(publication),
-              "links": links, "latest_url": publication.web_url(latest) if latest else None,
-              "latest_day": long_date(latest, publication) if latest else None}
-    # Markup: the Markdown dialect escapes what the editor typed and allows no HTML.
-    html = env.get_template("welcome.html.j2").render(
-        body=Markup(richtext.to_html(welcome.body)), **values)
-    text = env.get_template("welcome.txt.j2").render(body=richtext.to_text(welcome.body),
-                                                     **values)
-    return WelcomeEmail(welcome.subject, welcome.preheader or "", html, text)
+    return Welcomes(publication, overrides).render(welcome, links, latest=latest)
 
 
 def latest_issue(issues_dir: Path, today: dt.date) -> dt.date | None:

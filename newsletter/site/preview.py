@@ -82,10 +82,9 @@ class Source:
     def folders(self) -> list[Path]:
         """Folders to watch. Editors save by writing a new file and renaming it over the
         old one, which a watch on the file itself would lose; its folder sees it."""
-        overrides = self.config.parent / "templates"
         folders = {self.config.parent.resolve(), self.issue.parent.resolve(),
-                   look.DEFAULTS.resolve()}
-        more = {d.resolve() for d in (overrides, self.issues_dir) if d.is_dir()}
+                   *(d.resolve() for d in look.folders(look.own_folder(self.config.parent)))}
+        more = {self.issues_dir.resolve()} if self.issues_dir.is_dir() else set()
         return sorted(folders | more)
 
     def concerns(self, path: Path) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
-from newsletter.safetext import one_line
+from newsletter.safetext import MAX_NAME, one_line
 from newsletter.store import erased, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import new_key, signups, subscribers
@@ -243,7 +243,7 @@ def confirm(engine: Engine, signup: Signup, at: dt.datetime | None = None, *,
 def checked(chosen: Choice) -> Choice:
     """``chosen`` as it is saved: the name on one line and at most 200 characters, the
     network bounded; SubscriberError for an unknown timezone."""
-    return Choice(one_line(chosen.name)[:200] or None, check_timezone(chosen.timezone),
+    return Choice(one_line(chosen.name)[:MAX_NAME] or None, check_timezone(chosen.timezone),
                   (chosen.network or "")[:64] or None, chosen.seen)
 
 

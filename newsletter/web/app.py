@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter import clicks as link_keys
+from newsletter import look
 from newsletter.config import Environment
 from newsletter.content import settings
 from newsletter.content.settings import Publication
@@ -96,13 +97,15 @@ def create_app(config: str | Path | None = None, env: Environment | None = None)
     publication = settings.load(path)
     startup.check(secret, publication)  # a short secret, no service_url of its own: refused
     engine = db.connect(db.database_url(env.database_url, path.parent))
-    overrides = path.parent / "templates"
+    # The publication's folders, beside its settings (look.py passes over a templates
+    # folder that is not there).
+    templates, issues = look.own_folder(path.parent), Issues(publication, path.parent / "issues")
     # A transport that cannot be made is refused here, at start, in one line.
     transport = registry.make("auto", publication, env, outbox=path.parent / "outbox")
-    pages = Pages(publication, overrides if overrides.is_dir() else None,
-                  Issues(publication, path.parent / "issues"))
+    pages = Pages(publication, templates, issues)
     service = Service(publication, engine, secret, hooks, pages, transport,
-                      welcome.load(path.parent, publication, secret))
+                      welcome.load(path.parent, publication, secret, templates=templates,
+                                   issues=issues))
     tally = clicks.Tally(engine)
     app = Starlette(routes=_routes(service, tally), exception_handlers=_handlers(service),
                     lifespan=_mailing(service, tally))

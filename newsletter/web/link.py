@@ -2,65 +2,53 @@
 
 The answer must not tell anyone who reads: whatever address is typed (a reader, a
 stranger, a reader's address in other capitals), the page is the same, with the same
-status, after the same work, which is the subscribe form's: count the client's requests
-(the same hourly budget as subscribing), check what was typed, queue one row
-(store/signups.py, ``LINK_SOURCE``). The mailer (mailer.py) decides later, on its own
-beat, whether the address belongs to an active or pending reader, and only then sends
-the link, within the address's hourly and daily share of emails.
+status, after the same work, which is the subscribe form's, behind the same guard
+(asking.py: the same hourly budget, hidden field and ALTCHA challenge): check what was
+typed, queue one row (store/signups.py, ``LINK_SOURCE``). The mailer (mailer.py)
+decides later, on its own beat, whether the address belongs to an active or pending
+reader, and only then sends the link, within the address's hourly and daily share of
+emails.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from newsletter import tokens
-from newsletter.errors import SubscriberError
 from newsletter.store import signups
 from newsletter.store.subscribers import Subscriber
-from newsletter.web import forms
-from newsletter.web.subscribe import QueueFull, network, over_limit
+from newsletter.web import asking
+from newsletter.web.subscribe import altcha_script
 
 if TYPE_CHECKING:
     from newsletter.web.app import Service
 
-log = logging.getLogger("newsletter.web")
-
 
 def form_page(service: Service, address: str = "", error: str = "",
               status: int = 200) -> Response:
-    """The form; ``error`` names one in link.html.j2 (``no_address``, ``bad_address``)."""
-    return service.pages.render("link.html.j2", status, address=address[:400], error=error)
+    """The form; ``error`` names one in link.html.j2 (``no_address``, ``bad_address``,
+    ``challenge``)."""
+    return service.pages.render("link.html.j2", status, address=address[:400], error=error,
+                                altcha_script=altcha_script(service))
 
 
-async def ask(request: Request) -> Response:
-    service: Service = request.app.state.service
-    try:
-        fields = await forms.form(request)
-    except forms.TooLarge:
-        return service.pages.message("too_large", 413)
-    client = request.client.host if request.client else "unknown"
-    if await run_in_threadpool(over_limit, service, client):
-        return service.pages.message("busy", 429)
-    address = fields.get("email", "").strip()
-    try:
-        await run_in_threadpool(_queue, service, address, network(request))
-    except SubscriberError:  # about what was typed, never about the list
-        return form_page(service, address, "bad_address" if address else "no_address", 400)
-    except QueueFull:
-        return service.pages.message("queue_full", 503)
+async def _again(service: Service, fields: dict[str, str], error: str,
+                 status: int) -> Response:
+    return form_page(service, fields.get("email", "").strip(), error, status)
+
+
+def _sent(service: Service, address: str) -> Response:
     return service.pages.message("link_sent", address=address)
 
 
-def _queue(service: Service, address: str, client_network: str) -> None:
-    if signups.waiting(service.engine) >= signups.MAX_QUEUED:
-        raise QueueFull
-    signups.queue(service.engine, address, source=signups.LINK_SOURCE,
-                  network=client_network)
+FORM = asking.Form("link", _again, _sent, source=lambda _service: signups.LINK_SOURCE)
+
+
+async def ask(request: Request) -> Response:
+    return await asking.ask(request, FORM)
 
 
 def send_link(service: Service, reader: Subscriber) -> None:

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 from newsletter import look, words
 from newsletter.content import schedule
 from newsletter.content.settings import Publication
+from newsletter.safetext import MAX_NAME
 from newsletter.web.recent import Issues, Recent
 
 # The pages of a few sentences (message.html.j2 holds their words, by these names).
@@ -37,6 +38,7 @@ class Pages:
         self.env = words.templates(look.loader(overrides), publication.locale)
         self.lang = str(self.env.globals["lang"])
         self.env.globals["schedule"] = schedule.schedule(publication)
+        self.env.globals["max_name"] = MAX_NAME  # the name fields' maxlength
         self.env.filters["long_date"] = self.long_date
 
     def text(self, template: str, **values: Any) -> str:

@@ -6,17 +6,15 @@ queued (store/signups.py), and everything that depends on the address is decided
 by the service's mailer (mailer.py), which no answer waits for. So neither the page nor
 its timing nor a relay's refusal tells anybody who reads the newsletter. What does
 differ, an invalid address, is about what was typed, not about the list. Abuse is met by
-a hidden field that people leave empty and scripts fill, a limit of requests an hour per
-client network (counted in the database, so it holds across instances), a bound on the
-queue, at most one confirmation email an hour and three a day per address, and a body
-size limit.
+the guard of every form that queues (asking.py: a body size limit, a limit of requests
+an hour per client network, a hidden field that scripts fill, the ALTCHA challenge when
+it is on, a bound on the queue), and by at most one confirmation email an hour and three
+a day per address.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import logging
 from functools import cache
 from typing import TYPE_CHECKING
@@ -26,20 +24,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from newsletter import timing, tokens
-from newsletter.errors import BadTimezone, LinkExpired, SubscriberError
-from newsletter.safetext import one_line
-from newsletter.store import consent, signups, throttle
+from newsletter.errors import LinkExpired, SubscriberError
+from newsletter.safetext import MAX_NAME, one_line
+from newsletter.store import consent, signups
 from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, check_timezone, find, find_by_id
-from newsletter.web import challenge, clients, forms
+from newsletter.web import asking, challenge, forms
+from newsletter.web.asking import network
 from newsletter.web.pages import mask
 
 if TYPE_CHECKING:
     from newsletter.web.app import Service
 
 log = logging.getLogger("newsletter.web")
-HONEYPOT = "website"  # hidden from people by the page's style; scripts fill it in
-MAX_NAME = 200  # characters, as the form's field and the table take
 
 
 @cache
@@ -49,16 +46,23 @@ def zones() -> list[str]:
                   not z.startswith(("Etc/", "SystemV/")))
 
 
-def form_page(service: Service, values: dict[str, str] | None = None, error: str = "",
-              status: int = 200) -> Response:
+async def form_page(service: Service, values: dict[str, str] | None = None,
+                    error: str = "", status: int = 200) -> Response:
     """The form, again with what was typed and an ``error`` named in subscribe.html.j2
     (``no_address``, ``bad_address``, ``bad_timezone``, ``challenge``)."""
     shown = {key: (values or {}).get(key, "")[:400] for key in ("email", "name", "timezone")}
-    readers = service.publication.readers
+    # Off the event loop: it lists the issues folder and may read a few files.
+    latest = await run_in_threadpool(service.pages.latest)
     return service.pages.render("subscribe.html.j2", status, values=shown, error=error,
-                                zones=zones(), latest=service.pages.latest(),
+                                zones=zones(), latest=latest,
                                 tracking=service.publication.tracking,
-                                altcha_script=readers.altcha_script if readers.altcha else None)
+                                altcha_script=altcha_script(service))
+
+
+def altcha_script(service: Service) -> str | None:
+    """The ALTCHA widget's script, for a form that shows the widget (None: no challenge)."""
+    readers = service.publication.readers
+    return readers.altcha_script if readers.altcha else None
 
 
 async def altcha_challenge(request: Request) -> Response:
@@ -70,53 +74,7 @@ async def altcha_challenge(request: Request) -> Response:
 
 
 async def subscribe_form(request: Request) -> Response:
-    return form_page(request.app.state.service)
-
-
-async def subscribe(request: Request) -> Response:
-    service: Service = request.app.state.service
-    try:
-        fields = await forms.form(request)
-    except forms.TooLarge:
-        return service.pages.message("too_large", 413)
-    client = request.client.host if request.client else "unknown"
-    if await run_in_threadpool(over_limit, service, client):
-        return service.pages.message("busy", 429)
-    address = fields.get("email", "").strip()
-    if fields.get(HONEYPOT):
-        log.info("subscribe: hidden field filled; nothing done")
-        return sent_page(service, address)
-    if service.publication.readers.altcha:
-        refused = await run_in_threadpool(challenge.problem, service.engine, service.secret,
-                                          fields.get(challenge.FIELD, ""))
-        if refused:
-            log.info("subscribe: challenge %s", refused)
-            return form_page(service, fields, "challenge", 400)
-    try:
-        await run_in_threadpool(_queue, service, address, fields, network(request))
-    except SubscriberError as exc:
-        return form_page(service, fields, _why(exc, address), 400)
-    except QueueFull:
-        log.warning("subscribe: %d requests wait to be mailed; asking people to come back",
-                    signups.MAX_QUEUED)
-        return service.pages.message("queue_full", 503)
-    return sent_page(service, address)
-
-
-class QueueFull(Exception):
-    """More requests wait to be mailed than the queue takes (answered 503, whoever
-    asked)."""
-
-
-def _queue(service: Service, address: str, fields: dict[str, str], network: str) -> None:
-    """The work every request does, whoever asked: check what was typed, count the queue,
-    add one row. Nothing here reads the list of readers."""
-    if signups.waiting(service.engine) >= signups.MAX_QUEUED:
-        raise QueueFull
-    signups.queue(service.engine, address, name=fields.get("name"),
-                  timezone=fields.get("timezone", "").strip() or None,
-                  source=f"form {service.publication.service_url}/subscribe",
-                  network=network)
+    return await form_page(request.app.state.service)
 
 
 def sent_page(service: Service, address: str) -> Response:
@@ -124,27 +82,13 @@ def sent_page(service: Service, address: str) -> Response:
                                  days=service.publication.readers.confirm_days)
 
 
-def over_limit(service: Service, client: str) -> bool:
-    client = clients.bucket(client)  # an IPv4 address or an IPv6 /64, however spelt
-    # The client's address is kept only as a keyed hash, and only for the hour.
-    digest = hmac.new(service.secret, client.encode(), hashlib.sha256).hexdigest()[:32]
-    return throttle.hit(service.engine, f"ip:{digest}") > \
-        service.publication.readers.requests_per_hour
+FORM = asking.Form(
+    "subscribe", form_page, sent_page, details=True,
+    source=lambda service: f"form {service.publication.service_url}/subscribe")
 
 
-def network(request: Request) -> str:
-    """The client's network as the rate limit counts it, for the consent record: what the
-    server saw (through a trusted proxy), never what the client says of itself."""
-    return clients.bucket(request.client.host if request.client else "unknown")
-
-
-def _why(exc: SubscriberError, address: str) -> str:
-    """The name of the form's error (its words are the template's)."""
-    if not address:
-        return "no_address"
-    if isinstance(exc, BadTimezone):
-        return "bad_timezone"
-    return "bad_address"
+async def subscribe(request: Request) -> Response:
+    return await asking.ask(request, FORM)
 
 
 def send_confirmation(service: Service, signup: signups.Signup) -> None:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from newsletter.email.output import write_build
 from newsletter.project import Project
-
-
-def rgb(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgb({r}, {g}, {b})"
+from tests.browser import axe, rgb, shot
 
 
 @pytest.fixture
@@ -62,8 +57,6 @@ def test_image_scales_down_on_a_phone(browser, email_file: Path) -> None:
     page.close()
 
 
-AXE = Path(__file__).parents[2] / "node_modules" / "axe-core" / "axe.min.js"
-
 # WCAG's relative luminance and contrast ratio, over the colours Chromium computed.
 LUMINANCE = """(colour) => {
   const [r, g, b] = colour.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(c => {
@@ -103,14 +96,6 @@ def test_the_finish(browser, email_file: Path, tmp_path: Path,  # type: ignore[n
     for border, contrast in rules:
         assert border == "1px"
         assert 1.4 <= contrast <= 3.0, (scheme, contrast)  # seen, and quieter than text
-    shot = tmp_path / f"issue-{width}-{scheme}.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 5_000
-    if AXE.is_file():
-        page.add_script_tag(path=str(AXE))
-        found = json.loads(page.evaluate(
-            "axe.run(document).then(r => JSON.stringify(r.violations))"))
-        serious = [(v["id"], v["impact"], [n["html"][:80] for n in v["nodes"]])
-                   for v in found if v["impact"] in ("serious", "critical")]
-        assert serious == []
+    shot(page, tmp_path / f"issue-{width}-{scheme}.png", width, ".nl-card")
+    assert axe(page) == []
     page.close()

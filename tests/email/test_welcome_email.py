@@ -5,7 +5,6 @@ sends it; and ``newsletter check`` on its file."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 from pathlib import Path
@@ -19,10 +18,10 @@ from newsletter.content.welcome import Welcome
 from newsletter.email.welcome import Links, WelcomeEmail, render
 from newsletter.project import Project
 from newsletter.web.pages import Pages
+from tests.browser import AXE, axe, rgb, shot
 from tests.email.test_wire import spam_score
-from tests.helpers import REPO, need, run
+from tests.helpers import need, run
 
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 WELCOME = """\
 # comments are fine
 subject: Welcome to BIG Media
@@ -41,11 +40,6 @@ def welcome_html(project_dir: Path, tmp_path: Path) -> Path:
     return page
 
 
-def rgb(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgb({r}, {g}, {b})"
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [320, 600])
 def test_in_chromium(browser, welcome_html: Path, project_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -62,14 +56,8 @@ def test_in_chromium(browser, welcome_html: Path, project_dir: Path, tmp_path: P
     assert (card, text) == tuple(rgb(c) for c in expected)
     masthead = page.inner_text(".nl-mast")  # the service's emails' masthead
     assert pub.tagline in masthead and (pub.name in masthead or pub.logo_url)
-    shot = tmp_path / f"welcome-{width}-{scheme}.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 5_000
-    need(AXE.is_file(), "axe-core (npm install --no-save axe-core)")
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate("axe.run(document).then(r => JSON.stringify(r.violations))")
-    violations = [(v["id"], [n["html"][:80] for n in v["nodes"]]) for v in json.loads(found)]
-    assert violations == []
+    shot(page, tmp_path / f"welcome-{width}-{scheme}.png", width, ".nl-card")
+    assert axe(page, impacts=None) == []
     page.close()
 
 
@@ -118,9 +106,8 @@ def test_axe_does_find_mistakes(browser, tmp_path: Path) -> None:  # type: ignor
                    '<img src="x.png"></body></html>')
     page = browser.new_page()
     page.goto(bad.as_uri())
-    page.add_script_tag(path=str(AXE))
-    found = json.loads(page.evaluate("axe.run(document).then(r => JSON.stringify(r.violations))"))
-    assert {"image-alt", "color-contrast", "html-has-lang"} <= {v["id"] for v in found}
+    found = axe(page, impacts=None)
+    assert {"image-alt", "color-contrast", "html-has-lang"} <= {rule for rule, *_ in found}
     page.close()
 
 

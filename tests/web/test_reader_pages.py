@@ -6,14 +6,12 @@ the error pages in HTML, the schedule told from the settings, the latest issues,
 from __future__ import annotations
 
 import datetime as dt
-import json
+import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -25,10 +23,11 @@ from newsletter.content import settings
 from newsletter.errors import ProblemsFound
 from newsletter.store import subscribers as store
 from newsletter.store.db import subscribers as subscribers_table
+from newsletter.web import recent
 from newsletter.web.app import create_app
 from newsletter.web.pages import Pages
-from tests.email.test_welcome_email import AXE, rgb
-from tests.helpers import need
+from newsletter.web.recent import Issues
+from tests.browser import axe, rgb, shot
 from tests.web.conftest import service_env
 from tests.web.server import SECRET, serving
 from tests.web.test_readers import confirm_link, local, notices, settled, wait_for
@@ -36,15 +35,6 @@ from tests.web.test_readers import confirm_link, local, notices, settled, wait_f
 KEY = SECRET.encode()
 SHOTS = ("light", "dark")
 WIDTHS = (320, 1280)
-
-
-def axe(page) -> list[tuple[str, str, list[str]]]:  # type: ignore[no-untyped-def]
-    """axe-core's serious and critical findings on the page."""
-    need(AXE.is_file(), "axe-core (npm install --no-save axe-core)")
-    page.add_script_tag(path=str(AXE))
-    found = json.loads(page.evaluate("axe.run(document).then(r => JSON.stringify(r.violations))"))
-    return [(v["id"], v["impact"], [n["html"][:80] for n in v["nodes"]]) for v in found
-            if v["impact"] in ("serious", "critical")]
 
 
 def reader(engine: Engine, address: str, status: str = "active") -> str:
@@ -102,12 +92,10 @@ def test_every_page_in_chromium(browser, service: str, engine: Engine,  # type: 
             page.goto(f"{service}/")  # the pages' own address, for their links
             for name, html in pages.items():
                 page.set_content(html)
-                assert page.evaluate("document.documentElement.scrollWidth") <= width, name
                 card = page.evaluate("getComputedStyle(document.querySelector('main'))"
                                      ".backgroundColor")
                 assert card == rgb(theme.dark_card if scheme == "dark" else theme.card)
-                page.screenshot(path=str(tmp_path / f"{name}-{width}-{scheme}.png"),
-                                full_page=True)
+                shot(page, tmp_path / f"{name}-{width}-{scheme}.png", width, "main")
                 problems += [(name, width, scheme, *found) for found in axe(page)]
                 links |= set(page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"))
             context.close()
@@ -253,17 +241,62 @@ def test_the_latest_issues_are_on_the_subscribe_page(service: str, project_dir: 
     assert listed[0][0] == "https://news.bigmedia.example/2024-07-25/"
     assert listed[0][1] == "Biden tells the nation it is time to &#34;pass the torch&#34;"
     assert "July 25, 2024" in page
-    # A new issue appears when its day has come, never before.
-    today = dt.datetime.now(ZoneInfo("Europe/London")).date()  # the publication's day
-    for day, headline in ((today, "Today's lead"), (today + dt.timedelta(days=30), "Later")):
-        shutil.copy(project_dir / "issues" / "2024-07-25.yaml",
-                    project_dir / "issues" / f"{day.isoformat()}.yaml")
-        path = project_dir / "issues" / f"{day.isoformat()}.yaml"
-        path.write_text(re.sub(r"(?m)^  headline: .*$", f"  headline: {headline}",
-                               path.read_text(), count=1))
-    time.sleep(0.01)
+    # An edit in place shows on the next request: in the same tick of the clock as the
+    # read before it, too (the modification time put back; the size tells).
+    path = project_dir / "issues" / "2024-07-25.yaml"
+    before = path.stat()
+    path.write_text(re.sub(r"(?m)^  headline: .*$", "  headline: Corrected lead",
+                           path.read_text(), count=1))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     page = httpx.get(f"{service}/subscribe").text
-    assert "Today&#39;s lead" in page and "Later" not in page
+    assert "Corrected lead" in page and "pass the torch" not in page
+
+
+def with_lead(project_dir: Path, day: str, headline: str) -> Path:
+    """A copy of the 2024-07-25 issue dated ``day``, with its lead's ``headline``."""
+    path = project_dir / "issues" / f"{day}.yaml"
+    shutil.copy(project_dir / "issues" / "2024-07-25.yaml", path)
+    path.write_text(re.sub(r"(?m)^  headline: .*$", f"  headline: {headline}",
+                           path.read_text(), count=1))
+    return path
+
+
+def test_the_latest_issues_are_those_whose_day_has_come(project_dir: Path) -> None:
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    # 2024-08-01 00:30 in London (the publication's timezone) is still July 31st in UTC.
+    now = dt.datetime(2024, 7, 31, 23, 30, tzinfo=dt.UTC)
+    with_lead(project_dir, "2024-08-01", "Today's lead")
+    with_lead(project_dir, "2024-08-02", "Tomorrow's lead")
+    latest = issues.latest(now=now)
+    assert [(i.day.isoformat(), i.headline) for i in latest] == [
+        ("2024-08-01", "Today's lead"), ("2024-07-25", latest[1].headline),
+        ("2024-07-24", latest[2].headline)]
+    assert "Tomorrow" not in " ".join(i.headline for i in issues.latest(now=now, count=9))
+    assert issues.latest(now=now - dt.timedelta(days=1))[0].day == dt.date(2024, 7, 25)
+
+
+def test_a_broken_newest_issue_is_passed_over(project_dir: Path) -> None:
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    now = dt.datetime(2024, 8, 5, 12, tzinfo=dt.UTC)
+    (project_dir / "issues" / "2024-08-03.yaml").write_text("lead: [unclosed\n")
+    (project_dir / "issues" / "2024-08-02.yaml").write_text("lead:\n  headline: '  '\n")
+    with_lead(project_dir, "2024-08-01", "The newest that reads")
+    latest = issues.latest(now=now)
+    assert [i.day.isoformat() for i in latest] == ["2024-08-01", "2024-07-25", "2024-07-24"]
+    assert latest[0].headline == "The newest that reads"
+    # Only what is shown, and the broken ones before it, are read: never the oldest.
+    read: list[str] = []
+    real = recent._headline
+
+    def reading(path: Path) -> str | None:
+        read.append(path.name)
+        return real(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recent, "_headline", reading)
+        Issues(issues.publication, issues.folder).latest(now=now)
+    assert read == ["2024-08-03.yaml", "2024-08-02.yaml", "2024-08-01.yaml",
+                    "2024-07-25.yaml", "2024-07-24.yaml"]
 
 
 def test_a_logo_is_checked_and_shown(project_dir: Path) -> None:
@@ -301,8 +334,7 @@ def test_the_confirmation_email_in_chromium(browser, service: str, project_dir: 
     page.set_content(html)
     card = page.evaluate("getComputedStyle(document.querySelector('.nl-card')).backgroundColor")
     assert card == rgb(theme.dark_card if scheme == "dark" else theme.card)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 600
-    page.screenshot(path=str(tmp_path / f"confirm-email-600-{scheme}.png"), full_page=True)
+    shot(page, tmp_path / f"confirm-email-600-{scheme}.png", 600, ".nl-card")
     assert axe(page) == []
     page.close()
 

@@ -785,6 +785,26 @@ def test_with_altcha_a_solved_challenge_is_needed_once(project_dir: Path,
         assert not asked(engine, "ned@example.org")
 
 
+def test_with_altcha_email_me_my_link_is_guarded_like_subscribing(project_dir: Path,
+                                                                   engine: Engine) -> None:
+    store.add(engine, "ida@example.org")  # readers: a request for them would be mailed,
+    store.add(engine, "bea@example.org")  # and its row kept
+    with altcha_service(project_dir, engine) as url:
+        form = httpx.get(f"{url}/manage")
+        assert "<altcha-widget" in form.text and 'name="website"' in form.text
+        without = httpx.post(f"{url}/manage/link", data={"email": "ida@example.org"})
+        assert without.status_code == 400 and "check" in without.text
+        assert not asked(engine, "ida@example.org")
+        person = httpx.post(f"{url}/manage/link",
+                            data={"email": "ida@example.org", "altcha": solved(url)})
+        assert person.status_code == 200 and asked(engine, "ida@example.org")
+        script = httpx.post(f"{url}/manage/link", data={
+            "email": "bea@example.org", "website": "http://spam.example"})
+        assert script.status_code == 200
+        assert script.text.replace("bea@", "X@") == person.text.replace("ida@", "X@")
+        assert not asked(engine, "bea@example.org")
+
+
 def asked(engine: Engine, address: str) -> bool:
     """Whether a request for ``address`` reached the queue."""
     with engine.connect() as conn:

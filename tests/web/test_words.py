@@ -60,8 +60,9 @@ def every_page(pages: Pages) -> Iterator[tuple[str, str]]:
             "latest": [Recent(dt.date(2024, 7, 25), "A headline", "https://x.example/")]}
     for error in ("", "no_address", "bad_address", "bad_timezone", "challenge"):
         yield f"subscribe {error}", pages.text("subscribe.html.j2", error=error, **form)
-    for error in ("", "no_address", "bad_address"):
-        yield f"link {error}", pages.text("link.html.j2", address="", error=error)
+    for error in ("", "no_address", "bad_address", "challenge"):
+        yield f"link {error}", pages.text("link.html.j2", address="", error=error,
+                                          altcha_script=None)
     for status in Status:
         for error in ("", "bad_timezone", "not_sure"):
             yield f"manage {status} {error}", pages.text(
