@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sqlite3
 import time
 from collections.abc import Sequence
 from itertools import accumulate
@@ -474,6 +475,7 @@ def connect(url: str) -> Engine:
         raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: "
                           f"{redact_url(str(exc), url)}") from None
     if engine.dialect.name == "sqlite":
+        _check_sqlite()
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
@@ -495,6 +497,21 @@ def redact_url(text: str, url: str) -> str:
     for secret in filter(None, secrets):
         text = text.replace(str(secret), "***")
     return " ".join(text.split())
+
+
+# The oldest SQLite the store runs on: a batch's claim moves it and reads its list in one
+# UPDATE ... RETURNING (store/batch.py), which SQLite has from 3.35.
+SQLITE_MINIMUM = (3, 35, 0)
+
+
+def _check_sqlite() -> None:
+    """ConfigError, before anything is opened, if Python's SQLite library is older than
+    the store needs (else the first claim of a send would fail, mid-send)."""
+    found = sqlite3.sqlite_version
+    if tuple(int(part) for part in found.split(".")[:3]) < SQLITE_MINIMUM:
+        needed = ".".join(map(str, SQLITE_MINIMUM))
+        raise ConfigError(f"SQLite {found} is too old: newsletter needs SQLite {needed} or "
+                          "newer (Python's sqlite3 module; or use PostgreSQL)")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
