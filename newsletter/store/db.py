@@ -282,7 +282,9 @@ def decode_ids(data: bytes) -> list[int]:
 
 class ReaderIds(TypeDecorator[list[int]]):
     """A batch's reader ids: a list of ints in Python, :func:`encode_ids`'s bytes in the
-    database; an empty list or None is NULL."""
+    database; an empty list or None is NULL. A list is always read back in ascending id
+    order (the format holds the first id and positive steps): the store's one guarantee
+    of order, which the claim, the settle and the dry run rely on without sorting."""
 
     impl = LargeBinary
     cache_ok = True
