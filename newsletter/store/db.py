@@ -37,6 +37,7 @@ from sqlalchemy import (
     false,
     func,
     select,
+    type_coerce,
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DontWrapMixin
@@ -280,6 +281,17 @@ def decode_ids(data: bytes) -> list[int]:
     return list(accumulate(numbers))
 
 
+def first_id(data: bytes) -> int:
+    """The first (lowest) id of :func:`encode_ids`'s bytes, read without the rest."""
+    number = shift = 0
+    for byte in data[1:]:
+        number |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return number
+        shift += 7
+    raise ValueError("not a list of reader ids")
+
+
 class ReaderIds(TypeDecorator[list[int]]):
     """A batch's reader ids: a list of ints in Python, :func:`encode_ids`'s bytes in the
     database; an empty list or None is NULL. A list is always read back in ascending id
@@ -323,12 +335,16 @@ batches = Table(
 
 def holding(conn: Connection, subscriber_id: int) -> list[tuple[str, int, str]]:
     """The batches that have yet to reach this reader: (issue, number, state). No index
-    finds them: the lists of the sends under way are read through (a thousand rows a
-    million readers, each a kilobyte), which only erasure and the data download ask for."""
+    finds them: the lists still set (sends under way; a batch done with has none) are
+    read through, a thousand rows a planned million, which only erasure and the data
+    download ask for. A list whose first id is past the reader's cannot hold them, and
+    is passed over without being decoded."""
     sid = int(subscriber_id)
-    rows = conn.execute(select(batches.c.issue, batches.c.number, batches.c.state,
-                               batches.c.readers).where(batches.c.readers.is_not(None)))
-    return [(issue, number, state) for issue, number, state, ids in rows if sid in ids]
+    raw = type_coerce(batches.c.readers, LargeBinary)
+    rows = conn.execute(select(batches.c.issue, batches.c.number, batches.c.state, raw)
+                        .where(batches.c.readers.is_not(None)))
+    return [(issue, number, state) for issue, number, state, data in rows
+            if first_id(bytes(data)) <= sid and sid in decode_ids(bytes(data))]
 
 
 # What the provider reported back, one row per event, keyed by the provider's event id

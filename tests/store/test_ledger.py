@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, event, func, select, text
 
-from newsletter.store import consent, plan
+from newsletter.store import consent, db, plan
 from newsletter.store.batch import _READERS, members
 from newsletter.store.db import KEY_SQL, batches, deliveries
 from newsletter.store.ledger import Content, Lease, Ledger
@@ -172,3 +172,21 @@ def test_a_dry_run_counts_what_the_claims_then_find(engine: Engine,
     planned = active[:300] + active[500:]  # batches 3 and 4 left out
     assert going == sum(1 for i in planned if i % 11 and i not in (10, 1500, 2999))
     assert skipped == sum(1 for i in planned if i % 11 == 0)
+
+
+def test_which_batches_hold_a_reader(engine: Engine) -> None:
+    """holding() passes over the lists that start after the reader, and finds the
+    reader in any other, the first and last ids of a list included."""
+    fill(engine, 20)  # 7 and 14 unsubscribed: lists 1-6, 8-13, 15-20
+    for issue in ("2024-07-23", "2024-07-30"):
+        Ledger(engine, issue).begin("outbox", 6, Content("d", "s"), Lease("here:1:a"))
+    Ledger(engine, "2024-07-30").claim(1)
+    with engine.connect() as conn:
+        held = {sid: sorted(db.holding(conn, sid)) for sid in (1, 6, 7, 8, 13, 14, 20, 21)}
+    assert held == {
+        1: [("2024-07-23", 0, "pending"), ("2024-07-30", 0, "pending")],
+        6: [("2024-07-23", 0, "pending"), ("2024-07-30", 0, "pending")],
+        7: [], 14: [], 21: [],
+        8: [("2024-07-23", 1, "pending"), ("2024-07-30", 1, "in_flight")],
+        13: [("2024-07-23", 1, "pending"), ("2024-07-30", 1, "in_flight")],
+        20: [("2024-07-23", 2, "pending"), ("2024-07-30", 2, "pending")]}
