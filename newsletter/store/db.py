@@ -267,29 +267,40 @@ def decode_ids(data: bytes) -> list[int]:
     """The ids :func:`encode_ids` wrote, in order; ValueError for bytes it did not write."""
     if len(data) < 2 or data[:1] != _IDS_FORMAT or data[-1:] >= b"\x80":
         raise ValueError("not a list of reader ids")
+    first, at = _varint(data, 1)
+    steps = data[at:]
+    # Every step one byte (no high bit set): the usual batch, read in one call.
+    numbers = list(steps) if max(steps, default=0) < 0x80 else _decoded(steps)
+    return list(accumulate(numbers, initial=first))
+
+
+def _varint(data: bytes, start: int) -> tuple[int, int]:
+    """The varint at ``data[start]``, and where the next one starts."""
+    number = shift = 0
+    for at in range(start, len(data)):
+        number |= (data[at] & 0x7F) << shift
+        if data[at] < 0x80:
+            return number, at + 1
+        shift += 7
+    raise ValueError("not a list of reader ids")
+
+
+def _decoded(data: bytes) -> list[int]:
+    """Every varint of ``data`` (which ends with a number's last byte)."""
     numbers: list[int] = []
     number = shift = 0
-    for at, byte in enumerate(data[1:], 1):
+    for byte in data:
         number |= (byte & 0x7F) << shift
         shift += 7
         if byte < 0x80:
             numbers.append(number)
             number = shift = 0
-            if len(numbers) == 1 and max(data[at + 1:], default=0) < 0x80:
-                numbers.extend(data[at + 1:])  # the rest one byte each: the usual batch
-                break
-    return list(accumulate(numbers))
+    return numbers
 
 
 def first_id(data: bytes) -> int:
     """The first (lowest) id of :func:`encode_ids`'s bytes, read without the rest."""
-    number = shift = 0
-    for byte in data[1:]:
-        number |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return number
-        shift += 7
-    raise ValueError("not a list of reader ids")
+    return _varint(data, 1)[0]
 
 
 class ReaderIds(TypeDecorator[list[int]]):
