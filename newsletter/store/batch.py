@@ -40,14 +40,15 @@ def _this(issue: str, number: int) -> ColumnElement[bool]:
 
 
 def members(conn: Connection, issue: str, number: int) -> list[int]:
-    """The readers the batch has yet to reach, in id order."""
+    """The readers the batch has yet to reach, in id order (as ``readers`` reads)."""
     ids = conn.execute(select(batches.c.readers).where(_this(issue, number))).scalar()
-    return sorted(ids or ())
+    return ids or []
 
 
 def _listed(ids: Sequence[int]) -> list[int] | None:
-    """What ``readers`` keeps for these ids: NULL once none is left."""
-    return sorted(ids) or None
+    """What ``readers`` keeps for these ids: NULL once none is left (the column's type
+    puts them in order)."""
+    return list(ids) or None
 
 
 def pending(engine: Engine, issue: str) -> list[int]:
@@ -73,7 +74,7 @@ def claim(engine: Engine, issue: str, number: int) -> list[Recipient]:
                                         "now": _now()}).first()
         if claimed is None:
             return []
-        planned = sorted(claimed[0] or ())
+        planned = claimed[0] or []  # in id order, as the column reads
         recipients, left = find_readers(conn, planned)
         if left:  # on file, no longer active: recorded, and off the list
             conn.execute(insert(deliveries), [

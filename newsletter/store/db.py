@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sqlite3
 import time
 from collections.abc import Sequence
 from itertools import accumulate
@@ -36,6 +37,7 @@ from sqlalchemy import (
     false,
     func,
     select,
+    type_coerce,
 )
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DontWrapMixin
@@ -265,23 +267,47 @@ def decode_ids(data: bytes) -> list[int]:
     """The ids :func:`encode_ids` wrote, in order; ValueError for bytes it did not write."""
     if len(data) < 2 or data[:1] != _IDS_FORMAT or data[-1:] >= b"\x80":
         raise ValueError("not a list of reader ids")
+    first, at = _varint(data, 1)
+    steps = data[at:]
+    # Every step one byte (no high bit set): the usual batch, read in one call.
+    numbers = list(steps) if max(steps, default=0) < 0x80 else _decoded(steps)
+    return list(accumulate(numbers, initial=first))
+
+
+def _varint(data: bytes, start: int) -> tuple[int, int]:
+    """The varint at ``data[start]``, and where the next one starts."""
+    number = shift = 0
+    for at in range(start, len(data)):
+        number |= (data[at] & 0x7F) << shift
+        if data[at] < 0x80:
+            return number, at + 1
+        shift += 7
+    raise ValueError("not a list of reader ids")
+
+
+def _decoded(data: bytes) -> list[int]:
+    """Every varint of ``data`` (which ends with a number's last byte)."""
     numbers: list[int] = []
     number = shift = 0
-    for at, byte in enumerate(data[1:], 1):
+    for byte in data:
         number |= (byte & 0x7F) << shift
         shift += 7
         if byte < 0x80:
             numbers.append(number)
             number = shift = 0
-            if len(numbers) == 1 and max(data[at + 1:], default=0) < 0x80:
-                numbers.extend(data[at + 1:])  # the rest one byte each: the usual batch
-                break
-    return list(accumulate(numbers))
+    return numbers
+
+
+def first_id(data: bytes) -> int:
+    """The first (lowest) id of :func:`encode_ids`'s bytes, read without the rest."""
+    return _varint(data, 1)[0]
 
 
 class ReaderIds(TypeDecorator[list[int]]):
     """A batch's reader ids: a list of ints in Python, :func:`encode_ids`'s bytes in the
-    database; an empty list or None is NULL."""
+    database; an empty list or None is NULL. A list is always read back in ascending id
+    order (the format holds the first id and positive steps): the store's one guarantee
+    of order, which the claim, the settle and the dry run rely on without sorting."""
 
     impl = LargeBinary
     cache_ok = True
@@ -320,12 +346,16 @@ batches = Table(
 
 def holding(conn: Connection, subscriber_id: int) -> list[tuple[str, int, str]]:
     """The batches that have yet to reach this reader: (issue, number, state). No index
-    finds them: the lists of the sends under way are read through (a thousand rows a
-    million readers, each a kilobyte), which only erasure and the data download ask for."""
+    finds them: the lists still set (sends under way; a batch done with has none) are
+    read through, a thousand rows a planned million, which only erasure and the data
+    download ask for. A list whose first id is past the reader's cannot hold them, and
+    is passed over without being decoded."""
     sid = int(subscriber_id)
-    rows = conn.execute(select(batches.c.issue, batches.c.number, batches.c.state,
-                               batches.c.readers).where(batches.c.readers.is_not(None)))
-    return [(issue, number, state) for issue, number, state, ids in rows if sid in ids]
+    raw = type_coerce(batches.c.readers, LargeBinary)
+    rows = conn.execute(select(batches.c.issue, batches.c.number, batches.c.state, raw)
+                        .where(batches.c.readers.is_not(None)))
+    return [(issue, number, state) for issue, number, state, data in rows
+            if first_id(bytes(data)) <= sid and sid in decode_ids(bytes(data))]
 
 
 # What the provider reported back, one row per event, keyed by the provider's event id
@@ -474,6 +504,7 @@ def connect(url: str) -> Engine:
         raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: "
                           f"{redact_url(str(exc), url)}") from None
     if engine.dialect.name == "sqlite":
+        _check_sqlite()
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
@@ -495,6 +526,21 @@ def redact_url(text: str, url: str) -> str:
     for secret in filter(None, secrets):
         text = text.replace(str(secret), "***")
     return " ".join(text.split())
+
+
+# The oldest SQLite the store runs on: a batch's claim moves it and reads its list in one
+# UPDATE ... RETURNING (store/batch.py), which SQLite has from 3.35.
+SQLITE_MINIMUM = (3, 35, 0)
+
+
+def _check_sqlite() -> None:
+    """ConfigError, before anything is opened, if Python's SQLite library is older than
+    the store needs (else the first claim of a send would fail, mid-send)."""
+    found = sqlite3.sqlite_version
+    if tuple(int(part) for part in found.split(".")[:3]) < SQLITE_MINIMUM:
+        needed = ".".join(map(str, SQLITE_MINIMUM))
+        raise ConfigError(f"SQLite {found} is too old: newsletter needs SQLite {needed} or "
+                          "newer (Python's sqlite3 module; or use PostgreSQL)")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """Bringing a database to the schema this code expects, with Alembic.
 
-Revisions live in ``migrations/versions``; each runs once, in order, in the transaction
-that opens the database. Databases made before Alembic (release 0.1, with a
+Revisions live in ``migrations/versions``; each runs once, in order, in the one
+transaction that opens the database (on SQLite too: a revision stopped half-way leaves
+nothing behind, and runs again). Databases made before Alembic (release 0.1, with a
 ``schema_version`` table holding 1 or 2) are stamped at the revision that matches their
 version and then upgraded in place. A database at a revision this code does not know was
 made by a newer release: it is refused with a one-line error, never changed.
@@ -50,6 +51,14 @@ def migrate(engine: Engine) -> str:
         if current(conn) == HEAD:
             return HEAD
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # Python's sqlite3 opens a transaction only before INSERT, UPDATE or DELETE:
+            # a revision's CREATE TABLE (batch mode's copy of a table) would be committed
+            # at once, and a revision stopped half-way would leave it behind. BEGIN makes
+            # the whole upgrade one transaction, its DDL included, as on PostgreSQL;
+            # IMMEDIATE takes the write lock first, so two runs opening at once upgrade
+            # one after the other.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         _upgrade(conn)
     return HEAD
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, func, select, text
+import pytest
+from sqlalchemy import Engine, event, func, select, text
 
-from newsletter.store import consent
+from newsletter.store import consent, db, plan
 from newsletter.store.batch import _READERS, members
 from newsletter.store.db import KEY_SQL, batches, deliveries
 from newsletter.store.ledger import Content, Lease, Ledger
@@ -127,3 +128,65 @@ def test_a_batch_settled_twice_counts_everyone_it_reached(engine: Engine) -> Non
     assert status.counts == {"pending": 0, "sent": 5, "skipped": 0, "failed": 0,
                              "uncertain": 0}
     assert ledger.finish_if_done() and ledger.status().counts["sent"] == 5
+
+
+def test_a_dry_run_counts_what_the_claims_then_find(engine: Engine,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """ahead() reads the readers' statuses a span of ids at a time, not a batch at a
+    time; its counts are what claiming every batch then finds: who goes, who left since
+    the plan (skipped), the erased in neither, and a reader back since not counted."""
+    fill(engine, 3000)  # every 7th unsubscribed before the plan
+    ledger = Ledger(engine, "2024-07-23")
+    lease = Lease("here:1:a")
+    ledger.begin("outbox", 100, Content("d", "s"), lease)
+    with engine.begin() as conn:  # after the plan: 7 comes back, every 11th leaves
+        conn.execute(text("UPDATE subscribers SET status = 'active' WHERE id = 7"))
+        conn.execute(text("UPDATE subscribers SET status = 'bounced' "
+                          "WHERE id % 11 = 0 AND status = 'active'"))
+    for gone in (10, 1500, 2999):
+        forget(engine, f"r{gone}@example.org")
+    with engine.begin() as conn:  # two batches in the middle went already
+        conn.execute(text("UPDATE batches SET state = 'sent', readers = NULL, waiting = 0 "
+                          "WHERE number IN (3, 4)"))
+    monkeypatch.setattr(plan, "_SPAN", 450)  # spans of three or four batches, not one
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    ahead = ledger.ahead(Content("d", "s"), lease, resend_uncertain=False)
+    event.remove(engine, "before_cursor_execute", seen)
+    read = [s for s in statements if "FROM subscribers" in s]
+    assert 6 <= len(read) <= 9, read  # 24 batches to go, about 116 ids each: not 24 reads
+    going = requests = 0
+    for number in range(ahead.batches + 2):
+        if number in (3, 4):
+            continue
+        claimed = ledger.claim(number)
+        going, requests = going + len(claimed), requests + bool(claimed)
+    skipped = ledger.status().counts["skipped"]
+    assert (ahead.going, ahead.leaving, ahead.requests, ahead.batches) \
+        == (going, skipped, requests, 24)
+    active = [i for i in range(1, 3001) if i % 7]
+    planned = active[:300] + active[500:]  # batches 3 and 4 left out
+    assert going == sum(1 for i in planned if i % 11 and i not in (10, 1500, 2999))
+    assert skipped == sum(1 for i in planned if i % 11 == 0)
+
+
+def test_which_batches_hold_a_reader(engine: Engine) -> None:
+    """holding() passes over the lists that start after the reader, and finds the
+    reader in any other, the first and last ids of a list included."""
+    fill(engine, 20)  # 7 and 14 unsubscribed: lists 1-6, 8-13, 15-20
+    for issue in ("2024-07-23", "2024-07-30"):
+        Ledger(engine, issue).begin("outbox", 6, Content("d", "s"), Lease("here:1:a"))
+    Ledger(engine, "2024-07-30").claim(1)
+    with engine.connect() as conn:
+        held = {sid: sorted(db.holding(conn, sid)) for sid in (1, 6, 7, 8, 13, 14, 20, 21)}
+    assert held == {
+        1: [("2024-07-23", 0, "pending"), ("2024-07-30", 0, "pending")],
+        6: [("2024-07-23", 0, "pending"), ("2024-07-30", 0, "pending")],
+        7: [], 14: [], 21: [],
+        8: [("2024-07-23", 1, "pending"), ("2024-07-30", 1, "in_flight")],
+        13: [("2024-07-23", 1, "pending"), ("2024-07-30", 1, "in_flight")],
+        20: [("2024-07-23", 2, "pending"), ("2024-07-30", 2, "pending")]}

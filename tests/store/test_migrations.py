@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     column,
     create_engine,
+    event,
     inspect,
     select,
     table,
@@ -525,3 +526,63 @@ def _resume_to_the_end(bare: Engine, pending: list[int]) -> None:
     assert ledger.status().counts == {"pending": 0, "sent": len(pending) + 7, "skipped": 0,
                                       "failed": 0, "uncertain": 0}
     assert _listed(bare) == []
+
+
+class _Killed(Exception):
+    """Stands for the process dying in the middle of a revision."""
+
+
+def test_revision_0018_stopped_before_its_lists_are_written_runs_again(bare: Engine) -> None:
+    # The upgrade reads the lists, changes the column's type (SQLite: a copy of the
+    # table), then writes the lists back as bytes. Stopped between the last two, it leaves
+    # the database as it found it (one transaction, SQLite's DDL too), so the next open
+    # runs it again from the start; an empty list becomes NULL.
+    _to(bare, "0017")
+    batches = table("batches", *(column(name) for name in (
+        "issue", "number", "state", "size", "attempts", "waiting")), column("readers", TYPED))
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 3, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(batches.insert(), [
+            {"issue": "2024-07-23", "number": n, "state": "pending", "size": 3,
+             "attempts": 0, "waiting": len(ids), "readers": ids}
+            for n, ids in [(0, [7, 8, 9]), (1, [])]])
+
+    def kill(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE batches SET readers"):
+            raise _Killed
+
+    event.listen(bare, "before_cursor_execute", kill)
+    with pytest.raises(_Killed):
+        migrate.migrate(bare)
+    event.remove(bare, "before_cursor_execute", kill)
+    with bare.connect() as conn:
+        assert migrate.current(conn) == "0017"
+        assert not [name for name in inspect(conn).get_table_names() if "tmp" in name]
+    assert _listed(bare, TYPED) == [(0, 7), (0, 8), (0, 9)]
+    assert migrate.migrate(bare) == migrate.HEAD
+    assert _listed(bare) == [(0, 7), (0, 8), (0, 9)]
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT readers FROM batches WHERE number = 1")) \
+            .scalar_one() is None
+
+
+@pytest.mark.parametrize("ids", [[3, 3], [-1, 4]])
+def test_revision_0018_refuses_a_list_it_cannot_write(bare: Engine, ids: list[int]) -> None:
+    # No guess is written: the database stays at 0017, and the error names the batch.
+    _to(bare, "0017")
+    batches = table("batches", *(column(name) for name in (
+        "issue", "number", "state", "size", "attempts", "waiting")), column("readers", TYPED))
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
+                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 2, "
+                          "CURRENT_TIMESTAMP)"))
+        conn.execute(batches.insert().values(issue="2024-07-23", number=5, state="pending",
+                                             size=2, attempts=0, waiting=2, readers=ids))
+    with pytest.raises(ValueError, match=r"^revision 0018: batch 5 of issue 2024-07-23 has "
+                       r"readers \[.*\], not a list of distinct reader ids"):
+        migrate.migrate(bare)
+    with bare.connect() as conn:
+        assert migrate.current(conn) == "0017"
+    assert _listed(bare, TYPED) == sorted((5, i) for i in ids)

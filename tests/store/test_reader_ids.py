@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from newsletter.store.db import decode_ids, encode_ids
+from newsletter.store.db import decode_ids, encode_ids, first_id
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -42,3 +42,10 @@ def test_a_list_names_each_reader_once(ids: list[int]) -> None:
 def test_other_bytes_are_refused(data: bytes) -> None:
     with pytest.raises(ValueError):
         decode_ids(data)
+
+
+@pytest.mark.parametrize("ids", [[0], [5, 300], [127, 128], [2**35, 2**35 + 1], [300, 2**40]])
+def test_the_first_id_is_read_from_the_start_alone(ids: list[int]) -> None:
+    data = encode_ids(ids)
+    assert first_id(data) == ids[0]
+    assert first_id(data[:1 + len(encode_ids(ids[:1])) - 1]) == ids[0]  # the rest not read

@@ -224,19 +224,33 @@ class SendGridTransport(Transport):
         """The batch's envelopes, as JSON text (``issue`` already quoted); the readers'
         token pairs are made together (:meth:`tokens.Signer.pairs`)."""
         if self.asm:  # SendGrid's own links: no tokens of ours
-            return [self.personalization(issue, r) for r in recipients]
+            return [self._asm_personalization(issue, r) for r in recipients]
         personal = self.personalizer
         pairs = personal.signer.pairs([r.link for r in recipients], personal.day)
         return [self.personalization(issue, r, pair) for r, pair in zip(recipients, pairs,
                                                                         strict=True)]
 
-    def personalization(self, issue: str, recipient: Recipient,
-                        pair: tuple[str, str] | None = None) -> str:
+    def personalization(self, issue: str, recipient: Recipient, pair: tuple[str, str]) -> str:
         """One envelope, as JSON text (``issue`` already quoted), with the reader's
-        unsubscribe and manage tokens (``pair``; made here if not given). Runs once per
-        recipient: a million times for a large list. Every value a reader brings goes
-        through json's own escaping; the links are the parts escaped once (see
-        :class:`LinkParts`) around the reader's tokens."""
+        unsubscribe and manage tokens (``pair``). Runs once per recipient: a million
+        times for a large list. Every value a reader brings goes through json's own
+        escaping; the links are the parts escaped once (see :class:`LinkParts`) around
+        the reader's tokens."""
+        entry, greeting = self._envelope(issue, recipient)
+        leave, manage = pair
+        parts = self.links
+        return (f'{entry},"headers":{{"List-Unsubscribe":{parts.header[0]}{leave}'
+                f'{parts.header[1]}}},"substitutions":{{{greeting}{parts.leave[0]}{leave}'
+                f'{parts.leave[1]},{parts.manage[0]}{manage}{parts.manage[1]}}}}}')
+
+    def _asm_personalization(self, issue: str, recipient: Recipient) -> str:
+        """The envelope when SendGrid's own links (ASM) stand for ours: only a greeting
+        is ours to fill."""
+        entry, greeting = self._envelope(issue, recipient)
+        return f'{entry},"substitutions":{{{greeting[:-1]}}}}}' if greeting else entry + "}"
+
+    def _envelope(self, issue: str, recipient: Recipient) -> tuple[str, str]:
+        """An envelope's JSON up to its links, left open, and its greeting members."""
         to = f'{{"email":{quoted(recipient.email)},"name":{quoted(recipient.name)}}}' \
             if recipient.name else f'{{"email":{quoted(recipient.email)}}}'
         entry = f'{{"to":[{to}],"custom_args":{{"issue":{issue},"subscriber":"{recipient.id}"}}'
@@ -246,14 +260,7 @@ class SendGridTransport(Transport):
                 entry += f',"send_at":{at}'
         greeting = self._greeting(recipient) + self.personalizer.reader_member(recipient) \
             if self._per_reader else ""
-        if self.asm:  # SendGrid's own links: only a greeting is ours to fill
-            return f'{entry},"substitutions":{{{greeting[:-1]}}}}}' if greeting else entry + "}"
-        leave, manage = pair or self.personalizer.signer.pair(recipient.link,
-                                                              self.personalizer.day)
-        parts = self.links
-        return (f'{entry},"headers":{{"List-Unsubscribe":{parts.header[0]}{leave}'
-                f'{parts.header[1]}}},"substitutions":{{{greeting}{parts.leave[0]}{leave}'
-                f'{parts.leave[1]},{parts.manage[0]}{manage}{parts.manage[1]}}}}}')
+        return entry, greeting
 
     def _greeting(self, recipient: Recipient) -> str:
         """The greeting's two substitutions as JSON members, each followed by a comma;

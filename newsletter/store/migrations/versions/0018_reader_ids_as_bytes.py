@@ -14,7 +14,6 @@ Revises: 0017
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -31,7 +30,16 @@ _FORMAT = b"\x01"
 _BEFORE = sa.JSON(none_as_null=True).with_variant(postgresql.ARRAY(sa.Integer), "postgresql")
 
 
-def _encode(ids: Sequence[int]) -> bytes:
+def _encode(issue: str, number: int, ids: Any) -> bytes | None:
+    """A list as bytes; NULL for an empty one (nobody left), as the code writes it. A
+    list that is not distinct ids, none negative, is refused: no guess is written."""
+    if not ids:
+        return None
+    if not isinstance(ids, list) or not all(type(i) is int and i >= 0 for i in ids) \
+            or len(set(ids)) != len(ids):
+        raise ValueError(f"revision 0018: batch {number} of issue {issue} has readers "
+                         f"{str(ids)[:80]}, not a list of distinct reader ids; repair or "
+                         "clear the row (batches.readers), then open the database again")
     ordered = sorted(ids)
     numbers = [ordered[0], *map(int.__sub__, ordered[1:], ordered[:-1])]
     out = bytearray(_FORMAT)
@@ -86,7 +94,7 @@ def _retype(kind: sa.types.TypeEngine[Any]) -> None:
 def upgrade() -> None:
     rows = _lists(_BEFORE)
     _retype(sa.LargeBinary())
-    _write(sa.LargeBinary(), [(i, n, _encode(ids)) for i, n, ids in rows])
+    _write(sa.LargeBinary(), [(i, n, _encode(i, n, ids)) for i, n, ids in rows])
 
 
 def downgrade() -> None:
