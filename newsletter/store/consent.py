@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SubscriberError
-from newsletter.safetext import one_line
+from newsletter.safetext import MAX_NAME, one_line
 from newsletter.store import erased, signups, tallies, welcomes
 from newsletter.store import status as rules
 from newsletter.store.db import (
@@ -111,7 +111,7 @@ def set_preferences(engine: Engine, subscriber_id: int, *, name: str | None,
     zone = check_timezone(timezone)
     with engine.begin() as conn:
         conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(
-            name=one_line(name)[:200] or None, timezone=zone, updated_at=now()))
+            name=one_line(name)[:MAX_NAME] or None, timezone=zone, updated_at=now()))
 
 
 def forget(engine: Engine, subscriber_id: int) -> None:

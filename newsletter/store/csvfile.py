@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import IO
 
 from newsletter.errors import SubscriberError
-from newsletter.safetext import from_spreadsheet, one_line
+from newsletter.safetext import MAX_NAME, from_spreadsheet, one_line
 
 # Longest values the store keeps (db.py's columns); longer is an error on that row.
-LIMITS = {"email": 320, "name": 200, "timezone": 64}
+LIMITS = {"email": 320, "name": MAX_NAME, "timezone": 64}
 MAX_FIELD = 64 * 1024  # a cell beyond this is an error on its row, not a crash
 
 # Other tools' column names -> ours (compared without case, spaces or underscores).

@@ -93,7 +93,7 @@ def queue(engine: Engine, address: str, *, name: str | None = None,
     zone = check_timezone(timezone)
     with engine.begin() as conn:
         conn.execute(signups.insert().values(
-            key=new_key(), email=email, email_key=key, name=one_line(name)[:200] or None,
+            key=new_key(), email=email, email_key=key, name=one_line(name)[:MAX_NAME] or None,
             timezone=zone, source=source[:200], network=(network or "")[:64] or None,
             state="queued", requested_at=at or now()))
 
