@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -264,6 +264,21 @@ OLD_EVENTS = [
 ]
 
 
+def _readers(conn: Connection, ids: Iterable[int]) -> None:
+    """Active readers of these ids, ``r{id}@example.org``, as raw rows (any revision)."""
+    conn.execute(text(
+        "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
+        "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
+        [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"} for i in ids])
+
+
+def _send(conn: Connection, planned: int) -> None:
+    """The send of 2024-07-23 through the outbox, 3 a batch, as a raw row."""
+    conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, created_at) "
+                      "VALUES ('2024-07-23', 'outbox', 3, :planned, CURRENT_TIMESTAMP)"),
+                 {"planned": planned})
+
+
 def _kinds(engine: Engine, columns: str = "kind") -> list[tuple[str, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(f"SELECT id, {columns} FROM events "
@@ -315,13 +330,8 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
     states = {0: "sent", 1: "failed", 2: "uncertain", 3: "pending", 4: "pending"}
     reached = {0: 3, 1: 1}
     with bare.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
-            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
-            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"} for i in range(1, 14)])
-        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
-                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
-                          "CURRENT_TIMESTAMP)"))
+        _readers(conn, range(1, 14))
+        _send(conn, planned=13)
         conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
                           "reached, readers, waiting) VALUES ('2024-07-23', :n, :s, :z, 1, "
                           ":r, :l, :w)"),
@@ -401,13 +411,8 @@ def test_a_send_half_done_under_0015_resumes_after_revision_0016(bare: Engine) -
     reached = {0: 3, 1: 1}
     expected = [(n, sid) for n, ids in lists.items() for sid in ids]
     with bare.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
-            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
-            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"} for i in range(1, 14)])
-        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
-                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
-                          "CURRENT_TIMESTAMP)"))
+        _readers(conn, range(1, 14))
+        _send(conn, planned=13)
         conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
                           "reached, waiting) VALUES ('2024-07-23', :n, :s, :z, 1, :r, :w)"),
                      [{"n": n, "s": states[n], "z": 1 if n == 4 else 3, "r": reached.get(n),
@@ -475,14 +480,8 @@ def test_a_send_half_done_under_0017_resumes_after_revision_0018(bare: Engine) -
         "issue", "number", "state", "size", "attempts", "reached", "waiting")),
         column("readers", TYPED))
     with bare.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
-            "link_key) VALUES (:i, :e, :e, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :k)"),
-            [{"i": i, "e": f"r{i}@example.org", "k": f"{i:032x}"}
-             for i in [*range(1, 10), *far, 13]])
-        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
-                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 13, "
-                          "CURRENT_TIMESTAMP)"))
+        _readers(conn, [*range(1, 10), *far, 13])
+        _send(conn, planned=13)
         conn.execute(batches.insert(), [
             {"issue": "2024-07-23", "number": n, "state": states[n],
              "size": 1 if n == 4 else 3, "attempts": 1, "reached": reached.get(n),
@@ -541,9 +540,7 @@ def test_revision_0018_stopped_before_its_lists_are_written_runs_again(bare: Eng
     batches = table("batches", *(column(name) for name in (
         "issue", "number", "state", "size", "attempts", "waiting")), column("readers", TYPED))
     with bare.begin() as conn:
-        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
-                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 3, "
-                          "CURRENT_TIMESTAMP)"))
+        _send(conn, planned=3)
         conn.execute(batches.insert(), [
             {"issue": "2024-07-23", "number": n, "state": "pending", "size": 3,
              "attempts": 0, "waiting": len(ids), "readers": ids}
@@ -575,9 +572,7 @@ def test_revision_0018_refuses_a_list_it_cannot_write(bare: Engine, ids: list[in
     batches = table("batches", *(column(name) for name in (
         "issue", "number", "state", "size", "attempts", "waiting")), column("readers", TYPED))
     with bare.begin() as conn:
-        conn.execute(text("INSERT INTO sends (issue, transport, batch_size, planned, "
-                          "created_at) VALUES ('2024-07-23', 'outbox', 3, 2, "
-                          "CURRENT_TIMESTAMP)"))
+        _send(conn, planned=2)
         conn.execute(batches.insert().values(issue="2024-07-23", number=5, state="pending",
                                              size=2, attempts=0, waiting=2, readers=ids))
     with pytest.raises(ValueError, match=r"^revision 0018: batch 5 of issue 2024-07-23 has "
