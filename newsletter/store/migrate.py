@@ -45,6 +45,10 @@ def current(conn: Connection) -> str | None:
     return str(value) if value is not None else None
 
 
+# The advisory lock migrations take on PostgreSQL: any number, the same in every process.
+_LOCK_KEY = 0x6E6C7472  # "nltr"
+
+
 def migrate(engine: Engine) -> str:
     """Apply every revision this database has not had; return the revision it is at."""
     with engine.connect() as conn:
@@ -59,6 +63,12 @@ def migrate(engine: Engine) -> str:
             # IMMEDIATE takes the write lock first, so two runs opening at once upgrade
             # one after the other.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            # The same for PostgreSQL: processes opening a new database at once (the
+            # workers of `serve --workers 4`) would each create the tables, and all but
+            # one die of a duplicate. A lock held to the transaction's end makes them
+            # take turns; the next one then finds the head (_upgrade reads it afresh).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         _upgrade(conn)
     return HEAD
 

@@ -581,3 +581,27 @@ def test_revision_0018_refuses_a_list_it_cannot_write(bare: Engine, ids: list[in
     with bare.connect() as conn:
         assert migrate.current(conn) == "0017"
     assert _listed(bare, TYPED) == sorted((5, i) for i in ids)
+
+
+def test_four_processes_opening_an_empty_database_at_once_all_get_the_head(
+        bare: Engine) -> None:
+    # `serve --workers 4` on a new database: every worker opens (and migrates) it at the
+    # same instant. One upgrades, the others wait for it and find the head; none fails
+    # (on PostgreSQL three of four died of a duplicate alembic_version before the lock).
+    import subprocess
+    import sys
+    import time
+
+    url = bare.url.render_as_string(hide_password=False)
+    at = time.time() + 3  # the same instant for all four, once each has imported
+    code = ("import sys, time\nfrom newsletter.store import db, migrate\n"
+            f"time.sleep(max(0.0, {at} - time.time()))\n"
+            "print(migrate.migrate(db.connect(sys.argv[1])))")
+    workers = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    answers = [worker.communicate(timeout=120) for worker in workers]
+    assert [(worker.returncode, out.strip()) for worker, (out, _) in zip(
+        workers, answers, strict=True)] == [(0, migrate.HEAD)] * 4, answers
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == \
+            [(migrate.HEAD,)]
