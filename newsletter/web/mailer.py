@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.errors import NewsletterError, TransportUnavailable
+from newsletter.errors import NewsletterError, TransportRejected, TransportUnavailable
 from newsletter.redact import addresses
 from newsletter.store import consent, signups, throttle, welcomes
 from newsletter.store.status import Status
@@ -79,7 +79,15 @@ class Mailer:
             return
         try:
             self.send(signup)
-        except NewsletterError as exc:  # refused, unreachable, disk full
+        except TransportRejected as exc:  # final (a 5xx, an address the relay refuses)
+            # Dropped at once: tried again for two hours, such a request would hold a
+            # place in the queue's bound that strangers could fill with addresses the
+            # relay refuses, turning everyone away.
+            signups.drop(engine, signup)
+            log.warning("mailer: request %d: the email was refused (%s); given up",
+                        signup.id, _first_line(exc))
+            return
+        except NewsletterError as exc:  # unreachable, disk full: worth another try
             again = signups.retry(engine, signup)
             log.warning("mailer: request %d: the email did not go (%s)%s",
                         signup.id, _first_line(exc), "" if again else "; given up")

@@ -4,6 +4,7 @@ confirming, the preferences page; the same answer whoever asks; the abuse limits
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import email
 import itertools
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, event, select
 
 from newsletter import tokens
 from newsletter.delivery.providers.outbox.transport import file_name
+from newsletter.errors import TransportRejected, TransportUnavailable
 from newsletter.project import Project
 from newsletter.store import consent, signups
 from newsletter.store import subscribers as store
@@ -28,6 +30,7 @@ from newsletter.store.db import signups as signups_table
 from newsletter.store.db import subscribers as subscribers_table
 from newsletter.store.db import subscribers as table
 from newsletter.web.app import create_app
+from newsletter.web.mailer import Mailer
 from tests.helpers import run_send
 from tests.web.conftest import SERVICE_URL, service_env
 from tests.web.server import SECRET, serving
@@ -844,3 +847,35 @@ def test_an_expired_challenge_is_refused(project_dir: Path, engine: Engine) -> N
     assert row(engine, "x@example.org") is None
 
 
+
+
+class _Answering:
+    """A transport that answers every notice as a relay would, with ``error``. (A stand-in
+    on purpose: what is tested is the mailer's decision; how a real relay's 5xx and 4xx
+    become these errors is the providers' tests', against aiosmtpd and Postfix.)"""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.tried = error, 0
+
+    def send_notice(self, notice: object) -> None:
+        self.tried += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "kept"), [
+    (TransportRejected("550 5.1.1 no such mailbox"), False),
+    (TransportUnavailable("451 4.3.0 try again later"), True)])
+def test_a_refused_email_gives_up_its_place_in_the_queue_at_once(
+        project_dir: Path, engine: Engine, error: Exception, kept: bool) -> None:
+    # A stranger who queues addresses the relay refuses for good must not hold places in
+    # the queue's bound (503 for everyone) while they are tried for two hours: a final
+    # refusal is dropped at once; a relay away for a while is tried again.
+    answering = _Answering(error)
+    service = dataclasses.replace(create_app(project_dir / "newsletter.yaml",
+                                             service_env(engine)).state.service,
+                                  transport=answering)
+    signups.queue(engine, "hal@refused.example", source="form test")
+    assert Mailer(service).beat() == 1 and answering.tried == 1
+    assert signups.waiting(engine) == (1 if kept else 0)
+    with engine.connect() as conn:
+        assert len(conn.execute(select(signups_table.c.id)).all()) == (1 if kept else 0)
