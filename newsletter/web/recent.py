@@ -21,6 +21,7 @@ from pathlib import Path
 from newsletter.content import yamlfile
 from newsletter.content.issue import FILE_NAME
 from newsletter.content.settings import Publication
+from newsletter.safetext import one_line
 
 MAX_ISSUE_BYTES = 1024 * 1024  # a file larger than this is not read for its headline
 SHOWN = 3
@@ -99,5 +100,6 @@ def _headline(path: Path) -> str | None:
         return None
     lead = doc.data.get("lead") if isinstance(doc.data, dict) else None
     headline = lead.get("headline") if isinstance(lead, dict) else None
-    return " ".join(headline.split()) if isinstance(headline, str) and headline.strip() \
-        else None
+    # On one line, and without the invisible characters (a right-to-left override, say)
+    # that would turn the rest of its line of the page around.
+    return one_line(headline) or None if isinstance(headline, str) else None

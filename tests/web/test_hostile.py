@@ -608,3 +608,11 @@ def test_only_an_answer_to_a_body_left_unread_closes_its_connection(
             client.post("/manage/forget", content=b"t=nobody&sure=yes", headers=form),
             client.post("/unsubscribe", content=b"t=nobody", headers=form)]
     assert [answer.headers.get("connection") for answer in read] == [None] * 4
+
+
+def test_an_unknown_webhook_name_is_not_repeated_back(served: Served) -> None:
+    for name, said in (("%3Cscript%3Ealert(1)", "<script>"), ("x" * 2000, "x" * 2000),
+                       ("%E2%80%AEevil", "evil")):
+        answered = httpx.post(f"{served.url}/webhooks/{name}", content=b"{}")
+        assert answered.status_code == 404
+        assert answered.text == "no webhook is set up by that name" and said not in answered.text

@@ -451,3 +451,12 @@ def test_the_pages_policy_lets_the_logo_load_from_its_origin_alone(project_dir: 
         assert policy.isascii() and policy.count("img-src") == 1
     path.write_text(original)
     assert "img-src" not in security_headers(settings.load(path))["Content-Security-Policy"]
+
+
+def test_a_headline_keeps_no_character_that_turns_its_line_around(project_dir: Path) -> None:
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    path = with_lead(project_dir, "2024-08-01", "PLACE")
+    path.write_text(path.read_text().replace(
+        "PLACE", '"Rates \\u202eeno\\u2066 up\\u200b\\u2069 again"'))  # YAML's escapes
+    [newest] = issues.latest(now=dt.datetime(2024, 8, 1, 12, tzinfo=dt.UTC), count=1)
+    assert newest.headline == "Rates eno up again"
