@@ -347,7 +347,9 @@ def test_one_click_after_opening_the_link(browser, service: str, engine: Engine,
     page = browser.new_page()
     page.goto(local(confirm_link(message), service))
     assert store.find(engine, "oc@example.org") is None  # opening it (a scanner) does nothing
-    assert page.evaluate("document.activeElement.textContent") == "Confirm my subscription"
+    # autofocus is applied when the page is next drawn, not at load: wait for it (5 s at most)
+    page.wait_for_function("document.activeElement.tagName === 'BUTTON'", timeout=5000)
+    assert page.evaluate("document.activeElement.textContent").strip() == "Confirm my subscription"
     page.keyboard.press("Enter")  # the one press: the button has the focus
     page.wait_for_selector("text=You are subscribed")
     found = store.find(engine, "oc@example.org")
