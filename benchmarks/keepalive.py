@@ -125,7 +125,7 @@ def send(config: Path, url: str, port: int, ca: str, concurrency: int, workers: 
     wall = time.monotonic() - started
     used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
                                                  resource.RUSAGE_CHILDREN)]
-    out.put((wall, report.requests, report.counts.get("sent"), report.failed,
+    out.put((started, wall, report.requests, report.counts.get("sent"), report.failed,
              sum(u.ru_utime + u.ru_stime for u in used)))
 
 
@@ -162,9 +162,10 @@ def certificate(folder: Path) -> tuple[str, str, str]:
 def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurrency: int,
              workers: int, counters: Counters, close_each: bool, server: int
              ) -> tuple[float, ...]:
-    """The send on a copy of the seeded database; (wall s, sending s, requests, sent,
-    failed, connections, CPU s of the sending process and its workers, CPU s of the
-    stand-in meanwhile)."""
+    """The send on a copy of the seeded database; (wall s, sending s, before the first
+    request s, after the last answer s, requests, sent, failed, connections, CPU s of the
+    sending process and its workers, CPU s of the stand-in meanwhile). The two processes'
+    monotonic clocks are the same clock (the system's), so their times compare."""
     database = folder / ("without.sqlite3" if close_each else "with.sqlite3")
     shutil.copy(seeded, database)
     counters.reset(close_each)
@@ -175,15 +176,15 @@ def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurren
     child.start()
     while True:
         try:
-            wall, requests, sent, failed, cpu = queue.get(timeout=1)
+            started, wall, requests, sent, failed, cpu = queue.get(timeout=1)
             break
         except Empty:
             if not child.is_alive():
                 raise SystemExit(f"the send failed (exit code {child.exitcode})") from None
     child.join()
-    sending = counters.last.value - counters.first.value
-    return (wall, sending, requests, sent, failed, counters.connections.value, cpu,
-            cpu_seconds(server) - served)
+    first, last = counters.first.value, counters.last.value
+    return (wall, last - first, first - started, started + wall - last, requests, sent,
+            failed, counters.connections.value, cpu, cpu_seconds(server) - served)
 
 
 def main() -> None:
@@ -231,12 +232,13 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, figures: tuple[float, ...], close_each: bool) -> None:
-    wall, sending, requests, sent, failed, connections, cpu, served = figures
+    wall, sending, before, after, requests, sent, failed, connections, cpu, served = figures
     ideal = requests * args.request / 1000 / args.concurrency
     kind = "without reuse (Connection: close)" if close_each else "with reuse          "
     print(f"{kind}: {int(requests)} requests, concurrency {args.concurrency}, ideal "
           f"{ideal:.2f} s; the whole send {wall:.2f} s ({wall / ideal:.2f}x ideal), "
-          f"first request to last answer {sending:.2f} s ({sending / ideal:.2f}x); "
+          f"first request to last answer {sending:.2f} s ({sending / ideal:.2f}x), before it "
+          f"{before:.2f} s, after {after:.2f} s; "
           f"{int(connections)} connections, {int(sent):,} sent, {int(failed)} failed; "
           f"the sending process{' and its workers' if args.workers else ''} used "
           f"{cpu:.2f} s of CPU, the stand-in {served:.2f} s (the machine's load average: "
