@@ -26,6 +26,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # another publication (its own newsletter.yaml and issues/) keeps a green test suite.
 PUBLICATION = FIXTURES / "publication"
 EXAMPLE_DAY = "2024-07-23"
+# For what the database has no part in (the HTTP server's deadlines, how a page looks):
+# run once, on SQLite, not once for each database.
+ONE_DATABASE = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 FAST = SendOptions(retry_base=0.01, retry_cap=0.05, concurrency=1)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 

@@ -45,6 +45,7 @@ from newsletter.store import events as store_events
 from newsletter.web import server
 from newsletter.web.app import create_app
 from newsletter.web.mailer import Mailer
+from tests.helpers import ONE_DATABASE
 from tests.web.conftest import service_env
 from tests.web.served import Served, newsletter_serve
 from tests.web.server import SECRET, free_port
@@ -174,6 +175,7 @@ def _more_files(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
+@ONE_DATABASE
 def test_two_thousand_trickling_bodies_leave_health_answering(served: Served) -> None:
     _more_files(4096)
     paths = ["/subscribe", "/unsubscribe", "/manage", "/confirm"]
@@ -201,6 +203,7 @@ def test_two_thousand_trickling_bodies_leave_health_answering(served: Served) ->
     no_traceback(served)
 
 
+@ONE_DATABASE
 def test_a_body_that_trickles_past_the_deadline_gets_408_and_is_dropped(served: Served
                                                                         ) -> None:
     with connect(served, timeout=30) as sock:
@@ -428,6 +431,7 @@ def test_no_answer_redirects_to_the_host_a_request_names(served: Served, project
                 assert "evil.example" not in answered.text
 
 
+@ONE_DATABASE
 def test_headers_that_never_finish_are_cut_off_at_the_deadline(served: Served) -> None:
     """Slowloris: connections that send nothing, or their headers a byte at a time, are
     closed by the server (10 s, newsletter/web/server.py), not held for ever."""
@@ -492,6 +496,7 @@ def _gone(sock: socket.socket) -> bool:
     return False
 
 
+@ONE_DATABASE
 def test_a_body_nobody_reads_does_not_hold_its_connection(served: Served) -> None:
     """The tester's attack: a body declared, the answer read, one more byte, then nothing.
     uvicorn's keep-alive timer stops at that byte and waits for the rest of the body; each

@@ -28,6 +28,7 @@ from newsletter.web.app import create_app
 from newsletter.web.pages import Pages
 from newsletter.web.recent import Issues
 from tests.browser import axe, rgb, shot
+from tests.helpers import ONE_DATABASE
 from tests.web.conftest import service_env
 from tests.web.server import SECRET, serving
 from tests.web.test_readers import confirm_link, local, notices, settled, wait_for
@@ -78,6 +79,7 @@ def every_page(service: str, engine: Engine, project_dir: Path) -> Iterator[tupl
 
 
 @pytest.mark.browser
+@ONE_DATABASE
 def test_every_page_in_chromium(browser, service: str, engine: Engine,  # type: ignore[no-untyped-def]
                                 project_dir: Path, tmp_path: Path) -> None:
     pages = dict(every_page(service, engine, project_dir))
