@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from newsletter.config import Environment
     from newsletter.delivery.send import Plan, SendOptions, SendReport
+    from newsletter.delivery.stopping import Interrupt
     from newsletter.errors import (
         ConfigError,
         DeliveryError,
@@ -49,6 +50,7 @@ _WHERE = {
                        "Subscribers", "Upcoming"),
     "newsletter.config": ("Environment",),
     "newsletter.delivery.send": ("Plan", "SendOptions", "SendReport"),
+    "newsletter.delivery.stopping": ("Interrupt",),
     "newsletter.errors": ("ConfigError", "DeliveryError", "IssueNotFound", "NewsletterError",
                           "NotReady", "OutputError", "Problem", "ProblemsFound", "SendPaused",
                           "Severity", "SubscriberError", "TransportRejected",
@@ -67,6 +69,7 @@ __all__ = [  # every name in _WHERE, and the version
     "Due",
     "Environment",
     "ImportReport",
+    "Interrupt",
     "IssueNotFound",
     "Newsletter",
     "NewsletterError",

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.providers.base import Transport
     from newsletter.delivery.send import Plan, SendOptions, SendReport
     from newsletter.delivery.statistics import IssueSynced
+    from newsletter.delivery.stopping import Interrupt
     from newsletter.delivery.suppressions import Synced
     from newsletter.desk.add import AddResult
     from newsletter.desk.fetch import Guard as FetchGuard
@@ -272,13 +273,15 @@ class Newsletter:
                    issue_files.path_for(self.project.issues_dir, day))
 
     def send(self, ref: IssueRef, options: SendOptions | None = None, *,
-             progress: Progress | None = None, override_health: Override | None = None
-             ) -> SendReport:
+             progress: Progress | None = None, override_health: Override | None = None,
+             interrupt: Interrupt | None = None) -> SendReport:
         """Send the issue to every active subscriber, exactly once (see docs/delivery.md).
         Refuses an issue with errors, and a send not yet begun while the
         recent sends' complaint or hard-bounce rate is above the limit
         (:class:`SenderUnhealthy`) unless ``override_health`` says who sends anyway, and
-        why (kept in ``health_overrides``)."""
+        why (kept in ``health_overrides``). Calling ``interrupt`` (from another thread,
+        or a signal handler the caller installs) stops the send as Ctrl-C does: what is
+        in flight is settled, nothing new starts, and :class:`SendPaused` says so."""
         from functools import partial
 
         from newsletter.delivery.providers import registry
@@ -298,7 +301,8 @@ class Newsletter:
             outbox = Path(options.outbox) if options.outbox else self.project.outbox_dir
             factory = partial(registry.make, options.transport, self.publication, self.env,
                               outbox=outbox)
-            return SendRun(self.engine, email, chosen, options, progress, factory=factory).run()
+            return SendRun(self.engine, email, chosen, options, progress, factory=factory,
+                           interrupt=interrupt).run()
         finally:
             if isinstance(email, _Rendering):
                 email.close()

@@ -15,6 +15,7 @@ from jinja2 import PackageLoader, Template
 
 from newsletter import words
 from newsletter.api import Newsletter, Override
+from newsletter.cli import interrupts
 from newsletter.cli.common import api, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
@@ -136,8 +137,10 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
             if not plan.report.complete:
                 raise Incomplete(_unfinished(plan.report))
             return
-        report = newsletter.send(target, options, progress=progress.for_stream(),
-                                 override_health=_override(override_health))
+        with interrupts.for_a_send() as interrupt:
+            report = newsletter.send(target, options, progress=progress.for_stream(),
+                                     override_health=_override(override_health),
+                                     interrupt=interrupt)
     except SenderUnhealthy as exc:
         raise Unhealthy(str(exc)) from None
     except NotReady as exc:

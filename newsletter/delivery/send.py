@@ -5,7 +5,8 @@ the ledger.
 Batches run on a small thread pool (``concurrency``), throttled to ``rate`` requests a
 second (pacing.py), their requests built here or in worker processes (dispatch.py). A
 refusal from the provider stops the send at once; batches that keep failing pause it
-after ``max_failed_batches``; a signal or a lost lease stops it too (stops.py); either
+after ``max_failed_batches``; an interrupt (the command line's Ctrl-C or SIGTERM,
+stopping.py) or a lost lease stops it too (stops.py); either
 way the next run resumes where it stopped.
 """
 
@@ -30,7 +31,7 @@ from newsletter.delivery.lease import Heartbeat
 from newsletter.delivery.pacing import Backoff, RateLimiter
 from newsletter.delivery.progress import Progress
 from newsletter.delivery.providers.base import Outcome, Transport
-from newsletter.delivery.stopping import stop_signals
+from newsletter.delivery.stopping import Interrupt
 from newsletter.delivery.stops import Stop, StopReason
 from newsletter.email.render import Email
 from newsletter.errors import (
@@ -115,9 +116,12 @@ class Rendering(Protocol):
 class SendRun:
     def __init__(self, engine: Engine, email: Email | Rendering, transport: Transport,
                  options: SendOptions, progress: Progress | None = None,
-                 factory: Callable[[], Transport] | None = None) -> None:
+                 factory: Callable[[], Transport] | None = None,
+                 interrupt: Interrupt | None = None) -> None:
         """``factory`` makes the transport again in each worker process (``workers``).
-        ``email`` may still be rendering: the first run then plans meanwhile."""
+        ``email`` may still be rendering: the first run then plans meanwhile. Calling
+        ``interrupt`` stops the run as Ctrl-C does (the command line ties it to SIGINT
+        and SIGTERM)."""
         self.day = email.date if isinstance(email, Email) else email.day
         self.ledger = Ledger(engine, self.day.isoformat())
         self.source = email
@@ -125,6 +129,7 @@ class SendRun:
         self.options = options
         self.progress = progress or Progress()
         self.stop = Stop()
+        self.interrupt = interrupt or Interrupt()
         self.limiter = RateLimiter(options.rate)
         self.backoff = Backoff(options.max_attempts, options.retry_base, options.retry_cap,
                                self.stop.event)
@@ -145,11 +150,10 @@ class SendRun:
         return self._email()
 
     def run(self) -> SendReport:
-        with memory.fewer_collections():
-            try:
-                return self._run()
-            finally:
-                self.dispatcher.close()
+        try:
+            return self._run()
+        finally:
+            self.dispatcher.close()
 
     def _run(self) -> SendReport:
         started = time.monotonic()
@@ -165,7 +169,7 @@ class SendRun:
         renew_every = min(RENEW_EVERY, self.options.lease_timeout / 3)
         try:
             with Heartbeat(self.ledger, lease.owner, renew_every, self._lost_lease), \
-                    stop_signals(self._interrupt):
+                    self.interrupt.listened(self._interrupt):
                 self._prepare()
                 scheduled = None if timing is None else \
                     later.schedule(self.transport, self.ledger, self.day, *timing)
@@ -310,8 +314,8 @@ class SendRun:
             self.report.errors.append(reason)
         self.stop(StopReason.REFUSED, reason)
 
-    def _interrupt(self, signal_name: str) -> None:
-        self.stop(StopReason.SIGNAL, signal_name)  # in the signal handler: no lock
+    def _interrupt(self, why: str) -> None:
+        self.stop(StopReason.SIGNAL, why)  # perhaps in a signal handler: no lock
 
     def _lost_lease(self, reason: str) -> None:
         self.stop(StopReason.LEASE_LOST, reason)

@@ -1,42 +1,53 @@
-"""Ctrl-C and SIGTERM during a send: finish what is in flight, start nothing new.
+"""Asking a send under way to stop, as Ctrl-C would: finish what is in flight, start
+nothing new.
 
-A CI job that is cancelled or times out gets SIGTERM (then, a little later, SIGKILL). A
-send treats it like Ctrl-C: requests already out are awaited and settled in the ledger,
-no new batch starts, and the run ends with a clear line, so what was sent is known
-exactly and the next run resumes.
+A CI job that is cancelled or times out gets SIGTERM (then, a little later, SIGKILL). The
+command line turns SIGINT and SIGTERM into a call of an :class:`Interrupt` it handed the
+send (``newsletter.cli.interrupts``): requests already out are awaited and settled in the
+ledger, no new batch starts, and the run ends with a clear line, so what was sent is
+known exactly and the next run resumes. The library itself never installs a signal
+handler (the handlers are the whole process's: a host's own would be replaced), except
+in the worker processes it starts itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 from collections.abc import Callable, Iterator
-from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-@contextlib.contextmanager
-def stop_signals(stop: Callable[[str], None]) -> Iterator[None]:
-    """Call ``stop(name)`` on SIGINT or SIGTERM while inside (main thread only: elsewhere
-    signals cannot be caught, and the caller's own handling stays)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Interrupt:
+    """A caller's way to stop a send: ``interrupt("SIGTERM")`` from any thread, or from a
+    signal handler (it only sets a value and calls the send's own stop, which sets an
+    event). Asked before the send listens, the send stops as soon as it does."""
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        stop(signal.Signals(signum).name)
+    def __init__(self) -> None:
+        self.why: str | None = None
+        self._stop: Callable[[str], None] | None = None
 
-    before = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, previous in before.items():
-            signal.signal(sig, previous)
+    def __call__(self, why: str) -> None:
+        self.why = self.why or why
+        stop = self._stop
+        if stop is not None:
+            stop(why)
+
+    @contextlib.contextmanager
+    def listened(self, stop: Callable[[str], None]) -> Iterator[None]:
+        """Call ``stop(why)`` while inside, once for a request made before."""
+        self._stop = stop
+        try:
+            if self.why is not None:
+                stop(self.why)
+            yield
+        finally:
+            self._stop = None
 
 
 def ignore_stop_signals() -> None:
-    """In a worker process: leave SIGINT and SIGTERM to the parent, which coordinates."""
+    """In a worker process the send started: leave SIGINT and SIGTERM to the parent,
+    which coordinates."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)

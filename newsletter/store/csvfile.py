@@ -138,17 +138,10 @@ def rows(path: Path, problems: Problems) -> Iterator[Row]:
     except OSError as exc:
         raise SubscriberError(f"{path}: cannot read ({exc.strerror})") from None
     with handle:
-        yield from _rows(handle, path, problems)
-
-
-def _rows(handle: IO[str], path: Path, problems: Problems) -> Iterator[Row]:
-    # The csv module's limit is the whole process's: raised while this file is read (ours
-    # is checked per cell, with its line), then put back as it was.
-    before = csv.field_size_limit(MAX_FIELD * 16)
-    try:
+        # The csv module's own limit on a cell (128 kB unless the program set another) is
+        # the whole process's, so it is left alone: a cell past it is a problem on its
+        # row, as one past ours (MAX_FIELD, checked per cell) is.
         yield from _read(handle, path, problems)
-    finally:
-        csv.field_size_limit(before)
 
 
 def _read(handle: IO[str], path: Path, problems: Problems) -> Iterator[Row]:

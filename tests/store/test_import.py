@@ -92,19 +92,22 @@ def test_bad_rows_are_reported_at_their_true_line_and_the_rest_imported(
              b"huge@example.org," + b"h" * 70_000 + b",,x\n",           # 7: a huge cell
              b"nul@example.org,N\x00L,,x\n",                             # 8: NUL
              b"tz@example.org,,Not/AZone,x\n",                           # 9: bad timezone
-             b"ok2@example.org,Two,,x\n"]                                # 10
+             b"ok2@example.org,Two,,x\n",                                # 10
+             b"giant@example.org," + b"g" * 200_000 + b",,x\n",         # 11: past csv's own
+             b"ok3@example.org,Three,,x\n"]                              # 12
     path.write_bytes(b"".join(lines))
     report = store.import_csv(engine, path)
     where = [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in report.problems]
-    assert where == ["3", "6", "7", "8"], report.problems
+    assert where == ["3", "6", "7", "8", "11"], report.problems
     assert "not valid UTF-8" in report.problems[0]
     assert "name is 201 characters; the limit is 200" in report.problems[1]
     assert "the limit is 200" in report.problems[2] and "NUL" in report.problems[3]
     assert report.warnings == [  # a timezone we do not know: the reader comes, without it
         f"{path}:1: warning: column(s) not imported: extra",
         f"{path}:9: warning: unknown timezone 'Not/AZone'; imported without a timezone"]
+    assert "field larger than field limit" in report.problems[4]  # the csv module's words
     assert set(statuses(engine)) == {"ok1@example.org", "multi@example.org",
-                                     "tz@example.org", "ok2@example.org"}
+                                     "tz@example.org", "ok2@example.org", "ok3@example.org"}
     assert store.find(engine, "tz@example.org").timezone is None  # type: ignore[union-attr]
     assert store.find(engine, "multi@example.org").name == "Two lines"  # type: ignore[union-attr]
 
