@@ -43,6 +43,7 @@ from newsletter.errors import (
 from newsletter.store import subscribers
 from newsletter.store.ledger import DELIVERY_STATES, Begun, Content, Lease, Ledger, run_owner
 from newsletter.store.recipient import Recipient
+from newsletter.store.status import Status
 
 # The figures the docs give about a send (tests/delivery/test_readme_figures.py reads
 # them from here and looks for them there).
@@ -390,7 +391,7 @@ def dry_run(engine: Engine, email: Email, transport: Transport,
     timing = later.when(transport, email.date, options.send_at, options.local_time)
     report = SendReport(ledger.issue, transport.name, warnings=list(transport.warnings))
     if not ledger.exists():
-        active = subscribers.counts(engine)["active"]
+        active = subscribers.counts(engine)[Status.ACTIVE]
         batches = -(-active // transport.batch_size)
         report.planned = active
         _as_if_sent(report, dict.fromkeys(DELIVERY_STATES, 0), active, 0, batches, batches)
