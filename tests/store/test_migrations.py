@@ -795,3 +795,57 @@ def test_four_processes_opening_an_empty_database_at_once_all_get_the_head(
         assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == \
             [(migrate.HEAD,)]
 
+
+def test_every_revision_goes_down_and_up_again_with_readers_and_a_send(bare: Engine) -> None:
+    # A database with a few readers and a send planned but not begun walks down one
+    # revision at a time to the first, then up one at a time to the head: no step raises,
+    # and at each one the readers and the send are still on file. At the head, today's
+    # code finds them and resumes the send. Last, down to the base (every table dropped:
+    # no row can survive that) and up from nothing to the tables db.py describes.
+    from newsletter.store.ledger import Content, Lease
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    revisions = [script.revision for script in
+                 ScriptDirectory.from_config(config).walk_revisions()]  # the head first
+    assert revisions[0] == migrate.HEAD and revisions[-1] == "0001"
+    _to(bare, "head")
+    for address, name in [("ann@example.org", "Ann"), ("bob@example.org", "Bob"),
+                          ("cy@example.org", None)]:
+        store.add(bare, address, name=name)
+    store.set_status(bare, "cy@example.org", "unsubscribed")
+    ledger = Ledger(bare, "2024-07-23")
+    ledger.begin("outbox", 2, Content("d", "s"), Lease("here:1:a"))
+    readers = [(1, "ann@example.org", "Ann", "active"), (2, "bob@example.org", "Bob", "active"),
+               (3, "cy@example.org", None, "unsubscribed")]
+
+    def on_file() -> tuple[list[tuple[int, str, str | None, str]], list[tuple[str, int]]]:
+        with bare.connect() as conn:
+            return ([(int(i), e, n, s) for i, e, n, s in conn.execute(text(
+                        "SELECT id, email, name, status FROM subscribers ORDER BY id"))],
+                    [(i, int(p)) for i, p in conn.execute(text(
+                        "SELECT issue, planned FROM sends"))])
+
+    steps = [(revision, True) for revision in revisions[1:]] + \
+        [(revision, False) for revision in reversed(revisions[:-1])]
+    for revision, down in steps:
+        _to(bare, revision, down=down)
+        with bare.connect() as conn:
+            assert migrate.current(conn) == revision
+        assert on_file() == (readers, [("2024-07-23", 2)]), revision
+        if revision == "0001":  # the plan's readers as 0001 kept them: a row each
+            assert _stored(bare) == [("2024-07-23", 1, 0, "pending"),
+                                     ("2024-07-23", 2, 0, "pending")]
+
+    assert [(r.id, r.email, r.name) for r in ledger.claim(0)] == \
+        [(1, "ann@example.org", "Ann"), (2, "bob@example.org", "Bob")]
+    assert ledger.settle(0, None, {}) == 2 and ledger.finish_if_done()
+    assert store.add(bare, "dee@example.org").id == 4  # numbers are never given out again
+
+    _to(bare, "base", down=True)
+    assert inspect(bare).get_table_names() == ["alembic_version"] and _triggers(bare) == []
+    _to(bare, "head")
+    with bare.connect() as conn:
+        assert migrate.current(conn) == migrate.HEAD
+        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert conn.execute(text("SELECT COUNT(*) FROM subscribers")).scalar_one() == 0
