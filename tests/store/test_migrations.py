@@ -40,6 +40,12 @@ def bare(engine: Engine) -> Iterator[Engine]:
     with engine.begin() as conn:
         db.metadata.drop_all(conn)  # every table the code knows, whatever revision added it
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if engine.dialect.name == "postgresql":  # 0014's trigger functions outlive tables
+            for name in conn.execute(text(
+                    "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                    "p.pronamespace WHERE n.nspname = current_schema() AND p.proname "
+                    "LIKE 'newsletter%'")).scalars().all():
+                conn.execute(text(f"DROP FUNCTION {name}()"))
     yield create_engine(engine.url)
 
 
@@ -364,6 +370,189 @@ def test_a_send_half_done_under_0011_resumes_after_revision_0012(bare: Engine) -
     _resume_to_the_end(bare, [5, 6, 10, 11, 12, 13])
 
 
+def test_welcomes_come_and_go_with_revision_0013(bare: Engine) -> None:
+    # 0013 adds the welcomes table, and nothing else. A send planned under 0012 (its
+    # readers as batch_readers rows) and the readers on file come through down and up
+    # again; the welcomes kept meanwhile go with their table, and today's code queues new
+    # ones on the table the revision makes again.
+    import datetime as dt
+
+    from newsletter.store import welcomes
+
+    _to(bare, "0012")
+    assert not inspect(bare).has_table("welcomes")
+    with bare.begin() as conn:
+        _readers(conn, range(1, 4))
+        _send(conn, planned=3)
+        conn.execute(text("INSERT INTO batches (issue, number, state, size, attempts, "
+                          "waiting) VALUES ('2024-07-23', 0, 'pending', 3, 0, 3)"))
+        conn.execute(text("INSERT INTO batch_readers (issue, number, subscriber_id) "
+                          "VALUES ('2024-07-23', 0, :s)"), [{"s": s} for s in (1, 2, 3)])
+    on_file = [(i, f"r{i}@example.org", "active") for i in range(1, 4)]
+
+    def readers() -> list[tuple[int, str, str]]:
+        with bare.connect() as conn:
+            return [(int(i), e, s) for i, e, s in conn.execute(text(
+                "SELECT id, email, status FROM subscribers ORDER BY id"))]
+
+    def listed() -> list[tuple[int, int]]:
+        with bare.connect() as conn:
+            return [(int(n), int(s)) for n, s in conn.execute(text(
+                "SELECT number, subscriber_id FROM batch_readers ORDER BY 1, 2"))]
+
+    _to(bare, "0013")
+    with bare.begin() as conn:
+        conn.execute(text("INSERT INTO welcomes (subscriber_id, state, attempts, queued_at, "
+                          "sent_at) VALUES (:s, :t, :a, :at, :sent)"),
+                     [{"s": 1, "t": "sent", "a": 1, "at": "2024-07-22 06:00:00+00:00",
+                       "sent": "2024-07-22 06:01:00+00:00"},
+                      {"s": 2, "t": "queued", "a": 0, "at": "2024-07-22 07:00:00+00:00",
+                       "sent": None}])
+    assert readers() == on_file and listed() == [(0, 1), (0, 2), (0, 3)]
+    _to(bare, "0012", down=True)
+    assert not inspect(bare).has_table("welcomes")
+    assert readers() == on_file and listed() == [(0, 1), (0, 2), (0, 3)]
+    _to(bare, "0013")
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM welcomes")).scalar_one() == 0
+
+    _to(bare, "head")
+    # The welcomes, sent or queued, went with their table (and with it the record that
+    # reader 1 had theirs); today's code queues and claims on the table made anew.
+    assert welcomes.state(bare, 1) is None and welcomes.state(bare, 2) is None
+    at = dt.datetime(2024, 7, 23, 6, tzinfo=dt.UTC)
+    with bare.begin() as conn:
+        welcomes.queue(conn, 2, at)
+    assert welcomes.claim(bare, at) == 2 and welcomes.state(bare, 2) == "mailing"
+    assert [r.id for r in Ledger(bare, "2024-07-23").claim(0)] == [1, 2, 3]
+
+
+def _triggers(engine: Engine) -> list[str]:
+    """The triggers and trigger functions the database holds (PostgreSQL: in the test's
+    schema)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            return list(conn.execute(text("SELECT name FROM sqlite_master WHERE type = "
+                                          "'trigger' ORDER BY name")).scalars())
+        return list(conn.execute(text(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal "
+            "AND n.nspname = current_schema() UNION ALL "
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname LIKE 'newsletter%' "
+            "ORDER BY 1")).scalars())
+
+
+def _moves(engine: Engine) -> list[tuple[str, str, str, int]]:
+    """reader_moves (revision 0014 on), by the states moved between, then the hour."""
+    with engine.connect() as conn:
+        return sorted(((h, f, t, int(n)) for h, f, t, n in conn.execute(text(
+            "SELECT hour, from_state, to_state, count FROM reader_moves"))),
+            key=lambda row: (row[1], row[2], row[0]))
+
+
+def _counted(engine: Engine) -> list[tuple[str, str, str, str, str | None, int]]:
+    """event_counts (revision 0014 on), every row, sorted."""
+    with engine.connect() as conn:
+        return sorted((i, k, d, li, u, int(n)) for i, k, d, li, u, n in conn.execute(text(
+            "SELECT issue, kind, detail, link, url, count FROM event_counts")))
+
+
+def test_counts_and_reader_moves_come_and_go_with_revision_0014(bare: Engine) -> None:
+    # 0014 counts the events kept so far into event_counts (a click by the SHA-256 of
+    # its URL), and adds health_overrides and reader_moves with the triggers that keep
+    # it. Down again, every table and trigger it made is gone and the rows of 0013 are
+    # as they were (a reader's move, which fired the triggers, still works); up again,
+    # the counts are made anew from the events, and the triggers count again.
+    import hashlib
+
+    from newsletter.store import events
+
+    def sha(url: str) -> str:
+        return hashlib.sha256(url.encode()).hexdigest()
+
+    a, b = "https://example.org/a", "https://example.org/b"
+    _to(bare, "0013")
+    with bare.begin() as conn:
+        _readers(conn, range(1, 4))
+        conn.execute(text("INSERT INTO welcomes (subscriber_id, state, attempts, queued_at) "
+                          "VALUES (1, 'queued', 0, :at)"), {"at": "2024-07-22 06:00:00+00:00"})
+        conn.execute(text("INSERT INTO events (id, issue, kind, detail, url, happened_at, "
+                          "received_at) VALUES (:i, :issue, :k, :d, :u, NULL, "
+                          "CURRENT_TIMESTAMP)"),
+                     [{"i": f"e{n}", "issue": issue, "k": k, "d": d, "u": u}
+                      for n, (issue, k, d, u) in enumerate([
+                          ("2024-07-23", "clicked", None, a), ("2024-07-23", "clicked", None, a),
+                          ("2024-07-23", "clicked", None, b),
+                          ("2024-07-23", "opened", "person", None),
+                          ("2024-07-23", "opened", "person", None),
+                          ("2024-07-23", "opened", "machine", None),
+                          ("2024-07-23", "delivered", None, None),
+                          (None, "bounced", "hard", None)])])  # no issue: not counted
+    counted = sorted([("2024-07-23", "clicked", "", sha(a), a, 2),
+                      ("2024-07-23", "clicked", "", sha(b), b, 1),
+                      ("2024-07-23", "delivered", "", "", None, 1),
+                      ("2024-07-23", "opened", "machine", "", None, 1),
+                      ("2024-07-23", "opened", "person", "", None, 2)])
+    assert _triggers(bare) == []
+
+    _to(bare, "0014")
+    assert _counted(bare) == counted
+    assert _moves(bare) == []  # the readers on file are not counted: only moves from now
+    made = ["reader_moves_added", "reader_moves_asked", "reader_moves_erased",
+            "reader_moves_moved"]
+    if bare.dialect.name == "postgresql":  # a trigger and its function, each
+        made = sorted([*made, *(f"newsletter_{name}" for name in made)])
+    assert _triggers(bare) == made
+    with bare.begin() as conn:
+        conn.execute(text("UPDATE subscribers SET status = 'unsubscribed', updated_at = :at "
+                          "WHERE id = 2"), {"at": "2024-07-24 08:30:00+00:00"})
+        conn.execute(text(
+            "INSERT INTO subscribers (id, email, email_key, status, created_at, updated_at, "
+            "link_key) VALUES (4, 'r4@example.org', 'r4@example.org', 'pending', :at, :at, "
+            ":k)"), {"at": "2024-07-24 09:00:00+00:00", "k": f"{4:032x}"})
+        conn.execute(text("DELETE FROM subscribers WHERE id = 3"))
+        conn.execute(text("INSERT INTO signups (key, email, email_key, source, state, "
+                          "requested_at) VALUES (:k, 'r5@example.org', 'r5@example.org', "
+                          "'form', 'queued', :at)"),
+                     {"k": f"{5:032x}", "at": "2024-07-24 10:05:00+00:00"})
+        conn.execute(text("INSERT INTO health_overrides (issue, at, by, reason, figures) "
+                          "VALUES ('2024-07-23', :at, 'ann', 'a test', '{}')"),
+                     {"at": "2024-07-24 11:00:00+00:00"})
+    moved = _moves(bare)
+    erased = [row for row in moved if row[2] == "erased"]
+    assert [row[1:] for row in erased] == [("active", "erased", 1)]  # at the database's clock
+    assert [row for row in moved if row not in erased] == [
+        ("2024-07-24T08", "active", "unsubscribed", 1),
+        ("2024-07-24T09", "new", "pending", 1),
+        ("2024-07-24T10", "new", "requested", 1)]
+
+    _to(bare, "0013", down=True)
+    tables = set(inspect(bare).get_table_names())
+    assert not {"event_counts", "health_overrides", "reader_moves"} & tables
+    assert _triggers(bare) == []
+    with bare.begin() as conn:  # a move that fired the triggers: nothing left to fire
+        conn.execute(text("UPDATE subscribers SET status = 'active', updated_at = :at "
+                          "WHERE id = 4"), {"at": "2024-07-25 06:00:00+00:00"})
+    with bare.connect() as conn:
+        assert conn.execute(text("SELECT id, status FROM subscribers ORDER BY id")).all() == \
+            [(1, "active"), (2, "unsubscribed"), (4, "active")]
+        assert conn.execute(text("SELECT subscriber_id, state FROM welcomes")).all() == \
+            [(1, "queued")]
+        assert conn.execute(text("SELECT COUNT(*) FROM events")).scalar_one() == 8
+        assert conn.execute(text("SELECT COUNT(*) FROM signups")).scalar_one() == 1
+
+    _to(bare, "0014")
+    assert _counted(bare) == counted  # counted again from the events, not twice
+    assert _moves(bare) == []
+    with bare.begin() as conn:
+        conn.execute(text("UPDATE subscribers SET status = 'bounced', updated_at = :at "
+                          "WHERE id = 1"), {"at": "2024-07-25 07:10:00+00:00"})
+    assert _moves(bare) == [("2024-07-25T07", "active", "bounced", 1)]
+    _to(bare, "head")
+    assert events.counts(bare, "2024-07-23") == {"clicked": 3, "opened": 3, "delivered": 1}
+
+
 def test_synced_statistics_come_and_go_with_revision_0015(bare: Engine) -> None:
     _to(bare, "0014")
     assert not inspect(bare).has_table("synced_counts")
@@ -605,3 +794,58 @@ def test_four_processes_opening_an_empty_database_at_once_all_get_the_head(
     with bare.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == \
             [(migrate.HEAD,)]
+
+
+def test_every_revision_goes_down_and_up_again_with_readers_and_a_send(bare: Engine) -> None:
+    # A database with a few readers and a send planned but not begun walks down one
+    # revision at a time to the first, then up one at a time to the head: no step raises,
+    # and at each one the readers and the send are still on file. At the head, today's
+    # code finds them and resumes the send. Last, down to the base (every table dropped:
+    # no row can survive that) and up from nothing to the tables db.py describes.
+    from newsletter.store.ledger import Content, Lease
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    revisions = [script.revision for script in
+                 ScriptDirectory.from_config(config).walk_revisions()]  # the head first
+    assert revisions[0] == migrate.HEAD and revisions[-1] == "0001"
+    _to(bare, "head")
+    for address, name in [("ann@example.org", "Ann"), ("bob@example.org", "Bob"),
+                          ("cy@example.org", None)]:
+        store.add(bare, address, name=name)
+    store.set_status(bare, "cy@example.org", "unsubscribed")
+    ledger = Ledger(bare, "2024-07-23")
+    ledger.begin("outbox", 2, Content("d", "s"), Lease("here:1:a"))
+    readers = [(1, "ann@example.org", "Ann", "active"), (2, "bob@example.org", "Bob", "active"),
+               (3, "cy@example.org", None, "unsubscribed")]
+
+    def on_file() -> tuple[list[tuple[int, str, str | None, str]], list[tuple[str, int]]]:
+        with bare.connect() as conn:
+            return ([(int(i), e, n, s) for i, e, n, s in conn.execute(text(
+                        "SELECT id, email, name, status FROM subscribers ORDER BY id"))],
+                    [(i, int(p)) for i, p in conn.execute(text(
+                        "SELECT issue, planned FROM sends"))])
+
+    steps = [(revision, True) for revision in revisions[1:]] + \
+        [(revision, False) for revision in reversed(revisions[:-1])]
+    for revision, down in steps:
+        _to(bare, revision, down=down)
+        with bare.connect() as conn:
+            assert migrate.current(conn) == revision
+        assert on_file() == (readers, [("2024-07-23", 2)]), revision
+        if revision == "0001":  # the plan's readers as 0001 kept them: a row each
+            assert _stored(bare) == [("2024-07-23", 1, 0, "pending"),
+                                     ("2024-07-23", 2, 0, "pending")]
+
+    assert [(r.id, r.email, r.name) for r in ledger.claim(0)] == \
+        [(1, "ann@example.org", "Ann"), (2, "bob@example.org", "Bob")]
+    assert ledger.settle(0, None, {}) == 2 and ledger.finish_if_done()
+    assert store.add(bare, "dee@example.org").id == 4  # numbers are never given out again
+
+    _to(bare, "base", down=True)
+    assert inspect(bare).get_table_names() == ["alembic_version"] and _triggers(bare) == []
+    _to(bare, "head")
+    with bare.connect() as conn:
+        assert migrate.current(conn) == migrate.HEAD
+        assert compare_metadata(MigrationContext.configure(conn), db.metadata) == []
+        assert conn.execute(text("SELECT COUNT(*) FROM subscribers")).scalar_one() == 0
