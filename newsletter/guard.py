@@ -22,7 +22,7 @@ from collections.abc import Collection
 
 import httpx
 
-from newsletter import __version__
+from newsletter.version import __version__
 
 # An ordinary browser's, with our name at the end: some sites answer bots differently.
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,37 @@ def test_an_import_up_the_layers_is_caught(tmp_path: Path) -> None:
 def test_a_cycle_between_commands_is_caught(tmp_path: Path) -> None:
     result = lint_with_import(tmp_path, "cli/common.py", "from newsletter.cli import content")
     assert result.returncode == 1 and "Commands share only cli.common BROKEN" in result.stdout
+
+
+def test_a_type_only_import_counts(tmp_path: Path) -> None:
+    # A circle is one even when its way back is only for the type checker (issue 19):
+    # the Service's own module naming the app that imports it.
+    line = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from newsletter.web.app import create_app")
+    result = lint_with_import(tmp_path, "web/service.py", line)
+    assert result.returncode == 1
+    assert "No import cycles between sibling modules anywhere in the package BROKEN" \
+        in result.stdout
+
+
+def test_nothing_below_the_root_imports_from_it() -> None:
+    # The root names the whole public API (the API, the send, the store's types): a module
+    # that took a name from it would depend on all of that. `from newsletter import look`
+    # names a module of its own, and is fine.
+    package = REPO / "newsletter"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.Import):
+                found += [f"{path}: import newsletter" for alias in node.names
+                          if alias.name == "newsletter"]
+            elif isinstance(node, ast.ImportFrom) and node.module == "newsletter":
+                found += [f"{path}: {alias.name}" for alias in node.names
+                          if not (package / alias.name).is_dir()
+                          and not (package / f"{alias.name}.py").is_file()]
+    assert found == []
 
 
 HEAVY = ("jinja2", "mjml", "premailer", "cssutils", "lxml", "pydantic", "babel",

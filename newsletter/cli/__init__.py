@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from newsletter import __version__
 from newsletter.config import CONFIG_ENV
 from newsletter.errors import NewsletterError, ProblemsFound
+from newsletter.version import __version__
 
 # Command name -> the module under newsletter.cli and the attribute there.
 COMMANDS = {

@@ -26,14 +26,13 @@ import datetime as dt
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -47,7 +46,7 @@ from newsletter.config import Environment
 from newsletter.content import settings
 from newsletter.content.settings import Publication
 from newsletter.delivery.providers import registry
-from newsletter.delivery.providers.base import Refused, Transport, Webhook
+from newsletter.delivery.providers.base import Refused, Webhook
 from newsletter.errors import SubscriberError
 from newsletter.safetext import for_terminal
 from newsletter.store import consent, db, subscribers
@@ -56,7 +55,7 @@ from newsletter.web import clicks, clients, forms, link, manage, startup, subscr
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Message, Pages, mask
 from newsletter.web.recent import Issues
-from newsletter.web.welcome import Welcomer
+from newsletter.web.service import Service
 
 log = logging.getLogger("newsletter.web")
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
@@ -68,23 +67,6 @@ SECURITY_HEADERS = {  # the policy for a publication without ALTCHA (security_he
     "Referrer-Policy": "no-referrer",  # the token is in the URL: never pass it on
     "Cache-Control": "no-store",
 }
-
-
-@dataclass(frozen=True)
-class Service:
-    publication: Publication
-    engine: Engine
-    secret: bytes
-    # Each provider's webhook that the environment sets up, by provider name: mounted
-    # at /webhooks/NAME.
-    webhooks: Mapping[str, Webhook[Any]]
-    pages: Pages
-    # What confirmation emails go by: the command line's ``auto`` choice (the first
-    # provider set up, else the fallback, in a folder beside newsletter.yaml), made when
-    # the process starts.
-    transport: Transport
-    # The welcome sent once to each reader who confirms (welcome.yaml), or None.
-    welcomer: Welcomer | None = None
 
 
 def create_app(config: str | Path | None = None, env: Environment | None = None) -> Starlette:

@@ -16,7 +16,6 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,9 +24,7 @@ from starlette.responses import Response
 from newsletter.errors import BadTimezone, SubscriberError
 from newsletter.store import signups, throttle
 from newsletter.web import challenge, clients, forms
-
-if TYPE_CHECKING:
-    from newsletter.web.app import Service
+from newsletter.web.service import Service
 
 log = logging.getLogger("newsletter.web")
 HONEYPOT = "website"  # hidden from people by the page's style; scripts fill it in

@@ -12,8 +12,6 @@ emails.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,10 +19,8 @@ from newsletter import tokens
 from newsletter.store import signups
 from newsletter.store.subscribers import Subscriber
 from newsletter.web import asking
+from newsletter.web.service import Service
 from newsletter.web.subscribe import altcha_script
-
-if TYPE_CHECKING:
-    from newsletter.web.app import Service
 
 
 def form_page(service: Service, address: str = "", error: str = "",

@@ -17,7 +17,6 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,10 +26,8 @@ from newsletter.store import consent, signups, throttle, welcomes
 from newsletter.store.status import Status
 from newsletter.store.subscribers import find, find_by_id, now
 from newsletter.web.link import send_link
+from newsletter.web.service import Service
 from newsletter.web.subscribe import send_confirmation
-
-if TYPE_CHECKING:
-    from newsletter.web.app import Service
 
 log = logging.getLogger("newsletter.web")
 BEAT = 1.0  # seconds between looks at the queue

@@ -10,7 +10,6 @@ in an old issue should still work. Every change is a POST carrying the token.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,10 +22,9 @@ from newsletter.store.status import Status
 from newsletter.store.subscribers import Subscriber, find_by_link
 from newsletter.web import forms, link
 from newsletter.web.pages import mask
+from newsletter.web.service import Service
 from newsletter.web.subscribe import zones
 
-if TYPE_CHECKING:
-    from newsletter.web.app import Service
 
 def _reader(service: Service, token: str) -> Subscriber | Response:
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import cache
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,9 +31,7 @@ from newsletter.store.subscribers import Subscriber, check_timezone, find, find_
 from newsletter.web import asking, challenge, forms
 from newsletter.web.asking import network
 from newsletter.web.pages import mask
-
-if TYPE_CHECKING:
-    from newsletter.web.app import Service
+from newsletter.web.service import Service
 
 log = logging.getLogger("newsletter.web")
 
