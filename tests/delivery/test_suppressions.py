@@ -4,6 +4,7 @@ paging, on both databases: each list read to its end, then only what is new."""
 from __future__ import annotations
 
 import logging
+import pickle
 import socket
 import time
 from pathlib import Path
@@ -120,6 +121,11 @@ def test_an_error_of_the_suppression_api_is_ours_typed_in_one_line(
         lists(project).read(BOUNCES, 0, 2000)
     assert str(raised.value) == said
     assert type(raised.value) is kind
+    # The status is a field callers decide on, kept through the cleaning of the words
+    # and across a worker process's pickle.
+    status = answer.status  # type: ignore[attr-defined]
+    assert raised.value.status == status  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(raised.value)).status == status
     if answer.status == 429:  # type: ignore[attr-defined]
         assert raised.value.retry_after == 7  # type: ignore[attr-defined]
 
