@@ -19,6 +19,7 @@ from newsletter.delivery.providers.sendgrid.transport import SendGridTransport
 from newsletter.errors import TransportRejected, TransportUnavailable
 from newsletter.project import Project
 from newsletter.store import subscribers as store
+from newsletter.store.states import Status
 from tests.fakes.sendgrid_server import API_KEY, FakeSendGrid, error
 from tests.helpers import add_subscribers, make_transport, run
 
@@ -84,7 +85,7 @@ def test_without_a_provider_that_keeps_lists_it_says_so(project_dir: Path) -> No
 
 # -- through the sendgrid package's client ------------------------------------------------
 
-BOUNCES = SuppressionList("bounces", "bounced")
+BOUNCES = SuppressionList("bounces", Status.BOUNCED)
 
 
 def lists(project: Project) -> SendGridSuppressions:
