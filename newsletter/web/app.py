@@ -195,9 +195,9 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: http_error}
 
 
-# Addresses that programs call (providers' webhooks, the health check, the click and
-# open links): their errors stay plain text.
-MACHINES = ("/webhooks/", "/health", "/c/", "/o/")
+# Addresses that programs call (providers' webhooks, the health check, the open pixel):
+# their errors stay plain text. A click link (/c/) is a reader's: its errors are pages.
+MACHINES = ("/webhooks/", "/health", "/o/")
 _ERROR_PAGES: dict[int, Message] = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -264,7 +264,7 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
     readers = clicks.Readers(service.secret, service.publication.individual)
 
     async def click(request: Request) -> Response:  # async: nothing here waits
-        return clicks.redirect(request, click_key, tally, readers)
+        return clicks.redirect(request, click_key, tally, pages, readers)
 
     async def pixel(request: Request) -> Response:
         return clicks.opened(request, click_key, tally, readers)

@@ -210,6 +210,9 @@ def test_the_service_speaks_the_publications_language(german_service: str, engin
     assert '<html lang="de-DE">' in form.text and "<h1>BIG Media per E-Mail erhalten</h1>" in form.text
     missing = httpx.get(f"{german_service}/nowhere")
     assert missing.status_code == 404 and "Nicht gefunden" in missing.text
+    broken = httpx.get(f"{german_service}/c/not-a-token")  # a click link cut short
+    assert broken.status_code == 404 and "Dieser Link funktioniert nicht" in broken.text
+    assert "location" not in broken.headers
     answer = subscribe(german_service, ADDRESS)
     assert "Bitte sehen Sie in Ihr Postfach" in answer.text
     wait_for(lambda: settled(engine))
