@@ -179,8 +179,12 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     def gone(_request: Request, _exc: Exception) -> Response:
         return Response(status_code=CLIENT_GONE)  # logged once by _Headers, sent nowhere
 
-    def too_slow(_request: Request, _exc: Exception) -> Response:
-        return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
+    def too_slow(request: Request, _exc: Exception) -> Response:
+        """A form's body too slow for a person's browser is the error page; a program's
+        post to a webhook gets the line it always got."""
+        if request.url.path.startswith(MACHINES):
+            return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
+        return service.pages.message("error", 408, headers=CLOSE, status_code=408)
 
     def http_error(request: Request, exc: Exception) -> Response:
         """A page in the publication's look for people; a provider posting to a
