@@ -39,6 +39,7 @@ from newsletter.errors import (
     errors_in,
 )
 from newsletter.project import Project, Rendered
+from newsletter.store.states import Status as ReaderStatus  # no SQLAlchemy: light to load
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -661,7 +662,7 @@ class Subscribers:
 
         return subscribers.set_status(self.project.engine, address, status)
 
-    def remove(self, address: str, status: str = "unsubscribed") -> Subscriber:
+    def remove(self, address: str, status: str = ReaderStatus.UNSUBSCRIBED) -> Subscriber:
         """Stop sending to an address; it is kept, marked, so no import re-adds it."""
         return self.set_status(address, status)
 

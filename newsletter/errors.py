@@ -136,27 +136,40 @@ class DeliveryError(NewsletterError):
 
 
 class TransportRejected(DeliveryError):
-    pass
+    """The provider refused for good. ``status`` (its HTTP status) and ``code`` (its own
+    name for the error), when it answered with them, are what callers decide on: the
+    message is for people, and its words may change."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class TransportUnavailable(DeliveryError):
     """Worth trying again. ``not_sent`` says the provider surely did not take the request
     (it answered with an error, or could not be reached); when False (a timeout, a dropped
-    connection) it may have been accepted, and the ledger must treat it as uncertain."""
+    connection) it may have been accepted, and the ledger must treat it as uncertain.
+    ``status`` is the provider's HTTP status when it answered (429: its rate limit), for
+    callers to decide on instead of the message's words."""
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 not_sent: bool = True) -> None:
+                 not_sent: bool = True, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.not_sent = not_sent
+        self.status = status
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep the keyword fields when the error crosses from a worker process.
-        return (_unavailable, (str(self), self.retry_after, self.not_sent))
+        return (_unavailable, (str(self), self.retry_after, self.not_sent, self.status))
 
 
-def _unavailable(message: str, retry_after: float | None, not_sent: bool) -> TransportUnavailable:
-    return TransportUnavailable(message, retry_after=retry_after, not_sent=not_sent)
+def _unavailable(message: str, retry_after: float | None, not_sent: bool,
+                 status: int | None = None) -> TransportUnavailable:
+    return TransportUnavailable(message, retry_after=retry_after, not_sent=not_sent,
+                                status=status)
 
 
 class BatchNotSent(DeliveryError):

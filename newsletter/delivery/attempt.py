@@ -55,14 +55,16 @@ def send_batch(number: int, recipients: Sequence[Recipient], ledger: Ledger,
                     # may have been taken: the batch's fate stays unknown, never pending
                     # (a later run would send it again).
                     raise TransportUnavailable(f"{exc} ({TWICE_UNKNOWN})", not_sent=False,
-                                               retry_after=exc.retry_after) from exc
+                                               retry_after=exc.retry_after,
+                                               status=exc.status) from exc
                 timed_out = timed_out or not exc.not_sent
                 if exc.not_sent:  # surely not taken: a crash while we wait loses nothing
                     ledger.release(number, str(exc))
                 raise
             except TransportRejected as exc:
                 if timed_out:
-                    raise RefusedAfterNoAnswer(f"{exc} ({TWICE_UNKNOWN})") from exc
+                    raise RefusedAfterNoAnswer(f"{exc} ({TWICE_UNKNOWN})", status=exc.status,
+                                               code=exc.code) from exc
                 raise
     return BatchAttempt(number, len(recipients), outcome, tries,
                         time.monotonic() - started, timed_out)

@@ -49,6 +49,7 @@ from typing import IO
 
 from newsletter.errors import SubscriberError
 from newsletter.safetext import MAX_NAME, from_spreadsheet, one_line
+from newsletter.store.states import Status
 
 # Longest values the store keeps (db.py's columns); longer is an error on that row.
 LIMITS = {"email": 320, "name": MAX_NAME, "timezone": 64}
@@ -82,15 +83,16 @@ KNOWN_UNUSED = {"updatedat", "uuid", "attributes", "notes", "metadata", "confirm
                 "cleancampaigntitle", "cleancampaignid", "utmcampaign", "utmmedium",
                 "utmsource"}
 # Other tools' statuses -> ours.
-STATUSES = {
-    "active": "active", "subscribed": "active", "enabled": "active", "regular": "active",
-    "premium": "active", "trialed": "active", "gifted": "active", "confirmed": "active",
-    "unsubscribed": "unsubscribed", "disabled": "unsubscribed", "blocklisted": "unsubscribed",
-    "removed": "unsubscribed", "churning": "unsubscribed",
-    "bounced": "bounced", "cleaned": "bounced", "complained": "complained",
-    "spammy": "complained",
+STATUSES: dict[str, Status] = {
+    **{ours.value: ours for ours in Status},
+    "subscribed": Status.ACTIVE, "enabled": Status.ACTIVE, "regular": Status.ACTIVE,
+    "premium": Status.ACTIVE, "trialed": Status.ACTIVE, "gifted": Status.ACTIVE,
+    "confirmed": Status.ACTIVE,
+    "disabled": Status.UNSUBSCRIBED, "blocklisted": Status.UNSUBSCRIBED,
+    "removed": Status.UNSUBSCRIBED, "churning": Status.UNSUBSCRIBED,
+    "cleaned": Status.BOUNCED, "spammy": Status.COMPLAINED,
     # Asked, never confirmed: kept as such, never made active by an import.
-    "pending": "pending", "unconfirmed": "pending",
+    "unconfirmed": Status.PENDING,
 }
 MAX_TAGS, MAX_TAG = 50, 100  # tags kept per reader, characters per tag
 _EARLIEST = dt.datetime(1971, 1, 1, tzinfo=dt.UTC)  # before any mailing list: a placeholder
@@ -106,7 +108,7 @@ class Row:
     email: str
     name: str | None
     timezone: str | None
-    status: str  # one of ours
+    status: Status
     created_at: dt.datetime | None = None  # the signup date, when the file has one
     opted_in_at: dt.datetime | None = None
     confirmed_at: dt.datetime | None = None
@@ -239,15 +241,15 @@ def _bad_cells(values: dict[str, str]) -> str | None:
     return None
 
 
-def _status(values: dict[str, str]) -> str | None:
+def _status(values: dict[str, str]) -> Status | None:
     if values.get("unsub_time"):
-        return "unsubscribed"  # Mailchimp's unsubscribed export
+        return Status.UNSUBSCRIBED  # Mailchimp's unsubscribed export
     if values.get("clean_time"):
-        return "bounced"  # Mailchimp's cleaned export
+        return Status.BOUNCED  # Mailchimp's cleaned export
     if values.get("email_disabled", "").lower() in ("true", "yes", "1"):
-        return "unsubscribed"  # Substack
+        return Status.UNSUBSCRIBED  # Substack
     given = values.get("status", "").strip().lower()
-    return STATUSES.get(given) if given else "active"
+    return STATUSES.get(given) if given else Status.ACTIVE
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -72,9 +72,8 @@ def record(engine: Engine, batch: Sequence[Event], *, individual: bool = False) 
             activity.add(conn, [replace(e, reader=None) for e in new], now)
         changed = 0
         for event in batch:
-            status = status_of(event)
-            if status and key(event.id) in fresh:  # moved as status.py's table allows
-                to = rules.Status(status)
+            to = status_of(event)
+            if to and key(event.id) in fresh:  # moved as status.py's table allows
                 cause = rules.Cause.DROPPED if event.kind is Kind.DROPPED else \
                     rules.FROM_PROVIDER[to]
                 changed += conn.execute(update(subscribers).where(

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, func, select
 
 from newsletter.store import activity
 from newsletter.store.db import batches, event_counts, reader_moves, sends
+from newsletter.store.states import Absent, Status
 from newsletter.store.vocabulary import Detail, Kind
 
 __all__ = ["Growth", "IssueCounts", "LinkCount", "growth", "issue_counts", "sent_issues"]
@@ -139,9 +140,12 @@ class Growth:
     net: int = 0  # active readers at the end of the day less at its start
 
 
-_ACTIVE = "active"
-_LEAVING = {"unsubscribed": "unsubscribed", "bounced": "bounced",
-            "complained": "complained", "erased": "erased"}
+# The states reader_moves records are status.py's, and "requested": a request queued by
+# the form (revision 0014's triggers write it; it is no reader's status).
+_REQUESTED = "requested"
+# A move to each way of leaving, and the Growth field that counts it.
+_LEAVING: dict[str, str] = {Status.UNSUBSCRIBED: "unsubscribed", Status.BOUNCED: "bounced",
+                            Status.COMPLAINED: "complained", Absent.ERASED: "erased"}
 
 
 def growth(engine: Engine, since: dt.date, until: dt.date, zone: ZoneInfo) -> list[Growth]:
@@ -184,15 +188,16 @@ _HOUR = dt.timedelta(hours=1)
 
 
 def _add(day: Growth, old: str, new: str, n: int) -> None:
-    if new == "requested" or (old, new) == ("new", "pending"):
+    if new == _REQUESTED or (old, new) == (Absent.NEW, Status.PENDING):
         day.asked += n
-    if new == _ACTIVE:
+    if new == Status.ACTIVE:
         day.joined += n
         day.net += n
-    elif old == _ACTIVE:
+    elif old == Status.ACTIVE:
         day.net -= n
-    if new in _LEAVING:
-        setattr(day, _LEAVING[new], getattr(day, _LEAVING[new]) + n)
+    field_name = _LEAVING.get(new)  # a stored string finds its member: StrEnum
+    if field_name:
+        setattr(day, field_name, getattr(day, field_name) + n)
 
 
 def _hour(at: dt.datetime) -> str:

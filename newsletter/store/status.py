@@ -6,8 +6,9 @@ writes. A writer stays one conditional UPDATE (or DELETE, for an erasure), so tw
 writers at the same instant cannot undo each other's rules: the loser's statement
 matches no row. :func:`why_not` says, in one line, why a move is refused.
 
-States: ``active`` (gets the issues), ``pending`` (asked before the queue, still to
-confirm), ``unsubscribed``, ``bounced``, ``complained``. Besides them: *new* (not on
+States (named in states.py, which the send's workers load without the database):
+``active`` (gets the issues), ``pending`` (asked before the queue, still to confirm),
+``unsubscribed``, ``bounced``, ``complained``. Besides them: *new* (not on
 file: the move is an INSERT) and *erased* (the row is deleted, an event, not a status;
 the address is remembered as a keyed hash, see erased.py).
 
@@ -74,26 +75,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, false
 
 from newsletter.store.db import new_key, subscribers
+from newsletter.store.states import Absent, State, Status
 
-
-class Status(StrEnum):
-    """What a reader's row says (stored as the value: no migration)."""
-
-    ACTIVE = "active"
-    PENDING = "pending"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-
-
-class Absent(StrEnum):
-    """The two ends of a reader that are no status: not on file yet, and erased."""
-
-    NEW = "new"
-    ERASED = "erased"
-
-
-State = Status | Absent
+__all__ = ["EVERY", "FROM_PROVIDER", "LEFT", "RULES", "Absent", "Cause", "State", "Status",
+           "allowed", "condition", "inserted", "sources", "table", "values", "why_not"]
 
 
 class Cause(StrEnum):

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from newsletter.store.states import Status
+
 
 class Kind(StrEnum):
     """What happened to a message, in our words (stored as these strings)."""
@@ -41,8 +43,9 @@ class Detail(StrEnum):
 
 
 # A drop for a suppression changes the reader as that list would.
-_SUPPRESSED = {Detail.BOUNCED: "bounced", Detail.INVALID: "bounced",
-               Detail.COMPLAINED: "complained", Detail.UNSUBSCRIBED: "unsubscribed"}
+_SUPPRESSED = {Detail.BOUNCED: Status.BOUNCED, Detail.INVALID: Status.BOUNCED,
+               Detail.COMPLAINED: Status.COMPLAINED, Detail.UNSUBSCRIBED: Status.UNSUBSCRIBED}
+_BY_KIND = {Kind.COMPLAINED: Status.COMPLAINED, Kind.UNSUBSCRIBED: Status.UNSUBSCRIBED}
 DETAIL_LENGTH, REASON_LENGTH, URL_LENGTH = 16, 200, 2000  # the columns' bounds (0011)
 
 
@@ -61,10 +64,10 @@ class Event:
     reader: str | None = None
 
 
-def status_of(event: Event) -> str | None:
+def status_of(event: Event) -> Status | None:
     """The status an event gives a subscriber who is still active, or None."""
     if event.kind is Kind.BOUNCED:
-        return "bounced" if event.detail is Detail.HARD else None
+        return Status.BOUNCED if event.detail is Detail.HARD else None
     if event.kind is Kind.DROPPED:
         return _SUPPRESSED.get(event.detail) if event.detail else None
-    return {Kind.COMPLAINED: "complained", Kind.UNSUBSCRIBED: "unsubscribed"}.get(event.kind)
+    return _BY_KIND.get(event.kind)

@@ -161,8 +161,12 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     def gone(_request: Request, _exc: Exception) -> Response:
         return Response(status_code=CLIENT_GONE)  # logged once by _Headers, sent nowhere
 
-    def too_slow(_request: Request, _exc: Exception) -> Response:
-        return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
+    def too_slow(request: Request, _exc: Exception) -> Response:
+        """A form's body too slow for a person's browser is the error page; a program's
+        post to a webhook gets the line it always got."""
+        if request.url.path.startswith(MACHINES):
+            return PlainTextResponse("the request body took too long", 408, headers=CLOSE)
+        return service.pages.message("error", 408, headers=CLOSE, status_code=408)
 
     def http_error(request: Request, exc: Exception) -> Response:
         """A page in the publication's look for people; a provider posting to a
@@ -177,9 +181,9 @@ def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Resp
     return {ClientDisconnect: gone, forms.TooSlow: too_slow, HTTPException: http_error}
 
 
-# Addresses that programs call (providers' webhooks, the health check, the click and
-# open links): their errors stay plain text.
-MACHINES = ("/webhooks/", "/health", "/c/", "/o/")
+# Addresses that programs call (providers' webhooks, the health check, the open pixel):
+# their errors stay plain text. A click link (/c/) is a reader's: its errors are pages.
+MACHINES = ("/webhooks/", "/health", "/o/")
 _ERROR_PAGES: dict[int, Message] = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -246,7 +250,7 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
     readers = clicks.Readers(service.secret, service.publication.individual)
 
     async def click(request: Request) -> Response:  # async: nothing here waits
-        return clicks.redirect(request, click_key, tally, readers)
+        return clicks.redirect(request, click_key, tally, pages, readers)
 
     async def pixel(request: Request) -> Response:
         return clicks.opened(request, click_key, tally, readers)

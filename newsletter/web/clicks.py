@@ -57,6 +57,7 @@ from newsletter.errors import BadLink
 from newsletter.store import events
 from newsletter.store.vocabulary import Detail, Kind
 from newsletter.web import clients
+from newsletter.web.pages import Pages
 
 __all__ = ["BURST", "BURST_SECONDS", "HOLD", "PIXEL", "REPEAT_SECONDS", "Readers", "Tally",
            "machine_agent", "opened", "redirect"]
@@ -238,7 +239,7 @@ class Tally:
             self._settle(ready, await asyncio.to_thread(self._write, ready))
 
 
-def redirect(request: Request, click_key: bytes, tally: Tally,
+def redirect(request: Request, click_key: bytes, tally: Tally, pages: Pages,
              readers: Readers | None = None) -> Response:
     """The route: a 302 to the story a valid token names, counted (for its reader too,
     when ``readers`` finds one); a 404 page for any other token (never a redirect to
@@ -248,8 +249,8 @@ def redirect(request: Request, click_key: bytes, tally: Tally,
     except BadLink:
         click = None
     if click is None or click.opened:  # the pixel's token too: never a redirect
-        return Response("This link does not work.", status_code=404,
-                        media_type="text/plain; charset=utf-8")
+        # A reader followed it: the page every broken link of ours gives, in their words.
+        return pages.message("invalid", 404)
     machine = request.method == "HEAD" or machine_agent(request.headers.get("user-agent"))
     host = request.client.host if request.client else None
     tally.add(click.issue.isoformat(), click.url, clients.bucket(host), machine,

@@ -86,14 +86,6 @@ async def save(request: Request) -> Response:
     return page(service, updated, fields["t"], saved=True)
 
 
-_READING = {
-    "aggregate": "counted for each issue and story, never for a reader: none is kept for you",
-    "individual": "kept for you, as you agreed: which issues you opened and which links you "
-                  "clicked, and when (opened_and_clicked); erasing your data removes them",
-    "off": "not counted: links go straight to the stories",
-}
-
-
 async def download(request: Request) -> Response:
     service: Service = request.app.state.service
     _, found = await _posted(request)
@@ -103,7 +95,7 @@ async def download(request: Request) -> Response:
     kept: dict[str, object] = {
         "publication": service.publication.name, "subscriber": data,
         # What is kept of opens and clicks, said, so they need not ask.
-        "opens_and_clicks": _READING[service.publication.tracking]}
+        "opens_and_clicks": _reading(service)}
     # Rows kept while the level was individual are listed whatever the level is now.
     rows = await run_in_threadpool(activity.of_reader, service.engine, found.id)
     if rows or service.publication.individual:
@@ -111,6 +103,12 @@ async def download(request: Request) -> Response:
     body = json.dumps(kept, indent=2, ensure_ascii=False)
     return Response(body + "\n", media_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="my-subscription.json"'})
+
+
+def _reading(service: Service) -> str:
+    """What is kept of opens and clicks, in the reader's language: the template's words."""
+    tracking = service.publication.tracking
+    return service.pages.text("opens_and_clicks.txt.j2", tracking=tracking).strip()
 
 
 async def forget(request: Request) -> Response:

@@ -149,6 +149,16 @@ def test_a_rate_limit_part_way_writes_nothing(engine: Engine, sent: FakeSendGrid
     assert _synced_rows(engine) == []  # not even the first issue's
 
 
+def test_an_outage_is_told_apart_from_the_rate_limit_by_its_status(
+        engine: Engine, sent: FakeSendGrid) -> None:
+    # Both are worth trying again; only a 429 (the error's status) is the rate limit.
+    sent.stats_answers[CATEGORY] = error(503, "try later")
+    code, out = run("stats", "sync", ISSUE)
+    assert (code, out) == (1, "Error: stats sync: category issue-2024-07-23: SendGrid "
+                              "answered 503: try later; nothing was written\n")
+    assert _synced_rows(engine) == []
+
+
 def test_a_date_without_statistics_is_an_error(engine: Engine, sent: FakeSendGrid) -> None:
     code, out = run("stats", "sync", "2024-07-25")
     assert (code, out) == (1, "Error: stats sync: no statistics for 2024-07-25 at SendGrid's "
@@ -250,6 +260,17 @@ def test_a_query_ses_denies_is_an_error_too(engine: Engine, ses_sent: FakeSes) -
     code, out = run("stats", "sync", ISSUE)
     assert code == 1 and "the credentials need ses:BatchGetMetricData" in out
     assert _synced_rows(engine) == []
+
+
+def test_ses_words_that_name_a_denial_are_not_one(engine: Engine, ses_sent: FakeSes
+                                                   ) -> None:
+    # SES's code decides, not its message: this one only quotes a denial's code.
+    ses_sent.metrics_answer = (400, "ValidationException",
+                               "Dimension value ACCESS_DENIED is not valid")
+    code, out = run("stats", "sync", ISSUE)
+    assert code == 1 and "the credentials need" not in out
+    assert out.startswith("Error: stats sync: SES refused the metrics of 2024-07-23: SES "
+                          "answered 400 ValidationException: Dimension value ACCESS_DENIED")
 
 
 def test_ses_throttling_writes_nothing(engine: Engine, ses_sent: FakeSes) -> None:

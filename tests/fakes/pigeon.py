@@ -20,6 +20,7 @@ from newsletter.delivery.providers.base import (
 from newsletter.email.render import Email
 from newsletter.store.events import Event, Kind
 from newsletter.store.recipient import Recipient
+from newsletter.store.states import Status
 
 
 class PigeonTransport(Transport):
@@ -57,7 +58,7 @@ class PigeonLists:
     lost: ClassVar[list[str]] = []
 
     def lists(self) -> Sequence[SuppressionList]:
-        return [SuppressionList("lost", "bounced")]
+        return [SuppressionList("lost", Status.BOUNCED)]
 
     def read(self, listed: SuppressionList, since: int, until: int) -> list[str]:
         return list(self.lost)

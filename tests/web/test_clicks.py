@@ -120,6 +120,10 @@ def test_nothing_a_stranger_makes_redirects(project_dir: Path, engine: Engine) -
             answer = httpx.get(f"{up.url}/c/{bad}")
             assert answer.status_code == 404, bad
             assert "location" not in answer.headers
+        # A reader who followed one gets the page of every broken link of ours.
+        answer = httpx.get(f"{up.url}/c/{token[:-1]}")
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "<h1>This link does not work</h1>" in answer.text
         # A token for an http(s) URL only: the maker refuses anything else.
         for scheme in ("javascript:alert(1)", "data:text/html,x", "//evil.example/"):
             with pytest.raises(ValueError):

@@ -213,9 +213,10 @@ def test_a_body_that_trickles_past_the_deadline_gets_408_and_is_dropped(served: 
             sock.send(b"x")
             if select.select([sock], [], [], 1.0)[0]:
                 break
-        status, headers, _ = answer(sock)  # read to the close: the server drops it
+        status, headers, body = answer(sock)  # read to the close: the server drops it
     assert status == 408 and headers["connection"] == "close"
     assert all(name in headers for name in SECURITY)
+    assert b"<h1>This request did not work</h1>" in body  # a person's form: the page
     no_traceback(served)
 
 

@@ -49,8 +49,8 @@ def pages_for(project_dir: Path, locale: str) -> Pages:
 
 
 def every_page(pages: Pages) -> Iterator[tuple[str, str]]:
-    """Every page and state the service shows, and the confirmation email's three parts:
-    (what it is, the words rendered)."""
+    """Every page and state the service shows, the note in a reader's data download, and
+    the confirmation email's three parts: (what it is, the words rendered)."""
     values = {"address": ADDRESS, "masked": MASKED, "days": 7, "manage_token": "m.t",
               "status_code": 400}
     for message in get_args(Message):
@@ -75,6 +75,9 @@ def every_page(pages: Pages) -> Iterator[tuple[str, str]]:
             "manage.html.j2", masked=MASKED, reader_status="active", active=True, token="t",
             unsubscribe_token="u", name="", timezone="", saved=False, error="",
             zones=["Europe/Paris"], tracking=tracking)
+    for tracking in ("aggregate", "off", "individual"):  # the note in a reader's download
+        yield f"{tracking} opens_and_clicks.txt.j2", pages.text("opens_and_clicks.txt.j2",
+                                                                tracking=tracking)
     for error in ("", "bad_name", "bad_timezone"):
         yield f"confirm {error}".strip(), pages.text(
             "confirm.html.j2", masked=MASKED, token="t", error=error,
@@ -210,6 +213,9 @@ def test_the_service_speaks_the_publications_language(german_service: str, engin
     assert '<html lang="de-DE">' in form.text and "<h1>BIG Media per E-Mail erhalten</h1>" in form.text
     missing = httpx.get(f"{german_service}/nowhere")
     assert missing.status_code == 404 and "Nicht gefunden" in missing.text
+    broken = httpx.get(f"{german_service}/c/not-a-token")  # a click link cut short
+    assert broken.status_code == 404 and "Dieser Link funktioniert nicht" in broken.text
+    assert "location" not in broken.headers
     answer = subscribe(german_service, ADDRESS)
     assert "Bitte sehen Sie in Ihr Postfach" in answer.text
     wait_for(lambda: settled(engine))

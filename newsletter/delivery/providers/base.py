@@ -42,6 +42,7 @@ from newsletter.email import message
 from newsletter.email.addresses import for_wire, header_address
 from newsletter.email.render import Email
 from newsletter.errors import ConfigError, NewsletterError, TransportRejected
+from newsletter.store.states import Status
 from newsletter.store.vocabulary import Detail, Event, Kind
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -255,7 +256,7 @@ class SuppressionList:
     those readers here."""
 
     name: str
-    status: str  # bounced, complained or unsubscribed
+    status: Status  # bounced, complained or unsubscribed
 
 
 class SuppressionSource(Protocol):

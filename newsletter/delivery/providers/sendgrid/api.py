@@ -156,7 +156,9 @@ class SendGridApi:
         cleaned = redact(str(error), self.api_key)
         if isinstance(error, TransportUnavailable):
             return TransportUnavailable(cleaned, retry_after=error.retry_after,
-                                        not_sent=error.not_sent)
+                                        not_sent=error.not_sent, status=error.status)
+        if isinstance(error, TransportRejected):
+            return type(error)(cleaned, status=error.status, code=error.code)
         return type(error)(cleaned)
 
 
@@ -231,8 +233,8 @@ def _sendgrid_error(status: int, body: bytes | None, headers: Headers | None) ->
     message = f"SendGrid answered {status}" + (f": {detail}" if detail else "")
     if status == 429 or status >= 500:
         return TransportUnavailable(message, retry_after=_retry_after(headers),
-                                    not_sent=True)
-    return TransportRejected(message)
+                                    not_sent=True, status=status)
+    return TransportRejected(message, status=status)
 
 
 def _error_messages(body: bytes) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,7 +42,6 @@ METRICS: dict[str, tuple[Kind, Detail | None]] = {
     "opens": (Kind.OPENED, None), "clicks": (Kind.CLICKED, None),
 }
 PERMISSION = "stats.read"
-_STATUS = re.compile(r"^SendGrid answered (\d{3})")
 
 
 def category(day: dt.date) -> str:
@@ -84,21 +82,18 @@ def source(transport: Transport) -> SendGridStats:
 def _refused(exc: TransportRejected, name: str) -> DeliveryError | None:
     """What a refusal means: None for a category SendGrid does not know (nothing was
     sent with it), else the error to report."""
-    words = str(exc)
-    status = _STATUS.match(words)
-    code = int(status.group(1)) if status else 0
-    if code == 404:
+    if exc.status == 404:
         return None
-    if code in (401, 403):
-        return DeliveryError(f"stats sync: SendGrid refused the API key ({code}) for "
+    if exc.status in (401, 403):
+        return DeliveryError(f"stats sync: SendGrid refused the API key ({exc.status}) for "
                              f"category {name}: the key needs the {PERMISSION} permission "
                              "(Settings > API Keys)")
-    return DeliveryError(f"stats sync: category {name}: {words}")
+    return DeliveryError(f"stats sync: category {name}: {exc}")
 
 
 def _limited(exc: TransportUnavailable, name: str) -> DeliveryError:
     wait = f"; try again in {exc.retry_after:.0f} s" if exc.retry_after is not None else ""
-    if str(exc).startswith("SendGrid answered 429"):
+    if exc.status == 429:
         return DeliveryError(f"stats sync: SendGrid's rate limit was reached asking for "
                              f"category {name}{wait}; nothing was written")
     return DeliveryError(f"stats sync: category {name}: {exc}{wait}; nothing was written")

@@ -18,12 +18,13 @@ from typing import Any
 from newsletter.delivery.providers.base import SuppressionList, Transport
 from newsletter.delivery.providers.sendgrid.transport import SendGridTransport
 from newsletter.errors import DeliveryError
+from newsletter.store.states import Status
 
 PAGE = 500  # SendGrid's largest page for these lists
 # list -> (the path under /v3/suppression, the status it gives a reader)
 LISTS = {
-    "bounces": "bounced", "blocks": "bounced", "invalid_emails": "bounced",
-    "spam_reports": "complained", "unsubscribes": "unsubscribed",
+    "bounces": Status.BOUNCED, "blocks": Status.BOUNCED, "invalid_emails": Status.BOUNCED,
+    "spam_reports": Status.COMPLAINED, "unsubscribes": Status.UNSUBSCRIBED,
 }
 
 
@@ -39,7 +40,8 @@ class SendGridSuppressions:
     def lists(self) -> Sequence[SuppressionList]:
         found = [SuppressionList(name, status) for name, status in LISTS.items()]
         if self.transport.asm:
-            found.append(SuppressionList(f"{GROUP} {self.transport.asm}", "unsubscribed"))
+            found.append(SuppressionList(f"{GROUP} {self.transport.asm}",
+                                         Status.UNSUBSCRIBED))
         return found
 
     def read(self, listed: SuppressionList, since: int, until: int) -> list[str]:

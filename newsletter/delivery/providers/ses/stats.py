@@ -60,8 +60,10 @@ class SesStats:
         except TransportUnavailable as exc:
             raise DeliveryError(f"stats sync: SES's rate limit or an outage stopped the "
                                 f"metrics of {day}: {exc}; nothing was written") from None
-        except (TransportRejected, Refusal) as exc:
-            raise _refused(str(exc), day) from None
+        except TransportRejected as exc:
+            raise _refused(exc.code, str(exc), day) from None
+        except Refusal as exc:  # a code about one reader's message: never a denial
+            raise _refused(None, str(exc), day) from None
         except (AttributeError, TypeError, ValueError, KeyError):
             raise _unexpected(day, "a reply that its model cannot read") from None
 
@@ -75,8 +77,9 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
-def _refused(words: str, day: dt.date) -> DeliveryError:
-    if any(code in words for code in _DENIED):
+def _refused(code: str | None, words: str, day: dt.date) -> DeliveryError:
+    """SES's refusal, told by its error code (``words`` are only repeated)."""
+    if code in _DENIED:
         return DeliveryError(f"stats sync: SES refused the metrics of {day}: the "
                              f"credentials need {PERMISSION}, and the account Virtual "
                              "Deliverability Manager turned on")
@@ -89,7 +92,8 @@ def _added_up(reply: Any, day: dt.date) -> IssueStats | None:
         raise _unexpected(day, "a reply that is not an object")
     for error in reply.get("Errors") or []:
         code = error.get("Code", "") if isinstance(error, dict) else ""
-        raise _refused(f"{code}: {error.get('Message', '')}" if code else str(error), day)
+        raise _refused(str(code) or None,
+                       f"{code}: {error.get('Message', '')}" if code else str(error), day)
     results = {r.get("Id"): r for r in reply.get("Results") or [] if isinstance(r, dict)}
     found: IssueStats = {}
     for metric, (kind, detail) in METRICS.items():

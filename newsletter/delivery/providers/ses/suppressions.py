@@ -19,10 +19,12 @@ from typing import Any
 from newsletter.delivery.providers.base import SuppressionList, Transport
 from newsletter.delivery.providers.ses.transport import Refusal, SesTransport
 from newsletter.errors import DeliveryError
+from newsletter.store.states import Status
 
 PAGE = 1000  # SES's largest page
 # list -> (SES's reason, the status it gives a reader)
-LISTS = {"bounces": ("BOUNCE", "bounced"), "complaints": ("COMPLAINT", "complained")}
+LISTS = {"bounces": ("BOUNCE", Status.BOUNCED),
+         "complaints": ("COMPLAINT", Status.COMPLAINED)}
 _MOST_PAGES = 100_000  # a hundred million addresses: past that, a server that never ends
 
 

@@ -160,13 +160,15 @@ class SesTransport(Transport):
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         words = self._clean(f"SES answered {status} {code}: {error.get('Message', '')}")
         if code in LATER or status >= 500:
-            return TransportUnavailable(words, retry_after=1.0, not_sent=True)
+            return TransportUnavailable(words, retry_after=1.0, not_sent=True,
+                                        status=status or None)
         if code in ABOUT_THE_READER and self._taken.is_set():
             return Refusal(words)
         if code in ABOUT_THE_READER:
             return TransportRejected(f"{words} (the first message of this send: taken to be "
-                                     "about the sender, the account or the message)")
-        return TransportRejected(words)
+                                     "about the sender, the account or the message)",
+                                     status=status or None, code=code)
+        return TransportRejected(words, status=status or None, code=code)
 
     def _unanswered(self, exc: Exception) -> Exception:
         from botocore.exceptions import (
