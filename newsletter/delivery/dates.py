@@ -18,7 +18,7 @@ from newsletter.timing import send_instant
 class Timing:
     """When the provider should deliver a scheduled send (see ``Scheduler.deliver_later``)."""
 
-    batch_id: str
+    handle: str  # the provider's handle for the scheduled send (Scheduler.new_handle)
     send_at: dt.datetime | None = None  # one moment for everyone
     local_day: dt.date | None = None  # or: each reader's own send time on this day
 

@@ -29,11 +29,11 @@ def schedule(transport: Transport, ledger: Ledger, day: dt.date, last: dt.dateti
              per_reader: bool) -> Timing:
     """Have the transport deliver later; return the timing the workers take on."""
     scheduler = _scheduler(transport)
-    batch_id, _ = ledger.scheduled()
-    if batch_id is None:  # one batch id per issue, so `cancel` stops all of it
-        batch_id = scheduler.create_batch()
-        ledger.set_scheduled(batch_id, last)
-    timing = Timing(batch_id, local_day=day) if per_reader else Timing(batch_id, send_at=last)
+    handle, _ = ledger.scheduled()
+    if handle is None:  # one handle per issue, so `cancel` stops all of it
+        handle = scheduler.new_handle()
+        ledger.set_scheduled(handle, last)
+    timing = Timing(handle, local_day=day) if per_reader else Timing(handle, send_at=last)
     scheduler.deliver_later(timing)
     return timing
 

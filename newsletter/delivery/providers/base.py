@@ -97,15 +97,17 @@ class Setup:
 
 
 class Scheduler(Protocol):
-    """The capability to have the provider deliver later, and to take that back."""
+    """The capability to have the provider deliver later, and to take that back: every
+    message of an issue's scheduled send carries one handle of the provider's, made by
+    :meth:`new_handle`, and :meth:`cancel` takes back all that carry it."""
 
     max_ahead: dt.timedelta  # the furthest ahead the provider accepts
 
-    def create_batch(self) -> str: ...
+    def new_handle(self) -> str: ...
 
     def deliver_later(self, timing: Timing) -> None: ...
 
-    def cancel(self, batch_id: str) -> None: ...
+    def cancel(self, handle: str) -> None: ...
 
 
 class Transport(ABC):

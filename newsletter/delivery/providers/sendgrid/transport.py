@@ -140,12 +140,13 @@ class SendGridTransport(Transport):
     def deliver_later(self, timing: Timing) -> None:
         self.timing, self._base, self._local_at = timing, None, {}
 
-    def create_batch(self) -> str:
-        """A new batch id, which lets the scheduled send be cancelled later."""
+    def new_handle(self) -> str:
+        """A new batch id of SendGrid's (/mail/batch): the handle its scheduled messages
+        carry, by which they are cancelled."""
         return str(self.api.post("/mail/batch", b"").json()["batch_id"])
 
-    def cancel(self, batch_id: str) -> None:
-        body = {"batch_id": batch_id, "status": "cancel"}
+    def cancel(self, handle: str) -> None:
+        body = {"batch_id": handle, "status": "cancel"}
         self.api.post("/user/scheduled_sends", json.dumps(body).encode())
 
     def send(self, email: Email, recipients: Sequence[Recipient]) -> Outcome:
@@ -196,7 +197,7 @@ class SendGridTransport(Transport):
         mail = self._mail(email.subject, text, html,
                           [*self.categories, f"issue-{email.date.isoformat()}"])
         if self.timing is not None:
-            mail.batch_id = BatchId(self.timing.batch_id)
+            mail.batch_id = BatchId(self.timing.handle)
             if self.timing.send_at is not None:
                 mail.send_at = SendAt(int(self.timing.send_at.timestamp()))
         if self.asm:
