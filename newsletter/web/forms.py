@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,8 +68,12 @@ async def form(request: Request) -> dict[str, str]:
     if not raw:
         return {}
     try:
-        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True,
-                              max_num_fields=50))
+        # Strict, bytes and %-escapes alike: "replace" would turn bytes that are not
+        # UTF-8 into U+FFFD, and an address of them would be queued and mailed.
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                              max_num_fields=50, errors="strict"))
+    except UnicodeDecodeError:  # (a ValueError too: first)
+        raise HTTPException(400, "the form is not UTF-8") from None
     except ValueError:  # more fields than any of our forms has
         raise TooLarge from None
 

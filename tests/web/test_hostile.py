@@ -290,6 +290,33 @@ def test_every_form_answers_an_oversized_body_with_the_same_page_and_changes_not
     no_traceback(served)
 
 
+@ONE_DATABASE
+def test_every_form_refuses_bytes_that_are_not_utf8_and_changes_nothing(
+        served: Served, engine: Engine) -> None:
+    """Decoded with "replace", an address of them became U+FFFD, queued and mailed."""
+    subscribers.add(engine, "kim@example.org")
+    reader = subscribers.find(engine, "kim@example.org")
+    assert reader is not None
+    leave, manage = tokens.make_pair(SECRET.encode(), reader.link_key)
+    confirm = tokens.make(SECRET.encode(), "confirm", "ab" * 16)
+    posts = {"/subscribe": "email={bad}@example.com&name={bad}",
+             "/manage": f"t={manage}&name={{bad}}", "/manage/data": f"t={manage}&x={{bad}}",
+             "/manage/forget": f"t={manage}&sure=yes&x={{bad}}",
+             "/manage/link": "email={bad}@example.com",
+             "/unsubscribe": f"t={leave}&x={{bad}}", "/confirm": f"t={confirm}&name={{bad}}"}
+    before = _every_row(engine)
+    for path, form in posts.items():
+        # %-escaped, raw, and a lone surrogate's bytes (no valid UTF-8 has them)
+        for bad in (b"%ff%fe", b"\xff\xfe", b"%ed%a0%80"):
+            content = form.encode().replace(b"{bad}", bad)
+            answered = httpx.post(served.url + path, content=content, headers={
+                "Content-Type": "application/x-www-form-urlencoded"})
+            assert answered.status_code == 400, (path, bad)
+            assert answered.headers["content-type"].startswith("text/html"), path
+    assert _every_row(engine) == before
+    no_traceback(served)
+
+
 # -- 2. Odd input --------------------------------------------------------------------------
 
 STAMPS = {
