@@ -39,9 +39,6 @@ for info in pkgutil.walk_packages(newsletter.__path__, "newsletter."):
     if not info.name.startswith(("newsletter.cli", "newsletter.__main__")):
         importlib.import_module(info.name)
 from newsletter.api import Newsletter
-from newsletter.delivery.progress import Progress
-from newsletter.delivery.stopping import Interrupt
-from newsletter.errors import SendPaused
 Newsletter(Path(sys.argv[1])).render("2024-07-23")
 after = levels()
 changed = {n: (before[n], after[n]) for n in before if before[n] != after[n]}

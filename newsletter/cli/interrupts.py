@@ -30,8 +30,18 @@ def _signals_to(interrupt: Interrupt) -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        interrupt(signal.Signals(signum).name)
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if interrupt(signal.Signals(signum).name):
+            return
+        # No send listens yet (it renders, plans) or any more: the signal does what it
+        # did before, Ctrl-C's KeyboardInterrupt, SIGTERM's end.
+        interrupt.why = None
+        previous = before[signal.Signals(signum)]
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
 
     before = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:

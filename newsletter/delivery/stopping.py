@@ -22,17 +22,19 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Interrupt:
     """A caller's way to stop a send: ``interrupt("SIGTERM")`` from any thread, or from a
     signal handler (it only sets a value and calls the send's own stop, which sets an
-    event). Asked before the send listens, the send stops as soon as it does."""
+    event). Asked before the send listens, the send stops as soon as it does; each send
+    that listens starts it afresh. Returns whether a send was listening."""
 
     def __init__(self) -> None:
         self.why: str | None = None
         self._stop: Callable[[str], None] | None = None
 
-    def __call__(self, why: str) -> None:
+    def __call__(self, why: str) -> bool:
         self.why = self.why or why
         stop = self._stop
         if stop is not None:
             stop(why)
+        return stop is not None
 
     @contextlib.contextmanager
     def listened(self, stop: Callable[[str], None]) -> Iterator[None]:
@@ -43,7 +45,7 @@ class Interrupt:
                 stop(self.why)
             yield
         finally:
-            self._stop = None
+            self._stop, self.why = None, None
 
 
 def ignore_stop_signals() -> None:
