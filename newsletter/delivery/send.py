@@ -251,10 +251,10 @@ class SendRun:
                                  self.backoff, self.limiter)
         except RefusedAfterNoAnswer as exc:
             self.ledger.uncertain(number, str(exc))  # an earlier try may have gone
-            self._refused(str(exc))
+            self._refused(str(exc), exc)
         except (TransportRejected, BatchNotSent) as exc:
             self.ledger.release(number, str(exc))  # nothing left: the next run sends it
-            self._refused(str(exc))
+            self._refused(str(exc), exc)
         except TransportUnavailable as exc:
             self._gave_up(number, len(recipients), exc)
         except Exception as exc:
@@ -310,9 +310,11 @@ class SendRun:
         if self.failed_batches >= self.options.max_failed_batches:
             self.stop(StopReason.FAILED_BATCHES)
 
-    def _refused(self, reason: str) -> None:
+    def _refused(self, reason: str, cause: Exception | None = None) -> None:
         with self.lock:
             self.report.errors.append(reason)
+            if isinstance(cause, TransportRejected) and self.stop.refusal is None:
+                self.stop.refusal = cause  # its status and code go to the caller
         self.stop(StopReason.REFUSED, reason)
 
     def _interrupt(self, why: str) -> None:

@@ -30,6 +30,7 @@ class Stop:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.why: dict[StopReason, str] = {}
+        self.refusal: TransportRejected | None = None  # the provider's first, when refused
 
     def __call__(self, reason: StopReason, detail: str = "") -> None:
         # Safe in a signal handler: no lock, a dict's setdefault and an event's set.
@@ -49,8 +50,11 @@ class Stop:
         reason = self.reason()
         detail = self.why.get(reason, "") if reason else ""
         if reason is StopReason.REFUSED:
+            first = self.refusal
             return TransportRejected(f"{detail}; the send stopped (nothing more was sent; "
-                                     "fix the cause and run again to resume)")
+                                     "fix the cause and run again to resume)",
+                                     status=first.status if first else None,
+                                     code=first.code if first else None)
         if reason is StopReason.LEASE_LOST:
             return DeliveryError(detail)
         if reason is StopReason.SIGNAL:

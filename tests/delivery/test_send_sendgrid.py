@@ -125,6 +125,7 @@ def test_refusals_stop_at_once_with_the_providers_words(
         run_send(engine, project)
     text = str(caught.value)
     assert text.startswith(f"SendGrid answered {status}: {message} (from.email); the send stopped")
+    assert caught.value.status == status  # what a caller decides on, not the words
     assert API_KEY not in text
     assert sendgrid_env.attempts == 1  # never retried
     status_now = Ledger(engine, "2024-07-23").status()
