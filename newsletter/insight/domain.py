@@ -49,7 +49,7 @@ def check(domain: str, selectors: Sequence[str] = DEFAULT_SELECTORS, *,
     questions: list[Callable[[], Finding]] = [
         partial(_spf, ask, domain), partial(_dmarc, ask, domain),
         *(partial(_dkim, ask, domain, selector) for selector in selectors)]
-    with ThreadPoolExecutor(len(questions), thread_name_prefix="dns") as pool:
+    with ThreadPoolExecutor(min(len(questions), 8), thread_name_prefix="dns") as pool:
         return list(pool.map(lambda question: question(), questions))
 
 
