@@ -254,16 +254,22 @@ def _every_row(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
                 for table in db.metadata.sorted_tables}
 
 
-def test_every_form_answers_an_oversized_body_with_the_same_page_and_changes_nothing(
-        served: Served, engine: Engine) -> None:
+def _kims_links(engine: Engine) -> tuple[str, str, str]:
+    """A reader, Kim, and the tokens of her unsubscribe and manage links, with a
+    confirmation token for a request nobody made."""
     subscribers.add(engine, "kim@example.org")
     reader = subscribers.find(engine, "kim@example.org")
     assert reader is not None
     leave, manage = tokens.make_pair(SECRET.encode(), reader.link_key)
+    return leave, manage, tokens.make(SECRET.encode(), "confirm", "ab" * 16)
+
+
+def test_every_form_answers_an_oversized_body_with_the_same_page_and_changes_nothing(
+        served: Served, engine: Engine) -> None:
+    leave, manage, confirm = _kims_links(engine)
     # Each form's own fields first, as if they would act: nothing past the limit is read.
     fields = f"t={manage}&sure=yes&name=Kim&timezone=Asia/Tokyo&email=kim@example.org&"
     one_click = "List-Unsubscribe=One-Click&"
-    confirm = tokens.make(SECRET.encode(), "confirm", "ab" * 16)
     posts = {"/subscribe": fields, "/manage": fields, "/manage/data": fields,
              "/manage/forget": fields, "/manage/link": fields,
              f"/unsubscribe?t={leave}": one_click, "/unsubscribe": f"t={leave}&",
@@ -294,11 +300,7 @@ def test_every_form_answers_an_oversized_body_with_the_same_page_and_changes_not
 def test_every_form_refuses_bytes_that_are_not_utf8_and_changes_nothing(
         served: Served, engine: Engine) -> None:
     """Decoded with "replace", an address of them became U+FFFD, queued and mailed."""
-    subscribers.add(engine, "kim@example.org")
-    reader = subscribers.find(engine, "kim@example.org")
-    assert reader is not None
-    leave, manage = tokens.make_pair(SECRET.encode(), reader.link_key)
-    confirm = tokens.make(SECRET.encode(), "confirm", "ab" * 16)
+    leave, manage, confirm = _kims_links(engine)
     posts = {"/subscribe": "email={bad}@example.com&name={bad}",
              "/manage": f"t={manage}&name={{bad}}", "/manage/data": f"t={manage}&x={{bad}}",
              "/manage/forget": f"t={manage}&sure=yes&x={{bad}}",
