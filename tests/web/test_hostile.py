@@ -308,8 +308,9 @@ def test_every_form_refuses_bytes_that_are_not_utf8_and_changes_nothing(
              "/unsubscribe": f"t={leave}&x={{bad}}", "/confirm": f"t={confirm}&name={{bad}}"}
     before = _every_row(engine)
     for path, form in posts.items():
-        # %-escaped, raw, and a lone surrogate's bytes (no valid UTF-8 has them)
-        for bad in (b"%ff%fe", b"\xff\xfe", b"%ed%a0%80"):
+        # %-escaped, raw, a lone surrogate's bytes and an overlong "/" (no valid UTF-8
+        # has them), a sequence cut short
+        for bad in (b"%ff%fe", b"\xff\xfe", b"%ed%a0%80", b"%c0%af", b"%e2%82"):
             content = form.encode().replace(b"{bad}", bad)
             answered = httpx.post(served.url + path, content=content, headers={
                 "Content-Type": "application/x-www-form-urlencoded"})
