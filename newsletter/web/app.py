@@ -12,8 +12,9 @@ scanner) does: it changes nothing, and shows a page with a button that POSTs.
 
 Hostile clients: every body is read with a size limit and a deadline (forms.py), and
 one left unread closes its connection after the answer (forms.UnreadBodyCloses); the
-webhook's signature headers are checked before its body is read; a client that leaves
-mid-body is one log line; no answer is a redirect built from the request's Host (there
+webhook's signature headers are checked before its body is read, and the bytes its
+bodies hold at once are bounded, per process and per client address (budget.py); a
+client that leaves mid-body is one log line; no answer is a redirect built from the request's Host (there
 are no redirects at all: a path with a trailing slash is a 404); and an exception that
 escapes a route is one log line and a 500 that still carries the security headers.
 """
@@ -51,7 +52,7 @@ from newsletter.errors import SubscriberError
 from newsletter.safetext import for_terminal
 from newsletter.store import consent, db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import clicks, clients, forms, link, manage, startup, subscribe, welcome
+from newsletter.web import budget, clicks, clients, forms, link, manage, startup, subscribe, welcome
 from newsletter.web.mailer import Mailer
 from newsletter.web.pages import Message, Pages, mask
 from newsletter.web.recent import Issues
@@ -150,11 +151,16 @@ CLOSE = {"Connection": "close"}
 # The status the log gives a request whose client went away before its body was read
 # (nginx's "client closed request"); nobody receives it.
 CLIENT_GONE = 499
-# Webhook bodies read at once, per process. A signature is checked only once its body is
-# in, so a forger with well-formed headers makes the service read MAX_BODY each time:
-# this bounds what that costs (4 x 4 MiB). A provider's own posts are read in
-# milliseconds, and one that finds every slot taken gets a 503 and is retried.
-WEBHOOK_READS = 4
+# The bytes of webhook bodies held at once, per process, and one client address's share
+# (budget.py says why bytes, not bodies): what a stranger with well-formed signature
+# headers can make the service hold is 16 MiB, and 8 of it from one address. A provider's
+# post that finds the budget spent gets a 503 and is retried.
+WEBHOOK_BYTES = 16 * 1024 * 1024
+WEBHOOK_SHARE = WEBHOOK_BYTES // 2
+# Bodies checked and parsed at once, per process: a parse holds several times its body's
+# size, and verifying may wait on a provider's certificate. Those that are in wait here
+# (their bytes already counted) rather than being refused.
+WEBHOOK_CHECKS = 4
 
 
 def _handlers(service: Service) -> dict[Any, Callable[[Request, Exception], Response]]:
@@ -221,20 +227,21 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
             return pages.invalid()
         return pages.message("unsubscribed", masked=mask(subscriber.email))
 
-    reading = asyncio.Semaphore(WEBHOOK_READS)
+    bodies = budget.Budget(WEBHOOK_BYTES, WEBHOOK_SHARE)
+    checking = asyncio.Semaphore(WEBHOOK_CHECKS)
 
     def webhook(hook: Webhook[Any]) -> Callable[[Request], Awaitable[Response]]:
         async def receive(request: Request) -> Response:
-            if reading.locked():
-                return PlainTextResponse("busy: try again", 503,
-                                         headers={**CLOSE, "Retry-After": "5"})
-            async with reading:
-                received = await _received(hook, request)
-            if isinstance(received, Response):
-                return received
-            recorded = await run_in_threadpool(
-                store_events.record, service.engine, received,
-                individual=service.publication.individual)
+            # The body's bytes count until its events are stored: the events parsed
+            # from it are held as long as that.
+            client = clients.bucket(request.client.host if request.client else None)
+            with bodies.account(client) as take:
+                received = await _received(hook, request, take, checking)
+                if isinstance(received, Response):
+                    return received
+                recorded = await run_in_threadpool(
+                    store_events.record, service.engine, received,
+                    individual=service.publication.individual)
             return JSONResponse({"received": len(received), "new": recorded.new})
 
         return receive
@@ -273,20 +280,24 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
             *hooks, Route("/webhooks/{name}", no_webhook, methods=["POST"])]
 
 
-async def _received(hook: Webhook[Any], request: Request
-                    ) -> list[store_events.Event] | Response:
+async def _received(hook: Webhook[Any], request: Request, take: Callable[[int], None],
+                    checking: asyncio.Semaphore) -> list[store_events.Event] | Response:
     """A provider's events, or the answer that refuses the post. Whatever cannot be the
     provider's is refused on its headers alone, before a byte of the body is read, and the
     connection closed so that the body is not read afterwards either."""
     try:
         admitted = hook.admit(request.headers, dt.datetime.now(dt.UTC))
-        body = await forms.body(request, hook.max_body)
+        body = await forms.body(request, hook.max_body, take=take)
         # Off the event loop: verifying may fetch a provider's certificate (with a
-        # deadline), and parsing a large post takes milliseconds. Still inside the
-        # webhook's slots, so at most WEBHOOK_READS of these run at once.
-        batch = await run_in_threadpool(hook.events, admitted, body)
+        # deadline), and parsing a large post takes milliseconds. At most WEBHOOK_CHECKS
+        # at once; the body's bytes stay counted in the budget until the answer.
+        async with checking:
+            batch = await run_in_threadpool(hook.events, admitted, body)
     except forms.TooLarge:
         return PlainTextResponse("too large", 413, headers=CLOSE)
+    except budget.Full:
+        return PlainTextResponse("busy: try again", 503,
+                                 headers={**CLOSE, "Retry-After": "5"})
     except Refused as exc:
         return PlainTextResponse(f"refused: {exc}", exc.status, headers=CLOSE)
     return batch

@@ -7,6 +7,7 @@ to its end closes the connection after the answer (UnreadBodyCloses)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
@@ -31,14 +32,16 @@ class TooSlow(NewsletterError):
     """The body did not arrive within READ_DEADLINE (answered 408, connection closed)."""
 
 
-async def body(request: Request, limit: int, deadline: float = READ_DEADLINE) -> bytes:
+async def body(request: Request, limit: int, deadline: float = READ_DEADLINE,
+               take: Callable[[int], None] | None = None) -> bytes:
     """The request body; TooLarge past ``limit`` bytes, read no further; TooSlow when it
-    has not all arrived within ``deadline`` seconds."""
+    has not all arrived within ``deadline`` seconds. ``take`` is told each piece's size
+    as it arrives, before it is kept, and may raise to stop the read (budget.Budget)."""
     if _declared(request) > limit:
         raise TooLarge
     try:
         async with asyncio.timeout(deadline):
-            return await _read(request, limit)
+            return await _read(request, limit, take)
     except TimeoutError:
         raise TooSlow from None
 
@@ -51,12 +54,14 @@ def _declared(request: Request) -> int:
     return int(value) if len(value) < 19 else 2**63  # int() of 4,400 digits raises
 
 
-async def _read(request: Request, limit: int) -> bytes:
+async def _read(request: Request, limit: int, take: Callable[[int], None] | None) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise TooLarge
+        if take is not None:
+            take(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -220,6 +220,79 @@ def test_a_body_that_trickles_past_the_deadline_gets_408_and_is_dropped(served: 
     no_traceback(served)
 
 
+def _provider_post(served: Served, key: ec.EllipticCurvePrivateKey, source: str,
+                   n: int) -> httpx.Response:
+    """A signed post of one event from the loopback address ``source``, as SendGrid's."""
+    body = json.dumps([_event(f"in-{source}-{n}")]).encode()
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=5) as client:
+        return client.post(served.url + "/webhooks/sendgrid", content=body,
+                           headers=signed(key, body))
+
+
+def _hold(served: Served, size: int, source: str = "127.0.0.1") -> socket.socket:
+    """A forged post that promises 4 MiB, sends ``size`` bytes of it and stops there."""
+    sock = socket.create_connection(_address(served), timeout=10,
+                                    source_address=(source, 0))
+    sock.sendall(head("POST", "/webhooks/sendgrid",
+                      {**forged(), "Content-Length": str(4 * MiB)}) + b"[" * size)
+    return sock
+
+
+def _address(served: Served) -> tuple[str, int]:
+    host, port = served.url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def test_webhook_posts_that_trickle_do_not_keep_the_provider_out(
+        served: Served, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    """What a stranger did: posts with well-formed signature headers and a fresh time,
+    each promising a body and sending one byte, held every one of the four reading slots
+    for the 10 s deadline, and SendGrid's own posts got 503. A trickle holds only what it
+    has sent, so however many there are, the provider's post is read at once."""
+    trickles = [_hold(served, 1) for _ in range(64)]
+    try:
+        time.sleep(0.5)  # every one of them is being read now
+        answers = [_provider_post(served, signing_key, "127.0.0.1", n) for n in range(8)]
+        assert [a.status_code for a in answers] == [200] * 8, answers[0].text
+        assert all(a.json() == {"received": 1, "new": 1} for a in answers)
+    finally:
+        for sock in trickles:
+            sock.close()
+    no_traceback(served)
+
+
+def test_one_address_cannot_spend_what_the_webhook_holds_for_everyone(
+        served: Served, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    """Bodies that arrive fast and stop short of their end are held for the whole read
+    deadline: from one address they may hold 8 MiB, its share, and a post past it is
+    503 at once; a post from another address is read as if nothing were held."""
+    held = [_hold(served, 3 * MiB) for _ in range(2)]  # 6 MiB of the share's 8
+    try:
+        time.sleep(0.5)  # read by now: the route reads as bytes arrive
+        # One byte past the share. Sent whole, so that the server has read every byte
+        # when it answers: a close with bytes still unread would be a reset, not an answer.
+        with _hold(served, 2 * MiB + 1) as third:
+            status, headers, body = answer(third)
+        assert status == 503 and headers["retry-after"] == "5"
+        assert headers["connection"] == "close" and body == b"busy: try again"
+        # Someone else, meanwhile (a provider posts from its own addresses):
+        other = _provider_post(served, signing_key, "127.0.0.2", 0)
+        assert other.status_code == 200 and other.json() == {"received": 1, "new": 1}
+        # and the address that holds its share still gets a post that fits into it:
+        assert _provider_post(served, signing_key, "127.0.0.1", 1).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)  # the server has seen them go
+    # Once the held posts are gone, their bytes are free again, for the same address too.
+    for _ in range(3):
+        with _hold(served, 3 * MiB) as again:
+            time.sleep(0.2)
+            assert not select.select([again], [], [], 0)[0], "refused though nothing is held"
+    no_traceback(served)
+
+
 @pytest.mark.parametrize("path", ["/subscribe", "/webhooks/sendgrid", "/manage/forget"])
 def test_a_client_that_leaves_mid_body_is_one_log_line(served: Served, path: str) -> None:
     with connect(served) as sock:
