@@ -14,9 +14,10 @@ Hostile clients: every body is read with a size limit and a deadline (forms.py),
 one left unread closes its connection after the answer (forms.UnreadBodyCloses); the
 webhook's signature headers are checked before its body is read, and the bytes its
 bodies hold at once are bounded, per process and per client address (budget.py); a
-client that leaves mid-body is one log line; no answer is a redirect built from the request's Host (there
-are no redirects at all: a path with a trailing slash is a 404); and an exception that
-escapes a route is one log line and a 500 that still carries the security headers.
+client that leaves mid-body is one log line; no answer is a redirect built from the
+request's Host (there are no redirects at all: a path with a trailing slash is a 404);
+and an exception that escapes a route is one log line and a 500 that still carries the
+security headers.
 """
 
 from __future__ import annotations
