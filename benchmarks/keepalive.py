@@ -9,12 +9,13 @@ connection, and ``--request`` ms (one round trip) before answering each request,
 an X-Message-Id as /v3/mail/send does. It runs on asyncio in a process of its own, and
 takes any number of connections at once.
 
-The send is `newsletter send`'s, through the API, on a SQLite database of ``--readers``
-readers (seeded in SQL): rendering, planning, batches of 1,000, the ledger. It runs twice
-on the same data: once as it is, once with the stand-in answering every request with
-``Connection: close`` (a server that keeps nothing open), which makes the same client
-code open a connection for each request. Prints figures; asserts nothing. Run from the
-repository root:
+The send is `newsletter send`'s, through the API with the command's process settings
+(its modules frozen out of the cycle collector, cli/interrupts.py), on a SQLite
+database of ``--readers`` readers (seeded in SQL): rendering, planning, batches of
+1,000, the ledger. It runs twice on the same data: once as it is, once with the stand-in
+answering every request with ``Connection: close`` (a server that keeps nothing open),
+which makes the same client code open a connection for each request. Prints figures;
+asserts nothing. Run from the repository root:
 
     .venv/bin/python benchmarks/keepalive.py                      # 100,000 readers, concurrency 4
     .venv/bin/python benchmarks/keepalive.py --concurrency 8 --readers 200000
@@ -114,15 +115,22 @@ def send(config: Path, url: str, port: int, ca: str, concurrency: int, workers: 
     os.environ.update({"SENDGRID_API_KEY": "SG.bench", "SENDGRID_HOST": f"https://127.0.0.1:{port}",
                        "SSL_CERT_FILE": ca, "NEWSLETTER_SECRET": "bench-secret",
                        "DATABASE_URL": url})
+    import gc
+
     from newsletter import Newsletter, SendOptions
+    from newsletter.cli import interrupts
 
     newsletter = Newsletter(config)
     newsletter.engine  # noqa: B018 - opened (and migrated) before the clock starts
+    gc.freeze()  # what `newsletter send` does once its modules are loaded (cli/__init__.py)
     started = time.monotonic()
-    report = newsletter.send("2024-07-23", SendOptions(transport="sendgrid",
-                                                       concurrency=concurrency,
-                                                       workers=workers))
+    with interrupts.for_a_send() as interrupt:  # and the settings it sends with
+        report = newsletter.send("2024-07-23", SendOptions(transport="sendgrid",
+                                                           concurrency=concurrency,
+                                                           workers=workers),
+                                 interrupt=interrupt)
     wall = time.monotonic() - started
+    newsletter.engine.dispose()  # frozen, it would never be collected: its WAL folded in now
     used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF,
                                                  resource.RUSAGE_CHILDREN)]
     out.put((started, wall, report.requests, report.counts.get("sent"), report.failed,
@@ -167,6 +175,8 @@ def one_send(ctx: Any, seeded: Path, folder: Path, port: int, ca: str, concurren
     sending process and its workers, CPU s of the stand-in meanwhile). The two processes'
     monotonic clocks are the same clock (the system's), so their times compare."""
     database = folder / ("without.sqlite3" if close_each else "with.sqlite3")
+    for leftover in database.parent.glob(database.name + "-*"):  # a killed run's WAL
+        leftover.unlink()
     shutil.copy(seeded, database)
     counters.reset(close_each)
     queue = ctx.Queue()
