@@ -73,6 +73,10 @@ HOSTILE = ("<html><head><title>x</title>"
            "href='http://169.254.169.254/latest/meta-data'>"
            "</head><body></body></html>")
 
+# Just under the cap: the metadata, then tags that never close, a shape that made a
+# backtracking regex run for every "<link" to the end of the page (half an hour).
+UNCLOSED = (OG_ONLY.split("</head>")[0] + "<link <meta " * 150_000 + "</head></html>")
+
 
 class Pages(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -105,7 +109,7 @@ class Pages(BaseHTTPRequestHandler):
         if path == "/sjis":
             return self._send(200, SHIFT_JIS.encode("shift_jis"), "text/html")
         pages = {"/og": OG_ONLY, "/jsonld": JSON_LD_ONLY, "/oembed": OEMBED_PAGE,
-                 "/bare": BARE, "/hostile": HOSTILE}
+                 "/bare": BARE, "/hostile": HOSTILE, "/unclosed": UNCLOSED}
         if path in pages:
             return self._send(200, pages[path].encode(), "text/html; charset=utf-8")
         self._send(404, b"not here", "text/plain")
