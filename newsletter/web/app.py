@@ -155,7 +155,8 @@ CLIENT_GONE = 499
 # The bytes of webhook bodies held at once, per process, and one client address's share
 # (budget.py says why bytes, not bodies): what a stranger with well-formed signature
 # headers can make the service hold is 16 MiB, and 8 of it from one address. A provider's
-# post that finds the budget spent gets a 503 and is retried.
+# post that finds it full takes the place of reads that have gone on for over a second,
+# or, where there are none, gets a 503 and is retried.
 WEBHOOK_BYTES = 16 * 1024 * 1024
 WEBHOOK_SHARE = WEBHOOK_BYTES // 2
 # Bodies checked and parsed at once, per process: a parse holds several times its body's
@@ -236,8 +237,8 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
             # The body's bytes count until its events are stored: the events parsed
             # from it are held as long as that.
             client = clients.bucket(request.client.host if request.client else None)
-            with bodies.account(client) as take:
-                received = await _received(hook, request, take, checking)
+            with bodies.account(client) as holder:
+                received = await _received(hook, request, holder, checking)
                 if isinstance(received, Response):
                     return received
                 recorded = await run_in_threadpool(
@@ -281,14 +282,14 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
             *hooks, Route("/webhooks/{name}", no_webhook, methods=["POST"])]
 
 
-async def _received(hook: Webhook[Any], request: Request, take: Callable[[int], None],
+async def _received(hook: Webhook[Any], request: Request, holder: budget.Holder,
                     checking: asyncio.Semaphore) -> list[store_events.Event] | Response:
     """A provider's events, or the answer that refuses the post. Whatever cannot be the
     provider's is refused on its headers alone, before a byte of the body is read, and the
     connection closed so that the body is not read afterwards either."""
     try:
         admitted = hook.admit(request.headers, dt.datetime.now(dt.UTC))
-        body = await forms.body(request, hook.max_body, take=take)
+        body = await forms.body(request, hook.max_body, meter=holder)
         # Off the event loop: verifying may fetch a provider's certificate (with a
         # deadline), and parsing a large post takes milliseconds. At most WEBHOOK_CHECKS
         # at once; the body's bytes stay counted in the budget until the answer.

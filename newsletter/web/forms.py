@@ -7,7 +7,7 @@ to its end closes the connection after the answer (UnreadBodyCloses)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
@@ -32,18 +32,35 @@ class TooSlow(NewsletterError):
     """The body did not arrive within READ_DEADLINE (answered 408, connection closed)."""
 
 
+class Meter(Protocol):
+    """What counts a body's bytes as they arrive (budget.Holder)."""
+
+    def take(self, n: int) -> None:
+        """``n`` more bytes arrived; raise to stop reading (they are not kept)."""
+
+    def reading(self, deadline: asyncio.Timeout) -> None:
+        """The read has begun, with this deadline, which the meter may bring forward."""
+
+    def read(self) -> None:
+        """The read is over, whole or not."""
+
+
 async def body(request: Request, limit: int, deadline: float = READ_DEADLINE,
-               take: Callable[[int], None] | None = None) -> bytes:
+               meter: Meter | None = None) -> bytes:
     """The request body; TooLarge past ``limit`` bytes, read no further; TooSlow when it
-    has not all arrived within ``deadline`` seconds. ``take`` is told each piece's size
-    as it arrives, before it is kept, and may raise to stop the read (budget.Budget)."""
+    has not all arrived within ``deadline`` seconds (or by the time ``meter`` says)."""
     if _declared(request) > limit:
         raise TooLarge
     try:
-        async with asyncio.timeout(deadline):
-            return await _read(request, limit, take)
+        async with asyncio.timeout(deadline) as timeout:
+            if meter is not None:
+                meter.reading(timeout)
+            return await _read(request, limit, meter)
     except TimeoutError:
         raise TooSlow from None
+    finally:
+        if meter is not None:
+            meter.read()
 
 
 def _declared(request: Request) -> int:
@@ -54,14 +71,14 @@ def _declared(request: Request) -> int:
     return int(value) if len(value) < 19 else 2**63  # int() of 4,400 digits raises
 
 
-async def _read(request: Request, limit: int, take: Callable[[int], None] | None) -> bytes:
+async def _read(request: Request, limit: int, meter: Meter | None) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise TooLarge
-        if take is not None:
-            take(len(chunk))
+        if meter is not None:
+            meter.take(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 

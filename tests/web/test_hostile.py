@@ -42,7 +42,7 @@ from newsletter import tokens
 from newsletter.delivery.providers.sendgrid.webhook import SIGNATURE, TIMESTAMP
 from newsletter.store import db, subscribers
 from newsletter.store import events as store_events
-from newsletter.web import server
+from newsletter.web import budget, server
 from newsletter.web.app import create_app
 from newsletter.web.mailer import Mailer
 from tests.helpers import ONE_DATABASE
@@ -290,6 +290,28 @@ def test_one_address_cannot_spend_what_the_webhook_holds_for_everyone(
         with _hold(served, 3 * MiB) as again:
             time.sleep(0.2)
             assert not select.select([again], [], [], 0)[0], "refused though nothing is held"
+    no_traceback(served)
+
+
+def test_strangers_who_fill_the_webhook_s_bytes_and_stall_give_way_to_the_provider(
+        served: Served, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    """What a stranger did next: two addresses, each holding its share with two posts of
+    4 MiB less a byte (well-formed signature headers, a body never finished), kept every
+    signed post out for the read deadline, again and again. A post that finds the budget
+    full takes the place of the reads that have gone on longest, past a second: they are
+    cut short (408), and the provider's post is read."""
+    stalled = [_hold(served, 4 * MiB - 1, source) for source in
+               ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3")]
+    try:
+        time.sleep(budget.GRACE + 0.5)  # all read as far as they go, and past their grace
+        for n in range(3):
+            answered = _provider_post(served, signing_key, "127.0.0.4", n)
+            assert answered.status_code == 200, answered.text
+        cut = [answer(sock)[0] for sock in stalled if select.select([sock], [], [], 5)[0]]
+        assert cut and set(cut) == {408}, cut  # the oldest gave way, each with a 408
+    finally:
+        for sock in stalled:
+            sock.close()
     no_traceback(served)
 
 
