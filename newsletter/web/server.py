@@ -33,6 +33,8 @@ log = logging.getLogger("newsletter.web")
 
 # A request line and headers are a few hundred bytes: any working client sends them in
 # one packet. Ten seconds is the body's deadline in a route too (forms.READ_DEADLINE).
+# Counted from a request's first byte; before it, a new connection is idle, and is given
+# what an idle one gets between requests: uvicorn's keep-alive timeout (5 s in serve).
 HEADER_DEADLINE = 10.0
 # From the end of the headers to the end of the body, whatever the route does. Past the
 # route's own deadline, so that its 408 is the answer a slow client gets.
@@ -145,10 +147,10 @@ def peers(state: ServerState, config: Config) -> Peers:
 
 
 class RequestInTime(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request has not brought
-    all its headers within HEADER_DEADLINE of the connection opening, or of the request's
-    first byte on a kept-alive connection (the idle time between requests is uvicorn's
-    keep-alive timeout), or all its body within BODY_DEADLINE of its headers. A
+    """uvicorn's httptools protocol, closing a connection that sends nothing within the
+    keep-alive timeout of opening (uvicorn's limit on the idle time between requests),
+    one whose request has not brought all its headers within HEADER_DEADLINE of its first
+    byte, or all its body within BODY_DEADLINE of its headers. A
     connection from an address that already holds its :func:`per_address` is closed as it
     opens, unless the address is a proxy uvicorn trusts (behind a proxy every reader's
     connection comes from the proxy: the proxy limits each reader's)."""
@@ -167,7 +169,11 @@ class RequestInTime(HttpToolsProtocol):
             # second. A browser past the cap sees a closed connection, as on a lost one.
             transport.close()
             return
-        self._arm(HEADER_DEADLINE)
+        # Any client sends its request as soon as it has connected; one that has sent
+        # nothing is idle, and a silent connection held half as long costs an attacker
+        # with many addresses twice the connections a second. (A browser's unused
+        # preconnection, closed, is opened again when needed.)
+        self._arm(self.timeout_keep_alive)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
