@@ -16,9 +16,10 @@ from newsletter.config import CONFIG_ENV
 #   once instead of taking more. Each waiting connection costs a few kilobytes and a file
 #   descriptor; 4,096 is twice the 2,000 trickling posts the service is tested to shrug
 #   off, with /health still answering, and far below the descriptors it asks for.
-# - KEEP_ALIVE: seconds an idle connection is kept for its next request. Browsers reuse
-#   a connection within a second or two; longer only holds descriptors for nobody. (A
-#   proxy that keeps connections to the service must time them out sooner than this.)
+# - KEEP_ALIVE: seconds an idle connection is kept for its next request (and a new one for
+#   its first: web/server.py). Browsers reuse a connection within a second or two; longer
+#   only holds descriptors for nobody. (A proxy that keeps connections to the service
+#   must time them out sooner than this.)
 # - BACKLOG: connections the kernel queues before the process accepts them, for a burst;
 #   the kernel caps it at net.core.somaxconn (4,096 on current Linux).
 CONCURRENCY = 4096
