@@ -582,7 +582,8 @@ def test_no_answer_redirects_to_the_host_a_request_names(served: Served, project
 @ONE_DATABASE
 def test_headers_that_never_finish_are_cut_off_at_the_deadline(served: Served) -> None:
     """Slowloris: connections that send nothing, or their headers a byte at a time, are
-    closed by the server (10 s, newsletter/web/server.py), not held for ever."""
+    closed by the server (5 s for one that sends nothing, 10 s from a request's first
+    byte, newsletter/web/server.py), not held for ever."""
     silent = [connect(served, timeout=30) for _ in range(20)]
     trickling = [connect(served, timeout=30) for _ in range(20)]
     started = head("POST", "/subscribe", {"Content-Length": "10"})[:-4]
