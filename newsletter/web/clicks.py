@@ -36,17 +36,30 @@ A client that opens the same link again within :data:`REPEAT_SECONDS` is not cou
 again: one reader (or one script) cannot make a story look wanted by clicking it a
 thousand times. Many clients still can; no count without the reader's name can stop
 that, and the report says clicks are counted per link.
+
+What a worker remembers for repeats and bursts is small and of one size per entry,
+whatever the link's URL (up to 2,000 characters), the client's address or the issue: a
+client a hundred thousand addresses strong (IPv6 /64s, or addresses behind a proxy) must
+not make it hold a copy of a long URL per address. A repeat is remembered as a 16-byte
+keyed digest of (client, issue, link, reader) and the time it was counted; a client's
+recent links in an issue under a digest of (client, issue), the links as references to
+one copy of each URL the worker has seen (a URL comes from a token we signed, so there
+are only as many as stories sent), which the clicks waiting to be written share too.
+Both are capped, and forgotten once too old to matter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
+import os
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from starlette.requests import Request
@@ -68,11 +81,14 @@ BURST = 3  # different links of one issue ...
 BURST_SECONDS = 2.0  # ... opened this close together: a scanner
 HOLD = 10.0  # seconds a click waits before it is counted, for a burst to be seen
 SCANNER_MEMORY = 600.0  # seconds a client found scanning stays a machine for its issue
-MAX_CLIENTS = 50_000  # clients remembered for burst detection (the oldest forgotten)
+MAX_CLIENTS = 50_000  # (client, issue) remembered for burst detection (the oldest forgotten)
 MAX_WAITING = 200_000  # clicks kept in memory while the database is away
 REPEAT_SECONDS = 3600.0  # the same client's same link again within this: not counted
 MAX_REPEATS = 200_000  # (client, issue, link) remembered for that (the oldest forgotten)
 FLUSH_SECONDS = 2.0
+MAX_TEXTS = 10_000  # issues and URLs held once each; past this, the sharing starts afresh
+_DIGEST_BYTES = 16  # no collision by chance among 200,000; keyed, so none by design
+_V = TypeVar("_V")
 
 # Words in the User-Agent of link scanners, previewers and robots (lower case). Mail
 # gateways (Barracuda, Mimecast, Proofpoint, Microsoft's Safe Links) mostly send a
@@ -99,9 +115,9 @@ def machine_agent(agent: str | None) -> bool:
 @dataclass(slots=True)
 class _Click:
     at: float
-    issue: str
-    url: str  # empty for an open
-    client: str
+    issue: str  # the one copy the tally shares
+    url: str  # likewise; empty for an open
+    burst: bytes  # the digest of (client, issue) its burst is kept under
     machine: bool
     reader: str | None = None  # the link key a verified reader part named
 
@@ -125,12 +141,14 @@ class Readers:
             return None
 
 
-@dataclass
-class _Client:
-    """One client's recent links per issue, for burst detection."""
+@dataclass(slots=True)
+class _Burst:
+    """One client's recent links in one issue, for burst detection."""
 
-    seen: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
-    scanning: dict[str, float] = field(default_factory=dict)  # issue -> since when
+    touched: float
+    # (when, URL): the URL is the tally's shared copy, so an entry costs a reference.
+    seen: list[tuple[float, str]] = field(default_factory=list)
+    scanning: float | None = None  # since when the client counts as a machine here
 
 
 class Tally:
@@ -140,9 +158,14 @@ class Tally:
         self.engine = engine
         self.clock = clock
         self.waiting: deque[_Click] = deque()  # oldest first
-        self.clients: OrderedDict[str, _Client] = OrderedDict()
-        self.opened: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
+        # Digest of (client, issue) -> its recent links; the least recently touched first.
+        self.bursts: OrderedDict[bytes, _Burst] = OrderedDict()
+        # Digest of (client, issue, link, reader) -> when counted; the oldest first.
+        self.opened: OrderedDict[bytes, float] = OrderedDict()
+        self.texts: dict[str, str] = {}  # each issue and URL once, shared by every entry
         self.dropped = 0
+        # A key of this process's own: nobody outside can make two clients' digests meet.
+        self._key = os.urandom(16)
 
     def add(self, issue: str, url: str, client: str, machine: bool,
             reader: str | None = None) -> None:
@@ -150,40 +173,62 @@ class Tally:
         ``reader``: the link key of the reader a verified reader part named."""
         now = self.clock()
         # Two readers behind one address (an office) are two clicks when each is named.
-        if self._repeated((client, issue, url, reader or ""), now):
+        if self._repeated(self._digest(client, issue, url, reader or ""), now):
             return
-        if self._scanning(client, issue, url, now):
+        issue, url = self._shared(issue), self._shared(url)
+        burst = self._digest(client, issue)
+        if self._scanning(burst, url, now):
             machine = True
         if len(self.waiting) >= MAX_WAITING:
             self.dropped += 1  # the database has been away long: keep the memory bounded
             return
-        self.waiting.append(_Click(now, issue, url, client, machine, reader))
+        self.waiting.append(_Click(now, issue, url, burst, machine, reader))
 
-    def _repeated(self, key: tuple[str, str, str, str], now: float) -> bool:
+    def _digest(self, *parts: str) -> bytes:
+        """A short fixed-size key for ``parts``, each length-prefixed so that no two
+        different tuples read as one."""
+        digest = hashlib.blake2b(key=self._key, digest_size=_DIGEST_BYTES)
+        for part in parts:
+            data = part.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(4, "big") + data)
+        return digest.digest()
+
+    def _shared(self, text: str) -> str:
+        """The tally's one copy of ``text`` (each token read makes a new string)."""
+        if len(self.texts) >= MAX_TEXTS:
+            self.texts.clear()  # only signed issues and URLs come here; years of them
+        return self.texts.setdefault(text, text)
+
+    def _repeated(self, key: bytes, now: float) -> bool:
         """Whether this client opened this link within :data:`REPEAT_SECONDS`; noted."""
-        last = self.opened.pop(key, None)
-        self.opened[key] = now if last is None or now - last >= REPEAT_SECONDS else last
-        while len(self.opened) > MAX_REPEATS:
-            self.opened.popitem(last=False)
-        return last is not None and now - last < REPEAT_SECONDS
+        last = self.opened.get(key)
+        if last is not None and now - last < REPEAT_SECONDS:
+            return True  # left where it is: the map stays in the order of its times
+        self.opened[key] = now
+        self.opened.move_to_end(key)
+        _forget(self.opened, lambda at: now - at >= REPEAT_SECONDS, MAX_REPEATS)
+        return False
 
-    def _scanning(self, client: str, issue: str, url: str, now: float) -> bool:
-        known = self.clients.pop(client, None) or _Client()
-        self.clients[client] = known  # the most recent last
-        while len(self.clients) > MAX_CLIENTS:
-            self.clients.popitem(last=False)
-        since = known.scanning.get(issue)
-        if since is not None and now - since < SCANNER_MEMORY:
+    def _scanning(self, burst: bytes, url: str, now: float) -> bool:
+        known = self.bursts.get(burst)
+        if known is None:
+            known = self.bursts[burst] = _Burst(now)
+        else:
+            known.touched = now
+            self.bursts.move_to_end(burst)  # the most recently touched last
+        # Past SCANNER_MEMORY (longer than BURST_SECONDS) an entry says nothing any more.
+        _forget(self.bursts, lambda b: now - b.touched >= SCANNER_MEMORY, MAX_CLIENTS)
+        if known.scanning is not None and now - known.scanning < SCANNER_MEMORY:
             return True
         if not url:  # an open: no link towards a burst
             return False
-        recent = [(at, u) for at, u in known.seen.get(issue, []) if now - at < BURST_SECONDS]
+        recent = [(at, u) for at, u in known.seen if now - at < BURST_SECONDS]
         recent.append((now, url))
-        known.seen[issue] = recent[-BURST * 4:]
+        known.seen = recent[-BURST * 4:]
         if len({u for _, u in recent}) >= BURST:
-            known.scanning[issue] = now
+            known.scanning = now
             for click in self.waiting:  # what it opened before is a machine's too
-                if click.client == client and click.issue == issue:
+                if click.burst == burst:
                     click.machine = True
             return True
         return False
@@ -220,7 +265,7 @@ class Tally:
     def _settle(self, ready: list[events.Event], written: bool) -> int:
         if written:
             return len(ready)
-        self.waiting.extendleft(reversed([_Click(0.0, e.issue or "", e.url or "", "",
+        self.waiting.extendleft(reversed([_Click(0.0, e.issue or "", e.url or "", b"",
                                                  e.detail is Detail.MACHINE, e.reader)
                                           for e in ready]))
         return 0
@@ -275,6 +320,12 @@ def opened(request: Request, click_key: bytes, tally: Tally,
     tally.add(pixel.issue.isoformat(), "", clients.bucket(host), machine,
               readers.of(request) if readers else None)
     return Response(PIXEL, media_type="image/gif")
+
+
+def _forget(entries: OrderedDict[bytes, _V], stale: Callable[[_V], bool], cap: int) -> None:
+    """Drop ``entries``' oldest while they are ``stale`` or more than ``cap``."""
+    while entries and (len(entries) > cap or stale(next(iter(entries.values())))):
+        entries.popitem(last=False)
 
 
 def _from_apple(host: str | None) -> bool:

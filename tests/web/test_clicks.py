@@ -311,3 +311,85 @@ def clients_bucket(host: str) -> str:
     from newsletter.web import clients
 
     return clients.bucket(host)
+
+
+def _long_url(n: int, length: int = 2000) -> str:
+    """A URL of ``length`` characters, a new string at each call (as each token read)."""
+    start = f"https://a.example/{n}?"
+    return start + "".join(["q"] * (length - len(start)))
+
+
+def _tally(now: list[float]) -> clicks_web.Tally:
+    """A tally on a clock of the test's; its database is never reached (no flush)."""
+    return clicks_web.Tally(create_engine("sqlite://"), clock=lambda: now[0])
+
+
+def test_a_repeat_from_among_many_clients_is_still_not_counted() -> None:
+    now = [0.0]
+    tally = _tally(now)
+    tally.add(DAY, _long_url(1), "client-a", machine=False)
+    for n in range(5000):  # many others between the two clicks of client-a
+        tally.add(DAY, _long_url(1), f"2001:db8:{n:x}::/64", machine=False)
+        now[0] += 0.01
+    tally.add(DAY, _long_url(1), "client-a", machine=False)  # within the hour: not again
+    tally.add(DAY, _long_url(1), "client-a", machine=False, reader="kim")  # one named
+    tally.add(DAY, _long_url(2), "client-a", machine=False)  # another link
+    tally.add("2024-07-24", _long_url(1), "client-a", machine=False)  # another issue
+    assert len(tally.due(everything=True)) == 1 + 5000 + 3
+
+
+def test_repeats_and_bursts_are_forgotten_when_too_old_or_too_many(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    tally = _tally(now)
+    for n in range(100):
+        tally.add(DAY, "https://a.example/1", f"client-{n}", machine=False)
+    assert len(tally.opened) == 100 and len(tally.bursts) == 100
+    now[0] = clicks_web.REPEAT_SECONDS  # an hour on, the next click clears what is older
+    tally.add(DAY, "https://a.example/1", "client-0", machine=False)  # counted again
+    assert len(tally.opened) == 1 and len(tally.bursts) == 1
+    monkeypatch.setattr(clicks_web, "MAX_REPEATS", 10)
+    monkeypatch.setattr(clicks_web, "MAX_CLIENTS", 5)
+    for n in range(100):
+        tally.add(DAY, "https://a.example/1", f"other-{n}", machine=False)
+    assert len(tally.opened) == 10 and len(tally.bursts) == 5
+    assert len(tally.due(everything=True)) == 100 + 1 + 100
+
+
+def test_a_scanner_among_many_clients_is_still_a_machine_in_its_issue_only() -> None:
+    now = [0.0]
+    tally = _tally(now)
+    for n in range(clicks_web.BURST):
+        tally.add(DAY, _long_url(n), "scanner", machine=False)
+        for other in range(1000):  # others' clicks come in between
+            tally.add(DAY, _long_url(n), f"192.0.{n}.{other}", machine=False)
+    tally.add("2024-07-24", _long_url(0), "scanner", machine=False)  # another issue
+    found = [(e.issue, e.detail) for e in tally.due(everything=True)]
+    assert found.count((DAY, Detail.MACHINE)) == clicks_web.BURST
+    assert found.count(("2024-07-24", Detail.PERSON)) == 1
+    assert len(found) == clicks_web.BURST * 1001 + 1
+
+
+def _held_bytes(url_length: int, clients: int) -> int:
+    """The memory a tally holds after ``clients`` clients clicked one link whose URL has
+    ``url_length`` characters (each click reading its own copy, as from its token)."""
+    import tracemalloc
+
+    tally = _tally([0.0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(clients):
+            tally.add(DAY, _long_url(1, url_length), f"2001:db8:{n:x}::/64", machine=False)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_what_a_client_costs_the_tally_does_not_grow_with_the_url() -> None:
+    # A client a hundred thousand addresses strong must not make the service hold a copy
+    # of a long URL per address: the same clients cost about the same whatever its length.
+    clients = 5000
+    short, long = _held_bytes(30, clients), _held_bytes(2000, clients)
+    assert (long - short) / clients < 100, (short / clients, long / clients)
+    assert long / clients < 1000  # and the entries stay small (about 500 bytes)
