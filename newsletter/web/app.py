@@ -243,7 +243,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
                 recorded = await run_in_threadpool(
                     store_events.record, service.engine, received,
                     individual=service.publication.individual)
-            return JSONResponse({"received": len(received), "new": recorded.new})
+            # 200 with events refused too: the post would fail the same way at each retry.
+            return JSONResponse({"received": len(received), "new": recorded.new,
+                                 "refused": recorded.refused})
 
         return receive
 

@@ -255,7 +255,7 @@ def test_webhook_posts_that_trickle_do_not_keep_the_provider_out(
         time.sleep(0.5)  # every one of them is being read now
         answers = [_provider_post(served, signing_key, "127.0.0.1", n) for n in range(8)]
         assert [a.status_code for a in answers] == [200] * 8, answers[0].text
-        assert all(a.json() == {"received": 1, "new": 1} for a in answers)
+        assert all(a.json() == {"received": 1, "new": 1, "refused": 0} for a in answers)
     finally:
         for sock in trickles:
             sock.close()
@@ -278,7 +278,7 @@ def test_one_address_cannot_spend_what_the_webhook_holds_for_everyone(
         assert headers["connection"] == "close" and body == b"busy: try again"
         # Someone else, meanwhile (a provider posts from its own addresses):
         other = _provider_post(served, signing_key, "127.0.0.2", 0)
-        assert other.status_code == 200 and other.json() == {"received": 1, "new": 1}
+        assert other.status_code == 200 and other.json() == {"received": 1, "new": 1, "refused": 0}
         # and the address that holds its share still gets a post that fits into it:
         assert _provider_post(served, signing_key, "127.0.0.1", 1).status_code == 200
     finally:
@@ -485,13 +485,60 @@ def test_signed_events_with_absurd_values_are_kept_and_answered_200(
                               headers=signed(signing_key, body))
         assert answered.status_code == 200
     kept = len(posted) - 2  # a kind not in our words is left out, as is the surrogate
-    assert answered.json() == {"received": kept, "new": 0}
+    assert answered.json() == {"received": kept, "new": 0, "refused": 0}
     assert store_events.counts(engine, "2024-07-23") == {"delivered": kept}
     with engine.connect() as conn:
         times = dict(conn.execute(sql_select(db.events.c.id, db.events.c.happened_at)).all())
     unknown = {store_events.key(f"odd-{n}") for n in range(len(ABSURD_TIMES))}
     assert all(times[key] is None for key in unknown)
     assert times[store_events.key("odd-fine")] is not None
+    no_traceback(served)
+
+
+def _stored_events(engine: Engine) -> dict[str, dict[str, object]]:
+    with engine.connect() as conn:
+        return {row.id: dict(row._mapping) for row in conn.execute(db.events.select())}
+
+
+def _refuse_poison(engine: Engine) -> None:
+    """The database refuses, from now on, any event whose reason says "poison": a
+    constraint on PostgreSQL, a trigger on SQLite (which cannot add a constraint to a
+    table that exists). For what else a database may refuse one day."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE events ADD CONSTRAINT no_poison "
+                              "CHECK (reason IS NULL OR reason NOT LIKE '%poison%')"))
+        else:
+            conn.execute(text("CREATE TRIGGER no_poison BEFORE INSERT ON events "
+                              "WHEN NEW.reason LIKE '%poison%' "
+                              "BEGIN SELECT RAISE(ABORT, 'poison'); END"))
+
+
+def test_an_event_the_database_refuses_loses_nothing_else_of_its_post(
+        served: Served, engine: Engine, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    subscribers.add(engine, "kim@example.org")
+    subscribers.add(engine, "lee@example.org")
+    _refuse_poison(engine)
+    posted = [_event("first"),
+              _event("poison", event="bounce", type="bounce", email="kim@example.org",
+                     reason="550 poison <kim@example.org>"),
+              _event("last", event="bounce", type="bounce", email="lee@example.org",
+                     reason="550 5.1.1 unknown")]
+    body = json.dumps(posted).encode()
+    for new in (2, 0):  # not a poison pill: SendGrid's retry is answered 200 too
+        answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
+                              headers=signed(signing_key, body))
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"received": 3, "new": new, "refused": 1}
+    assert set(_stored_events(engine)) == {store_events.key("odd-first"),
+                                           store_events.key("odd-last")}
+    assert subscribers.find(engine, "lee@example.org").status == "bounced"  # type: ignore[union-attr]
+    assert subscribers.find(engine, "kim@example.org").status == "active"  # type: ignore[union-attr]
+    assert store_events.counts(engine, "2024-07-23") == {"delivered": 1, "bounced": 1}
+    lines = logged(served, "the database refused")
+    assert len(lines) == 2 and all("1 of 3 events" in line for line in lines), lines
+    assert "bounced IntegrityError" in lines[0] or "bounced CheckViolation" in lines[0]
+    assert not any("example.org" in line for line in served.lines())
     no_traceback(served)
 
 

@@ -96,8 +96,8 @@ def confirmation(kind: str = "SubscriptionConfirmation", url: str | None = None,
 def test_a_signed_bounce_is_recorded_once(world: World, version: str) -> None:
     message = world.signer.sign(bounce(), version)
     first, again = post(world, message), post(world, message)  # SNS retries with one id
-    assert first.status_code == 200 and first.json() == {"received": 1, "new": 1}
-    assert again.status_code == 200 and again.json() == {"received": 1, "new": 0}
+    assert first.status_code == 200 and first.json() == {"received": 1, "new": 1, "refused": 0}
+    assert again.status_code == 200 and again.json() == {"received": 1, "new": 0, "refused": 0}
     assert store.find(world.engine, "ann@example.org").status == "bounced"  # type: ignore[union-attr]
     assert store_events.counts(world.engine, "2024-07-23")["bounced"] >= 1
 
@@ -111,7 +111,7 @@ def test_a_certificate_is_fetched_once_for_many_messages(world: World) -> None:
 
 def test_a_subscription_is_confirmed_on_snss_host_only(world: World) -> None:
     answer = post(world, world.signer.sign(confirmation(token="good")))
-    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0}
+    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0, "refused": 0}
     assert [c["Token"] for c in world.host.confirmed] == [["good"]]
     for url in (f"https://evil.example/?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}"
                 "&Token=evil",
@@ -127,7 +127,7 @@ def test_a_subscription_is_confirmed_on_snss_host_only(world: World) -> None:
 
 def test_an_unsubscribe_confirmation_is_taken_and_changes_nothing(world: World) -> None:
     answer = post(world, world.signer.sign(confirmation("UnsubscribeConfirmation")))
-    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0}
+    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0, "refused": 0}
 
 
 # -- what a stranger sends ------------------------------------------------------------------
