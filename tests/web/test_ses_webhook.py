@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from newsletter.store import db
 from newsletter.store import events as store_events
@@ -128,6 +128,22 @@ def test_a_subscription_is_confirmed_on_snss_host_only(world: World) -> None:
 def test_an_unsubscribe_confirmation_is_taken_and_changes_nothing(world: World) -> None:
     answer = post(world, world.signer.sign(confirmation("UnsubscribeConfirmation")))
     assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0, "refused": 0}
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_past_the_calendars_edge_in_utc_is_kept_as_unknown(world: World,
+                                                                    stamp: str) -> None:
+    """Python holds no UTC time for these (astimezone raised OverflowError: a 500, and
+    SNS's retries all failed the same way)."""
+    record = ses_record("Delivery", "ann@example.org", {"timestamp": stamp})
+    record["mail"]["timestamp"] = stamp
+    message_id = f"edge-{stamp}"
+    answer = post(world, world.signer.sign(notification(record, message_id)))
+    assert answer.status_code == 200 and answer.json()["new"] == 1
+    with world.engine.connect() as conn:
+        happened = conn.execute(select(db.events.c.happened_at).where(
+            db.events.c.id == store_events.key(f"sns:{message_id}:ann@example.org"))).one()
+    assert happened == (None,)
 
 
 # -- a NUL in any text SES sends, on both databases ------------------------------------------

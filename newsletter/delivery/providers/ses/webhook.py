@@ -288,7 +288,9 @@ def _time(value: Any) -> dt.datetime | None:
         return None
     try:
         at = dt.datetime.fromisoformat(value)
-    except ValueError:
+        # A time at the calendar's edge, with a zone that moves it past (year 1 at
+        # +14:00), has no UTC time that Python can hold: unknown, as any time we cannot read.
+        return at.astimezone(dt.UTC) if at.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return at.astimezone(dt.UTC) if at.tzinfo else None
 
