@@ -590,10 +590,22 @@ def test_a_500_carries_the_security_headers_and_is_one_log_line(
     answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
                           headers=signed(signing_key, body))
     assert answered.status_code == 500 and all(name in answered.headers for name in SECURITY)
-    assert "reader@example.org" not in answered.text
+    # Plain text, as every other error of a webhook: the page is for people.
+    assert answered.headers["content-type"].startswith("text/plain")
+    assert answered.text == "internal server error"
     lines = logged(served, "POST /webhooks/sendgrid")
     assert len(lines) == 1 and " 500 " in lines[0] and "reader@example.org" not in lines[0]
     assert " at events.py:" in lines[0]  # where in our code, not deep in the driver
+    no_traceback(served)
+
+
+def test_a_500_where_people_call_is_still_the_page(
+        served: Served, engine: Engine) -> None:
+    with engine.begin() as conn:  # the rate limit's table goes: every form that queues fails
+        conn.execute(text("ALTER TABLE throttle RENAME TO throttle_gone"))
+    person = httpx.post(served.url + "/subscribe", data={"email": "kim@example.org"})
+    assert person.status_code == 500 and person.headers["content-type"].startswith("text/html")
+    assert "<html" in person.text and all(name in person.headers for name in SECURITY)
     no_traceback(served)
 
 
