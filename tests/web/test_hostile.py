@@ -393,6 +393,39 @@ def test_every_form_refuses_bytes_that_are_not_utf8_and_changes_nothing(
     no_traceback(served)
 
 
+@pytest.mark.parametrize("nul", ["%00", "\x00"])
+def test_a_nul_in_any_form_field_is_refused_or_made_a_space(
+        served: Served, engine: Engine, nul: str) -> None:
+    """PostgreSQL's text refuses U+0000, which SQLite keeps: a name keeps it as a space
+    (safetext.one_line, as every control character); an address, a timezone or a token
+    with one is not valid, and answered as such; on both databases alike."""
+    leave, manage, _ = _kims_links(engine)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    kim = subscribers.find(engine, "kim@example.org")
+    assert kim is not None
+    refused = {"/subscribe": f"email=a{nul}b@example.com&name=x",
+               "/manage/link": f"email=kim{nul}@example.org",
+               "/manage": f"t={manage}&timezone=Asia{nul}/Tokyo",
+               "/manage/data": f"t={manage}{nul}", "/manage/forget": f"t={manage}{nul}&sure=yes",
+               "/unsubscribe": f"t={leave}{nul}"}
+    for path, content in refused.items():
+        answered = httpx.post(served.url + path, content=content.encode(), headers=form)
+        assert answered.status_code == 400, path
+    for path in (f"/manage?t={manage}%00", f"/unsubscribe?t={leave}%00", "/c/x%00", "/o/x%00"):
+        assert httpx.get(served.url + path).status_code in (400, 404), path
+    taken = {"/subscribe": f"email=nul@example.com&name=N{nul}L&timezone=Europe/Paris",
+             "/manage": f"t={manage}&name=K{nul}m"}
+    for path, content in taken.items():
+        answered = httpx.post(served.url + path, content=content.encode(), headers=form)
+        assert answered.status_code == 200, path
+    with engine.connect() as conn:
+        queued = conn.execute(sql_select(db.signups.c.email, db.signups.c.name)).all()
+    assert queued == [("nul@example.com", "N L")]
+    assert subscribers.find(engine, "kim@example.org").name == "K m"  # type: ignore[union-attr]
+    assert subscribers.find(engine, "kim@example.org").status == "active"  # type: ignore[union-attr]
+    no_traceback(served)
+
+
 # -- 2. Odd input --------------------------------------------------------------------------
 
 STAMPS = {
