@@ -233,6 +233,9 @@ def _bad_cells(values: dict[str, str]) -> str | None:
     for column, value in values.items():
         if not value.isascii() and _UNDECODED.search(value):
             return f"{column}: not valid UTF-8; save the file as UTF-8"
+        # PostgreSQL's text refuses U+0000 (SQLite keeps it). Refused with its line, not
+        # replaced as a provider's is (delivery/providers/base.py): a file can be mended
+        # and imported again, and a NUL in it is a sign that its bytes are not text.
         if "\x00" in value:
             return f"{column}: contains a NUL character"
         limit = LIMITS.get(column, MAX_FIELD)

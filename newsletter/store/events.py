@@ -14,18 +14,23 @@ An event is stored under the SHA-256 of the provider's id (``key``): ids come in
 length, and the column's 100 characters once cut two events that shared a prefix into
 one. Events recorded before that were stored under their id itself, so a retry of one of
 them is looked up under its old key too (``_stored_whole``).
+
+A post is recorded in one transaction; when the database refuses a value in it, again an
+event at a time, and only the events it refuses are left out (``record``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 
 from newsletter.redact import addresses
 from newsletter.store import activity, tallies
@@ -41,6 +46,8 @@ from newsletter.store.vocabulary import (
     status_of,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["DETAIL_LENGTH", "REASON_LENGTH", "URL_LENGTH", "Detail", "Event", "Kind",
            "Recorded", "breakdown", "count_clicks", "counts", "key", "record",
            "status_of"]
@@ -55,31 +62,76 @@ _OLD_KEY_LENGTH = 100  # the column's length: longer ids were stored cut, so amb
 class Recorded:
     new: int  # events not seen before
     statuses: int  # subscribers whose status they changed
+    refused: int = 0  # events the database refused, left out (``record``)
+
+
+# What the database says of a value of one event (PEP 249): DataError, a value it cannot
+# take (a NUL in text, a number or a time out of range, text too long); IntegrityError, a
+# row a constraint refuses. Either is about that event alone. Anything else (the database
+# gone, a table missing) is about every event, and fails the post, so that the provider
+# retries it once the database is back.
+_REFUSALS = (DataError, IntegrityError)
 
 
 def record(engine: Engine, batch: Sequence[Event], *, individual: bool = False) -> Recorded:
     """Keep the events not seen before and apply them, in one transaction; with
     ``individual`` (``tracking: individual``), each new open and click is kept for its
-    reader too (store/activity.py)."""
+    reader too (store/activity.py).
+
+    When the database refuses a value of the post, each event is recorded again in a
+    transaction of its own, and those it still refuses are left out (``refused``, and a
+    log line): a provider posts up to a thousand events at once and retries a failed post
+    for a day, so one event it cannot store would otherwise lose the rest of its post,
+    at every retry."""
     if not batch:
         return Recorded(0, 0)
     now = dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        fresh = _insert_new(conn, batch, now)
-        new = list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}.values())
-        tallies.add(conn, new)
-        if individual:
-            activity.add(conn, [replace(e, reader=None) for e in new], now)
-        changed = 0
-        for event in batch:
-            to = status_of(event)
-            if to and key(event.id) in fresh:  # moved as status.py's table allows
-                cause = rules.Cause.DROPPED if event.kind is Kind.DROPPED else \
-                    rules.FROM_PROVIDER[to]
-                changed += conn.execute(update(subscribers).where(
-                    subscribers.c.email_key == event.email.strip().lower(),
-                    rules.condition(cause, to))
-                    .values(**rules.values(to, now))).rowcount
+    try:
+        with engine.begin() as conn:
+            return _apply(conn, batch, now, individual)
+    except _REFUSALS:
+        pass  # (not in the handler: the error would be chained to each new one)
+    return _one_by_one(engine, batch, now, individual)
+
+
+def _one_by_one(engine: Engine, batch: Sequence[Event], now: dt.datetime,
+                individual: bool) -> Recorded:
+    """``record`` an event at a time, leaving out each that the database refuses."""
+    new = statuses = 0
+    refused: list[str] = []
+    for event in batch:
+        try:
+            with engine.begin() as conn:
+                done = _apply(conn, [event], now, individual)
+        except _REFUSALS as exc:
+            # The error's class, never its message: it quotes the values, the address too.
+            refused.append(f"{Kind(event.kind).value} {type(exc.orig).__name__}")
+            continue
+        new, statuses = new + done.new, statuses + done.statuses
+    if refused:
+        log.warning("the database refused %d of %d events of a post; the rest are recorded "
+                    "(%s)", len(refused), len(batch), ", ".join(sorted(set(refused))))
+    return Recorded(new, statuses, len(refused))
+
+
+def _apply(conn: Connection, batch: Sequence[Event], now: dt.datetime,
+           individual: bool) -> Recorded:
+    """Insert the new events, count them, and move the subscribers they name."""
+    fresh = _insert_new(conn, batch, now)
+    new = list({key(e.id): e for e in reversed(batch) if key(e.id) in fresh}.values())
+    tallies.add(conn, new)
+    if individual:
+        activity.add(conn, [replace(e, reader=None) for e in new], now)
+    changed = 0
+    for event in batch:
+        to = status_of(event)
+        if to and key(event.id) in fresh:  # moved as status.py's table allows
+            cause = rules.Cause.DROPPED if event.kind is Kind.DROPPED else \
+                rules.FROM_PROVIDER[to]
+            changed += conn.execute(update(subscribers).where(
+                subscribers.c.email_key == event.email.strip().lower(),
+                rules.condition(cause, to))
+                .values(**rules.values(to, now))).rowcount
     return Recorded(len(fresh), changed)
 
 

@@ -244,7 +244,9 @@ def _routes(service: Service, tally: clicks.Tally) -> list[Route]:
                 recorded = await run_in_threadpool(
                     store_events.record, service.engine, received,
                     individual=service.publication.individual)
-            return JSONResponse({"received": len(received), "new": recorded.new})
+            # 200 with events refused too: the post would fail the same way at each retry.
+            return JSONResponse({"received": len(received), "new": recorded.new,
+                                 "refused": recorded.refused})
 
         return receive
 
@@ -333,9 +335,10 @@ def _subscriber(service: Service, token: str) -> subscribers.Subscriber | None:
 class _Headers:
     """Security headers on every answer, and a log line without addresses or tokens.
 
-    An exception that escapes the application is answered here (500, with the headers)
-    and logged as one line: its type and where it was raised, never its message, which
-    can hold an address (a database error quotes its parameters)."""
+    An exception that escapes the application is answered here (500, with the headers:
+    the error page, or on what programs call, MACHINES, a line of plain text like their
+    other errors) and logged as one line: its type and where it was raised, never its
+    message, which can hold an address (a database error quotes its parameters)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], headers: dict[str, str],
                  error_page: bytes) -> None:
@@ -361,8 +364,7 @@ class _Headers:
             await self.app(scope, receive, sending)
         except Exception as exc:  # the one place that answers for every route
             if not status[0]:
-                await sending(_ERROR_START)
-                await sending({"type": "http.response.body", "body": self.error_page})
+                await self._failed(str(scope.get("path", "")), sending)
             log.error("%s %s %s %s at %s %.1f ms", scope.get("method"), _path(scope),
                       status[0] or 500, type(exc).__name__, _where(exc),
                       (time.perf_counter() - started) * 1000)
@@ -370,6 +372,14 @@ class _Headers:
         gone = " (the client went away)" if status[0] == CLIENT_GONE else ""
         log.info("%s %s %s%s %.1f ms", scope.get("method"), _path(scope), status[0],
                  gone, (time.perf_counter() - started) * 1000)
+
+    async def _failed(self, path: str, sending: Callable[[dict[str, object]], Awaitable[None]]
+                      ) -> None:
+        """The 500: the page people see, or plain text where a program called."""
+        machine = path.startswith(MACHINES)
+        await sending(_ERROR_START_TEXT if machine else _ERROR_START)
+        await sending({"type": "http.response.body",
+                       "body": _ERROR_TEXT if machine else self.error_page})
 
 
 def _path(scope: dict[str, object]) -> str:
@@ -386,6 +396,10 @@ _LOGGED_PATH = 300
 _ERROR_START: dict[str, object] = {
     "type": "http.response.start", "status": 500,
     "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"connection", b"close")]}
+_ERROR_START_TEXT: dict[str, object] = {
+    "type": "http.response.start", "status": 500,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]}
+_ERROR_TEXT = b"internal server error"
 
 
 def _where(exc: BaseException) -> str:

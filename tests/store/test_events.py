@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import Engine, insert, select
+import pytest
+from sqlalchemy import Engine, exc, insert, select, text
 
 from newsletter.store import db, events
 from newsletter.store import subscribers as store
@@ -137,3 +138,35 @@ def test_details_reasons_and_urls_are_kept_bounded_and_without_addresses(engine:
     assert rows["clicked"].url == click.url[:events.URL_LENGTH]  # type: ignore[index]
     assert events.breakdown(engine, "2024-07-23") == {"bounced": {"hard": 1},
                                                       "clicked": {"": 1}}
+
+
+def test_an_event_the_database_refuses_is_left_out_and_the_rest_recorded(
+        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    """A NUL that reached the store by another way than a webhook's (which replaces it):
+    PostgreSQL's text refuses it (DataError), SQLite keeps it. Either way the other events
+    of the post are recorded, and a reader's bounce among them applied."""
+    store.add(engine, "ann@example.org")
+    nul = events.Event("ev-nul", Kind.BOUNCED, "bob@example.org", "2024-07-23", AT,
+                       Detail.HARD, "550 no\x00 mailbox")
+    done = events.record(engine, [event(1), nul, event(2, **HARD)])
+    refused = 1 if engine.dialect.name == "postgresql" else 0
+    assert (done.new, done.statuses, done.refused) == (3 - refused, 1, refused)
+    with engine.connect() as conn:
+        kept = set(conn.execute(select(db.events.c.id)).scalars())
+    assert {events.key("ev-1"), events.key("ev-2")} <= kept
+    assert (events.key("ev-nul") in kept) == (not refused)
+    assert store.find(engine, "ann@example.org").status == "bounced"  # type: ignore[union-attr]
+    warned = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert warned == (["the database refused 1 of 3 events of a post; the rest are recorded "
+                       "(bounced DataError)"] if refused else [])
+    assert not any("example.org" in line for line in warned)
+
+
+def test_a_database_that_fails_every_event_fails_the_post(engine: Engine) -> None:
+    """Only what the database says of one event's values leaves that event out: a table
+    gone is every event's, and the post fails, so that the provider retries it later."""
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events RENAME TO events_gone"))
+    with pytest.raises(exc.DBAPIError) as raised:
+        events.record(engine, [event(1), event(2)])
+    assert not isinstance(raised.value, exc.DataError | exc.IntegrityError)

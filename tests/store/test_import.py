@@ -135,3 +135,23 @@ def test_an_unknown_status_is_a_row_problem(engine: Engine, tmp_path: Path) -> N
     report = store.import_csv(engine, path)
     assert report.problems[0].startswith(f"{path}:2: unknown status 'maybe'")
     assert statuses(engine) == {"b@example.org": "active"}
+
+
+@pytest.mark.parametrize("column", ["email", "name", "timezone", "status", "tags",
+                                    "consent_source", "opt_in_ip", "created_at"])
+def test_a_nul_in_any_imported_cell_refuses_its_row_alone(engine: Engine, tmp_path: Path,
+                                                          column: str) -> None:
+    """PostgreSQL's text refuses U+0000 (SQLite would keep it): the row is reported with
+    its line, on both databases, and the rest imported."""
+    columns = ["email", "name", "timezone", "status", "tags", "consent_source",
+               "opt_in_ip", "created_at"]
+    good = ["ok@example.org", "Ok", "Europe/Paris", "subscribed", "news", "form",
+            "192.0.2.1", "2024-07-23 09:30:00"]
+    bad = [cell.replace(cell[1], cell[1] + "\x00", 1) if name == column else cell
+           for name, cell in zip(columns, good, strict=True)]
+    bad[0] = bad[0].replace("ok@", "nul@")
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(",".join(row) for row in (columns, good, bad)) + "\n")
+    report = store.import_csv(engine, path)
+    assert report.problems == [f"{path}:3: {column}: contains a NUL character"]
+    assert set(statuses(engine)) == {"ok@example.org"}

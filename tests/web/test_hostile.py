@@ -257,7 +257,7 @@ def test_webhook_posts_that_trickle_do_not_keep_the_provider_out(
         time.sleep(0.5)  # every one of them is being read now
         answers = [_provider_post(served, signing_key, "127.0.0.1", n) for n in range(8)]
         assert [a.status_code for a in answers] == [200] * 8, answers[0].text
-        assert all(a.json() == {"received": 1, "new": 1} for a in answers)
+        assert all(a.json() == {"received": 1, "new": 1, "refused": 0} for a in answers)
     finally:
         for sock in trickles:
             sock.close()
@@ -280,7 +280,7 @@ def test_one_address_cannot_spend_what_the_webhook_holds_for_everyone(
         assert headers["connection"] == "close" and body == b"busy: try again"
         # Someone else, meanwhile (a provider posts from its own addresses):
         other = _provider_post(served, signing_key, "127.0.0.2", 0)
-        assert other.status_code == 200 and other.json() == {"received": 1, "new": 1}
+        assert other.status_code == 200 and other.json() == {"received": 1, "new": 1, "refused": 0}
         # and the address that holds its share still gets a post that fits into it:
         assert _provider_post(served, signing_key, "127.0.0.1", 1).status_code == 200
     finally:
@@ -417,6 +417,39 @@ def test_every_form_refuses_bytes_that_are_not_utf8_and_changes_nothing(
     no_traceback(served)
 
 
+@pytest.mark.parametrize("nul", ["%00", "\x00"])
+def test_a_nul_in_any_form_field_is_refused_or_made_a_space(
+        served: Served, engine: Engine, nul: str) -> None:
+    """PostgreSQL's text refuses U+0000, which SQLite keeps: a name keeps it as a space
+    (safetext.one_line, as every control character); an address, a timezone or a token
+    with one is not valid, and answered as such; on both databases alike."""
+    leave, manage, _ = _kims_links(engine)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    kim = subscribers.find(engine, "kim@example.org")
+    assert kim is not None
+    refused = {"/subscribe": f"email=a{nul}b@example.com&name=x",
+               "/manage/link": f"email=kim{nul}@example.org",
+               "/manage": f"t={manage}&timezone=Asia{nul}/Tokyo",
+               "/manage/data": f"t={manage}{nul}", "/manage/forget": f"t={manage}{nul}&sure=yes",
+               "/unsubscribe": f"t={leave}{nul}"}
+    for path, content in refused.items():
+        answered = httpx.post(served.url + path, content=content.encode(), headers=form)
+        assert answered.status_code == 400, path
+    for path in (f"/manage?t={manage}%00", f"/unsubscribe?t={leave}%00", "/c/x%00", "/o/x%00"):
+        assert httpx.get(served.url + path).status_code in (400, 404), path
+    taken = {"/subscribe": f"email=nul@example.com&name=N{nul}L&timezone=Europe/Paris",
+             "/manage": f"t={manage}&name=K{nul}m"}
+    for path, content in taken.items():
+        answered = httpx.post(served.url + path, content=content.encode(), headers=form)
+        assert answered.status_code == 200, path
+    with engine.connect() as conn:
+        queued = conn.execute(sql_select(db.signups.c.email, db.signups.c.name)).all()
+    assert queued == [("nul@example.com", "N L")]
+    assert subscribers.find(engine, "kim@example.org").name == "K m"  # type: ignore[union-attr]
+    assert subscribers.find(engine, "kim@example.org").status == "active"  # type: ignore[union-attr]
+    no_traceback(served)
+
+
 # -- 2. Odd input --------------------------------------------------------------------------
 
 STAMPS = {
@@ -509,7 +542,7 @@ def test_signed_events_with_absurd_values_are_kept_and_answered_200(
                               headers=signed(signing_key, body))
         assert answered.status_code == 200
     kept = len(posted) - 2  # a kind not in our words is left out, as is the surrogate
-    assert answered.json() == {"received": kept, "new": 0}
+    assert answered.json() == {"received": kept, "new": 0, "refused": 0}
     assert store_events.counts(engine, "2024-07-23") == {"delivered": kept}
     with engine.connect() as conn:
         times = dict(conn.execute(sql_select(db.events.c.id, db.events.c.happened_at)).all())
@@ -531,13 +564,100 @@ def test_a_relayed_reason_of_a_megabyte_is_kept_short_and_answered_at_once(
     body = json.dumps(posted).encode()
     answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
                           headers=signed(signing_key, body))
-    assert answered.status_code == 200 and answered.json() == {"received": 3, "new": 3}
+    assert answered.status_code == 200 and answered.json() == {"received": 3, "new": 3, "refused": 0}
     with engine.connect() as conn:
         kept = dict(conn.execute(sql_select(db.events.c.id, db.events.c.reason)).all())
     assert kept[store_events.key("odd-long-bounce")] == "x" * store_events.REASON_LENGTH
     assert kept[store_events.key("odd-long-deferred")] == "'" * store_events.REASON_LENGTH
     assert kept[store_events.key("odd-long-address")] == "[address]"
     assert httpx.get(served.url + "/health").status_code == 200
+    no_traceback(served)
+
+
+# A NUL in each text field SendGrid sends, in an event of the kind that keeps that field.
+# PostgreSQL's text refuses U+0000, and one such value failed the whole post, at every
+# retry; the character is stored as U+FFFD (providers/base.py, ``stored``).
+NUL_EVENTS: dict[str, dict[str, object]] = {
+    "reason": {"event": "bounce", "type": "bounce", "reason": "550 5.1.1 no\x00 mailbox"},
+    "response": {"event": "deferred", "response": "451 4.7.1 try\x00 later"},
+    "url": {"event": "click", "url": "https://example.org/a\x00b"},
+    "issue": {"issue": "2024-07-23\x00"},
+    "email": {"event": "bounce", "type": "bounce", "email": "kim\x00@example.org"},
+    "sg_event_id": {"sg_event_id": "odd-\x00-nul"},
+}
+
+
+def _stored_events(engine: Engine) -> dict[str, dict[str, object]]:
+    with engine.connect() as conn:
+        return {row.id: dict(row._mapping) for row in conn.execute(db.events.select())}
+
+
+@pytest.mark.parametrize("field", list(NUL_EVENTS))
+def test_a_signed_event_with_a_nul_in_any_field_is_kept_beside_the_others(
+        served: Served, engine: Engine, signing_key: ec.EllipticCurvePrivateKey,
+        field: str) -> None:
+    subscribers.add(engine, "kim@example.org")
+    nul = _event("nul", **NUL_EVENTS[field])
+    body = json.dumps([_event("plain"), nul]).encode()
+    for new in (2, 0):  # and SendGrid's retry of the same post is taken too
+        answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
+                              headers=signed(signing_key, body))
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"received": 2, "new": new, "refused": 0}
+    rows = _stored_events(engine)
+    cleaned = str(nul[field]).replace("\x00", "\ufffd")
+    nul_key = store_events.key(cleaned if field == "sg_event_id" else "odd-nul")
+    assert set(rows) == {store_events.key("odd-plain"), nul_key}
+    assert not any("\x00" in str(value) for row in rows.values() for value in row.values())
+    kept = {"reason": "reason", "response": "reason", "url": "url", "issue": "issue"}
+    if field in kept:
+        assert rows[nul_key][kept[field]] == cleaned
+    # A bounce for "kim\0@..." names nobody on the list: Kim is not taken for it.
+    assert subscribers.find(engine, "kim@example.org").status == "active"  # type: ignore[union-attr]
+    issue = cleaned if field == "issue" else "2024-07-23"
+    assert sum(store_events.counts(engine, issue).values()) == (1 if field == "issue" else 2)
+    no_traceback(served)
+
+
+def _refuse_poison(engine: Engine) -> None:
+    """The database refuses, from now on, any event whose reason says "poison": a
+    constraint on PostgreSQL, a trigger on SQLite (which cannot add a constraint to a
+    table that exists). For what else a database may refuse one day."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE events ADD CONSTRAINT no_poison "
+                              "CHECK (reason IS NULL OR reason NOT LIKE '%poison%')"))
+        else:
+            conn.execute(text("CREATE TRIGGER no_poison BEFORE INSERT ON events "
+                              "WHEN NEW.reason LIKE '%poison%' "
+                              "BEGIN SELECT RAISE(ABORT, 'poison'); END"))
+
+
+def test_an_event_the_database_refuses_loses_nothing_else_of_its_post(
+        served: Served, engine: Engine, signing_key: ec.EllipticCurvePrivateKey) -> None:
+    subscribers.add(engine, "kim@example.org")
+    subscribers.add(engine, "lee@example.org")
+    _refuse_poison(engine)
+    posted = [_event("first"),
+              _event("poison", event="bounce", type="bounce", email="kim@example.org",
+                     reason="550 poison <kim@example.org>"),
+              _event("last", event="bounce", type="bounce", email="lee@example.org",
+                     reason="550 5.1.1 unknown")]
+    body = json.dumps(posted).encode()
+    for new in (2, 0):  # not a poison pill: SendGrid's retry is answered 200 too
+        answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
+                              headers=signed(signing_key, body))
+        assert answered.status_code == 200, answered.text
+        assert answered.json() == {"received": 3, "new": new, "refused": 1}
+    assert set(_stored_events(engine)) == {store_events.key("odd-first"),
+                                           store_events.key("odd-last")}
+    assert subscribers.find(engine, "lee@example.org").status == "bounced"  # type: ignore[union-attr]
+    assert subscribers.find(engine, "kim@example.org").status == "active"  # type: ignore[union-attr]
+    assert store_events.counts(engine, "2024-07-23") == {"delivered": 1, "bounced": 1}
+    lines = logged(served, "the database refused")
+    assert len(lines) == 2 and all("1 of 3 events" in line for line in lines), lines
+    assert "bounced IntegrityError" in lines[0] or "bounced CheckViolation" in lines[0]
+    assert not any("example.org" in line for line in served.lines())
     no_traceback(served)
 
 
@@ -549,10 +669,22 @@ def test_a_500_carries_the_security_headers_and_is_one_log_line(
     answered = httpx.post(served.url + "/webhooks/sendgrid", content=body,
                           headers=signed(signing_key, body))
     assert answered.status_code == 500 and all(name in answered.headers for name in SECURITY)
-    assert "reader@example.org" not in answered.text
+    # Plain text, as every other error of a webhook: the page is for people.
+    assert answered.headers["content-type"].startswith("text/plain")
+    assert answered.text == "internal server error"
     lines = logged(served, "POST /webhooks/sendgrid")
     assert len(lines) == 1 and " 500 " in lines[0] and "reader@example.org" not in lines[0]
     assert " at events.py:" in lines[0]  # where in our code, not deep in the driver
+    no_traceback(served)
+
+
+def test_a_500_where_people_call_is_still_the_page(
+        served: Served, engine: Engine) -> None:
+    with engine.begin() as conn:  # the rate limit's table goes: every form that queues fails
+        conn.execute(text("ALTER TABLE throttle RENAME TO throttle_gone"))
+    person = httpx.post(served.url + "/subscribe", data={"email": "kim@example.org"})
+    assert person.status_code == 500 and person.headers["content-type"].startswith("text/html")
+    assert "<html" in person.text and all(name in person.headers for name in SECURITY)
     no_traceback(served)
 
 

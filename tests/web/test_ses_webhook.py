@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from newsletter.store import db
 from newsletter.store import events as store_events
@@ -96,8 +96,8 @@ def confirmation(kind: str = "SubscriptionConfirmation", url: str | None = None,
 def test_a_signed_bounce_is_recorded_once(world: World, version: str) -> None:
     message = world.signer.sign(bounce(), version)
     first, again = post(world, message), post(world, message)  # SNS retries with one id
-    assert first.status_code == 200 and first.json() == {"received": 1, "new": 1}
-    assert again.status_code == 200 and again.json() == {"received": 1, "new": 0}
+    assert first.status_code == 200 and first.json() == {"received": 1, "new": 1, "refused": 0}
+    assert again.status_code == 200 and again.json() == {"received": 1, "new": 0, "refused": 0}
     assert store.find(world.engine, "ann@example.org").status == "bounced"  # type: ignore[union-attr]
     assert store_events.counts(world.engine, "2024-07-23")["bounced"] >= 1
 
@@ -111,7 +111,7 @@ def test_a_certificate_is_fetched_once_for_many_messages(world: World) -> None:
 
 def test_a_subscription_is_confirmed_on_snss_host_only(world: World) -> None:
     answer = post(world, world.signer.sign(confirmation(token="good")))
-    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0}
+    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0, "refused": 0}
     assert [c["Token"] for c in world.host.confirmed] == [["good"]]
     for url in (f"https://evil.example/?Action=ConfirmSubscription&TopicArn={TOPIC_ARN}"
                 "&Token=evil",
@@ -127,7 +127,78 @@ def test_a_subscription_is_confirmed_on_snss_host_only(world: World) -> None:
 
 def test_an_unsubscribe_confirmation_is_taken_and_changes_nothing(world: World) -> None:
     answer = post(world, world.signer.sign(confirmation("UnsubscribeConfirmation")))
-    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0}
+    assert answer.status_code == 200 and answer.json() == {"received": 0, "new": 0, "refused": 0}
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_past_the_calendars_edge_in_utc_is_kept_as_unknown(world: World,
+                                                                    stamp: str) -> None:
+    """Python holds no UTC time for these (astimezone raised OverflowError: a 500, and
+    SNS's retries all failed the same way)."""
+    record = ses_record("Delivery", "ann@example.org", {"timestamp": stamp})
+    record["mail"]["timestamp"] = stamp
+    message_id = f"edge-{stamp}"
+    answer = post(world, world.signer.sign(notification(record, message_id)))
+    assert answer.status_code == 200 and answer.json()["new"] == 1
+    with world.engine.connect() as conn:
+        happened = conn.execute(select(db.events.c.happened_at).where(
+            db.events.c.id == store_events.key(f"sns:{message_id}:ann@example.org"))).one()
+    assert happened == (None,)
+
+
+# -- a NUL in any text SES sends, on both databases ------------------------------------------
+
+@pytest.fixture
+def world_on(engine: Engine, project_dir: Path) -> Iterator[World]:
+    """The webhook over each test database (``world`` is SQLite's alone, for the module)."""
+    store.add(engine, "ann@example.org")
+    host = SnsHost(project_dir)
+    signer = Signer(host)
+    with newsletter_serve(project_dir, engine, ec.generate_private_key(ec.SECP256R1()),
+                          extra=host.environment()) as served:
+        yield World(served, host, signer, engine)
+    host.stop()
+
+
+def _nul_records() -> dict[str, tuple[dict[str, Any], str]]:
+    """SES records with a NUL in one text field each, beside an ordinary recipient: the
+    record, and the SNS MessageId to post it under."""
+    two = ["ann@example.org", "b\x00b@example.org"]  # PostgreSQL's text refuses the second
+    bounce = {**BOUNCE, "bouncedRecipients": [
+        BOUNCE["bouncedRecipients"][0],
+        {"emailAddress": "cy@example.org", "diagnosticCode": "smtp; 550 no\x00 mailbox"}]}
+    delivery = ses_record("Delivery", "ann@example.org")
+    delivery["mail"]["destination"] = two
+    click = ses_record("Click", "ann@example.org", {"link": "https://example.org/a\x00b",
+                                                     "timestamp": "2024-07-23T05:00:09Z"})
+    click["mail"]["destination"] = two
+    return {"address": (delivery, "m-address"),
+            "diagnostic code": (ses_record("Bounce", "ann@example.org", bounce), "m-code"),
+            "link": (click, "m-link"),
+            "issue tag": (ses_record("Delivery", "ann@example.org", issue="2024\x00"), "m-issue"),
+            "SNS message id": (ses_record("Delivery", "ann@example.org"), "m-\x00-id")}
+
+
+def test_a_nul_in_any_field_is_kept_as_u_fffd_beside_the_rest(world_on: World) -> None:
+    expected = {"address": 2, "diagnostic code": 2, "link": 2, "issue tag": 1,
+                "SNS message id": 1}
+    for case, (record, message_id) in _nul_records().items():
+        message = world_on.signer.sign(notification(record, message_id))
+        for new in (expected[case], 0):  # and SNS's retry, with the same id
+            answer = post(world_on, message)
+            assert answer.status_code == 200, (case, answer.text)
+            assert answer.json() == {"received": expected[case], "new": new, "refused": 0}
+    with world_on.engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(db.events.select())]
+    assert len(rows) == sum(expected.values())
+    values = [str(value) for row in rows for value in row.values()]
+    assert not any("\x00" in value for value in values)
+    assert "https://example.org/a\ufffdb" in values and "2024\ufffd" in values
+    assert any("550 no\ufffd mailbox" in value for value in values)
+    assert store_events.key("sns:m-\ufffd-id:ann@example.org") in values
+    assert store_events.key("sns:m-address:b\ufffdb@example.org") in values
+    assert store.find(world_on.engine, "ann@example.org").status == "bounced"  # type: ignore[union-attr]
+    assert "Traceback" not in world_on.served.log.read_text()
 
 
 # -- what a stranger sends ------------------------------------------------------------------

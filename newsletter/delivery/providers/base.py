@@ -320,14 +320,33 @@ class Provider:
 
 
 def said(item: Mapping[str, Any], field: str) -> str | None:
-    """A provider's words in an event's ``field``, when they are text that can be kept."""
-    value = item.get(field)
-    return value if storable(value) else None
+    """A provider's words in an event's ``field``, as they can be kept (:func:`stored`)."""
+    return stored(item.get(field))
+
+
+# What stands for a NUL in a provider's text (U+FFFD, Unicode's replacement character).
+# PostgreSQL's text types refuse U+0000 where SQLite keeps it, and one such value failed
+# the whole post, at every retry. It is replaced rather than dropped: "ann\0@example.org"
+# made "ann@example.org" would bounce a reader the provider never named, an id or an
+# issue would become another's; a replaced value matches nothing of ours, and shows where
+# the character was.
+NUL_STANDS_FOR = "\ufffd"
+
+
+def stored(value: Any) -> str | None:
+    """A provider's text as either database keeps it: each NUL replaced (NUL_STANDS_FOR);
+    None for a value that is not a non-empty string, or that no encoding takes (JSON's
+    ``\ud800`` escapes make lone surrogates). Every webhook reads its events' text
+    through this, so what the database is given is the same on SQLite and PostgreSQL."""
+    if not storable(value):
+        return None
+    return value.replace("\x00", NUL_STANDS_FOR)
 
 
 def storable(value: Any) -> TypeGuard[str]:
-    """A non-empty string that can be stored: JSON's ``\\ud800`` escapes make strings
-    that no database encoding takes."""
+    """A non-empty string that can be encoded: JSON's ``\ud800`` escapes make strings
+    that no database encoding takes. (It may still hold a NUL: keep it through
+    :func:`stored`.)"""
     if not isinstance(value, str) or not value:
         return False
     try:

@@ -52,7 +52,6 @@ from newsletter.delivery.providers.base import (
     Unsigned,
     Webhook,
     said,
-    storable,
 )
 from newsletter.delivery.providers.sendgrid.settings import WEBHOOK_KEY, SendGridEnvironment
 from newsletter.errors import ConfigError
@@ -218,15 +217,16 @@ SUPPRESSIONS = {"bounced address": Detail.BOUNCED,
 
 
 def _event(item: dict[str, Any]) -> Event | None:
-    event_id, email, name = item.get("sg_event_id"), item.get("email"), item.get("event")
-    if not (storable(event_id) and storable(email) and storable(name)):
+    """One of SendGrid's events in our words, its text as it can be stored (``said``);
+    None for one without an id, an address or a kind, or of a kind we do not record."""
+    event_id, email, name = said(item, "sg_event_id"), said(item, "email"), said(item, "event")
+    if not (event_id and email and name):
         return None
     words = _ours(name, item)
     if words is None:
         return None
-    issue = item.get("issue")
     kind, detail, reason, url = words
-    return Event(event_id, kind, email, issue if storable(issue) else None,
+    return Event(event_id, kind, email, said(item, "issue"),
                  happened(item.get("timestamp")), detail, reason, url)
 
 

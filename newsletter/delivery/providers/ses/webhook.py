@@ -38,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import Environment
-from newsletter.delivery.providers.base import BadBody, Refused, Webhook, said, storable
+from newsletter.delivery.providers.base import (
+    BadBody,
+    Refused,
+    Webhook,
+    said,
+    storable,
+    stored,
+)
 from newsletter.delivery.providers.ses import sns
 from newsletter.delivery.providers.ses.settings import (
     SNS_CA_FILE,
@@ -197,6 +204,8 @@ def events(message_id: str, text: str) -> list[Event]:
     mail = record["mail"]
     issue = _issue(mail)
     happened = _time(part.get("timestamp")) or _time(mail.get("timestamp"))
+    # Signed, so SNS's; still text from outside, kept as any other (``stored``).
+    message_id = stored(message_id) or ""
     return [Event(f"sns:{message_id}:{address}", kind, address, issue, happened,
                   detail, reason, url)
             for address, (kind, detail, reason, url) in _ours(name, part, mail)]
@@ -209,20 +218,17 @@ def _ours(name: str, part: dict[str, Any], mail: dict[str, Any]) -> Iterator[tup
     """Each recipient of the record, with the event in our words."""
     if name == "Bounce":
         hard = part.get("bounceType") == "Permanent"
-        for entry in _entries(part.get("bouncedRecipients")):
+        for address, entry in _entries(part.get("bouncedRecipients")):
             reason = _bounce_reason(part, entry)
-            yield entry["emailAddress"], (Kind.BOUNCED, Detail.HARD if hard else Detail.SOFT,
-                                          reason, None)
+            yield address, (Kind.BOUNCED, Detail.HARD if hard else Detail.SOFT, reason, None)
     elif name == "DeliveryDelay":
-        for entry in _entries(part.get("delayedRecipients")):
+        for address, entry in _entries(part.get("delayedRecipients")):
             why = [said(part, "delayType"), said(entry, "diagnosticCode")
                    or said(entry, "status")]
-            yield entry["emailAddress"], (Kind.DEFERRED, None,
-                                          ": ".join(w for w in why if w) or None, None)
+            yield address, (Kind.DEFERRED, None, ": ".join(w for w in why if w) or None, None)
     elif name == "Complaint":
-        for entry in _entries(part.get("complainedRecipients")):
-            yield entry["emailAddress"], (Kind.COMPLAINED, None,
-                                          said(part, "complaintFeedbackType"), None)
+        for address, _entry in _entries(part.get("complainedRecipients")):
+            yield address, (Kind.COMPLAINED, None, said(part, "complaintFeedbackType"), None)
     elif name == "Delivery":
         for address in _addresses(part.get("recipients")) or _addresses(mail.get("destination")):
             yield address, (Kind.DELIVERED, None, None, None)
@@ -254,25 +260,26 @@ def _bounce_reason(part: dict[str, Any], entry: dict[str, Any]) -> str | None:
     return ": ".join(w for w in (kind, code) if w) or None
 
 
-def _entries(value: Any) -> list[dict[str, Any]]:
-    """The recipients of a list of objects, each with an address."""
+def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The recipients of a list of objects, each with an address: the address as it can
+    be stored, and its object."""
     if not isinstance(value, list):
         return []
-    return [entry for entry in value[:_MOST_RECIPIENTS]
-            if isinstance(entry, dict) and storable(entry.get("emailAddress"))]
+    return [(address, entry) for entry in value[:_MOST_RECIPIENTS]
+            if isinstance(entry, dict) and (address := said(entry, "emailAddress"))]
 
 
 def _addresses(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
-    return [address for address in value[:_MOST_RECIPIENTS] if storable(address)]
+    return [address for item in value[:_MOST_RECIPIENTS] if (address := stored(item))]
 
 
 def _issue(mail: dict[str, Any]) -> str | None:
     tags = mail.get("tags")
     values = tags.get("issue") if isinstance(tags, dict) else None
-    first = values[0] if isinstance(values, list) and values else None
-    return first if storable(first) and len(first) <= 40 else None
+    first = stored(values[0]) if isinstance(values, list) and values else None
+    return first if first and len(first) <= 40 else None
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -281,7 +288,9 @@ def _time(value: Any) -> dt.datetime | None:
         return None
     try:
         at = dt.datetime.fromisoformat(value)
-    except ValueError:
+        # A time at the calendar's edge, with a zone that moves it past (year 1 at
+        # +14:00), has no UTC time that Python can hold: unknown, as any time we cannot read.
+        return at.astimezone(dt.UTC) if at.tzinfo else None
+    except (ValueError, OverflowError):
         return None
-    return at.astimezone(dt.UTC) if at.tzinfo else None
 
