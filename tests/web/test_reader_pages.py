@@ -145,9 +145,12 @@ def test_an_exception_is_an_html_page_too(project_dir: Path, engine: Engine) -> 
 
     event.listen(app.state.service.engine, "before_cursor_execute", broken)
     with serving(app) as service:
-        answer = httpx.get(f"{service}/health")
+        answer = httpx.post(f"{service}/subscribe", data={"email": "kim@example.org"})
+        machine = httpx.get(f"{service}/health")
     assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/html")
     assert "Something went wrong on our side" in answer.text and "database" not in answer.text
+    # Where programs call (a load balancer's health check), a line of text instead.
+    assert machine.status_code == 500 and machine.text == "internal server error"
 
 
 def test_the_home_page_is_the_subscribe_page(service: str) -> None:
