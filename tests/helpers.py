@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -114,9 +115,29 @@ def asked_and_confirmed(engine: Engine, address: str, name: str | None = None): 
 
     signups.queue(engine, address, name=name, source="form test")
     signup = signups.claim(engine)
-    assert signup is not None
-    signups.mailed(engine, signup)
+    if signup is None:  # a running service's mailer took it first, and mails it
+        signup = _mailed_by_the_service(engine, address)
+    else:
+        signups.mailed(engine, signup)
     return signups.confirm(engine, signup)
+
+
+def _mailed_by_the_service(engine: Engine, address: str):  # type: ignore[no-untyped-def]
+    """The request for ``address`` once a service's mailer has mailed it (it claims the
+    queue every fraction of a second, and a loaded machine lets it win the race)."""
+    from sqlalchemy import select
+
+    from newsletter.store import signups
+
+    table = db.signups
+    for _ in range(200):
+        with engine.connect() as conn:
+            row = conn.execute(select(table).where(
+                table.c.email == address, table.c.state == "mailed")).first()
+        if row is not None:
+            return signups._signup(row)
+        time.sleep(0.05)
+    raise AssertionError(f"the request for {address} was neither claimed nor mailed")
 
 
 def asked_before_the_queue(engine: Engine, address: str,
