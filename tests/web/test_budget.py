@@ -4,10 +4,22 @@ trickling, filling and stalling strangers, in test_hostile.py."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from newsletter.web.budget import GRACE, Budget, Full
+
+T = TypeVar("T")
+
+
+def run(scene: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: the browser tests' session leaves an event
+    loop running on the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, scene).result()
 
 
 class Clock:
@@ -102,7 +114,7 @@ def test_a_full_budget_makes_room_by_cutting_short_the_oldest_stalled_reads() ->
         await second
         return oldest, newer, used
 
-    oldest, newer, used = asyncio.run(scene())
+    oldest, newer, used = run(scene())
     assert oldest == ["cut short"] and newer == ["finished"] and used == 70
 
 
@@ -125,7 +137,7 @@ def test_reads_within_their_grace_or_already_in_are_never_cut_short() -> None:
         await young
         return outcome
 
-    assert asyncio.run(scene()) == ["finished"]
+    assert run(scene()) == ["finished"]
 
 
 def test_a_read_cut_short_can_take_nothing_more() -> None:
@@ -145,4 +157,4 @@ def test_a_read_cut_short_can_take_nothing_more() -> None:
                 await asyncio.sleep(30)  # cut short: the deadline is now, not in a minute
         assert budget.used == 0
 
-    asyncio.run(scene())
+    run(scene())
