@@ -127,11 +127,23 @@ PROOFS = "proofs"  # where proofs go in a file-writing transport's folder, apart
 
 @dataclass(frozen=True)
 class Upcoming:
-    """One coming publishing day, for ``schedule``."""
+    """One coming publishing day, for ``schedule``. ``state`` is ``ready`` only when the
+    send would take the issue file as it is now; otherwise it says why not in a few words
+    (``MISSING``, ``NOT READY: 2 errors``, ``NOT READY: TODO left``, ``NOT READY: 3
+    warnings``), or how its send stands (``sent``, ``sending (unfinished)``,
+    ``cancelled``). ``problems`` are what stands in the way of a file NOT READY."""
 
     at: dt.datetime
     path: Path
-    state: str  # ready, MISSING, sent, sending (unfinished)
+    state: str
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+
+READY, MISSING = "ready", "MISSING"
 
 
 class Newsletter:
@@ -501,21 +513,41 @@ class Newsletter:
 
         return Ledger(self.engine, _day_text(day))
 
-    def upcoming(self, days: int = 14, now: dt.datetime | None = None) -> list[Upcoming]:
-        """The coming publishing days with their send times and the state of each issue."""
+    def upcoming(self, days: int = 14, now: dt.datetime | None = None, *,
+                 allow_warnings: bool = False) -> list[Upcoming]:
+        """The coming publishing days with their send times and the state of each issue:
+        ``ready`` is what :meth:`send` (with the same ``allow_warnings``) would take."""
         from newsletter.delivery import dates
 
-        out = []
-        for at in dates.upcoming(self.publication, now or dt.datetime.now(dt.UTC), days):
-            path = issue_files.path_for(self.project.issues_dir, at.date())
-            state = "ready" if path.is_file() else "MISSING"
-            ledger = self._ledger(at.date())
-            if ledger.exists():
-                state = "sent" if ledger.status().finished else "sending (unfinished)"
-            elif ledger.cancelled():
-                state = "cancelled"
-            out.append(Upcoming(at, path, state))
-        return out
+        moment = now or dt.datetime.now(dt.UTC)
+        return [self._upcoming(at, allow_warnings)
+                for at in dates.upcoming(self.publication, moment, days)]
+
+    def _upcoming(self, at: dt.datetime, allow_warnings: bool) -> Upcoming:
+        path = issue_files.path_for(self.project.issues_dir, at.date())
+        ledger = self._ledger(at.date())
+        if ledger.exists():
+            return Upcoming(at, path, "sent" if ledger.status().finished
+                            else "sending (unfinished)")
+        if ledger.cancelled():
+            return Upcoming(at, path, "cancelled")
+        if not path.is_file():
+            return Upcoming(at, path, MISSING)
+        problems = self.readiness(path, allow_warnings=allow_warnings)
+        return Upcoming(at, path, _not_ready(problems) if problems else READY,
+                        tuple(problems))
+
+    def readiness(self, ref: IssueRef, *, allow_warnings: bool = False) -> list[Problem]:
+        """What stands in the way of sending the issue as it is now (empty: nothing):
+        the send's own check of the file, so a file is ready exactly when the send would
+        take it. (It renders the email: the size and the law's links are read from it.
+        About 0.25 s for the first file, loading the renderer, and 10 ms for each other.)
+        IssueNotFound when there is no such file."""
+        try:
+            self._sendable(ref, ready=True, allow_warnings=allow_warnings)
+        except ProblemsFound as exc:  # NotReady, or a file that does not even parse
+            return list(exc.problems)
+        return []
 
     def cancel(self, day: str | dt.date, now: dt.datetime | None = None) -> dt.datetime:
         """Cancel a send scheduled with the provider before its time; return that time."""
@@ -708,6 +740,19 @@ def _date(day: str | dt.date) -> dt.date:
         return day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
     except ValueError:
         raise IssueNotFound(f"{day!r} is not a date like 2024-07-23") from None
+
+
+def _not_ready(problems: Sequence[Problem]) -> str:
+    """Why the send would refuse an issue, in a few words: its errors first, then a
+    draft's TODO (never sent, warnings allowed or not), then its warnings."""
+    from newsletter.email.lint import PLACEHOLDER_CODE  # loaded already: the file was linted
+
+    errors = len(errors_in(problems))
+    if errors:
+        return f"NOT READY: {errors} error{'' if errors == 1 else 's'}"
+    if any(p.code == PLACEHOLDER_CODE for p in problems):
+        return "NOT READY: TODO left"
+    return f"NOT READY: {len(problems)} warning{'' if len(problems) == 1 else 's'}"
 
 
 def _day_text(day: str | dt.date) -> str:

@@ -16,7 +16,7 @@ from jinja2 import PackageLoader, Template
 from newsletter import words
 from newsletter.api import Newsletter, Override
 from newsletter.cli import interrupts
-from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.cli.common import api, lean_premailer, parse_day, plural, print_problems
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.providers import registry
@@ -222,16 +222,25 @@ def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
 
 @click.command("schedule")
 @click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True)
+@click.option("--allow-warnings", is_flag=True,
+              help="Call an issue with warnings ready, as `send --allow-warnings` would take "
+                   "it (never a TODO).")
 @click.pass_context
-def schedule(ctx: click.Context, days: int) -> None:
-    """List the coming publishing days, their send times, and which have issue files.
+def schedule(ctx: click.Context, days: int, allow_warnings: bool) -> None:
+    """List the coming publishing days, their send times, and the state of each issue.
+
+    An issue is ready when `newsletter send` would take its file as it is now;
+    otherwise the state says why not (MISSING, NOT READY: 2 errors, NOT READY: TODO
+    left, NOT READY: 3 warnings; `newsletter check FILE` lists them), or how its send
+    stands (sent, sending (unfinished), cancelled).
 
     \b
     Examples:
       newsletter schedule
       newsletter schedule --days 30
     """
-    for day in api(ctx).upcoming(days):
+    lean_premailer()
+    for day in api(ctx).upcoming(days, allow_warnings=allow_warnings):
         click.echo(f"{day.at:%a %Y-%m-%d %H:%M %Z}  {day.state:22} {day.path}")
 
 
