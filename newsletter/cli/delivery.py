@@ -16,7 +16,14 @@ from jinja2 import PackageLoader, Template
 from newsletter import words
 from newsletter.api import Newsletter, Override
 from newsletter.cli import interrupts
-from newsletter.cli.common import api, lean_premailer, parse_day, plural, print_problems
+from newsletter.cli.common import (
+    api,
+    lean_premailer,
+    parse_day,
+    parse_issue,
+    plural,
+    print_problems,
+)
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.providers import registry
@@ -86,6 +93,9 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
          override_health: str | None) -> None:
     """Send an issue to every active subscriber, exactly once.
 
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next' (the next publishing day
+    whose send time is still to come); PATH an issue file.
+
     Safe to run again: what was sent is never sent twice, a run that died
     resumes where it stopped. Recipients whose request was in flight when a
     run died are reported as uncertain and resent only with --resend-uncertain.
@@ -106,9 +116,8 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
     newsletter = api(ctx)
     if due == bool(issue):
         raise click.UsageError("give either DATE|PATH or --due")
-    if issue in ("today", "tomorrow"):
-        issue = parse_day(issue, newsletter).isoformat()
-    target = issue or _due_issue(newsletter, dt.timedelta(hours=ahead))
+    target = parse_issue(issue, newsletter) if issue else \
+        _due_issue(newsletter, dt.timedelta(hours=ahead))
     if target is None:
         return
     if not newsletter.env.secret:
@@ -208,7 +217,7 @@ def _unfinished(report: SendReport) -> str:
             "are retried; uncertain ones only with --resend-uncertain)")
 
 
-def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
+def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> Path | None:
     """Today's issue when it is due (or within ``ahead`` of it), else None, saying why."""
     due = newsletter.due(ahead=ahead)
     if not due.publishing_day:
@@ -217,7 +226,7 @@ def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
     if not due.due:
         click.echo(f"the {due.day} issue is due at {due.at:%H:%M %Z}; nothing to send yet")
         return None
-    return str(due.require_file())
+    return due.require_file()
 
 
 @click.command("schedule")
@@ -337,10 +346,15 @@ def status(ctx: click.Context, date: str) -> None:
     """Show how the send of an issue stands.
 
     \b
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next'.
+
+    \b
     Examples:
       newsletter status 2024-07-23
+      newsletter status today
     """
     newsletter = api(ctx)
+    date = parse_day(date, newsletter).isoformat()
     state = newsletter.status(date)
     for old in newsletter.cancelled(date):
         when = f"{old.at:%Y-%m-%d %H:%M %Z}" if old.at else "?"
@@ -434,9 +448,13 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
 def cancel(ctx: click.Context, date: str) -> None:
     """Cancel a send scheduled with the provider (--at-send-time or --ahead) before it goes.
 
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next'.
+
     \b
     Examples:
       newsletter cancel 2024-07-23
     """
-    send_at = api(ctx).cancel(date)
+    newsletter = api(ctx)
+    date = parse_day(date, newsletter).isoformat()
+    send_at = newsletter.cancel(date)
     click.echo(f"cancelled the send of {date} scheduled for {send_at:%Y-%m-%d %H:%M %Z}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from newsletter.api import Newsletter
-from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.cli.common import api, parse_day, parse_issue, plural, print_problems
 from newsletter.errors import IssueNotFound
 
 
@@ -35,7 +35,7 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
       newsletter archive --through tomorrow
     """
     newsletter = api(ctx)
-    last = parse_day(through, newsletter) if through else None
+    last = parse_day(through, newsletter, "--through") if through else None
     archived = newsletter.archive(out_dir, today=last, include_future=include_future)
     print_problems(archived.left_out)
     pages = len(archived.files) - 2
@@ -75,7 +75,7 @@ def preview(ctx: click.Context, issue: str | None, host: str, port: int,
     from newsletter.site import preview as live  # only this command serves or drives a browser
 
     newsletter = api(ctx)
-    path = newsletter.resolve(issue) if issue else _newest(newsletter)
+    path = newsletter.resolve(parse_issue(issue, newsletter)) if issue else _newest(newsletter)
     source = live.Source(newsletter.project.config, path, newsletter.env)
     if shots:
         for written in live.screenshots(source, shots, newsletter.env.chromium):
