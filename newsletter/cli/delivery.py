@@ -277,9 +277,15 @@ def _send_words(locale: str) -> Template:
                            locale).get_template("send.txt.j2")
 
 
+# A dry run's ledger figures are those the send would leave, not the ledger's now (a send
+# not begun has no ledger yet): said so, so nobody reads "6 sent" as done. Its line is the
+# send's with this head instead of "ledger: ", so the two still compare.
+WOULD_LEAVE = "the send would leave the ledger at: "
+
+
 def _print_plan(plan: Plan, say: Say) -> None:
-    """A dry run's answer: the send's, marked so (its warnings and ledger line as the send
-    would print them after)."""
+    """A dry run's answer: the send's, marked so (its warnings, and the ledger line as the
+    send would leave it, said so)."""
     report, n = plan.report, say.number
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -293,7 +299,8 @@ def _print_plan(plan: Plan, say: Say) -> None:
         at, per_reader = plan.timing
         click.echo(say("dry_run_local" if per_reader else "dry_run_at",
                        at=f"{at.astimezone(say.zone):%Y-%m-%d %H:%M %Z}"))
-    _print_after(report, say)
+    # Already sent: the send would change nothing, so the figures are the ledger's now.
+    _print_after(report, say, "ledger: " if report.already_done else WOULD_LEAVE)
 
 
 def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
@@ -311,11 +318,11 @@ def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
         click.echo(say("files", folder=outbox / report.issue))
 
 
-def _print_after(report: SendReport, say: Say) -> None:
-    """What the send says after its first line (a dry run too): the ledger, warnings,
-    notes and errors."""
+def _print_after(report: SendReport, say: Say, ledger: str = "ledger: ") -> None:
+    """What the send says after its first line (a dry run too): the ledger, after a head
+    that says whose figures they are, then warnings, notes and errors."""
     counts = report.counts
-    click.echo("ledger: " + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
+    click.echo(ledger + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
     if report.recovered_uncertain:
         click.echo(f"warning: {report.recovered_uncertain:,} recipients were in flight when an "
                    "earlier run died", err=True)
