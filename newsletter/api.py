@@ -287,8 +287,9 @@ class Newsletter:
 
     def archive(self, out: str | Path = "site", *, today: dt.date | None = None,
                 include_future: bool = False) -> Archived:
-        """Write the web archive (pages, index.html, feed.xml): the files written, and the
-        problems of any issue left out (a broken file keeps only itself out)."""
+        """Write the web archive (pages, index.html, feed.xml) of the issues the send would
+        take (warnings allowed): the files written, the problems of any file left out as
+        broken (it keeps only itself out), and the drafts left out for a TODO."""
         from newsletter.site import archive
 
         return archive.build(self.project, Path(out), today or self.today(),

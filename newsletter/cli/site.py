@@ -28,6 +28,10 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
     between pages are relative, so the folder can be served from any path
     (GitHub Pages included; see .github/workflows/pages.yml).
 
+    An issue the send would refuse is left out: a file with errors (listed; exit
+    status 1, the rest is written) or a draft with a TODO left in it (one line
+    each; exit status 0, as a draft is no fault). Warnings do not keep an issue out.
+
     \b
     Examples:
       newsletter archive
@@ -38,6 +42,9 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
     last = parse_day(through, newsletter, "--through") if through else None
     archived = newsletter.archive(out_dir, today=last, include_future=include_future)
     print_problems(archived.left_out)
+    for draft in archived.drafts:  # unfinished, not broken: said, and no failure
+        click.echo(f"left out {draft.path}: a draft, {plural(draft.todos, 'TODO')} left "
+                   "(published once there are none, as it is sent)")
     pages = len(archived.files) - 2
     click.echo(f"wrote {plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
     if archived.left_out:
