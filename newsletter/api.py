@@ -64,7 +64,9 @@ if TYPE_CHECKING:
     from newsletter.store.ledger import Cancelled, Ledger, Status
     from newsletter.store.subscribers import ImportReport, Subscriber
 
-IssueRef = str | dt.date | Path  # a date, "2024-07-23", or the path of an issue file
+# A date, "2024-07-23", "today", "tomorrow" or "next" (Newsletter.issue_ref), or the path
+# of an issue file.
+IssueRef = str | dt.date | Path
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,23 @@ PROOFS = "proofs"  # where proofs go in a file-writing transport's folder, apart
 
 @dataclass(frozen=True)
 class Upcoming:
-    """One coming publishing day, for ``schedule``."""
+    """One coming publishing day, for ``schedule``. ``state`` is ``ready`` only when the
+    send would take the issue file as it is now; otherwise it says why not in a few words
+    (``MISSING``, ``NOT READY: 2 errors``, ``NOT READY: TODO left``, ``NOT READY: 3
+    warnings``), or how its send stands (``sent``, ``sending (unfinished)``,
+    ``cancelled``). ``problems`` are what stands in the way of a file NOT READY."""
 
     at: dt.datetime
     path: Path
-    state: str  # ready, MISSING, sent, sending (unfinished)
+    state: str
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY
+
+
+READY, MISSING = "ready", "MISSING"
 
 
 class Newsletter:
@@ -163,23 +177,52 @@ class Newsletter:
         return self.project.issue_files()
 
     def resolve(self, ref: IssueRef) -> Path:
-        """The issue file for a date or a path; IssueNotFound if there is none."""
+        """The issue file for a date or a path (read as :meth:`issue_ref` reads them);
+        IssueNotFound if there is none."""
+        return self.project.resolve(self.issue_ref(ref))
+
+    def issue_ref(self, ref: IssueRef) -> dt.date | Path:
+        """An issue as every command reads one: a day (as :meth:`day` reads it) or the
+        path of an issue file (one that exists, or text written as a path: with a folder
+        in it, or ending in .yaml or .yml). NotADate for text that is neither, such as
+        ``2024-13-01`` or ``tomorow``."""
+        if isinstance(ref, dt.date | Path):
+            return ref
+        if ref in issue_files.DAY_WORDS:
+            return self.day(ref)
+        return issue_files.read_ref(ref)
+
+    def day(self, ref: str | dt.date) -> dt.date:
+        """A day as every command reads one: ``YYYY-MM-DD``, ``today`` or ``tomorrow`` (in
+        the publication's timezone), or ``next`` (the next publishing day whose send time
+        has not come). NotADate otherwise, an impossible date too."""
         if isinstance(ref, dt.date):
-            ref = ref.isoformat()
-        return self.project.resolve(str(ref))
+            return ref
+        if ref == "next":
+            return self.next_day()
+        if ref in issue_files.DAY_WORDS:
+            return self.today() + dt.timedelta(days=issue_files.DAY_WORDS.index(ref))
+        return issue_files.read_day(ref)
+
+    def _issue_path(self, ref: IssueRef) -> Path:
+        """Where the issue's file is, or would be (not looked for)."""
+        found = self.issue_ref(ref)
+        return found if isinstance(found, Path) else \
+            issue_files.path_for(self.project.issues_dir, found)
 
     def render(self, ref: IssueRef) -> Rendered:
         """Parse, render and lint one issue; ProblemsFound if the file is invalid."""
         return self.project.render(self.resolve(ref))
 
-    def check(self, paths: Sequence[Path] | None = None, *,
+    def check(self, paths: Sequence[IssueRef] | None = None, *,
               link_timeout: float | None = None, allow_private: bool = False) -> CheckResult:
-        """Every error and warning in ``paths`` (folders are searched; default: every
-        issue file) and in the transports' settings. With ``link_timeout``, every link
-        of a valid file is fetched too."""
+        """Every error and warning in ``paths`` (issue files, folders, which are searched,
+        or days, whose issue files are checked; default: every issue file) and in the
+        transports' settings. With ``link_timeout``, every link of a valid file is
+        fetched too."""
         from newsletter.delivery.providers.registry import options_problems
 
-        files = _expand(paths) if paths else self.issue_files()
+        files = _expand([self._issue_path(p) for p in paths]) if paths else self.issue_files()
         if not files:
             raise IssueNotFound(f"no issue files in {self.project.issues_dir}")
         findings = options_problems(self.publication)
@@ -244,8 +287,9 @@ class Newsletter:
 
     def archive(self, out: str | Path = "site", *, today: dt.date | None = None,
                 include_future: bool = False) -> Archived:
-        """Write the web archive (pages, index.html, feed.xml): the files written, and the
-        problems of any issue left out (a broken file keeps only itself out)."""
+        """Write the web archive (pages, index.html, feed.xml) of the issues the send would
+        take (warnings allowed): the files written, the problems of any file left out as
+        broken (it keeps only itself out), and the drafts left out for a TODO."""
         from newsletter.site import archive
 
         return archive.build(self.project, Path(out), today or self.today(),
@@ -315,10 +359,7 @@ class Newsletter:
         from newsletter.insight.issues import figures
         from newsletter.store import figures as counts
 
-        try:
-            date = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
-        except ValueError:
-            raise IssueNotFound(f"{day!r} is not a date like 2024-07-23") from None
+        date = self.day(day)
         key = date.isoformat()
         if key not in counts.sent_issues(self.engine, since=date, until=date):
             raise IssueNotFound(f"{key} has not been sent")
@@ -469,7 +510,7 @@ class Newsletter:
         were cancelled); IssueNotFound if it was never sent."""
         ledger = self._ledger(day)
         if not ledger.exists() and not ledger.cancelled():
-            raise IssueNotFound(f"{_day_text(day)} has not been sent")
+            raise IssueNotFound(f"{ledger.issue} has not been sent")
         return ledger.status()
 
     def events(self, day: str | dt.date) -> dict[str, int]:
@@ -479,14 +520,14 @@ class Newsletter:
         `newsletter serve` records them."""
         from newsletter.store import events
 
-        return events.counts(self.engine, _day_text(day))
+        return events.counts(self.engine, self.day(day).isoformat())
 
     def event_details(self, day: str | dt.date) -> dict[str, dict[str, int]]:
         """The counts of :meth:`events`, each split by detail ('' where there is none):
         bounced hard or soft, opened by a person or a machine, dropped by suppression."""
         from newsletter.store import events
 
-        return events.breakdown(self.engine, _day_text(day))
+        return events.breakdown(self.engine, self.day(day).isoformat())
 
     def cancelled(self, day: str | dt.date) -> list[Cancelled]:
         """The issue's cancelled sends, oldest first (kept as history)."""
@@ -499,23 +540,43 @@ class Newsletter:
     def _ledger(self, day: str | dt.date) -> Ledger:
         from newsletter.store.ledger import Ledger
 
-        return Ledger(self.engine, _day_text(day))
+        return Ledger(self.engine, self.day(day).isoformat())
 
-    def upcoming(self, days: int = 14, now: dt.datetime | None = None) -> list[Upcoming]:
-        """The coming publishing days with their send times and the state of each issue."""
+    def upcoming(self, days: int = 14, now: dt.datetime | None = None, *,
+                 allow_warnings: bool = False) -> list[Upcoming]:
+        """The coming publishing days with their send times and the state of each issue:
+        ``ready`` is what :meth:`send` (with the same ``allow_warnings``) would take."""
         from newsletter.delivery import dates
 
-        out = []
-        for at in dates.upcoming(self.publication, now or dt.datetime.now(dt.UTC), days):
-            path = issue_files.path_for(self.project.issues_dir, at.date())
-            state = "ready" if path.is_file() else "MISSING"
-            ledger = self._ledger(at.date())
-            if ledger.exists():
-                state = "sent" if ledger.status().finished else "sending (unfinished)"
-            elif ledger.cancelled():
-                state = "cancelled"
-            out.append(Upcoming(at, path, state))
-        return out
+        moment = now or dt.datetime.now(dt.UTC)
+        return [self._upcoming(at, allow_warnings)
+                for at in dates.upcoming(self.publication, moment, days)]
+
+    def _upcoming(self, at: dt.datetime, allow_warnings: bool) -> Upcoming:
+        path = issue_files.path_for(self.project.issues_dir, at.date())
+        ledger = self._ledger(at.date())
+        if ledger.exists():
+            return Upcoming(at, path, "sent" if ledger.status().finished
+                            else "sending (unfinished)")
+        if ledger.cancelled():
+            return Upcoming(at, path, "cancelled")
+        if not path.is_file():
+            return Upcoming(at, path, MISSING)
+        problems = self.readiness(path, allow_warnings=allow_warnings)
+        return Upcoming(at, path, _not_ready(problems) if problems else READY,
+                        tuple(problems))
+
+    def readiness(self, ref: IssueRef, *, allow_warnings: bool = False) -> list[Problem]:
+        """What stands in the way of sending the issue as it is now (empty: nothing):
+        the send's own check of the file, so a file is ready exactly when the send would
+        take it. (It renders the email: the size and the law's links are read from it.
+        About 0.25 s for the first file, loading the renderer, and 10 ms for each other.)
+        IssueNotFound when there is no such file."""
+        try:
+            self._sendable(ref, ready=True, allow_warnings=allow_warnings)
+        except ProblemsFound as exc:  # NotReady, or a file that does not even parse
+            return list(exc.problems)
+        return []
 
     def cancel(self, day: str | dt.date, now: dt.datetime | None = None) -> dt.datetime:
         """Cancel a send scheduled with the provider before its time; return that time."""
@@ -524,15 +585,15 @@ class Newsletter:
         ledger = self._ledger(day)
         batch_id, send_at = ledger.scheduled() if ledger.exists() else (None, None)
         if batch_id is None or send_at is None:
-            raise DeliveryError(f"{_day_text(day)} has no send scheduled with the provider")
+            raise DeliveryError(f"{ledger.issue} has no send scheduled with the provider")
         if send_at <= (now or dt.datetime.now(dt.UTC)):
-            raise DeliveryError(f"{_day_text(day)} was due at {send_at:%Y-%m-%d %H:%M %Z}; "
+            raise DeliveryError(f"{ledger.issue} was due at {send_at:%Y-%m-%d %H:%M %Z}; "
                                 "too late to cancel")
         from newsletter.delivery.providers import registry
 
         name = ledger.status().transport
         if not name:
-            raise DeliveryError(f"{_day_text(day)}: the ledger does not say which provider "
+            raise DeliveryError(f"{ledger.issue}: the ledger does not say which provider "
                                 "scheduled it")
         transport = self.transport(name)
         scheduler = registry.scheduler(transport)
@@ -565,7 +626,7 @@ class Newsletter:
         from newsletter.delivery.providers import registry
 
         now = now or dt.datetime.now(dt.UTC)
-        date = None if day is None else _date(day)
+        date = None if day is None else self.day(day)
         sources = registry.stats_sources(self.publication, self.env,
                                          outbox=self.project.outbox_dir)
         issues = statistics.issues_to_sync(self.engine, date, days, self.today())
@@ -703,12 +764,15 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _date(day: str | dt.date) -> dt.date:
-    try:
-        return day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
-    except ValueError:
-        raise IssueNotFound(f"{day!r} is not a date like 2024-07-23") from None
+def _not_ready(problems: Sequence[Problem]) -> str:
+    """Why the send would refuse an issue, in a few words: its errors first, then a
+    draft's TODO (never sent, warnings allowed or not), then its warnings."""
+    from newsletter.email.lint import PLACEHOLDER_CODE  # loaded already: the file was linted
 
+    errors = len(errors_in(problems))
+    if errors:
+        return f"NOT READY: {errors} error{'' if errors == 1 else 's'}"
+    if any(p.code == PLACEHOLDER_CODE for p in problems):
+        return "NOT READY: TODO left"
+    return f"NOT READY: {len(problems)} warning{'' if len(problems) == 1 else 's'}"
 
-def _day_text(day: str | dt.date) -> str:
-    return day.isoformat() if isinstance(day, dt.date) else day

@@ -7,6 +7,8 @@
     ├── NaiveDatetime          a datetime without its timezone handed to the store (a bug
     │                          in the caller: the store keeps UTC and will not guess)
     ├── IssueNotFound          no issue file for the date or path asked for
+    │   └── NotADate           text meant as a day that is none (2024-13-01, 'tomorow'):
+    │                          a usage error at the command line (exit status 2)
     ├── OutputError            a file we were asked to write could not be written
     ├── FetchError             a page we were asked to read could not be read: no answer
     │                          in time, an error status, an internal address, not a page
@@ -30,7 +32,8 @@
         └── SendPaused         too many errors in one run, or stopped by a signal;
                                running again resumes (carries the run's report)
 
-The CLI turns each of these into one line (or one line per Problem) and exit code 1.
+The CLI turns each of these into one line (or one line per Problem) and exit code 1
+(NotADate: 2, as for any other bad argument).
 Configuration errors stay apart from anything retryable so retry logic added later can
 never swallow a bad setting.
 """
@@ -101,6 +104,12 @@ class NaiveDatetime(NewsletterError):
 
 class IssueNotFound(NewsletterError):
     pass
+
+
+class NotADate(IssueNotFound):
+    """Text given for an issue's day that names no day: an impossible date, or a word
+    that is neither a day's nor a path. Under IssueNotFound, which is what callers that
+    asked for an issue by a bad date were given before."""
 
 
 class OutputError(NewsletterError):

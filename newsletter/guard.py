@@ -34,6 +34,10 @@ class InternalAddress(httpx.TransportError):
     pass
 
 
+class CannotResolve(httpx.ConnectError):
+    """A host name DNS does not know (its message says so in full)."""
+
+
 class PublicOnly(httpx.AsyncHTTPTransport):
     """Refuses a request (the first, or any redirect) whose host resolves to an address
     inside a network, unless its ``host:port`` is one of ``stand_ins``."""
@@ -54,12 +58,38 @@ async def _refuse_internal(host: str, port: int) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port,
                                                              type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise httpx.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+        raise CannotResolve(f"cannot resolve {host}: {exc.strerror}") from None
     for *_, address in infos:
         ip = ipaddress.ip_address(address[0])
         if not ip.is_global or ip.is_multicast:
-            raise InternalAddress(f"{host} is an internal address ({ip}); links must "
-                                  "lead to the public web")
+            # A name says which address it led to; an address is said once.
+            where = host if host == str(ip) else f"{host} ({ip})"
+            raise InternalAddress(f"{where} is an internal address; links must lead to the "
+                                  "public web")
+
+
+# What a failed request met, in a reader's words, most specific first: the message of
+# httpx's error follows, never its class name (an editor reads these, not a programmer).
+_FAILURES: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "no connection in time"),
+    (httpx.ConnectError, "cannot connect"),
+    (httpx.TimeoutException, "no answer in time"),
+    (httpx.RemoteProtocolError, "the server's answer is not HTTP"),
+    (httpx.UnsupportedProtocol, "not an http(s) address"),
+    (httpx.ProxyError, "the proxy refused"),
+    (httpx.DecodingError, "the answer could not be decoded"),
+    (httpx.NetworkError, "the connection failed"),
+)
+
+
+def failure(exc: httpx.HTTPError) -> str:
+    """Why a request failed, in words: "cannot connect: [Errno 111] Connection refused"."""
+    if isinstance(exc, InternalAddress | CannotResolve):  # ours: their words are whole
+        return str(exc)
+    what = next((words for kind, words in _FAILURES if isinstance(exc, kind)),
+                "the request failed")
+    detail = str(exc).strip()
+    return f"{what}: {detail}" if detail and detail != what else what
 
 
 def client(timeout: float, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:

@@ -144,8 +144,8 @@ class Project:
         2024-07-23.yml): which would be sent is a guess no tool should make."""
         return _seconds(self.issue_files())
 
-    def resolve(self, date_or_path: str) -> Path:
-        path = issue.resolve(self.issues_dir, date_or_path)
+    def resolve(self, ref: str | dt.date | Path) -> Path:
+        path = issue.resolve(self.issues_dir, ref)
         if path.parent.resolve() == self.issues_dir.resolve():
             # Only this date's two spellings: listing the folder would cost a command on
             # one issue time in proportion to the years of issues beside it.

@@ -346,3 +346,82 @@ def test_a_broken_link_or_anchor_is_named(tmp_path: Path) -> None:
                         "docs/a.md:6: #gone: no heading #gone in docs/a.md",
                         "docs/a.md:7: ../../x.md: no such file",
                         "docs/a.md:12: #not-a-heading: no heading #not-a-heading in docs/a.md"]
+
+
+# commands.md's table against each command's own options: the table once listed
+# `--transport auto|sendgrid|smtp|outbox` after `ses` had joined the choices.
+CELL = re.compile(r"(?<!\\)\|")
+CHOICES = re.compile(r"(--[\w-]+)[ =]((?:[\w-]+\\\|)+[\w-]+)")
+
+
+def table_rows(path: Path = REPO / "docs" / "commands.md") -> list[tuple[int, str, str]]:
+    """Each row of the commands table: its line, its first cell and its second."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("| `newsletter"):
+            first, second = CELL.split(line)[1:3]
+            rows.append((number, first, second))
+    return rows
+
+
+def row_commands(cell: str) -> list[click.Command]:
+    """The commands a row's first cell names: `newsletter GROUP SUB ...`, then siblings
+    named alone (`list [--status S]`, `count`)."""
+    found: list[click.Command] = []
+    group: click.Group = main
+    for span in INLINE.findall(cell):
+        words = span.replace("\\|", "|").split()
+        command: click.Command = main
+        if words[0] == "newsletter":
+            words = words[1:]
+        else:
+            command = group
+        for word in words:
+            if not isinstance(command, click.Group):
+                break
+            sub = command.get_command(click.Context(command), word)
+            if sub is None:
+                break
+            group, command = command, sub
+        found.append(command)
+    return found
+
+
+def drift(rows: list[tuple[int, str, str]]) -> list[str]:
+    """What the table leaves out of a command's options, or gives as choices that are
+    not the option's."""
+    named: dict[str, tuple[click.Command, set[str]]] = {}
+    problems = []
+    for number, first, second in rows:
+        commands = row_commands(first)
+        options = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", first + second))
+        for command in commands:
+            named.setdefault(command.name or "", (command, set()))[1].update(options)
+        for option, listed in CHOICES.findall(first + second):
+            choices = [set(p.type.choices) for c in commands for p in c.params
+                       if option in getattr(p, "opts", ()) and isinstance(p.type, click.Choice)]
+            if choices and set(listed.split("\\|")) not in choices:
+                problems.append(f"docs/commands.md:{number}: {option} {listed} is not "
+                                f"{' or '.join('|'.join(sorted(c)) for c in choices)}")
+    for name, (command, options) in sorted(named.items()):
+        real = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
+        problems += [f"docs/commands.md: {name} has {o}, which its row does not give"
+                     for o in sorted(real - options)]
+    return problems
+
+
+def test_the_commands_table_gives_every_option_and_its_choices() -> None:
+    rows = table_rows()
+    assert len(rows) > 20
+    assert {c.name for _, first, _ in rows for c in row_commands(first)} >= \
+        {"send", "check", "build", "schedule", "export", "list", "count", "health"}
+    assert drift(rows) == []
+
+
+def test_the_table_check_finds_a_missing_choice_and_option(tmp_path: Path) -> None:
+    table = tmp_path / "commands.md"
+    table.write_text("| `newsletter send DATE` | `--transport auto\\|sendgrid\\|smtp\\|outbox` |\n")
+    problems = drift(table_rows(table))
+    assert problems[0] == ("docs/commands.md:1: --transport auto\\|sendgrid\\|smtp\\|outbox is "
+                           "not auto|outbox|sendgrid|ses|smtp")
+    assert "docs/commands.md: send has --dry-run, which its row does not give" in problems

@@ -2,8 +2,9 @@
 
 Each command builds a :class:`newsletter.api.Newsletter`, calls one method and prints what
 happened. Library errors become ``Error: ...`` lines and exit code 1 here and nowhere
-else. Commands live in one module per group and are imported only when one runs, so
-``check`` and ``build`` never pay for the database or the providers' packages.
+else (a day that is none, NotADate, is a bad argument: exit code 2). Commands live in one
+module per group and are imported only when one runs, so ``check`` and ``build`` never pay
+for the database or the providers' packages.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from newsletter.config import CONFIG_ENV
-from newsletter.errors import NewsletterError, ProblemsFound
+from newsletter.errors import NewsletterError, NotADate, ProblemsFound
 from newsletter.version import __version__
 
 # Command name -> the module under newsletter.cli and the attribute there.
@@ -66,6 +67,8 @@ class _Group(click.Group):
         except ProblemsFound as exc:
             print_problems(exc.problems)
             raise click.ClickException(count(exc.problems)) from None
+        except NotADate as exc:  # a command reads its own first (common.parse_issue)
+            raise click.BadParameter(str(exc)) from None
         except NewsletterError as exc:
             raise click.ClickException(str(exc)) from None
         except Exception as exc:

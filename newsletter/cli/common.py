@@ -7,11 +7,12 @@ import importlib
 import sys
 import types
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from newsletter.api import Newsletter
-from newsletter.errors import Problem, errors_in
+from newsletter.errors import NotADate, Problem, errors_in
 
 
 def lean_premailer() -> None:
@@ -38,20 +39,23 @@ def api(ctx: click.Context) -> Newsletter:
     return Newsletter(ctx.find_root().obj)
 
 
-def parse_day(text: str, newsletter: Newsletter) -> dt.date:
+def parse_day(text: str, newsletter: Newsletter, hint: str = "DATE") -> dt.date:
     """YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone), or 'next' (the
-    next publishing day whose send time has not come)."""
-    if text == "next":
-        return newsletter.next_day()
-    today = newsletter.today()
-    named = {"today": today, "tomorrow": today + dt.timedelta(days=1)}
-    if text in named:
-        return named[text]
+    next publishing day whose send time has not come): :meth:`Newsletter.day`, with a
+    bad one a usage error (exit status 2) naming the argument, ``hint``."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date like 2024-07-24",
-                                 param_hint="DATE") from None
+        return newsletter.day(text)
+    except NotADate as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def parse_issue(text: str, newsletter: Newsletter, hint: str = "DATE|PATH") -> dt.date | Path:
+    """A day as :func:`parse_day` reads it, or the path of an issue file: the one reading
+    of every command that takes an issue (:meth:`Newsletter.issue_ref`)."""
+    try:
+        return newsletter.issue_ref(text)
+    except NotADate as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def print_problems(problems: Sequence[Problem]) -> None:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.cli.common import api, lean_premailer, parse_day, plural, print_problems
+from newsletter.cli.common import (
+    api,
+    lean_premailer,
+    parse_day,
+    parse_issue,
+    plural,
+    print_problems,
+)
 from newsletter.errors import NotReady, errors_in
 
 if TYPE_CHECKING:
@@ -17,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("issues", nargs=-1, metavar="[DATE|PATH]...")
 @click.option("--strict", is_flag=True, help="Fail on warnings too (what CI runs).")
 @click.option("--check-links", is_flag=True,
               help="Also fetch every link (concurrently) and report those that fail.")
@@ -26,9 +33,12 @@ if TYPE_CHECKING:
 @click.option("--allow-private", is_flag=True,
               help="Also fetch links to loopback, private and link-local addresses.")
 @click.pass_context
-def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: bool,
+def check(ctx: click.Context, issues: Sequence[str], strict: bool, check_links: bool,
           link_timeout: float, allow_private: bool) -> None:
     """Validate and lint issue files (default: every file in issues/, and welcome.yaml).
+
+    Each DATE (YYYY-MM-DD, today, tomorrow, next) stands for its file in issues/;
+    a PATH may be a file or a folder of them.
 
     Prints each finding as FILE:LINE:COL: field: message, then a count.
     Exits 1 on any error, or on any warning with --strict.
@@ -38,10 +48,13 @@ def check(ctx: click.Context, paths: Sequence[Path], strict: bool, check_links: 
       newsletter check
       newsletter check --strict issues/2024-07-23.yaml
       newsletter check --check-links issues/2024-07-23.yaml
+      newsletter check --strict tomorrow
     """
     lean_premailer()
-    result = api(ctx).check(paths, link_timeout=link_timeout if check_links else None,
-                            allow_private=allow_private)
+    newsletter = api(ctx)
+    paths = [parse_issue(text, newsletter) for text in issues]
+    result = newsletter.check(paths, link_timeout=link_timeout if check_links else None,
+                              allow_private=allow_private)
     print_problems(result.findings)
     errors, warnings = result.errors, result.warnings
     click.echo(f"Checked {plural(len(result.files), 'file')}: {plural(len(errors), 'error')}, "
@@ -69,11 +82,14 @@ def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | 
     \b
     Examples:
       newsletter build 2024-07-23
+      newsletter build tomorrow
       newsletter build issues/2024-07-23.yaml --out /tmp/preview
     """
+    newsletter = api(ctx)
+    ref = parse_issue(issue, newsletter)
     try:
         lean_premailer()
-        built = api(ctx).build(issue, out_dir)
+        built = newsletter.build(ref, out_dir)
     except NotReady as exc:
         print_problems(exc.problems)
         raise click.ClickException(f"not built: {plural(len(errors_in(exc.problems)), 'error')}"
@@ -94,7 +110,8 @@ def build(ctx: click.Context, issue: str, out_dir: Path | None, summary: Path | 
 def new(ctx: click.Context, date: str) -> None:
     """Start a new issue file from a template that already validates.
 
-    DATE is YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone).
+    DATE is YYYY-MM-DD, 'today' or 'tomorrow' (in the publication's timezone), or
+    'next' (the next publishing day whose send time is still to come).
     An existing file is never overwritten.
 
     \b
@@ -109,7 +126,7 @@ def new(ctx: click.Context, date: str) -> None:
 
 @click.command()
 @click.argument("urls", nargs=-1, metavar="URL...")
-@click.option("--date", "date", default="tomorrow", show_default=True,
+@click.option("--date", "date", default="tomorrow", show_default=True, metavar="DATE",
               help="The issue: YYYY-MM-DD, 'today', 'tomorrow' or 'next' (the next "
                    "publishing day whose send time is still to come).")
 @click.option("--lead", is_flag=True, help="Make the story the lead (with its image).")
@@ -139,7 +156,7 @@ def add(ctx: click.Context, urls: Sequence[str], date: str, lead: bool, section:
         raise click.UsageError("no URL given (as arguments or on standard input)")
     if lead and len(links) > 1:
         raise click.UsageError("--lead takes one URL: an issue has one lead")
-    result = newsletter.add(links, day=parse_day(date, newsletter), lead=lead,
+    result = newsletter.add(links, day=parse_day(date, newsletter, "--date"), lead=lead,
                             section=section, dry_run=dry_run)
     _report_added(result, dry_run)
 

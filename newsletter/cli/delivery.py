@@ -16,7 +16,14 @@ from jinja2 import PackageLoader, Template
 from newsletter import words
 from newsletter.api import Newsletter, Override
 from newsletter.cli import interrupts
-from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.cli.common import (
+    api,
+    lean_premailer,
+    parse_day,
+    parse_issue,
+    plural,
+    print_problems,
+)
 from newsletter.config import SECRET_ENV
 from newsletter.delivery import progress
 from newsletter.delivery.providers import registry
@@ -86,6 +93,9 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
          override_health: str | None) -> None:
     """Send an issue to every active subscriber, exactly once.
 
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next' (the next publishing day
+    whose send time is still to come); PATH an issue file.
+
     Safe to run again: what was sent is never sent twice, a run that died
     resumes where it stopped. Recipients whose request was in flight when a
     run died are reported as uncertain and resent only with --resend-uncertain.
@@ -106,9 +116,8 @@ def send(ctx: click.Context, issue: str | None, due: bool, ahead: float, local_t
     newsletter = api(ctx)
     if due == bool(issue):
         raise click.UsageError("give either DATE|PATH or --due")
-    if issue in ("today", "tomorrow"):
-        issue = parse_day(issue, newsletter).isoformat()
-    target = issue or _due_issue(newsletter, dt.timedelta(hours=ahead))
+    target = parse_issue(issue, newsletter) if issue else \
+        _due_issue(newsletter, dt.timedelta(hours=ahead))
     if target is None:
         return
     if not newsletter.env.secret:
@@ -208,7 +217,7 @@ def _unfinished(report: SendReport) -> str:
             "are retried; uncertain ones only with --resend-uncertain)")
 
 
-def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
+def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> Path | None:
     """Today's issue when it is due (or within ``ahead`` of it), else None, saying why."""
     due = newsletter.due(ahead=ahead)
     if not due.publishing_day:
@@ -217,21 +226,30 @@ def _due_issue(newsletter: Newsletter, ahead: dt.timedelta) -> str | None:
     if not due.due:
         click.echo(f"the {due.day} issue is due at {due.at:%H:%M %Z}; nothing to send yet")
         return None
-    return str(due.require_file())
+    return due.require_file()
 
 
 @click.command("schedule")
 @click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True)
+@click.option("--allow-warnings", is_flag=True,
+              help="Call an issue with warnings ready, as `send --allow-warnings` would take "
+                   "it (never a TODO).")
 @click.pass_context
-def schedule(ctx: click.Context, days: int) -> None:
-    """List the coming publishing days, their send times, and which have issue files.
+def schedule(ctx: click.Context, days: int, allow_warnings: bool) -> None:
+    """List the coming publishing days, their send times, and the state of each issue.
+
+    An issue is ready when `newsletter send` would take its file as it is now;
+    otherwise the state says why not (MISSING, NOT READY: 2 errors, NOT READY: TODO
+    left, NOT READY: 3 warnings; `newsletter check FILE` lists them), or how its send
+    stands (sent, sending (unfinished), cancelled).
 
     \b
     Examples:
       newsletter schedule
       newsletter schedule --days 30
     """
-    for day in api(ctx).upcoming(days):
+    lean_premailer()
+    for day in api(ctx).upcoming(days, allow_warnings=allow_warnings):
         click.echo(f"{day.at:%a %Y-%m-%d %H:%M %Z}  {day.state:22} {day.path}")
 
 
@@ -259,9 +277,15 @@ def _send_words(locale: str) -> Template:
                            locale).get_template("send.txt.j2")
 
 
+# A dry run's ledger figures are those the send would leave, not the ledger's now (a send
+# not begun has no ledger yet): said so, so nobody reads "6 sent" as done. Its line is the
+# send's with this head instead of "ledger: ", so the two still compare.
+WOULD_LEAVE = "the send would leave the ledger at: "
+
+
 def _print_plan(plan: Plan, say: Say) -> None:
-    """A dry run's answer: the send's, marked so (its warnings and ledger line as the send
-    would print them after)."""
+    """A dry run's answer: the send's, marked so (its warnings, and the ledger line as the
+    send would leave it, said so)."""
     report, n = plan.report, say.number
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -275,7 +299,8 @@ def _print_plan(plan: Plan, say: Say) -> None:
         at, per_reader = plan.timing
         click.echo(say("dry_run_local" if per_reader else "dry_run_at",
                        at=f"{at.astimezone(say.zone):%Y-%m-%d %H:%M %Z}"))
-    _print_after(report, say)
+    # Already sent: the send would change nothing, so the figures are the ledger's now.
+    _print_after(report, say, "ledger: " if report.already_done else WOULD_LEAVE)
 
 
 def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
@@ -293,11 +318,11 @@ def _print_report(report: SendReport, outbox: Path, say: Say) -> None:
         click.echo(say("files", folder=outbox / report.issue))
 
 
-def _print_after(report: SendReport, say: Say) -> None:
-    """What the send says after its first line (a dry run too): the ledger, warnings,
-    notes and errors."""
+def _print_after(report: SendReport, say: Say, ledger: str = "ledger: ") -> None:
+    """What the send says after its first line (a dry run too): the ledger, after a head
+    that says whose figures they are, then warnings, notes and errors."""
     counts = report.counts
-    click.echo("ledger: " + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
+    click.echo(ledger + ", ".join(f"{counts[k]:,} {k}" for k in DELIVERY_STATES))
     if report.recovered_uncertain:
         click.echo(f"warning: {report.recovered_uncertain:,} recipients were in flight when an "
                    "earlier run died", err=True)
@@ -328,10 +353,15 @@ def status(ctx: click.Context, date: str) -> None:
     """Show how the send of an issue stands.
 
     \b
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next'.
+
+    \b
     Examples:
       newsletter status 2024-07-23
+      newsletter status today
     """
     newsletter = api(ctx)
+    date = parse_day(date, newsletter).isoformat()
     state = newsletter.status(date)
     for old in newsletter.cancelled(date):
         when = f"{old.at:%Y-%m-%d %H:%M %Z}" if old.at else "?"
@@ -425,9 +455,13 @@ def unsubscribe(ctx: click.Context, token: str) -> None:
 def cancel(ctx: click.Context, date: str) -> None:
     """Cancel a send scheduled with the provider (--at-send-time or --ahead) before it goes.
 
+    DATE is YYYY-MM-DD, 'today', 'tomorrow' or 'next'.
+
     \b
     Examples:
       newsletter cancel 2024-07-23
     """
-    send_at = api(ctx).cancel(date)
+    newsletter = api(ctx)
+    date = parse_day(date, newsletter).isoformat()
+    send_at = newsletter.cancel(date)
     click.echo(f"cancelled the send of {date} scheduled for {send_at:%Y-%m-%d %H:%M %Z}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from newsletter.api import Newsletter
-from newsletter.cli.common import api, parse_day, plural, print_problems
+from newsletter.cli.common import api, parse_day, parse_issue, plural, print_problems
 from newsletter.errors import IssueNotFound
 
 
@@ -28,6 +28,10 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
     between pages are relative, so the folder can be served from any path
     (GitHub Pages included; see .github/workflows/pages.yml).
 
+    An issue the send would refuse is left out: a file with errors (listed; exit
+    status 1, the rest is written) or a draft with a TODO left in it (one line
+    each; exit status 0, as a draft is no fault). Warnings do not keep an issue out.
+
     \b
     Examples:
       newsletter archive
@@ -35,9 +39,12 @@ def archive(ctx: click.Context, out_dir: Path, include_future: bool,
       newsletter archive --through tomorrow
     """
     newsletter = api(ctx)
-    last = parse_day(through, newsletter) if through else None
+    last = parse_day(through, newsletter, "--through") if through else None
     archived = newsletter.archive(out_dir, today=last, include_future=include_future)
     print_problems(archived.left_out)
+    for draft in archived.drafts:  # unfinished, not broken: said, and no failure
+        click.echo(f"left out {draft.path}: a draft, {plural(draft.todos, 'TODO')} left "
+                   "(published once there are none, as it is sent)")
     pages = len(archived.files) - 2
     click.echo(f"wrote {plural(pages, 'issue page')}, index.html and feed.xml to {out_dir}/")
     if archived.left_out:
@@ -75,7 +82,7 @@ def preview(ctx: click.Context, issue: str | None, host: str, port: int,
     from newsletter.site import preview as live  # only this command serves or drives a browser
 
     newsletter = api(ctx)
-    path = newsletter.resolve(issue) if issue else _newest(newsletter)
+    path = newsletter.resolve(parse_issue(issue, newsletter)) if issue else _newest(newsletter)
     source = live.Source(newsletter.project.config, path, newsletter.env)
     if shots:
         for written in live.screenshots(source, shots, newsletter.env.chromium):

@@ -13,11 +13,17 @@ from pydantic import Field
 from newsletter.content import yamlfile
 from newsletter.content.links import links
 from newsletter.content.schema import Prose, Strict, Text, Url, url_problem, validate
-from newsletter.errors import IssueNotFound, Problem, ProblemsFound
+from newsletter.errors import IssueNotFound, NotADate, Problem, ProblemsFound
 
 MAX_ISSUE_BYTES = 256 * 1024
 PREHEADER_MAX = 140  # characters an inbox shows after the subject, at most
 FILE_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.ya?ml")
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # how a day is written, here and in a name
+DATE_EXAMPLE = "2024-07-24"
+# The words that name a day, read by the API (they depend on the publication's timezone
+# and schedule): today, tomorrow, and the next publishing day still to send.
+DAY_WORDS = ("today", "tomorrow", "next")
+WORDS_TEXT = "today, tomorrow or next"
 
 
 class Image(Strict):
@@ -62,15 +68,40 @@ def path_for(issues_dir: Path, day: dt.date) -> Path:
     return issues_dir / f"{day.isoformat()}.yaml"
 
 
-def resolve(issues_dir: Path, date_or_path: str) -> Path:
-    """A date (``2024-07-23``) or a path -> the issue file, which must exist."""
-    try:
-        candidate = path_for(issues_dir, dt.date.fromisoformat(date_or_path))
-    except ValueError:
-        candidate = Path(date_or_path)
+def resolve(issues_dir: Path, ref: str | dt.date | Path) -> Path:
+    """A date (``2024-07-23``) or a path (read as :func:`read_ref` reads text) -> the
+    issue file, which must exist."""
+    found = read_ref(ref) if isinstance(ref, str) else ref
+    candidate = found if isinstance(found, Path) else path_for(issues_dir, found)
     if not candidate.is_file():
         raise IssueNotFound(f"{candidate}: no such issue file")
     return candidate
+
+
+def read_day(text: str) -> dt.date:
+    """``2024-07-23`` -> the date; NotADate for anything else, an impossible date too.
+    Only the form issue files are named by: ``fromisoformat`` alone would also take
+    ``20240723`` and ``2024-W30-2``, which no editor means."""
+    if DATE_TEXT.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise NotADate(f"{text!r} is not a date like {DATE_EXAMPLE}") from None
+    raise NotADate(f"{text!r} is not a date like {DATE_EXAMPLE}, {WORDS_TEXT}")
+
+
+def read_ref(text: str) -> dt.date | Path:
+    """An issue as text names it: a date (:func:`read_day`), or the path of an issue file.
+    Text written as a date is a date (a wrong one says so, rather than "no such file");
+    other text is a path when it reads as one (a folder in it, an issue file's suffix)
+    or names something that exists; anything else (``tomorow``) is NotADate."""
+    if DATE_TEXT.fullmatch(text):
+        return read_day(text)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path(".") or path.exists():
+        return path
+    raise NotADate(f"{text!r} is not a date like {DATE_EXAMPLE}, {WORDS_TEXT}, nor the path "
+                   "of an issue file")
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ async def _page(client: httpx.AsyncClient, url: str) -> Page:
     except httpx.TimeoutException:
         raise TimeoutError from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
+        raise FetchError(f"{url}: {guard.failure(exc)}") from None
     html = decode(body, header)
     return Page(final, html, truncated, await _oembed(client, final, html))
 

@@ -19,7 +19,7 @@ from newsletter import guard
 from newsletter.content.issue import Parsed
 from newsletter.content.links import links
 from newsletter.errors import Problem, Severity
-from newsletter.guard import MAX_REDIRECTS, InternalAddress, PublicOnly
+from newsletter.guard import MAX_REDIRECTS, InternalAddress, PublicOnly, failure
 
 REFUSES_ROBOTS = (403, 429)
 
@@ -71,7 +71,7 @@ async def _failure(client: httpx.AsyncClient, url: str) -> tuple[str, Severity] 
     except InternalAddress as exc:
         return f"link {url}: {exc} (--allow-private to check it)", Severity.ERROR
     except httpx.HTTPError as exc:
-        return f"link {url} failed: {type(exc).__name__}: {exc}", Severity.ERROR
+        return f"link {url} failed: {failure(exc)}", Severity.ERROR
     status = f"link {url} answered {response.status_code} {response.reason_phrase}"
     if response.status_code in REFUSES_ROBOTS:
         return f"{status} (the site may refuse robots: check it in a browser)", Severity.WARNING

@@ -13,7 +13,7 @@ issues before and after it, and a subscribe form when a readers' service takes o
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -24,7 +24,7 @@ from newsletter.content.issue import Issue
 from newsletter.content.settings import Publication
 from newsletter.email import message
 from newsletter.email.render import Email
-from newsletter.errors import Problem, ProblemsFound
+from newsletter.errors import NotReady, Problem, ProblemsFound, errors_in
 from newsletter.files import write_atomic
 from newsletter.project import Project, Rendered
 
@@ -39,35 +39,71 @@ class Entry:
     updated: dt.datetime
 
 
+@dataclass(frozen=True)
+class Draft:
+    """An issue file left out because it still holds a draft's TODO."""
+
+    path: Path
+    todos: int  # how many fields still hold one
+
+
+@dataclass
+class Published:
+    """What :func:`published` found: the issues to publish, newest first, the problems
+    of the files left out as broken, and the drafts left out."""
+
+    rendered: list[Rendered]
+    problems: list[Problem]
+    drafts: list[Draft]
+
+
 def published(project: Project, today: dt.date, *, include_future: bool = False
-              ) -> tuple[list[Rendered], list[Problem]]:
-    """Every valid issue dated today or earlier (all of them with ``include_future``),
-    newest first, and the problems of those left out: one broken file (or a second file
-    for a date) keeps only itself out of the archive."""
+              ) -> Published:
+    """Every issue dated today or earlier (all of them with ``include_future``) that the
+    send would take, warnings allowed (an issue sent with --allow-warnings has a page).
+    One broken file (an error, or a second file for a date) keeps only itself out, and
+    so does a draft (a TODO left in it: never sent, so never published either)."""
     seconds = project.second_files()
     twice = {problem.file for problem in seconds}
-    rendered, problems = [], list(seconds)
+    found = Published([], list(seconds), [])
     for path in project.issue_files():
         if (include_future or path.stem <= today.isoformat()) and str(path) not in twice:
-            try:
-                rendered.append(project.render(path))
-            except ProblemsFound as exc:
-                problems += exc.problems
-    return sorted(rendered, key=lambda r: r.email.date, reverse=True), problems
+            _judge(project, path, found)
+    found.rendered.sort(key=lambda r: r.email.date, reverse=True)
+    return found
+
+
+def _judge(project: Project, path: Path, found: Published) -> None:
+    """Put the file among the issues to publish, the broken ones or the drafts."""
+    try:
+        rendered = project.render(path)
+        rendered.raise_unless_sendable(allow_warnings=True)
+    except NotReady as exc:
+        errors = errors_in(exc.problems)
+        if errors:
+            found.problems += errors
+        else:  # only placeholders stand in the way: an unfinished draft, not a fault
+            found.drafts.append(Draft(path, len(exc.problems)))
+        return
+    except ProblemsFound as exc:
+        found.problems += exc.problems
+        return
+    found.rendered.append(rendered)
 
 
 @dataclass(frozen=True)
 class Archived:
     files: list[Path]  # every page, then index.html and feed.xml
-    left_out: list[Problem]  # why an issue is not in it
+    left_out: list[Problem]  # why a broken issue file is not in it
+    drafts: list[Draft] = field(default_factory=list)  # issue files with a TODO left
 
 
 def build(project: Project, out: Path, today: dt.date, *, include_future: bool = False
           ) -> Archived:
     pub = project.publication
-    issues, left_out = published(project, today, include_future=include_future)
+    found = published(project, today, include_future=include_future)
     entries = [Entry(r.email, r.parsed.issue, _first_paragraph(r.parsed.issue.lead.body),
-                     message.send_datetime(r.email, pub)) for r in issues]
+                     message.send_datetime(r.email, pub)) for r in found.rendered]
     written = [write_atomic(out / e.email.date.isoformat() / "index.html",
                             issue_page(project, entries, at).encode("utf-8"))
                for at, e in enumerate(entries)]
@@ -75,7 +111,7 @@ def build(project: Project, out: Path, today: dt.date, *, include_future: bool =
                     lang=pub.locale, home="", subscribe=subscribing(pub))
     written.append(write_atomic(out / "index.html", index.encode("utf-8")))
     written.append(write_atomic(out / "feed.xml", atom(project, entries)))
-    return Archived(written, left_out)
+    return Archived(written, found.problems, found.drafts)
 
 
 def issue_page(project: Project, entries: list[Entry], at: int) -> str:

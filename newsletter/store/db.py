@@ -496,11 +496,22 @@ def safe_url(url: str) -> str:
     return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
+# The databases the schema, its migrations and the tests are made for.
+SUPPORTED = ("sqlite", "postgresql")
+SUPPORTED_TEXT = ("SQLite (sqlite:///FILE) and PostgreSQL (postgresql://USER@HOST/NAME) "
+                  "are the supported databases")
+
+
 def connect(url: str) -> Engine:
     """An engine on ``url`` with the schema migrated to the current version."""
+    _require_supported(url)
     try:
         engine = create_engine(url, future=True)
-    except (ArgumentError, ImportError, ValueError) as exc:
+    except ImportError as exc:  # a driver not installed: postgresql+asyncpg, say
+        raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: its driver is not "
+                          f"installed ({exc.name or exc}); postgresql:// uses psycopg, which "
+                          "is") from None
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: "
                           f"{redact_url(str(exc), url)}") from None
     if engine.dialect.name == "sqlite":
@@ -513,6 +524,18 @@ def connect(url: str) -> Engine:
         raise ConfigError(f"cannot use database {safe_url(url)}: "
                           f"{redact_url(str(cause), url)}".strip()) from None
     return engine
+
+
+def _require_supported(url: str) -> None:
+    """ConfigError, saying which databases are, for a URL that is none of them (MySQL's
+    would otherwise end on "No module named 'MySQLdb'"). The URL is shown with its
+    password masked, or not at all when it cannot be read."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"DATABASE_URL is not a database URL; {SUPPORTED_TEXT}") from None
+    if backend not in SUPPORTED:
+        raise ConfigError(f"DATABASE_URL {safe_url(url)} cannot be used: {SUPPORTED_TEXT}")
 
 
 def redact_url(text: str, url: str) -> str:

@@ -2,10 +2,11 @@
 
 Revisions live in ``migrations/versions``; each runs once, in order, in the one
 transaction that opens the database (on SQLite too: a revision stopped half-way leaves
-nothing behind, and runs again). Databases made before Alembic (release 0.1, with a
-``schema_version`` table holding 1 or 2) are stamped at the revision that matches their
-version and then upgraded in place. A database at a revision this code does not know was
-made by a newer release: it is refused with a one-line error, never changed.
+nothing behind, and runs again). Databases made before Alembic (by earlier versions of
+this repository, with a ``schema_version`` table holding 1 or 2) are stamped at the
+revision that matches their version and then upgraded in place. A database at a
+revision this code does not know was made by a newer release: it is refused with a
+one-line error, never changed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision. Kept here (a test checks it against the scripts) so that opening
 # an up-to-date database costs one query and no import of Alembic.
 HEAD = "0018"
-# schema_version of release 0.1 -> the revision that made the same schema.
+# schema_version of a database made before Alembic -> the revision that made the same schema.
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
 
 
@@ -38,7 +39,7 @@ def _config(conn: Connection) -> Config:
 
 
 def current(conn: Connection) -> str | None:
-    """The revision the database is at (None for an empty or a release 0.1 database)."""
+    """The revision the database is at (None for an empty one or one made before Alembic)."""
     if not inspect(conn).has_table("alembic_version"):
         return None
     value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -87,7 +88,7 @@ def _upgrade(conn: Connection) -> None:
 
 
 def _adopt_legacy(conn: Connection, config: Config) -> str | None:
-    """Stamp a database made with the hand-written migrations of release 0.1."""
+    """Stamp a database made with the hand-written migrations from before Alembic."""
     if not inspect(conn).has_table("schema_version"):
         return None
     version = conn.execute(text("SELECT max(version) FROM schema_version")).scalar() or 0

@@ -200,7 +200,7 @@ def _check_content(engine: Engine, issue: str, content: Content, accept_changes:
         if row.finished_at is not None:
             return  # nothing is left to send: an edit after the send changes nothing
         if row.content_hash in (None, content.digest) or accept_changes:
-            # A send of release 0.1 had no pin: it takes the content it resumes with.
+            # A send begun by an earlier version had no pin: it takes the content it resumes with.
             if pin:
                 conn.execute(update(sends).where(sends.c.issue == issue).values(
                     content_hash=content.digest, subject=content.subject))

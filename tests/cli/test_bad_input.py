@@ -69,6 +69,31 @@ def test_a_bad_database_url_is_one_line(monkeypatch: pytest.MonkeyPatch, url: st
     assert code == 1 and out.startswith("Error: ") and len(out.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("mysql://user:hunter22@db.example/news", "DATABASE_URL mysql://user:***@db.example/news "
+                                              "cannot be used: "),
+    ("mysql+pymysql://user@db.example/news?password=hunter22",
+     "DATABASE_URL mysql+pymysql://user@db.example/news?password=%2A%2A%2A cannot be used: "),
+    ("oracle://user:hunter22@db.example/news", "DATABASE_URL oracle://user:***@db.example/news "
+                                               "cannot be used: "),
+    ("mysql://user:hunter22@db.example:notaport/news", "DATABASE_URL is not a database URL; "),
+])
+def test_an_unsupported_database_names_the_supported_ones(
+        monkeypatch: pytest.MonkeyPatch, url: str, shown: str) -> None:
+    """Not "No module named 'MySQLdb'", and never the password."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    code, out = run("subscribers", "count")
+    assert (code, out) == (1, f"Error: {shown}SQLite (sqlite:///FILE) and PostgreSQL "
+                              "(postgresql://USER@HOST/NAME) are the supported databases\n")
+
+
+def test_a_postgresql_driver_not_installed_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+nosuchdriver://user:hunter22@h/news")
+    code, out = run("subscribers", "count")
+    assert code == 1 and "hunter22" not in out and out.startswith(
+        "Error: DATABASE_URL postgresql+nosuchdriver://user:***@h/news cannot be used: ")
+
+
 def test_a_damaged_database_is_one_line(project_dir: Path) -> None:
     (project_dir / "newsletter.sqlite3").write_bytes(b"this is not a database" * 100)
     code, out = run("subscribers", "count")

@@ -74,6 +74,23 @@ def test_dry_run_and_status(project_dir: Path) -> None:
                                     "  pending             0", "  sent                1"]
 
 
+def test_a_dry_run_says_its_ledger_figures_are_what_the_send_would_leave(
+        project_dir: Path) -> None:
+    """Nothing is in the ledger before the send: "ledger: 1 sent" under a dry run read as
+    though it had gone, while `status` said it had not."""
+    run("subscribers", "add", "ann@example.org")
+    code, out = run("send", "2024-07-23", "--dry-run")
+    assert code == 0 and out.splitlines()[-1] == (
+        "the send would leave the ledger at: 0 pending, 1 sent, 0 skipped, 0 failed, "
+        "0 uncertain")
+    assert not any(line.startswith("ledger:") for line in out.splitlines())
+    assert run("status", "2024-07-23") == (1, "Error: 2024-07-23 has not been sent\n")
+    run("send", "2024-07-23")
+    code, out = run("send", "2024-07-23", "--dry-run")  # already sent: the ledger as it is
+    assert code == 0 and out.splitlines()[-1] == \
+        "ledger: 0 pending, 1 sent, 0 skipped, 0 failed, 0 uncertain"
+
+
 def test_status_lists_the_providers_reports_in_our_words(project_dir: Path) -> None:
     from newsletter.api import Newsletter
     from newsletter.store import events

@@ -14,6 +14,7 @@ import pytest
 import time_machine
 
 from newsletter.api import Newsletter
+from newsletter.cli.delivery import WOULD_LEAVE
 from newsletter.store import db, events, overrides
 from newsletter.store.events import Event, Kind
 from newsletter.store.ledger import Ledger
@@ -43,6 +44,8 @@ def said(out: str) -> list[tuple[str, ...] | str]:
             found.append(("go", *match.groups()))
         elif match := DONE.fullmatch(line):
             found.append(("done", *match.groups()))
+        elif line.startswith(WOULD_LEAVE):  # the dry run's figures, said to be the send's
+            found.append(line.replace(WOULD_LEAVE, "ledger: ", 1))
         else:
             found.append(line)
     return found

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 from pathlib import Path
 
 import pytest
 
+from newsletter.api import Newsletter
 from newsletter.desk import fetch
+from newsletter.desk.fetch import Guard
 from tests.helpers import run
 
 
@@ -43,14 +47,31 @@ def test_a_link_that_fails_is_named_and_the_rest_go_in(project_dir: Path,
                     f"http://{stand_in}/forbidden", "http://10.0.0.1/x")
     assert code == 1
     assert f"not added: http://{stand_in}/forbidden: answered 403 Forbidden" in out
-    assert "not added: http://10.0.0.1/x: InternalAddress: 10.0.0.1 is an internal" in out
+    assert "not added: http://10.0.0.1/x: 10.0.0.1 is an internal address; links must " \
+        "lead to the public web\n" in out
     assert out.rstrip().endswith("Error: 2 links not added")
     assert "Rivers rise" in (project_dir / "issues" / "2024-08-02.yaml").read_text()
 
 
 def test_loopback_is_refused_on_the_command_line(project_dir: Path, site: str) -> None:
     code, out = run("add", f"http://{site}/og")
-    assert code == 1 and "is an internal address" in out
+    host = site.rpartition(":")[0]
+    assert code == 1 and out.splitlines()[0] == (  # the address once, no class's name
+        f"not added: http://{site}/og: {host} is an internal address; links must lead to "
+        "the public web")
+    code, out = run("add", "http://localhost:1/x")  # a name: the address it leads to, once
+    assert code == 1 and re.match(r"not added: http://localhost:1/x: localhost \((127\.0\.0\.1|"
+                                  r"::1)\) is an internal address; links", out), out
+
+
+def test_a_failed_connection_is_said_in_words(newsletter: Newsletter) -> None:
+    """Never an exception's class name (ConnectError) in what an editor reads."""
+    nothing_there = "127.0.0.1:1"
+    result = newsletter.add([f"http://{nothing_there}/x"], day=dt.date(2024, 8, 2),
+                            guard=Guard(stand_ins={nothing_there}), dry_run=True)
+    [failed] = result.failed
+    assert failed.startswith(f"http://{nothing_there}/x: cannot connect: ") and \
+        "Error" not in failed, failed
 
 
 def test_usage_errors(project_dir: Path) -> None:

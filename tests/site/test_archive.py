@@ -238,7 +238,7 @@ def test_an_odd_publication_one_issue_escaped_throughout(project: Project,
 def test_a_page_without_sections_still_stands(project: Project, tmp_path: Path) -> None:
     """Issue files need a section (the schema says so); a page made from an issue without
     one (a template changed by hand, a schema loosened later) is still whole."""
-    [rendered] = [r for r in archive.published(project, TODAY)[0] if r.email.date == TODAY]
+    [rendered] = [r for r in archive.published(project, TODAY).rendered if r.email.date == TODAY]
     issue = rendered.parsed.issue.model_copy(update={"sections": []})
     entry = archive.Entry(rendered.email, issue, "lead", dt.datetime(2024, 7, 24, tzinfo=dt.UTC))
     page = lxml.html.document_fromstring(archive.issue_page(project, [entry], 0))
@@ -288,3 +288,76 @@ def test_through_publishes_an_issue_before_its_day(project_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output == "wrote 3 issue pages, index.html and feed.xml to early/\n"
     assert (project_dir / "early" / "2024-07-25" / "index.html").is_file()
+
+
+@pytest.fixture
+def tomorrow_drafted(project_dir: Path) -> dt.datetime:
+    """Tomorrow's issue straight from `new` (a TODO in every field), as pages.yml finds
+    it on a push to main: its moment, the evening before."""
+    import time_machine
+
+    now = dt.datetime(2024, 7, 24, 18, 0, tzinfo=dt.UTC)
+    (project_dir / "issues" / "2024-07-25.yaml").unlink()
+    with time_machine.travel(now, tick=False):
+        assert CliRunner().invoke(main, ["new", "tomorrow"]).exit_code == 0
+    return now
+
+
+def test_a_draft_is_left_out_without_failing_the_workflow(project_dir: Path,
+                                                          tomorrow_drafted: dt.datetime) -> None:
+    """`archive --through tomorrow`, what pages.yml runs, published a draft that `send`
+    refuses (its page said TODO 12 times). A draft is unfinished, not broken: it is left
+    out in one line and the archive exits 0, so the rest still goes up."""
+    import time_machine
+
+    with time_machine.travel(tomorrow_drafted, tick=False):
+        result = CliRunner().invoke(main, ["archive", "--out", "site", "--through", "tomorrow"])
+        sent = CliRunner().invoke(main, ["send", "tomorrow", "--dry-run"])
+    assert sent.exit_code == 1 and "a TODO left in the issue is never sent" in sent.output
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "left out issues/2024-07-25.yaml: a draft, 12 TODOs left (published once there are "
+        "none, as it is sent)",
+        "wrote 2 issue pages, index.html and feed.xml to site/"]
+    site = project_dir / "site"
+    assert not (site / "2024-07-25").exists()
+    assert all("TODO" not in page.read_text() for page in site.rglob("*.*"))
+
+
+def test_a_draft_beside_a_broken_file_still_fails_for_the_broken_one(
+        project_dir: Path, tomorrow_drafted: dt.datetime) -> None:
+    import time_machine
+
+    (project_dir / "issues" / "2024-07-22.yaml").write_text("date: [oops\n")
+    with time_machine.travel(tomorrow_drafted, tick=False):
+        result = CliRunner().invoke(main, ["archive", "--out", "site", "--through", "tomorrow"])
+    assert result.exit_code == 1
+    assert "left out issues/2024-07-25.yaml: a draft, 12 TODOs left" in result.output
+    assert result.output.endswith("Error: left out 1 issue file with errors (above); the rest "
+                                  "is written\n")
+
+
+def test_an_issue_the_send_refuses_for_an_error_in_its_email_is_left_out(
+        project: Project, tmp_path: Path) -> None:
+    """The file parses but its email has an error (no unsubscribe link in the template):
+    the send refuses it, and the archive leaves it out as broken, not as a draft."""
+    templates = project.templates_dir
+    templates.mkdir(exist_ok=True)
+    text = Path(archive.__file__).parent.parent / "templates" / "issue.txt.j2"
+    (templates / "issue.txt.j2").write_text(text.read_text().replace("{{ unsubscribe_url }}",
+                                                                     ""))
+    found = archive.build(Project(project.config), tmp_path / "site", TODAY)
+    assert found.drafts == [] and {p.file for p in found.left_out} == {
+        "issues/2024-07-23.yaml", "issues/2024-07-24.yaml"}
+    assert all("the text edition lacks the unsubscribe link" in p.message
+               for p in found.left_out)
+
+
+def test_warnings_keep_no_issue_out(project: Project, tmp_path: Path) -> None:
+    """An issue sent with --allow-warnings has its page: "view in your browser" leads there."""
+    path = project.issues_dir / "2024-07-23.yaml"
+    path.write_text(path.read_text().replace("preheader:", "# preheader:"))
+    assert any(p.severity == "warning" for p in project.check(path))
+    found = archive.build(project, tmp_path / "site", TODAY)
+    assert (found.left_out, found.drafts) == ([], [])
+    assert (tmp_path / "site" / "2024-07-23" / "index.html").is_file()

@@ -2,8 +2,8 @@
 
 Revision ID: 0001
 Revises: none
-The schema of release 0.1's version 1, written out here so that it never changes with
-the tables in db.py.
+The schema of hand-written migration 1 (from before Alembic), written out here so that
+it never changes with the tables in db.py.
 """
 
 from __future__ import annotations
