@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.content import yamlfile
+from newsletter.content.drafts import PLACEHOLDER
 from newsletter.content.schema import Prose, Strict, Text, validate
 from newsletter.errors import Problem, ProblemsFound, Severity
 
 FILE_NAME = "welcome.yaml"
 MAX_BYTES = 64 * 1024
-PLACEHOLDER = "TODO"
 
 
 class Welcome(Strict):

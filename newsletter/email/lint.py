@@ -6,11 +6,10 @@ Each finding is a Problem with a severity; ``newsletter check --strict`` fails o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import lxml.html
 
-from newsletter.content import characters
+from newsletter.content import characters, drafts
 from newsletter.content.issue import PREHEADER_MAX, Parsed
 from newsletter.content.links import links
 from newsletter.content.settings import Publication
@@ -22,7 +21,7 @@ from newsletter.errors import Problem, Severity
 # the unsubscribe link. We count 1 KB as 1,000 bytes to stay on the safe side.
 CLIP_BYTES = 102_000
 CLIP_WARNING_BYTES = 90_000
-PLACEHOLDER = "TODO"
+PLACEHOLDER = drafts.PLACEHOLDER
 PLACEHOLDER_CODE = "placeholder"  # a draft's mark: never sent, even with --allow-warnings
 SUBJECT_MAX = 78  # inboxes cut subjects at roughly 40 (phones) to 78 (desktops) characters
 SUMMARY_MAX = 320  # a teaser is two or three lines, not the story
@@ -138,21 +137,9 @@ def size_findings(parsed: Parsed, email: Email) -> Iterator[Problem]:
 
 
 def placeholder_findings(parsed: Parsed) -> Iterator[Problem]:
-    for path, value in _strings(parsed.doc.data, ()):
-        if PLACEHOLDER in value:
-            yield parsed.doc.problem(path, f"still contains the placeholder {PLACEHOLDER!r}",
-                                     severity=Severity.WARNING, code=PLACEHOLDER_CODE)
-
-
-def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _strings(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _strings(child, (*path, index))
+    for path, _ in drafts.placeholders(parsed.doc.data):
+        yield parsed.doc.problem(path, f"still contains the placeholder {PLACEHOLDER!r}",
+                                 severity=Severity.WARNING, code=PLACEHOLDER_CODE)
 
 
 def _warning(parsed: Parsed, path: Path_, message: str) -> Problem:

@@ -5,7 +5,8 @@ no MJML).
 The archive publishes the issues dated today or earlier in the publication's timezone,
 so the newest of those are chosen by their file names first, and only they are read,
 newest first, until enough give a headline (a broken file is passed over: ``newsletter
-check`` is where it is reported). What a file gave is kept under its name, modification
+check`` is where it is reported; so is a draft, content/drafts.py, which the archive
+leaves out too). What a file gave is kept under its name, modification
 time (in nanoseconds) and size, so an edit in place, even within the tick of the last
 read, is read again; the folder itself is listed on every call. Blocking work: call it
 off the event loop.
@@ -18,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.content import yamlfile
+from newsletter.content import drafts, yamlfile
 from newsletter.content.issue import FILE_NAME
 from newsletter.content.settings import Publication
 from newsletter.safetext import one_line
@@ -97,6 +98,8 @@ def _headline(path: Path) -> str | None:
     try:
         doc = yamlfile.load(path, display=path.name, max_bytes=MAX_ISSUE_BYTES)
     except OSError:
+        return None
+    if drafts.is_draft(doc.data):  # never sent, never archived: not for readers either
         return None
     lead = doc.data.get("lead") if isinstance(doc.data, dict) else None
     headline = lead.get("headline") if isinstance(lead, dict) else None

@@ -304,6 +304,19 @@ def test_a_broken_newest_issue_is_passed_over(project_dir: Path) -> None:
                     "2024-07-25.yaml", "2024-07-24.yaml"]
 
 
+def test_a_draft_dated_today_is_not_shown_to_readers(project_dir: Path) -> None:
+    # Merged with a TODO left (docs/editors.md allows it): never sent, never archived, and
+    # so never a "latest issue" on the subscribe page, however real its lead reads.
+    issues = Issues(settings.load(project_dir / "newsletter.yaml"), project_dir / "issues")
+    now = dt.datetime(2024, 8, 5, 12, tzinfo=dt.UTC)
+    with_lead(project_dir, "2024-08-05", "A real lead")
+    draft = project_dir / "issues" / "2024-08-05.yaml"
+    draft.write_text(draft.read_text() + "# TODO in a comment is no text of the issue\n")
+    assert issues.latest(now=now)[0].day.isoformat() == "2024-08-05"  # a comment: shown
+    draft.write_text(draft.read_text().replace("A real lead", "A real lead, TODO"))
+    assert "2024-08-05" not in {i.day.isoformat() for i in issues.latest(now=now)}
+
+
 def test_a_logo_is_checked_and_shown(project_dir: Path) -> None:
     path = project_dir / "newsletter.yaml"
     original = path.read_text()
