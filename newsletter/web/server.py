@@ -8,6 +8,13 @@ long a connection is held; the cap bounds how many one address holds, so that on
 (even one reopening each connection as the deadline closes it, hundreds a second) cannot
 take the whole concurrency limit.
 
+The same for answers, the other way: a client that asks (pipelining twenty requests in
+half a kilobyte) and never reads the answers held its connection for ever, the request's
+task waiting on a write buffer that never drained, past every deadline above (they are
+for what arrives), and sixteen addresses' worth of them filled the 4,096. An answer the
+client leaves unread for WRITE_DEADLINE, while the buffer is full or after the connection
+is closing, ends the connection by abort: close() would wait for the buffer to drain.
+
 The body has two other guards, in the application and so under any server: a route that
 reads one does so within forms.READ_DEADLINE (else 408), and the answer to a request whose
 body was not read to its end closes the connection (forms.UnreadBodyCloses). The body
@@ -24,7 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from newsletter.web.clients import bucket, kind
@@ -39,6 +46,11 @@ HEADER_DEADLINE = 10.0
 # From the end of the headers to the end of the body, whatever the route does. Past the
 # route's own deadline, so that its 408 is the answer a slow client gets.
 BODY_DEADLINE = 15.0
+# Seconds a client may leave our answers unread: while the write buffer is over its high
+# water mark (asyncio's 64 KiB, on top of the kernel's), or once the connection is closing
+# with answers still in it. A browser reads as fast as the page comes; a page is under
+# 64 KiB, so a reader on the slowest link is never paused this long.
+WRITE_DEADLINE = 15.0
 # Connections one client address (an IPv4 address, an IPv6 /64) may hold open at once, at
 # most, and at most this share of the concurrency limit: 256 of serve's 4,096, so that it
 # takes sixteen addresses, not one, to fill the server. A browser opens about 6 per host,
@@ -156,10 +168,12 @@ class RequestInTime(HttpToolsProtocol):
     connection comes from the proxy: the proxy limits each reader's)."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _unread: asyncio.TimerHandle | None = None  # WRITE_DEADLINE for answers not read
     _counted: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._cycles: list[RequestResponseCycle] = []  # answers begun or waiting, in order
         try:
             self._counted = peers(self.server_state, self.config).take(
                 self.client[0] if self.client else None)
@@ -183,10 +197,31 @@ class RequestInTime(HttpToolsProtocol):
         # httptools calls on_message_complete at once after this when there is no body.
         self._arm(BODY_DEADLINE)
         super().on_headers_complete()
+        self._cycles = [cycle for cycle in self._cycles if not cycle.response_complete]
+        self._cycles.append(self.cycle)
 
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._abort_unless_read()
+
+    def resume_writing(self) -> None:
+        self._read_at_last()
+        super().resume_writing()
+        if self.transport.is_closing():  # it reads: a fresh deadline for the rest
+            self._closing()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():  # an answer with Connection: close
+            self._closing()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._closing()
 
     def handle_websocket_upgrade(self) -> None:
         # The connection passes to another protocol, whose end this one never sees.
@@ -197,7 +232,9 @@ class RequestInTime(HttpToolsProtocol):
         # asyncio calls this once for every connection made, however it ends: closed by
         # the client, by a deadline, by the server, or by an error.
         self._disarm()
+        self._read_at_last()
         self._give_back()
+        self._for_nobody()
         super().connection_lost(exc)
 
     def _give_back(self) -> None:
@@ -218,3 +255,33 @@ class RequestInTime(HttpToolsProtocol):
         self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+        self._closing()
+
+    def _closing(self) -> None:
+        """The transport is closing: at once if its buffer is empty, else once the client
+        has read what is left, or WRITE_DEADLINE from now, whichever is first."""
+        if self.transport.get_write_buffer_size():
+            self._abort_unless_read()
+
+    def _abort_unless_read(self) -> None:
+        if self._unread is None:
+            self._unread = self.loop.call_later(WRITE_DEADLINE, self._abort)
+
+    def _abort(self) -> None:
+        self._for_nobody()  # before the abort, which wakes the task waiting to write
+        self.transport.abort()
+
+    def _for_nobody(self) -> None:
+        """Every answer still being made on this connection is for nobody now. uvicorn
+        says so of the last request parsed (``self.cycle``) alone; with requests
+        pipelined, the one being answered is an earlier one, whose task then woke and
+        wrote to the closed transport (a RuntimeError, and uvicorn's "ASGI callable
+        returned without completing response": two error lines a client that left)."""
+        for cycle in self._cycles:
+            if not cycle.response_complete:
+                cycle.disconnected = True
+
+    def _read_at_last(self) -> None:
+        if self._unread is not None:
+            self._unread.cancel()
+            self._unread = None

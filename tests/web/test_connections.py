@@ -245,3 +245,61 @@ def _sends(request: bytes) -> Callable[[socket.socket], None]:
     def send(sock: socket.socket) -> None:
         sock.sendall(request)
     return send
+
+
+# -- answers nobody reads -------------------------------------------------------------------
+
+def _held_by_the_server(served: Served, source: str) -> int:
+    """Connections from ``source`` the server's process still holds open, as the kernel
+    lists them (/proc/net/tcp, the server's side: ESTABLISHED). One the process has let go
+    of is FIN_WAIT (its unread answers still queued) or gone; the client's own side cannot
+    tell, and reading it would be the very thing this client never does."""
+    port = int(_address(served)[1])
+    ip = socket.inet_aton(source)[::-1].hex().upper()
+    held = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if local.endswith(f":{port:04X}") and remote.startswith(ip + ":") and state == "01":
+            held += 1
+    return held
+
+
+def _asks_and_never_reads(served: Served, requests: bytes) -> socket.socket:
+    """A connection with a small receive window and the internet's segment size, as the
+    stranger's, that sends ``requests`` at once and then reads nothing."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+    sock.bind((ATTACKER, 0))
+    sock.connect(_address(served))
+    sock.sendall(requests)
+    return sock
+
+
+@ONE_DATABASE
+def test_answers_left_unread_do_not_hold_the_connection(served: Served) -> None:
+    """The second stranger's attack: requests pipelined in a few kilobytes, the answers
+    (a page each) never read. The request's task waited on the full write buffer for
+    ever, past every deadline (those are for what arrives), and sixteen addresses' worth
+    of such connections held all 4,096. Whichever way the connection would go on (kept
+    alive, or closing after the last answer), the server lets go of it within
+    WRITE_DEADLINE of the client's stopping to read."""
+    page = head("GET", "/")
+    shapes = {"kept alive": page * 60,
+              "closing": page * 59 + head("GET", "/", {"Connection": "close"})}
+    socks = [_asks_and_never_reads(served, requests)
+             for requests in shapes.values() for _ in range(4)]
+    try:
+        time.sleep(server.BODY_DEADLINE)  # past every deadline for what arrives
+        assert _held_by_the_server(served, ATTACKER) == len(socks)  # the attack is real
+        until = time.monotonic() + server.WRITE_DEADLINE
+        while time.monotonic() < until and _held_by_the_server(served, ATTACKER):
+            time.sleep(0.5)
+        assert _held_by_the_server(served, ATTACKER) == 0
+    finally:
+        _close_all(socks)
+    _count_is_back_to_zero(served)
+    assert _get(served, "/health", ATTACKER) == 200
+    # A client gone is one line of ours a request, not uvicorn's error and a traceback's.
+    assert not [line for line in served.lines()
+                if "RuntimeError" in line or "ASGI callable" in line or "Traceback" in line]
