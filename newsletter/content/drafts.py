@@ -1,8 +1,9 @@
 """A draft's mark: the word TODO in any text of an issue file, where the scaffold
 (scaffold.py) and ``newsletter add`` leave what a person must still write (and the
-welcome's file, welcome.py, by the same word). An issue with one is never sent (email/lint.py: even with --allow-warnings), never archived
-(site/archive.py), and never shown to readers as a latest issue (web/recent.py). Read
-from the file's plain data alone, so the readers' service needs no renderer for it."""
+welcome's file, welcome.py, by the same word). An issue with one is never sent
+(email/lint.py: even with --allow-warnings), never archived (site/archive.py), and never
+shown to readers as a latest issue (web/recent.py). Read from the file's plain data
+alone, so the readers' service needs no renderer for it."""
 
 from __future__ import annotations
 
