@@ -295,6 +295,7 @@ def test_one_address_cannot_spend_what_the_webhook_holds_for_everyone(
     no_traceback(served)
 
 
+@ONE_DATABASE
 def test_strangers_who_fill_the_webhook_s_bytes_and_stall_give_way_to_the_provider(
         served: Served, signing_key: ec.EllipticCurvePrivateKey) -> None:
     """What a stranger did next: two addresses, each holding its share with two posts of
