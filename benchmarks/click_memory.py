@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import PUBLICATION, database, free_port, wait_until_up
+from common import database, free_port, service_settings, wait_until_up
 
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
 DAY = dt.date(2024, 7, 23)
@@ -109,9 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        (folder / "newsletter.yaml").write_text(
-            (PUBLICATION / "newsletter.yaml").read_text() +
-            f"readers:\n  service_url: http://127.0.0.1:{port}\n")
+        service_settings(folder, port)
         env = {**os.environ, "DATABASE_URL": database(args.db, folder),
                "NEWSLETTER_SECRET": SECRET}
         server = subprocess.Popen([str(Path(sys.executable).with_name("newsletter")), "serve",

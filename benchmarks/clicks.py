@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import PUBLICATION, database, free_port, wait_until_up
+from common import database, free_port, service_settings, wait_until_up
 from sqlalchemy import create_engine, text
 
 SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # serve refuses a shorter one
@@ -58,9 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        (folder / "newsletter.yaml").write_text(
-            (PUBLICATION / "newsletter.yaml").read_text() +
-            f"readers:\n  service_url: http://127.0.0.1:{port}\n")
+        service_settings(folder, port)
         url = database(args.db, folder)
         env = {**os.environ, "DATABASE_URL": url, "NEWSLETTER_SECRET": SECRET}
         server = subprocess.Popen([str(Path(sys.executable).with_name("newsletter")), "serve",

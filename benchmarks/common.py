@@ -53,3 +53,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def service_settings(folder: Path, port: int) -> None:
+    """The test publication's settings in ``folder``, its ``readers.service_url`` the
+    service about to be started on ``port``."""
+    (folder / "newsletter.yaml").write_text((PUBLICATION / "newsletter.yaml").read_text() +
+                                            f"readers:\n  service_url: http://127.0.0.1:{port}\n")

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import PUBLICATION, database, free_port, wait_until_up
+from common import database, free_port, service_settings, wait_until_up
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
@@ -60,8 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
-        (folder / "newsletter.yaml").write_text((PUBLICATION / "newsletter.yaml").read_text() +
-                                                f"readers:\n  service_url: http://127.0.0.1:{port}\n")
+        service_settings(folder, port)
         url = database(args.db, folder)
         fill(url, args.unsubscribes)
         env = {**os.environ, "DATABASE_URL": url, "NEWSLETTER_SECRET": SECRET,
